@@ -1,0 +1,39 @@
+# Two commands for a newcomer: `make lab` (JupyterLab on the local mesh) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed
+LAB_PORT ?= 8888
+PYTEST_ARGS ?=
+
+.PHONY: help lab test test-unit test-labs learner bench clean install
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip >/dev/null
+	@echo "Installing labkit and its dependencies into $(VENV) ..."
+	@$(PY) -m pip install -q -e '.[dev]'
+	@$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (labkit)" >/dev/null
+	@$(PY) -m labkit.cli doctor --quiet
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create the venv and install everything (idempotent)
+
+lab: $(STAMP) ## Start JupyterLab on labs/ (local mesh backend by default)
+	cd labs && ../$(PY) -m jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser
+
+test: $(STAMP) ## Run the whole test suite (unit, local mesh, notebooks)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+learner: $(STAMP) ## Generate learner notebooks (solutions removed) into labs/learner/
+	$(PY) -m labkit.cli release --out labs/learner
+
+bench: $(STAMP) ## Run the benchmarks (prints numbers, writes bench/results/)
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean: ## Remove the venv and any lab state
+	-@test -x $(PY) && $(PY) -m labkit.cli down --quiet 2>/dev/null; true
+	rm -rf $(VENV) .labkit labs/.labkit labs/learner artifacts *.egg-info .pytest_cache

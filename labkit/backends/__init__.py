@@ -1,0 +1,1 @@
+"""Backends: the same Lab API on the local mesh or on a real cluster."""

@@ -1,0 +1,54 @@
+"""The `labkit` command line."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+from .errors import LabkitError
+
+
+def _cmd_version(args: argparse.Namespace) -> int:
+    from .envoy_binary import envoy_version
+    try:
+        envoy = envoy_version()
+    except LabkitError:
+        envoy = "not found"
+    print(f"labkit {__version__} (envoy {envoy})")
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import local_doctor
+    lines = local_doctor()
+    failed = [line for line in lines if not line.ok]
+    if not args.quiet or failed:
+        for line in lines:
+            mark = "ok  " if line.ok else "FAIL"
+            print(f"[{mark}] {line.check}: {line.detail}" + (f"\n       fix: {line.fix}" if line.fix else ""))
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labkit", description="Istio mTLS and gateway labs: local mesh tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("version", help="print labkit and Envoy versions").set_defaults(func=_cmd_version)
+    doctor = sub.add_parser("doctor", help="check Envoy, curl, openssl and loopback addresses")
+    doctor.add_argument("--quiet", action="store_true", help="print only on failure")
+    doctor.set_defaults(func=_cmd_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LabkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
