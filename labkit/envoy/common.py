@@ -1,0 +1,178 @@
+"""Small builders shared by the sidecar and gateway translators (plain dicts, no I/O)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TYPE = "type.googleapis.com/"
+HCM_TYPE = TYPE + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+ROUTER = {"name": "envoy.filters.http.router",
+          "typed_config": {"@type": TYPE + "envoy.extensions.filters.http.router.v3.Router"}}
+TLS_SOCKET = "envoy.transport_sockets.tls"
+DOWNSTREAM_TLS = TYPE + "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+UPSTREAM_TLS = TYPE + "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+TLS_VERSIONS = {"TLS_AUTO": "TLS_AUTO", "TLSV1_0": "TLSv1_0", "TLSV1_1": "TLSv1_1", "TLSV1_2": "TLSv1_2",
+                "TLSV1_3": "TLSv1_3"}
+MESH_CERT, MESH_ROOT = "default", "ROOTCA"
+ISTIO_ALPN = ["istio-peer-exchange", "istio", "istio-http/1.0", "istio-http/1.1", "istio-h2"]
+
+# Fields every access log line carries; the verification tools read them back.
+ACCESS_LOG_FORMAT = {
+    "start_time": "%START_TIME%", "method": "%REQ(:METHOD)%", "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+    "protocol": "%PROTOCOL%", "response_code": "%RESPONSE_CODE%", "response_flags": "%RESPONSE_FLAGS%",
+    "response_code_details": "%RESPONSE_CODE_DETAILS%", "authority": "%REQ(:AUTHORITY)%",
+    "upstream_host": "%UPSTREAM_HOST%", "upstream_cluster": "%UPSTREAM_CLUSTER%",
+    "upstream_transport_failure_reason": "%UPSTREAM_TRANSPORT_FAILURE_REASON%",
+    "upstream_tls": "%UPSTREAM_TLS_VERSION%", "upstream_peer_uri_san": "%UPSTREAM_PEER_URI_SAN%",
+    "downstream_remote_address": "%DOWNSTREAM_REMOTE_ADDRESS%", "downstream_tls": "%DOWNSTREAM_TLS_VERSION%",
+    "downstream_peer_uri_san": "%DOWNSTREAM_PEER_URI_SAN%", "requested_server_name": "%REQUESTED_SERVER_NAME%",
+    "duration": "%DURATION%", "connection_termination_details": "%CONNECTION_TERMINATION_DETAILS%",
+    "listener": "%ACCESS_LOG_TYPE%",
+}
+
+
+@dataclass(frozen=True)
+class ProxyPaths:
+    """Where one proxy's files live; builders only put these paths into config."""
+    root: str
+
+    @property
+    def xds(self) -> str:
+        return f"{self.root}/xds"
+
+    @property
+    def sds(self) -> str:
+        return f"{self.root}/sds"
+
+    @property
+    def access_log(self) -> str:
+        return f"{self.root}/access.log"
+
+    def sds_file(self, secret_name: str) -> str:
+        return f"{self.sds}/{secret_file_stem(secret_name)}.yaml"
+
+    def rds_file(self, route_name: str) -> str:
+        return f"{self.xds}/rds_{secret_file_stem(route_name)}.yaml"
+
+
+def secret_file_stem(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+@dataclass
+class ProxyConfig:
+    """Everything one Envoy needs, as xDS resources (dicts with "@type")."""
+    listeners: list[dict] = field(default_factory=list)
+    clusters: list[dict] = field(default_factory=list)
+    routes: list[dict] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)       # mesh SDS names the runtime provides (default, ROOTCA)
+    sds: dict[str, list[dict]] = field(default_factory=dict)  # other SDS names → Secret resources ([] = missing)
+    warnings: list[str] = field(default_factory=list)      # what istiod would log for this proxy
+
+
+def file_source(path: str, directory: str) -> dict:
+    return {"resource_api_version": "V3",
+            "path_config_source": {"path": path, "watched_directory": {"path": directory}}}
+
+
+def sds_secret(name: str, paths: ProxyPaths) -> dict:
+    return {"name": name, "sds_config": file_source(paths.sds_file(name), paths.sds)}
+
+
+def socket_address(ip: str, port: int) -> dict:
+    return {"socket_address": {"address": ip, "port_value": port}}
+
+
+def access_log(paths: ProxyPaths) -> list[dict]:
+    return [{"name": "envoy.access_loggers.file",
+             "typed_config": {"@type": TYPE + "envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                              "path": paths.access_log,
+                              "log_format": {"json_format": ACCESS_LOG_FORMAT}}}]
+
+
+def http_connection_manager(stat_prefix: str, route_name: str, paths: ProxyPaths, *, server_name: str | None,
+                            http_filters: list[dict] | None = None, forward_client_cert: bool = False) -> dict:
+    config = {
+        "@type": HCM_TYPE, "stat_prefix": stat_prefix, "codec_type": "AUTO",
+        "rds": {"route_config_name": route_name, "config_source": file_source(paths.rds_file(route_name), paths.xds)},
+        "http_filters": [*(http_filters or []), ROUTER],
+        "access_log": access_log(paths),
+        "use_remote_address": False,
+        "normalize_path": True, "merge_slashes": True,
+    }
+    if server_name:
+        config["server_name"] = server_name
+    if forward_client_cert:
+        config["forward_client_cert_details"] = "APPEND_FORWARD"
+        config["set_current_client_cert_details"] = {"uri": True}
+    return {"name": "envoy.filters.network.http_connection_manager", "typed_config": config}
+
+
+def tcp_proxy(stat_prefix: str, cluster: str, paths: ProxyPaths) -> dict:
+    return {"name": "envoy.filters.network.tcp_proxy",
+            "typed_config": {"@type": TYPE + "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                             "stat_prefix": stat_prefix, "cluster": cluster, "access_log": access_log(paths)}}
+
+
+def tls_params(min_version: str = "TLSV1_2", max_version: str = "TLSV1_3") -> dict:
+    return {"tls_minimum_protocol_version": TLS_VERSIONS.get(min_version, "TLSv1_2"),
+            "tls_maximum_protocol_version": TLS_VERSIONS.get(max_version, "TLSv1_3")}
+
+
+def downstream_mtls(paths: ProxyPaths, alpn: list[str]) -> dict:
+    """Istio's inbound TLS (BuildInboundTLS): client certificate required, validated by the mesh root."""
+    return {"name": TLS_SOCKET, "typed_config": {
+        "@type": DOWNSTREAM_TLS, "require_client_certificate": True,
+        "common_tls_context": {
+            "tls_params": tls_params(), "alpn_protocols": alpn,
+            "tls_certificate_sds_secret_configs": [sds_secret(MESH_CERT, paths)],
+            "validation_context_sds_secret_config": sds_secret(MESH_ROOT, paths)}}}
+
+
+def upstream_mtls(paths: ProxyPaths, sni: str, sans: list[str], alpn: list[str]) -> dict:
+    """Istio's ISTIO_MUTUAL client TLS: mesh cert, mesh root, SAN pinned to the server's identities."""
+    default_context = {}
+    if sans:
+        default_context["match_typed_subject_alt_names"] = [
+            {"san_type": "URI", "matcher": {"exact": san}} for san in sans]
+    return {"name": TLS_SOCKET, "typed_config": {
+        "@type": UPSTREAM_TLS, "sni": sni,
+        "common_tls_context": {
+            "tls_params": tls_params(), "alpn_protocols": alpn,
+            "tls_certificate_sds_secret_configs": [sds_secret(MESH_CERT, paths)],
+            "combined_validation_context": {
+                "default_validation_context": default_context,
+                "validation_context_sds_secret_config": sds_secret(MESH_ROOT, paths)}}}}
+
+
+def static_cluster(name: str, endpoints: list[dict], *, connect_timeout: str = "1s",
+                   source_ip: str | None = None) -> dict:
+    cluster = {"@type": TYPE + "envoy.config.cluster.v3.Cluster", "name": name, "type": "STATIC",
+               "connect_timeout": connect_timeout,
+               "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": endpoints}]}}
+    if source_ip:
+        cluster["upstream_bind_config"] = {"source_address": {"address": source_ip, "port_value": 0}}
+    return cluster
+
+
+def lb_endpoint(ip: str, port: int, metadata: dict | None = None) -> dict:
+    endpoint = {"endpoint": {"address": socket_address(ip, port)}}
+    if metadata:
+        endpoint["metadata"] = {"filter_metadata": {"envoy.transport_socket_match": metadata}}
+    return endpoint
+
+
+def route_config(name: str, virtual_hosts: list[dict], *, ignore_port: bool = True) -> dict:
+    config = {"@type": TYPE + "envoy.config.route.v3.RouteConfiguration", "name": name,
+              "virtual_hosts": virtual_hosts, "validate_clusters": False}
+    if ignore_port:
+        config["ignore_port_in_host_matching"] = True
+    return config
+
+
+def listener(name: str, ip: str, port: int, filter_chains: list[dict], *, tls_inspector: bool = False) -> dict:
+    out = {"@type": TYPE + "envoy.config.listener.v3.Listener", "name": name,
+           "address": socket_address(ip, port), "filter_chains": filter_chains}
+    if tls_inspector:
+        out["listener_filters"] = [{"name": "envoy.filters.listener.tls_inspector", "typed_config": {
+            "@type": TYPE + "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}}]
+    return out

@@ -1,0 +1,200 @@
+"""VirtualService http rules → Envoy routes; the default route when no VirtualService applies."""
+from __future__ import annotations
+
+import re
+
+from ..model.mesh import MeshModel, Service, ServicePort
+from ..model.vsbinding import mesh_virtual_services, resolve_host
+from .common import TYPE
+
+FAULT_FILTER = {"name": "envoy.filters.http.fault",
+                "typed_config": {"@type": TYPE + "envoy.extensions.filters.http.fault.v3.HTTPFault"}}
+# Istio's default retry policy (meshConfig.defaultHttpRetryPolicy).
+DEFAULT_RETRY = {"retry_on": "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
+                 "num_retries": 2, "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts",
+                 "typed_config": {"@type": TYPE + "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"}}],
+                 "host_selection_retry_max_attempts": "5"}
+
+
+def duration(text: str | None) -> str | None:
+    """Istio durations ('1.5s', '100ms', '2m') as Envoy's protobuf seconds strings."""
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text.strip())
+    if not match:
+        return None
+    value, unit = float(match.group(1)), match.group(2)
+    seconds = value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+    return f"{seconds:.3f}s"
+
+
+def _string_match(spec: dict, *, ignore_case: bool = False) -> dict:
+    if "exact" in spec:
+        out = {"exact": spec["exact"]}
+    elif "prefix" in spec:
+        out = {"prefix": spec["prefix"]}
+    else:
+        out = {"safe_regex": {"regex": spec.get("regex", ".*")}}
+    if ignore_case and "safe_regex" not in out:
+        out["ignore_case"] = True
+    return out
+
+
+def route_match(match: dict | None) -> dict:
+    match = match or {}
+    out: dict = {}
+    uri = match.get("uri")
+    if not uri:
+        out["prefix"] = "/"
+    elif "exact" in uri:
+        out["path"] = uri["exact"]
+    elif "prefix" in uri:
+        out["prefix"] = uri["prefix"]
+    else:
+        out["safe_regex"] = {"regex": uri.get("regex", ".*")}
+    if match.get("ignoreUriCase"):
+        out["case_sensitive"] = False
+    headers = []
+    for name, spec in (match.get("headers") or {}).items():
+        headers.append({"name": name.lower(), "string_match": _string_match(spec)})
+    for name, spec in (match.get("withoutHeaders") or {}).items():
+        headers.append({"name": name.lower(), "string_match": _string_match(spec), "invert_match": True})
+    if match.get("method"):
+        headers.append({"name": ":method", "string_match": _string_match(match["method"])})
+    if match.get("authority"):
+        headers.append({"name": ":authority", "string_match": _string_match(match["authority"])})
+    if match.get("scheme"):
+        headers.append({"name": ":scheme", "string_match": _string_match(match["scheme"])})
+    if headers:
+        out["headers"] = headers
+    params = [{"name": k, "string_match": _string_match(v)} for k, v in (match.get("queryParams") or {}).items()]
+    if params:
+        out["query_parameters"] = params
+    return out
+
+
+def _destination_cluster(model: MeshModel, destination: dict, vs_namespace: str, default_port: int | None) -> str:
+    from .sidecar import outbound_cluster_name
+    host = resolve_host(destination["host"], vs_namespace)
+    service = model.service_by_fqdn(host)
+    port = (destination.get("port") or {}).get("number")
+    if service is None:
+        # istiod keeps the route and points it at a cluster that does not exist: Envoy answers 503 (NC).
+        return f"outbound|{port or default_port or 80}||{host}"
+    if port is None:
+        port = default_port if default_port and service.port(default_port) else service.ports[0].port if service.ports else 80
+    return outbound_cluster_name(service, port, destination.get("subset") or "")
+
+
+def _fault(fault: dict) -> dict:
+    out = {"@type": TYPE + "envoy.extensions.filters.http.fault.v3.HTTPFault"}
+    abort, delay = fault.get("abort"), fault.get("delay")
+    if abort:
+        pct = (abort.get("percentage") or {}).get("value", 100)
+        out["abort"] = {"http_status": abort.get("httpStatus", 503),
+                        "percentage": {"numerator": int(pct * 10000), "denominator": "MILLION"}}
+    if delay:
+        pct = (delay.get("percentage") or {}).get("value", delay.get("percent", 100))
+        out["delay"] = {"fixed_delay": duration(delay.get("fixedDelay")) or "0s",
+                        "percentage": {"numerator": int(pct * 10000), "denominator": "MILLION"}}
+    return out
+
+
+def _header_ops(ops: dict | None, prefix: str) -> dict:
+    out: dict = {}
+    if not ops:
+        return out
+    adds = [{"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+            for k, v in (ops.get("set") or {}).items()]
+    adds += [{"header": {"key": k, "value": v}, "append_action": "APPEND_IF_EXISTS_OR_ADD"}
+             for k, v in (ops.get("add") or {}).items()]
+    if adds:
+        out[f"{prefix}_headers_to_add"] = adds
+    if ops.get("remove"):
+        out[f"{prefix}_headers_to_remove"] = list(ops["remove"])
+    return out
+
+
+def http_rule_routes(model: MeshModel, rule: dict, vs_namespace: str, default_port: int | None,
+                     name: str) -> list[dict]:
+    """One VS http rule → one Envoy route per match condition (ORed), sharing the action."""
+    action: dict = {}
+    extra: dict = {}
+    if rule.get("redirect"):
+        redirect = rule["redirect"]
+        r: dict = {}
+        if redirect.get("uri"):
+            r["path_redirect"] = redirect["uri"]
+        if redirect.get("authority"):
+            r["host_redirect"] = redirect["authority"]
+        if redirect.get("scheme"):
+            r["scheme_redirect"] = redirect["scheme"]
+        if redirect.get("port"):
+            r["port_redirect"] = redirect["port"]
+        code = redirect.get("redirectCode", 301)
+        r["response_code"] = {301: "MOVED_PERMANENTLY", 302: "FOUND", 303: "SEE_OTHER", 307: "TEMPORARY_REDIRECT",
+                              308: "PERMANENT_REDIRECT"}.get(code, "MOVED_PERMANENTLY")
+        extra["redirect"] = r
+    elif rule.get("directResponse"):
+        response = rule["directResponse"]
+        body = (response.get("body") or {}).get("string")
+        extra["direct_response"] = {"status": response["status"], **({"body": {"inline_string": body}} if body else {})}
+    else:
+        routes = rule.get("route") or []
+        if len(routes) == 1:
+            action["cluster"] = _destination_cluster(model, routes[0]["destination"], vs_namespace, default_port)
+        else:
+            action["weighted_clusters"] = {"clusters": [
+                {"name": _destination_cluster(model, r["destination"], vs_namespace, default_port),
+                 "weight": r.get("weight", 0) or 0} for r in routes]}
+            if sum(r.get("weight", 0) or 0 for r in routes) == 0:
+                for cluster in action["weighted_clusters"]["clusters"]:
+                    cluster["weight"] = 1
+        action["timeout"] = duration(rule.get("timeout")) or "0s"
+        rewrite = rule.get("rewrite") or {}
+        if rewrite.get("uri") is not None:
+            action["prefix_rewrite"] = rewrite["uri"]
+        if rewrite.get("authority"):
+            action["host_rewrite_literal"] = rewrite["authority"]
+        retries = rule.get("retries")
+        if rule.get("fault"):
+            pass  # Istio turns retries off while a fault is configured
+        elif retries is not None:
+            if retries.get("attempts", 0) > 0:
+                action["retry_policy"] = {"retry_on": retries.get("retryOn") or DEFAULT_RETRY["retry_on"],
+                                          "num_retries": retries["attempts"]}
+                if duration(retries.get("perTryTimeout")):
+                    action["retry_policy"]["per_try_timeout"] = duration(retries["perTryTimeout"])
+        else:
+            action["retry_policy"] = DEFAULT_RETRY
+        extra["route"] = action
+        if len(routes) == 1:
+            extra.update(_header_ops((routes[0].get("headers") or {}).get("request"), "request"))
+            extra.update(_header_ops((routes[0].get("headers") or {}).get("response"), "response"))
+    extra.update(_header_ops((rule.get("headers") or {}).get("request"), "request"))
+    extra.update(_header_ops((rule.get("headers") or {}).get("response"), "response"))
+    if rule.get("fault"):
+        extra["typed_per_filter_config"] = {"envoy.filters.http.fault": _fault(rule["fault"])}
+    matches = rule.get("match") or [None]
+    return [{"name": (m or {}).get("name") or name, "match": route_match(m), **extra} for m in matches]
+
+
+def default_route(model: MeshModel, service: Service, sp: ServicePort) -> dict:
+    from .sidecar import outbound_cluster_name
+    return {"name": "default", "match": {"prefix": "/"},
+            "route": {"cluster": outbound_cluster_name(service, sp.port), "timeout": "0s",
+                      "retry_policy": DEFAULT_RETRY}}
+
+
+def mesh_routes_for(model: MeshModel, client_namespace: str, service: Service, sp: ServicePort) -> list[dict]:
+    """Routes a sidecar uses towards one service port: from a mesh VirtualService, else the default."""
+    for vs in mesh_virtual_services(model, client_namespace, service):
+        routes = []
+        for index, rule in enumerate((vs.get("spec") or {}).get("http") or []):
+            port_ok = all(not (m or {}).get("port") or m["port"] == sp.port for m in rule.get("match") or [None])
+            if port_ok:
+                routes.extend(http_rule_routes(model, rule, vs["metadata"]["namespace"], sp.port,
+                                               f"{vs['metadata']['name']}.{vs['metadata']['namespace']}.{index}"))
+        if routes:
+            return routes
+    return [default_route(model, service, sp)]

@@ -1,0 +1,182 @@
+"""A sidecar's Envoy config: inbound listeners per container port, outbound listeners per service port.
+
+Names follow istiod so `proxy_config` views read like a real mesh: inbound chains `0.0.0.0_<port>`,
+clusters `inbound|<port>||` and `outbound|<port>|<subset>|<fqdn>`, outbound routes named by port.
+"""
+from __future__ import annotations
+
+from ..model.addressing import real_port, service_hostnames
+from ..model.destrule import AUTO, ClientTls, client_tls, endpoint_wants_mtls
+from ..model.mesh import MeshModel, Pod, Service, ServicePort
+from ..model.peerauth import DISABLE, PERMISSIVE, STRICT, effective_mtls
+from . import common as c
+from .rbac import rbac_filters, rbac_per_route
+from .routing import FAULT_FILTER, mesh_routes_for
+
+HTTP_ALPN_IN = ["h2", "http/1.1"]
+TCP_ALPN_IN = ["istio-peer-exchange", "h2", "http/1.1"]
+# Upstream HTTP is HTTP/1.1 (auto_config cannot sit beside the plaintext socket of auto mTLS), so h2 is
+# not offered; the Istio names make the server pick its mTLS chain, as istio.alpn would.
+CLIENT_ALPN = ["istio-peer-exchange", "istio", "http/1.1"]
+
+
+def build_sidecar(model: MeshModel, pod: Pod, paths: c.ProxyPaths) -> c.ProxyConfig:
+    config = c.ProxyConfig(secrets=[c.MESH_CERT, c.MESH_ROOT])
+    _add_inbound(model, pod, paths, config)
+    _add_outbound(model, pod, paths, config)
+    return config
+
+
+# ---- inbound -------------------------------------------------------------------------------------
+
+def _inbound_protocol(model: MeshModel, pod: Pod, port: int) -> str:
+    for service in model.services_of(pod):
+        for sp in service.ports:
+            if sp.target_port == port:
+                return sp.protocol
+    return "HTTP"
+
+
+def _add_inbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.ProxyConfig) -> None:
+    mtls = effective_mtls(model, pod)
+    for port in pod.container_ports:
+        cluster = f"inbound|{port}||"
+        chain_name = f"0.0.0.0_{port}"
+        config.clusters.append(c.static_cluster(cluster, [c.lb_endpoint(pod.app_ip, real_port(port))]))
+        protocol = _inbound_protocol(model, pod, port)
+        if protocol == "HTTP":
+            route_name = f"inbound|{port}||"
+            route = {"match": {"prefix": "/"}, "route": {"cluster": cluster, "timeout": "0s"},
+                     "name": "default", "decorator": {"operation": f"{pod.name}.{pod.namespace}:{port}/*"}}
+            per_route = rbac_per_route(model, pod, port)
+            if per_route is not None:
+                route["typed_per_filter_config"] = per_route
+            config.routes.append(c.route_config(route_name, [
+                {"name": f"inbound|http|{port}", "domains": ["*"], "routes": [route]}], ignore_port=False))
+
+            def app_filter(tls: bool):
+                return c.http_connection_manager(f"inbound_{chain_name}", route_name, paths,
+                                                 server_name="istio-envoy", http_filters=rbac_filters(),
+                                                 forward_client_cert=tls)
+            alpn_in = HTTP_ALPN_IN
+        else:
+            def app_filter(tls: bool):
+                return c.tcp_proxy(f"inbound_{chain_name}", cluster, paths)
+            alpn_in = TCP_ALPN_IN
+        mode = mtls.for_port(port)
+        chains = []
+        if mode in (STRICT, PERMISSIVE):
+            chains.append({"name": f"{chain_name}_mtls", "filter_chain_match": {
+                "transport_protocol": "tls", **({"application_protocols": c.ISTIO_ALPN} if mode == PERMISSIVE else {})},
+                "filters": [app_filter(True)], "transport_socket": c.downstream_mtls(paths, alpn_in)})
+        if mode == PERMISSIVE:
+            # The app's own TLS (no Istio ALPN) passes through untouched, as Istio's passthrough chain does.
+            chains.append({"name": f"{chain_name}_tls_passthrough", "filter_chain_match": {"transport_protocol": "tls"},
+                           "filters": [c.tcp_proxy(f"inbound_{chain_name}_passthrough", cluster, paths)]})
+        if mode in (PERMISSIVE, DISABLE):
+            chains.append({"name": f"{chain_name}_plaintext", "filter_chain_match": {"transport_protocol": "raw_buffer"},
+                           "filters": [app_filter(False)]})
+        # tls_inspector on every inbound listener: STRICT then resets plaintext (curl 56), as Istio does.
+        config.listeners.append(c.listener(f"virtualInbound_{port}", pod.ip, real_port(port), chains,
+                                           tls_inspector=True))
+
+
+# ---- outbound ------------------------------------------------------------------------------------
+
+def outbound_cluster_name(service: Service, port: int, subset: str = "") -> str:
+    return f"outbound|{port}|{subset}|{service.fqdn}"
+
+
+def outbound_sni(service: Service, port: int, subset: str = "") -> str:
+    return f"outbound_.{port}_.{subset}_.{service.fqdn}"
+
+
+def _upstream_socket(model: MeshModel, tls: ClientTls, service: Service, sp: ServicePort, subset: str,
+                     paths: c.ProxyPaths, endpoints: list[Pod]) -> tuple[dict | None, list[dict] | None]:
+    """(transport_socket, transport_socket_matches) for one outbound cluster."""
+    def mesh_tls():
+        sans = list((tls.settings or {}).get("subjectAltNames") or []) or sorted({p.spiffe_id for p in endpoints})
+        sans = [s if s.startswith("spiffe://") or "/" not in s else f"spiffe://{s}" for s in sans]
+        return c.upstream_mtls(paths, outbound_sni(service, sp.port, subset), sans, CLIENT_ALPN)
+
+    if tls.mode == AUTO:
+        return None, [
+            {"name": "tlsMode-istio", "match": {"tlsMode": "istio"}, "transport_socket": mesh_tls()},
+            {"name": "tlsMode-disabled", "match": {},
+             "transport_socket": {"name": "envoy.transport_sockets.raw_buffer", "typed_config": {
+                 "@type": c.TYPE + "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"}}}]
+    if tls.mode == "ISTIO_MUTUAL":
+        return mesh_tls(), None
+    if tls.mode in ("SIMPLE", "MUTUAL"):
+        return _origination_socket(tls, service, sp), None
+    return None, None
+
+
+def _origination_socket(tls: ClientTls, service: Service, sp: ServicePort) -> dict:
+    """DR SIMPLE/MUTUAL from a sidecar: files on the learner's disk stand for the mounted certs."""
+    settings = tls.settings or {}
+    context: dict = {"tls_params": c.tls_params()}
+    if settings.get("caCertificates") and not settings.get("insecureSkipVerify"):
+        validation = {"trusted_ca": {"filename": settings["caCertificates"]}}
+        if settings.get("subjectAltNames"):
+            validation["match_typed_subject_alt_names"] = [
+                {"san_type": "DNS", "matcher": {"exact": san}} for san in settings["subjectAltNames"]]
+        context["validation_context"] = validation
+    if tls.mode == "MUTUAL" and settings.get("clientCertificate") and settings.get("privateKey"):
+        context["tls_certificates"] = [{"certificate_chain": {"filename": settings["clientCertificate"]},
+                                        "private_key": {"filename": settings["privateKey"]}}]
+    return {"name": c.TLS_SOCKET, "typed_config": {"@type": c.UPSTREAM_TLS, "common_tls_context": context,
+                                                   "sni": settings.get("sni") or service.fqdn}}
+
+
+def outbound_clusters(model: MeshModel, client_namespace: str, service: Service, paths: c.ProxyPaths,
+                      source_ip: str | None) -> list[dict]:
+    """The clusters for every port (and DR subset) of one service, as seen by a client namespace."""
+    clusters = []
+    all_endpoints = model.endpoints(service)
+    for sp in service.ports:
+        tls = client_tls(model, client_namespace, service, sp.port)
+        subsets = [("", {}, None)] + [(name, labels, mode) for name, labels, mode in tls.subsets]
+        for subset, labels, _ in subsets:
+            endpoints = [p for p in all_endpoints if p.matches(labels)]
+            lb = []
+            for pod in endpoints:
+                marker = {"tlsMode": "istio"} if endpoint_wants_mtls(model, pod, sp.target_port, tls) else None
+                lb.append(c.lb_endpoint(pod.ip, real_port(sp.target_port), marker))
+            cluster = c.static_cluster(outbound_cluster_name(service, sp.port, subset), lb,
+                                       source_ip=source_ip)
+            socket, matches = _upstream_socket(model, tls, service, sp, subset, paths, endpoints)
+            if socket:
+                cluster["transport_socket"] = socket
+            if matches:
+                cluster["transport_socket_matches"] = matches
+            clusters.append(cluster)
+    return clusters
+
+
+def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.ProxyConfig) -> None:
+    by_port: dict[int, list[tuple[Service, ServicePort]]] = {}
+    for service in model.services:
+        config.clusters.extend(outbound_clusters(model, pod.namespace, service, paths, pod.ip))
+        for sp in service.ports:
+            by_port.setdefault(sp.port, []).append((service, sp))
+    for port, entries in sorted(by_port.items()):
+        name = f"0.0.0.0_{port}"
+        http = [(s, sp) for s, sp in entries if sp.protocol == "HTTP"]
+        if http:
+            route_name = str(port)
+            vhosts = []
+            for service, sp in http:
+                vhosts.append({"name": f"{service.fqdn}:{port}",
+                               "domains": service_hostnames(service.name, service.namespace, pod.namespace),
+                               "routes": mesh_routes_for(model, pod.namespace, service, sp)})
+            config.routes.append(c.route_config(route_name, vhosts))
+            chain = {"name": name, "filters": [c.http_connection_manager(
+                f"outbound_{name}", route_name, paths, server_name=None, http_filters=[FAULT_FILTER])]}
+        else:
+            service, sp = entries[0]
+            if len(entries) > 1:
+                config.warnings.append(f"TCP port {port} is shared by several services; {service.fqdn} wins here")
+            chain = {"name": name, "filters": [c.tcp_proxy(f"outbound_{name}", outbound_cluster_name(service, port),
+                                                           paths)]}
+        config.listeners.append(c.listener(name, pod.outbound_ip, real_port(port), [chain]))

@@ -1,0 +1,51 @@
+"""Which AuthorizationPolicies apply to a workload (istio-semantics.md §3)."""
+from __future__ import annotations
+
+from .mesh import ROOT_NAMESPACE, MeshModel, Pod
+
+SUPPORTED_ACTIONS = ("ALLOW", "DENY")
+
+
+def _selector(policy: dict) -> dict:
+    return ((policy.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+
+
+def policies_for(model: MeshModel, pod: Pod) -> list[dict]:
+    """Policies in the pod's namespace or the root namespace whose selector (if any) matches the pod."""
+    out = []
+    for policy in model.of_kind("AuthorizationPolicy"):
+        namespace = policy["metadata"]["namespace"]
+        if namespace not in (pod.namespace, ROOT_NAMESPACE):
+            continue
+        if pod.matches(_selector(policy)):
+            out.append(policy)
+    return out
+
+
+def action_of(policy: dict) -> str:
+    return (policy.get("spec") or {}).get("action") or "ALLOW"
+
+
+def by_action(policies: list[dict]) -> dict[str, list[dict]]:
+    grouped: dict[str, list[dict]] = {}
+    for policy in policies:
+        grouped.setdefault(action_of(policy), []).append(policy)
+    return grouped
+
+
+def unsupported(policies: list[dict]) -> list[str]:
+    """Human messages for what the local mesh cannot enforce (AUDIT, CUSTOM, JWT fields)."""
+    notes = []
+    for policy in policies:
+        name = f"{policy['metadata']['name']}.{policy['metadata']['namespace']}"
+        action = action_of(policy)
+        if action not in SUPPORTED_ACTIONS:
+            notes.append(f"AuthorizationPolicy {name}: action {action} is not supported on the local mesh "
+                         "(AUDIT only marks requests; CUSTOM needs an external authorizer); it is ignored")
+        for rule in (policy.get("spec") or {}).get("rules") or []:
+            for entry in rule.get("from") or []:
+                source = entry.get("source") or {}
+                if source.get("requestPrincipals") or source.get("notRequestPrincipals"):
+                    notes.append(f"AuthorizationPolicy {name}: requestPrincipals need RequestAuthentication "
+                                 "(JWT), which the local mesh does not run; such rules never match")
+    return notes

@@ -1,0 +1,222 @@
+"""The resolved mesh: plain data built from the stored resources, no processes, no Envoy."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import addressing
+
+ROOT_NAMESPACE = "istio-system"
+TRUST_DOMAIN = "cluster.local"
+SIDECAR_CONTAINER = "istio-proxy"
+GATEWAY_IMAGE_REPO = "istio/proxyv2"
+
+# Port-name prefixes Istio uses for protocol selection (Service port name or appProtocol).
+_TCP_LIKE = ("tcp", "tls", "https", "mongo", "mysql", "redis")
+
+
+def port_protocol(name: str | None, app_protocol: str | None = None) -> str:
+    """HTTP or TCP as Istio's protocol selection decides it; unnamed ports are sniffed as HTTP here."""
+    label = (app_protocol or name or "").lower()
+    prefix = label.split("-")[0]
+    if prefix in _TCP_LIKE:
+        return "TCP"
+    return "HTTP"
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    image: str
+    ports: tuple[tuple[str, int], ...]       # (port name, container port)
+    env: tuple[tuple[str, str], ...] = ()
+    command: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Pod:
+    namespace: str
+    name: str
+    labels: dict
+    annotations: dict
+    service_account: str
+    containers: tuple[Container, ...]
+    index: int
+    subnet: int
+    deployment: str | None
+    uid: str = ""
+    volumes: tuple = ()
+
+    @property
+    def is_gateway(self) -> bool:
+        """A standalone proxy pod (the ingress gateway): proxyv2 image, not put there by the injector."""
+        return "sidecar.istio.io/status" not in self.annotations and any(
+            GATEWAY_IMAGE_REPO in c.image for c in self.containers)
+
+    @property
+    def sidecar(self) -> bool:
+        return not self.is_gateway and any(c.name == SIDECAR_CONTAINER for c in self.containers)
+
+    @property
+    def app_containers(self) -> tuple[Container, ...]:
+        return tuple(c for c in self.containers if self.is_gateway or c.name != SIDECAR_CONTAINER)
+
+    @property
+    def spiffe_id(self) -> str:
+        return f"spiffe://{TRUST_DOMAIN}/ns/{self.namespace}/sa/{self.service_account}"
+
+    @property
+    def principal(self) -> str:
+        return f"{TRUST_DOMAIN}/ns/{self.namespace}/sa/{self.service_account}"
+
+    @property
+    def ip(self) -> str:
+        return addressing.pod_ip(self.subnet, self.index)
+
+    @property
+    def app_ip(self) -> str:
+        """Where the app binds: behind the sidecar, or the pod IP itself without one."""
+        return addressing.app_ip(self.subnet, self.index) if self.sidecar else self.ip
+
+    @property
+    def outbound_ip(self) -> str:
+        return addressing.outbound_ip(self.subnet, self.index)
+
+    @property
+    def container_ports(self) -> list[int]:
+        ports: list[int] = []
+        for container in self.app_containers:
+            ports.extend(p for _, p in container.ports if p not in ports)
+        return ports
+
+    def matches(self, selector: dict | None) -> bool:
+        return all(self.labels.get(k) == v for k, v in (selector or {}).items())
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    name: str
+    port: int
+    target_port: int
+    protocol: str          # HTTP or TCP
+    node_port: int | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    namespace: str
+    name: str
+    selector: dict
+    ports: tuple[ServicePort, ...]
+    type: str = "ClusterIP"
+
+    @property
+    def fqdn(self) -> str:
+        return addressing.fqdn(self.name, self.namespace)
+
+    def port(self, number: int) -> ServicePort | None:
+        return next((p for p in self.ports if p.port == number), None)
+
+
+@dataclass
+class MeshModel:
+    subnet: int
+    namespaces: dict[str, dict]                  # name -> labels
+    pods: list[Pod]
+    services: list[Service]
+    policies: dict[str, list[dict]] = field(default_factory=dict)  # kind -> objects
+    secrets: dict[tuple[str, str], dict] = field(default_factory=dict)  # (ns, name) -> decoded data (bytes)
+
+    def of_kind(self, kind: str) -> list[dict]:
+        return self.policies.get(kind, [])
+
+    def endpoints(self, service: Service) -> list[Pod]:
+        if not service.selector:
+            return []
+        return [p for p in self.pods if p.namespace == service.namespace and p.matches(service.selector)]
+
+    def service_by_host(self, host: str, from_namespace: str) -> Service | None:
+        """Resolve a host as DNS in a pod of `from_namespace` would (short, name.ns, FQDN)."""
+        host = host.rstrip(".").lower()
+        for service in self.services:
+            if host in addressing.service_hostnames(service.name, service.namespace, from_namespace):
+                return service
+        return None
+
+    def service_by_fqdn(self, name: str) -> Service | None:
+        return next((s for s in self.services if s.fqdn == name), None)
+
+    def services_of(self, pod: Pod) -> list[Service]:
+        return [s for s in self.services if s.namespace == pod.namespace and s.selector and pod.matches(s.selector)]
+
+    def pod(self, namespace: str, name: str) -> Pod | None:
+        return next((p for p in self.pods if p.namespace == namespace and p.name == name), None)
+
+    def secret(self, namespace: str, name: str) -> dict | None:
+        return self.secrets.get((namespace, name))
+
+
+def _int_port(value: Any, container_ports: dict[str, int], default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, int):
+        return value
+    if str(value).isdigit():
+        return int(value)
+    return container_ports.get(value, default)
+
+
+def _pod_from_object(obj: dict, subnet: int) -> Pod:
+    meta, spec = obj["metadata"], obj.get("spec") or {}
+    containers = tuple(
+        Container(name=c["name"], image=c.get("image", ""),
+                  ports=tuple((p.get("name", ""), p["containerPort"]) for p in c.get("ports") or []),
+                  env=tuple((e["name"], str(e.get("value", ""))) for e in c.get("env") or [] if "name" in e),
+                  command=tuple(c.get("command") or []) + tuple(c.get("args") or []))
+        for c in spec.get("containers") or [])
+    return Pod(namespace=meta["namespace"], name=meta["name"], labels=dict(meta.get("labels") or {}),
+               annotations=dict(meta.get("annotations") or {}),
+               service_account=spec.get("serviceAccountName") or spec.get("serviceAccount") or "default",
+               containers=containers, index=int((obj.get("status") or {}).get("index", 0)), subnet=subnet,
+               deployment=(meta.get("labels") or {}).get("labkit.io/deployment"), uid=meta.get("uid", ""),
+               volumes=tuple(spec.get("volumes") or []))
+
+
+def build_model(objects: list[dict], subnet: int) -> MeshModel:
+    namespaces = {name: {} for name in ("default", "istio-system", "kube-system")}
+    pods: list[Pod] = []
+    raw_services: list[dict] = []
+    policies: dict[str, list[dict]] = {}
+    secrets: dict[tuple[str, str], dict] = {}
+    for obj in objects:
+        kind, meta = obj["kind"], obj["metadata"]
+        if kind == "Namespace":
+            namespaces[meta["name"]] = dict(meta.get("labels") or {})
+        elif kind == "Pod":
+            pods.append(_pod_from_object(obj, subnet))
+        elif kind == "Service":
+            raw_services.append(obj)
+        elif kind == "Secret":
+            secrets[(meta["namespace"], meta["name"])] = {
+                k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+        else:
+            policies.setdefault(kind, []).append(obj)
+    for kind in policies:
+        policies[kind].sort(key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"],
+                                           o["metadata"].get("namespace", "")))
+    services = []
+    for obj in raw_services:
+        meta, spec = obj["metadata"], obj.get("spec") or {}
+        selector = dict(spec.get("selector") or {})
+        selected = [p for p in pods if p.namespace == meta["namespace"] and selector and p.matches(selector)]
+        named_ports = {name: port for p in selected for c in p.app_containers for name, port in c.ports if name}
+        ports = tuple(
+            ServicePort(name=p.get("name", ""), port=p["port"],
+                        target_port=_int_port(p.get("targetPort"), named_ports, p["port"]),
+                        protocol=port_protocol(p.get("name"), p.get("appProtocol")), node_port=p.get("nodePort"))
+            for p in spec.get("ports") or [])
+        services.append(Service(namespace=meta["namespace"], name=meta["name"], selector=selector, ports=ports,
+                                type=spec.get("type", "ClusterIP")))
+    return MeshModel(subnet=subnet, namespaces=namespaces, pods=pods, services=services, policies=policies,
+                     secrets=secrets)

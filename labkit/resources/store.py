@@ -1,0 +1,171 @@
+"""The resource store: the local mesh's API server, one JSON file under the state directory.
+
+Every process that talks to the same state directory (a notebook kernel, the CLI) sees the same
+objects; a file lock serialises writers and `generation` tells watchers something changed.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import fcntl
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import LabkitError
+from .validate import validate
+
+BUILTIN_NAMESPACES = ("default", "istio-system", "kube-system")
+Key = tuple[str, str, str]  # (kind, namespace or "", name)
+
+
+def key_of(obj: dict) -> Key:
+    meta = obj["metadata"]
+    return obj["kind"], meta.get("namespace", ""), meta["name"]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _content(obj: dict) -> dict:
+    """The part of an object a learner controls: what decides 'unchanged'."""
+    meta = obj.get("metadata", {})
+    kept = {k: v for k, v in meta.items() if k in ("name", "namespace", "labels", "annotations")}
+    return {**{k: v for k, v in obj.items() if k not in ("metadata", "status")}, "metadata": kept}
+
+
+class Store:
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / "store.json"
+        self._lock_path = self.directory / "store.lock"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[dict]:
+        with open(self._lock_path, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                state = self._read()
+                before = state["generation"]
+                yield state
+                if state["generation"] != before:
+                    self._write(state)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _read(self) -> dict:
+        if not self.path.exists():
+            return {"generation": 0, "objects": []}
+        try:
+            return json.loads(self.path.read_text())
+        except json.JSONDecodeError as exc:
+            raise LabkitError(f"the mesh state {self.path} is corrupt ({exc})",
+                              hint="`labkit down` removes the state; the labs can then start afresh")
+
+    def _write(self, state: dict) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+        os.replace(tmp, self.path)
+
+    @property
+    def generation(self) -> int:
+        return self._read()["generation"]
+
+    def snapshot(self) -> tuple[int, list[dict]]:
+        state = self._read()
+        return state["generation"], state["objects"]
+
+    def list(self, kind: str | None = None, namespace: str | None = None) -> list[dict]:
+        return [copy.deepcopy(o) for o in self._read()["objects"]
+                if (kind is None or o["kind"] == kind)
+                and (namespace is None or o["metadata"].get("namespace") == namespace)]
+
+    def get(self, kind: str, name: str, namespace: str = "") -> dict | None:
+        for obj in self._read()["objects"]:
+            if key_of(obj) == (kind, namespace, name):
+                return copy.deepcopy(obj)
+        return None
+
+    def apply(self, docs: list[dict], *, system: bool = False) -> list[tuple[dict, str]]:
+        """Validate every doc, then store them all (or none). Returns (object, action) pairs."""
+        objects = [d if system else validate(d) for d in docs]
+        # Namespaces first, so one file can create a namespace and what goes in it.
+        objects.sort(key=lambda o: 0 if o["kind"] == "Namespace" else 1)
+        results = []
+        with self._locked() as state:
+            index = {key_of(o): i for i, o in enumerate(state["objects"])}
+            known_ns = set(BUILTIN_NAMESPACES) | {o["metadata"]["name"] for o in state["objects"]
+                                                  if o["kind"] == "Namespace"}
+            seen: set[Key] = set()
+            for obj in objects:
+                key = key_of(obj)
+                if key in seen and not system:
+                    raise LabkitError("the same resource appears twice in one apply", kind=key[0], name=key[2],
+                                      namespace=key[1] or None)
+                seen.add(key)
+                namespace = obj["metadata"].get("namespace")
+                if obj["kind"] == "Namespace":
+                    known_ns.add(obj["metadata"]["name"])
+                elif namespace and namespace not in known_ns:
+                    raise LabkitError(f'namespaces "{namespace}" not found', kind=obj["kind"],
+                                      name=obj["metadata"]["name"], namespace=namespace,
+                                      hint=f"create it first: kubectl create namespace {namespace}")
+            for obj in objects:
+                key = key_of(obj)
+                if key in index:
+                    old = state["objects"][index[key]]
+                    if _content(old) == _content(obj) and obj.get("status") == old.get("status"):
+                        results.append((copy.deepcopy(old), "unchanged"))
+                        continue
+                    merged = copy.deepcopy(obj)
+                    for field in ("uid", "creationTimestamp"):
+                        merged["metadata"][field] = old["metadata"][field]
+                    merged["metadata"]["generation"] = old["metadata"].get("generation", 1) + (
+                        0 if _content(old) == _content(obj) else 1)
+                    state["objects"][index[key]] = merged
+                    action = "configured"
+                else:
+                    merged = copy.deepcopy(obj)
+                    merged["metadata"].setdefault("uid", str(uuid.uuid4()))
+                    merged["metadata"].setdefault("creationTimestamp", _now())
+                    merged["metadata"]["generation"] = 1
+                    state["objects"].append(merged)
+                    index[key] = len(state["objects"]) - 1
+                    action = "created"
+                state["generation"] += 1
+                merged["metadata"]["resourceVersion"] = str(state["generation"])
+                results.append((copy.deepcopy(merged), action))
+        return results
+
+    def delete(self, keys: list[Key], *, ignore_missing: bool = False) -> list[dict]:
+        """Remove objects; deleting a Namespace removes everything in it, as Kubernetes does."""
+        removed = []
+        with self._locked() as state:
+            present = {key_of(o) for o in state["objects"]}
+            for key in keys:
+                if key not in present and not ignore_missing:
+                    kind, namespace, name = key
+                    raise LabkitError(f'{kind} "{name}" not found', kind=kind, name=name, namespace=namespace or None)
+            doomed = set(keys)
+            for kind, namespace, name in keys:
+                if kind == "Namespace":
+                    doomed |= {key_of(o) for o in state["objects"] if o["metadata"].get("namespace") == name}
+            kept = []
+            for obj in state["objects"]:
+                (removed if key_of(obj) in doomed else kept).append(obj)
+            if removed:
+                state["objects"] = kept
+                state["generation"] += 1
+        return removed
+
+    def replace_all(self, objects: list[dict]) -> None:
+        """Reset the store to exactly these (already validated) objects."""
+        with self._locked() as state:
+            state["objects"] = []
+            state["generation"] += 1
+        self.apply(objects, system=True) if objects else None

@@ -1,0 +1,195 @@
+"""Checking and normalising one resource as the API server would before storing it."""
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import re
+
+from ..errors import LabkitError
+from .schema import KINDS, METADATA, check_node, kind_info
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DEFAULT_NAMESPACE = "default"
+
+
+def split_api_version(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+def validate(doc: dict, default_namespace: str = DEFAULT_NAMESPACE) -> dict:
+    """A normalised copy of `doc`, or LabkitError naming kind, name and field."""
+    kind = doc.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise LabkitError("missing `kind`", field="kind",
+                          hint="every document needs apiVersion, kind and metadata.name")
+    meta = doc.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    where = {"kind": kind, "name": name}
+    if kind not in KINDS:
+        try:
+            canonical = kind_info(kind).kind
+            hint = f"kinds are case-sensitive in YAML: did you mean {canonical}?"
+        except LabkitError:
+            hint = "supported kinds: " + ", ".join(sorted(KINDS))
+        raise LabkitError(f"unknown kind {kind!r} (no such resource type on this mesh)", hint=hint, **where)
+    info = KINDS[kind]
+    api_version = doc.get("apiVersion")
+    if not isinstance(api_version, str):
+        raise LabkitError("missing `apiVersion`", field="apiVersion", **where)
+    group, version = split_api_version(api_version)
+    if group != info.group or version not in info.versions:
+        expected = ", ".join(f"{info.group + '/' if info.group else ''}{v}" for v in info.versions)
+        raise LabkitError(f"apiVersion {api_version!r} does not serve {kind}", field="apiVersion",
+                          hint=f"use {expected}", **where)
+    if not isinstance(meta, dict):
+        raise LabkitError("missing `metadata`", field="metadata", **where)
+    check_node(meta, METADATA, "metadata", where)
+    if not name:
+        raise LabkitError("missing metadata.name", field="metadata.name", **where)
+    pattern = DNS1123_LABEL if kind in ("Namespace", "Service") else DNS1123_SUBDOMAIN
+    if not pattern.match(name) or len(name) > 253:
+        raise LabkitError(f"invalid name {name!r}: lowercase letters, digits and '-' only", field="metadata.name",
+                          **where)
+    out = copy.deepcopy(doc)
+    if info.namespaced:
+        namespace = meta.get("namespace") or default_namespace
+        if not DNS1123_LABEL.match(namespace):
+            raise LabkitError(f"invalid namespace {namespace!r}", field="metadata.namespace", **where)
+        out["metadata"]["namespace"] = namespace
+        where["namespace"] = namespace
+    else:
+        out["metadata"].pop("namespace", None)
+    top = {k: v for k, v in doc.items() if k not in ("apiVersion", "kind", "metadata")}
+    check_node(top, info.spec, "", where)
+    _SEMANTIC_CHECKS.get(kind, lambda o, w: None)(out, where)
+    return out
+
+
+def _check_deployment(obj: dict, where: dict) -> None:
+    spec = obj.get("spec") or {}
+    template = spec.get("template") or {}
+    containers = ((template.get("spec") or {}).get("containers")) or []
+    if not containers:
+        raise LabkitError("a Deployment needs at least one container", field="spec.template.spec.containers", **where)
+    for index, container in enumerate(containers):
+        for key in ("name", "image"):
+            if not container.get(key):
+                raise LabkitError(f"container {index} has no {key}",
+                                  field=f"spec.template.spec.containers[{index}].{key}", **where)
+    selector = (spec.get("selector") or {}).get("matchLabels")
+    if not selector:
+        raise LabkitError("spec.selector.matchLabels is required (apps/v1)", field="spec.selector", **where)
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if any(labels.get(k) != v for k, v in selector.items()):
+        raise LabkitError("`selector` does not match template `labels`", field="spec.template.metadata.labels",
+                          hint=f"the pod template needs the labels {selector}", **where)
+    replicas = spec.get("replicas", 1)
+    if replicas < 0 or replicas > 20:
+        raise LabkitError(f"replicas {replicas} out of range (0..20 on the local mesh)", field="spec.replicas",
+                          **where)
+
+
+def _check_service(obj: dict, where: dict) -> None:
+    ports = (obj.get("spec") or {}).get("ports") or []
+    seen = set()
+    for index, port in enumerate(ports):
+        number = port.get("port")
+        if not isinstance(number, int) or not 0 < number < 65536:
+            raise LabkitError(f"port {number!r} must be 1..65535", field=f"spec.ports[{index}].port", **where)
+        if number in seen:
+            raise LabkitError(f"duplicate port {number}", field=f"spec.ports[{index}].port", **where)
+        seen.add(number)
+        if len(ports) > 1 and not port.get("name"):
+            raise LabkitError("ports must be named when a Service has more than one",
+                              field=f"spec.ports[{index}].name", **where)
+
+
+def _check_secret(obj: dict, where: dict) -> None:
+    data = dict(obj.get("data") or {})
+    for key, value in data.items():
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise LabkitError(f"data[{key!r}] is not valid base64", field=f"data.{key}",
+                              hint="use stringData for plain text", **where)
+    for key, value in (obj.pop("stringData", None) or {}).items():
+        data[key] = base64.b64encode(value.encode()).decode()
+    obj["data"] = data
+    obj.setdefault("type", "Opaque")
+    if obj["type"] == "kubernetes.io/tls":
+        for key in ("tls.crt", "tls.key"):
+            if key not in data:
+                raise LabkitError(f"a kubernetes.io/tls Secret needs data[{key!r}]", field=f"data.{key}", **where)
+
+
+def _check_peer_authentication(obj: dict, where: dict) -> None:
+    spec = obj.get("spec") or {}
+    if spec.get("portLevelMtls"):
+        if not (spec.get("selector") or {}).get("matchLabels"):
+            raise LabkitError("portLevelMtls requires selector", field="spec.portLevelMtls", **where)
+        normalised = {}
+        for port, value in spec["portLevelMtls"].items():
+            try:
+                number = int(port)
+            except (TypeError, ValueError):
+                raise LabkitError(f"port {port!r} is not a number", field=f"spec.portLevelMtls.{port}", **where)
+            normalised[number] = value
+        spec["portLevelMtls"] = normalised
+
+
+def _check_destination_rule(obj: dict, where: dict) -> None:
+    if not (obj.get("spec") or {}).get("host"):
+        raise LabkitError("spec.host is required", field="spec.host", **where)
+
+
+def _check_gateway(obj: dict, where: dict) -> None:
+    for index, server in enumerate((obj.get("spec") or {}).get("servers") or []):
+        port = server.get("port") or {}
+        if not port.get("number"):
+            raise LabkitError("server port number is required", field=f"spec.servers[{index}].port.number", **where)
+        if not server.get("hosts"):
+            raise LabkitError("server hosts are required", field=f"spec.servers[{index}].hosts", **where)
+        protocol = (port.get("protocol") or "").upper()
+        if protocol not in ("HTTP", "HTTPS", "HTTP2", "GRPC", "GRPC-WEB", "TCP", "TLS", "MONGO"):
+            raise LabkitError(f"unknown protocol {port.get('protocol')!r}",
+                              field=f"spec.servers[{index}].port.protocol",
+                              hint="HTTP, HTTPS, HTTP2, GRPC, TCP or TLS", **where)
+        tls = server.get("tls") or {}
+        if protocol in ("HTTPS", "TLS") and not tls.get("mode") and not tls.get("httpsRedirect"):
+            raise LabkitError(f"a {protocol} server needs tls.mode", field=f"spec.servers[{index}].tls.mode", **where)
+        if tls.get("mode") in ("SIMPLE", "MUTUAL") and not (tls.get("credentialName") or tls.get("credentialNames")
+                                                            or tls.get("serverCertificate")):
+            raise LabkitError(f"tls mode {tls['mode']} needs credentialName",
+                              field=f"spec.servers[{index}].tls.credentialName", **where)
+
+
+def _check_virtual_service(obj: dict, where: dict) -> None:
+    spec = obj.get("spec") or {}
+    if not spec.get("hosts"):
+        raise LabkitError("spec.hosts is required", field="spec.hosts", **where)
+    for section in ("http", "tls", "tcp"):
+        for index, rule in enumerate(spec.get(section) or []):
+            if not rule.get("route") and not rule.get("redirect") and not rule.get("directResponse"):
+                raise LabkitError("a rule needs route, redirect or directResponse",
+                                  field=f"spec.{section}[{index}]", **where)
+            for r_index, route in enumerate(rule.get("route") or []):
+                if not (route.get("destination") or {}).get("host"):
+                    raise LabkitError("destination.host is required",
+                                      field=f"spec.{section}[{index}].route[{r_index}].destination.host", **where)
+
+
+def _check_authorization_policy(obj: dict, where: dict) -> None:
+    spec = obj.get("spec") or {}
+    if spec.get("action") == "CUSTOM" and not spec.get("provider"):
+        raise LabkitError("action CUSTOM needs a provider", field="spec.provider", **where)
+
+
+_SEMANTIC_CHECKS = {
+    "Deployment": _check_deployment, "Service": _check_service, "Secret": _check_secret,
+    "PeerAuthentication": _check_peer_authentication, "DestinationRule": _check_destination_rule,
+    "Gateway": _check_gateway, "VirtualService": _check_virtual_service,
+    "AuthorizationPolicy": _check_authorization_policy,
+}

@@ -1,0 +1,1 @@
+"""Stage 4 of the pipeline: real processes (Envoy, sample apps), their files, health and logs."""

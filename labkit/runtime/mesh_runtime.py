@@ -1,0 +1,142 @@
+"""Keeping the running processes equal to the resolved model: start, configure, restart, stop."""
+from __future__ import annotations
+
+import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ..certs import MeshCA
+from ..envoy.proxy import GatewaySettings, build_proxy_config
+from ..errors import LabkitError
+from ..model.mesh import MeshModel
+from . import xds_files
+from .network import address_map, write_pod_network
+from .pods import PodRuntime
+
+GATEWAY_SERVICE = ("istio-system", "istio-ingressgateway")
+CERT_HOURS = 24
+
+
+class MeshRuntime:
+    def __init__(self, state_dir: Path, gateway: GatewaySettings):
+        self.state_dir = Path(state_dir)
+        self.pods_dir = self.state_dir / "pods"
+        self.gateway = gateway
+        self.ca = MeshCA.load_or_create(self.state_dir / "ca")
+        self.pods: dict[str, PodRuntime] = {}   # pod uid → runtime
+        self.warnings: dict[str, list[str]] = {}
+        self.lock = threading.RLock()
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="labkit-sync")
+
+    # -- reconcile --------------------------------------------------------------------------------
+    def sync(self, model: MeshModel) -> None:
+        with self.lock:
+            wanted = {p.uid: p for p in model.pods}
+            for uid in [u for u in self.pods if u not in wanted]:
+                gone = self.pods.pop(uid)
+                gone.stop()
+                shutil.rmtree(gone.directory, ignore_errors=True)
+            fresh = []
+            for uid, pod in wanted.items():
+                if uid not in self.pods:
+                    self.pods[uid] = PodRuntime(pod, self.pods_dir / f"{pod.namespace}_{pod.name}")
+                    fresh.append(self.pods[uid])
+                else:
+                    self.pods[uid].pod = pod
+            gateway_ports = self._gateway_addresses(model)
+            configured = []
+            for runtime in self.pods.values():
+                pod = runtime.pod
+                write_pod_network(runtime.directory, address_map(model, pod, gateway_ports), pod.ip)
+                self._mount_secrets(model, runtime)
+                if runtime.envoy:
+                    if runtime in fresh:
+                        self._issue_identity(runtime)
+                    config = build_proxy_config(model, pod, runtime.envoy.paths, self.gateway)
+                    self.warnings[pod.uid] = config.warnings
+                    before = dict(runtime.envoy.versions)
+                    if runtime.envoy.apply(config) != before or runtime in fresh:
+                        configured.append(runtime)
+            for runtime in fresh:
+                if runtime.envoy:
+                    runtime.envoy.start()
+                runtime.start_apps()
+            errors = [f for f in self._pool.map(self._wait_envoy, configured) if f]
+            if errors:
+                raise LabkitError("; ".join(errors))
+
+    def _wait_envoy(self, runtime: PodRuntime) -> str | None:
+        try:
+            runtime.envoy.wait_applied(timeout=10)
+        except LabkitError as exc:
+            return str(exc)
+        return None
+
+    def _issue_identity(self, runtime: PodRuntime) -> None:
+        bundle = self.ca.issue(runtime.pod.spiffe_id, hours=CERT_HOURS)
+        runtime.envoy.write_secret(xds_files.tls_certificate_secret(
+            "default", bundle.cert_pem.decode(), bundle.key_pem.decode()))
+        runtime.envoy.write_secret(xds_files.validation_secret("ROOTCA", self.ca.root_pem.decode()))
+
+    def rotate_identity(self, uid: str) -> None:
+        with self.lock:
+            runtime = self.pods[uid]
+            if runtime.envoy:
+                self._issue_identity(runtime)
+
+    def _mount_secrets(self, model: MeshModel, runtime: PodRuntime) -> None:
+        for volume in runtime.pod.volumes:
+            name = (volume.get("secret") or {}).get("secretName")
+            data = model.secret(runtime.pod.namespace, name) if name else None
+            if data:
+                target = runtime.directory / "secrets"
+                target.mkdir(exist_ok=True, mode=0o700)
+                for key, value in data.items():
+                    xds_files.write_atomic(target / key, value.decode(errors="replace"), mode=0o600)
+
+    def _gateway_addresses(self, model: MeshModel) -> dict[tuple[str, str, int], str]:
+        """In-mesh callers of the ingress gateway Service reach its loopback listeners."""
+        out = {}
+        for service in model.services:
+            if (service.namespace, service.name) == GATEWAY_SERVICE:
+                for sp in service.ports:
+                    out[(service.namespace, service.name, sp.port)] = \
+                        f"{self.gateway.bind_ip}:{self.gateway.host_port(sp.target_port)}"
+        return out
+
+    # -- health -----------------------------------------------------------------------------------
+    def heal(self) -> list[str]:
+        """Restart processes that died on their own, like the kubelet; returns what it restarted."""
+        restarted = []
+        with self.lock:
+            for runtime in self.pods.values():
+                for process in runtime.crashed():
+                    process.restart()
+                    restarted.append(f"{process.name} (exit {process.last_exit})")
+        return restarted
+
+    def status(self) -> list[dict]:
+        rows = []
+        with self.lock:
+            for runtime in self.pods.values():
+                pod = runtime.pod
+                containers = runtime.container_statuses()
+                ready = sum(c.ready for c in containers)
+                rows.append({
+                    "namespace": pod.namespace, "pod": pod.name, "ready": f"{ready}/{len(containers)}",
+                    "sidecar": pod.sidecar, "status": "Running" if ready == len(containers) else "Pending",
+                    "restarts": sum(c.restarts for c in containers), "ip": pod.ip,
+                    "deployment": pod.deployment, "uid": pod.uid,
+                })
+        return rows
+
+    def stop(self) -> None:
+        with self.lock:
+            for runtime in list(self.pods.values()):
+                runtime.stop()
+            self.pods.clear()
+
+    def runtime_for(self, namespace: str, name: str) -> PodRuntime | None:
+        with self.lock:
+            return next((r for r in self.pods.values() if r.pod.namespace == namespace and r.pod.name == name), None)

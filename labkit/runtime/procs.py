@@ -1,0 +1,126 @@
+"""Starting processes that die with their owner, even when the owner is killed with SIGKILL.
+
+Linux delivers PR_SET_PDEATHSIG when the *thread* that forked the child exits, so every child is
+forked by one long-lived spawner thread (envoy-facts.md, "Processes").
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.setsid()  # own process group: a Ctrl-C in the notebook's terminal does not hit the mesh
+
+
+class Spawner:
+    """One thread that forks every child, so the children's death signal follows this process."""
+
+    def __init__(self) -> None:
+        self._requests: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="labkit-spawner", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._requests.get()
+            if item is None:
+                return
+            future, args, kwargs = item
+            try:
+                future.set_result(subprocess.Popen(args, preexec_fn=_die_with_parent, **kwargs))
+            except BaseException as exc:  # delivered to the caller
+                future.set_exception(exc)
+
+    def popen(self, args: list[str], **kwargs) -> subprocess.Popen:
+        future: Future = Future()
+        self._requests.put((future, args, kwargs))
+        return future.result(timeout=30)
+
+
+_spawner: Spawner | None = None
+_spawner_lock = threading.Lock()
+
+
+def spawner() -> Spawner:
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None or not _spawner._thread.is_alive():
+            _spawner = Spawner()
+        return _spawner
+
+
+class ManagedProcess:
+    """A child with its log file, restart count and a clean stop."""
+
+    def __init__(self, name: str, args: list[str], *, env: dict | None = None, log_path: Path,
+                 cwd: Path | None = None):
+        self.name, self.args, self.env, self.log_path, self.cwd = name, args, env, Path(log_path), cwd
+        self.proc: subprocess.Popen | None = None
+        self.restarts = 0
+        self.started_at = 0.0
+        self.last_exit: int | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab", buffering=0)
+        try:
+            self.proc = spawner().popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, cwd=self.cwd)
+        finally:
+            log.close()
+        self.started_at = time.monotonic()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def exited(self) -> bool:
+        """True once, when the process has died on its own."""
+        if self.proc is None:
+            return False
+        code = self.proc.poll()
+        if code is None:
+            return False
+        self.last_exit = code
+        return True
+
+    def restart(self) -> None:
+        self.stop(timeout=0.5)
+        self.restarts += 1
+        self.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=5)
+        self.last_exit = self.proc.returncode
+        self.proc = None

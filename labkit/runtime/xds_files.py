@@ -1,0 +1,104 @@
+"""Writing file-based xDS so a running Envoy picks it up: whole files, atomically renamed.
+
+Envoy only reloads on a rename into the watched directory; an in-place write is ignored
+(envoy-facts.md). SDS before CDS/RDS before LDS, so nothing references a file that is not there yet.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import yaml
+
+from ..envoy.common import ProxyConfig, ProxyPaths, TYPE
+
+SECRET_TYPE = TYPE + "envoy.extensions.transport_sockets.tls.v3.Secret"
+
+
+def _version(resources: list[dict]) -> str:
+    return hashlib.sha256(json.dumps(resources, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> bool:
+    """Write only when content changed; returns whether it did."""
+    if path.exists() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    return True
+
+
+def discovery_response(resources: list[dict]) -> tuple[str, str]:
+    version = _version(resources)
+    return version, yaml.safe_dump({"version_info": version, "resources": resources}, sort_keys=False)
+
+
+def tls_certificate_secret(name: str, cert_pem: str, key_pem: str) -> dict:
+    return {"@type": SECRET_TYPE, "name": name, "tls_certificate": {
+        "certificate_chain": {"inline_string": cert_pem}, "private_key": {"inline_string": key_pem}}}
+
+
+def validation_secret(name: str, ca_pem: str) -> dict:
+    return {"@type": SECRET_TYPE, "name": name, "validation_context": {"trusted_ca": {"inline_string": ca_pem}}}
+
+
+def write_secret(paths: ProxyPaths, secret: dict) -> bool:
+    _, text = discovery_response([secret])
+    return write_atomic(Path(paths.sds_file(secret["name"])), text, mode=0o600)
+
+
+def remove_secret(paths: ProxyPaths, name: str) -> None:
+    Path(paths.sds_file(name)).unlink(missing_ok=True)
+
+
+def write_config(paths: ProxyPaths, config: ProxyConfig) -> dict[str, str]:
+    """Write RDS, CDS then LDS; returns {"lds": version, "cds": version, "rds:<name>": version}."""
+    versions: dict[str, str] = {}
+    xds = Path(paths.xds)
+    for name, secrets in config.sds.items():
+        # An empty file (no resources) stands for a missing credential: the listener still starts and
+        # only the handshakes that need it fail, as with a missing credentialName in Istio.
+        _, text = discovery_response(secrets)
+        write_atomic(Path(paths.sds_file(name)), text, mode=0o600)
+    for route in config.routes:
+        version, text = discovery_response([route])
+        write_atomic(Path(paths.rds_file(route["name"])), text)
+        versions[f"rds:{route['name']}"] = version
+    version, text = discovery_response(config.clusters)
+    write_atomic(xds / "cds.yaml", text)
+    versions["cds"] = version
+    version, text = discovery_response(config.listeners)
+    write_atomic(xds / "lds.yaml", text)
+    versions["lds"] = version
+    return versions
+
+
+def bootstrap(node_id: str, cluster: str, paths: ProxyPaths) -> dict:
+    def source(name: str) -> dict:
+        return {"resource_api_version": "V3", "path_config_source": {
+            "path": f"{paths.xds}/{name}.yaml", "watched_directory": {"path": paths.xds}}}
+    return {
+        "node": {"id": node_id, "cluster": cluster},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "dynamic_resources": {"lds_config": source("lds"), "cds_config": source("cds")},
+    }
+
+
+def prepare(paths: ProxyPaths, node_id: str, cluster: str) -> Path:
+    """Create the directories and an empty LDS/CDS so Envoy starts; returns the bootstrap path."""
+    for directory in (paths.root, paths.xds, paths.sds):
+        Path(directory).mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name in ("lds", "cds"):
+        target = Path(paths.xds) / f"{name}.yaml"
+        if not target.exists():
+            write_atomic(target, yaml.safe_dump({"version_info": "empty", "resources": []}))
+    path = Path(paths.root) / "bootstrap.yaml"
+    write_atomic(path, yaml.safe_dump(bootstrap(node_id, cluster, paths), sort_keys=False))
+    return path
