@@ -44,8 +44,8 @@ class Lab(abc.ABC):
     backend: str = "abstract"
 
     @abc.abstractmethod
-    def apply(self, source: YamlSource) -> list[AppliedObject]:
-        """Create or update every resource in a YAML text, path, dict or list of dicts."""
+    def apply(self, source: YamlSource, namespace: str | None = None) -> list[AppliedObject]:
+        """Create or update every resource in a YAML text, path, dict or list of dicts (`-n namespace`)."""
 
     @abc.abstractmethod
     def delete(self, source: YamlSource | str, name: str | None = None, namespace: str | None = None,

@@ -210,11 +210,11 @@ class LocalLab(Lab):
         raise LabkitError(f"the mesh owner did not act on the change within {timeout:.0f} s")
 
     # -- resources --------------------------------------------------------------------------------
-    def apply(self, source) -> list[AppliedObject]:
+    def apply(self, source, namespace: str | None = None) -> list[AppliedObject]:
         docs = load_documents(source)
         if not docs:
             raise LabkitError("no resources found in the input")
-        results = self.store.apply(docs)
+        results = self.store.apply(docs, namespace=namespace)
         self._converge()
         return [AppliedObject(o["kind"], o["metadata"]["name"], o["metadata"].get("namespace"), action)
                 for o, action in results]
@@ -228,7 +228,7 @@ class LocalLab(Lab):
             for doc in load_documents(source):
                 info = kind_info(doc.get("kind", ""))
                 meta = doc.get("metadata") or {}
-                keys.append((info.kind, (meta.get("namespace") or "default") if info.namespaced else "",
+                keys.append((info.kind, (meta.get("namespace") or namespace or "default") if info.namespaced else "",
                              meta.get("name", "")))
         removed = self.store.delete(keys, ignore_missing=ignore_missing)
         self._converge()

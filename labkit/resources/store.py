@@ -91,9 +91,12 @@ class Store:
                 return copy.deepcopy(obj)
         return None
 
-    def apply(self, docs: list[dict], *, system: bool = False) -> list[tuple[dict, str]]:
-        """Validate every doc, then store them all (or none). Returns (object, action) pairs."""
-        objects = [d if system else validate(d) for d in docs]
+    def apply(self, docs: list[dict], *, system: bool = False,
+              namespace: str | None = None) -> list[tuple[dict, str]]:
+        """Validate every doc, then store them all (or none). Returns (object, action) pairs.
+
+        `namespace` is kubectl's `-n`: the namespace for documents that name none."""
+        objects = [d if system else validate(d, namespace or "default") for d in docs]
         # Namespaces first, so one file can create a namespace and what goes in it.
         objects.sort(key=lambda o: 0 if o["kind"] == "Namespace" else 1)
         results = []

@@ -64,22 +64,22 @@ class PodRuntime:
             "SERVICE_ACCOUNT": self.pod.service_account, "LABKIT_APP_VARIANT": variant or "",
             "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
         })
-        tls = self._tls_files(container)
-        if tls:
-            env["LABKIT_TLS_CERT_FILE"], env["LABKIT_TLS_KEY_FILE"] = tls
         args = [sys.executable, "-m", f"labkit.apps.{module}"]
         return ManagedProcess(f"{self.pod.namespace}/{self.pod.name}/{container.name}", args, env=env,
                               log_path=self.directory / f"{container.name}.log", cwd=self.directory)
 
-    def _tls_files(self, container: Container) -> tuple[str, str] | None:
+    def _tls_files(self) -> tuple[str, str] | None:
         """A secret volume with tls.crt/tls.key, written by the mesh runtime, makes the app serve TLS."""
         cert, key = self.directory / "secrets" / "tls.crt", self.directory / "secrets" / "tls.key"
-        if any(v.get("secret") for v in self.pod.volumes):
+        if cert.exists() and key.exists():
             return str(cert), str(key)
         return None
 
     def start_apps(self) -> None:
+        tls = self._tls_files()
         for process in self.apps.values():
+            if tls:
+                process.env["LABKIT_TLS_CERT_FILE"], process.env["LABKIT_TLS_KEY_FILE"] = tls
             process.start()
 
     def stop(self) -> None:

@@ -1,0 +1,19 @@
+"""The sample applications' YAML, as Istio and the course materials ship it."""
+from __future__ import annotations
+
+from importlib import resources
+
+from .errors import LabkitError
+
+
+def names() -> list[str]:
+    folder = resources.files("labkit.data").joinpath("samples")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def sample(name: str) -> str:
+    """YAML text of a sample (e.g. "httpbin", "curl", "sleep"), ready for `lab.apply(..., namespace=...)`."""
+    path = resources.files("labkit.data").joinpath("samples", f"{name}.yaml")
+    if not path.is_file():
+        raise LabkitError(f"no sample named {name!r}", hint="samples: " + ", ".join(names()))
+    return path.read_text()

@@ -1,0 +1,26 @@
+"""Shared fixtures: a local mesh per test module, on its own loopback subnet and free gateway ports."""
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+
+import pytest
+
+_subnets = itertools.count(100 + (os.getpid() % 50) * 2)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    import labkit
+    state = tmp_path_factory.mktemp("mesh")
+    lab = labkit.connect(state_dir=state, subnet=next(_subnets), gateway_http_port=free_port(),
+                         gateway_https_port=free_port())
+    yield lab
+    lab.down()

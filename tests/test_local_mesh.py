@@ -1,0 +1,108 @@
+"""The local mesh against real Envoy and real curl: Istio's mutual TLS migration and authn-policy tasks."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mesh_scenarios import CLIENTS, SERVERS, curl_code, deploy_migration, matrix, strict
+
+pytestmark = pytest.mark.envoy
+OK = ("200", 0)
+RESET = ("000", 56)
+
+
+@pytest.fixture(scope="module")
+def mesh(lab):
+    deploy_migration(lab)
+    return lab
+
+
+def expect(overrides: dict | None = None) -> dict:
+    table = {(c, s): OK for c in CLIENTS for s in SERVERS}
+    table.update(overrides or {})
+    return table
+
+
+def test_pods_show_sidecars_2_of_2_and_legacy_1_of_1(mesh):
+    pods = mesh.pods()
+    for namespace in ("foo", "bar"):
+        rows = pods[pods.namespace == namespace]
+        assert set(rows.ready) == {"2/2"} and rows.sidecar.all()
+    legacy = pods[pods.namespace == "legacy"]
+    assert set(legacy.ready) == {"1/1"} and not legacy.sidecar.any()
+
+
+def test_no_policy_every_call_succeeds(mesh):
+    assert matrix(mesh) == expect()
+
+
+def test_mtls_evidence_xfcc_only_on_mtls_hops(mesh):
+    def headers(client_ns, server_ns):
+        out = mesh.exec(client_ns, "curl", ["curl", "-sS", f"http://httpbin.{server_ns}:8000/headers"])
+        assert out.exit_code == 0, out.stderr
+        return {k.lower(): v for k, v in json.loads(out.stdout)["headers"].items()}
+
+    mtls = headers("foo", "bar")
+    xfcc = mtls["x-forwarded-client-cert"]
+    xfcc = xfcc[0] if isinstance(xfcc, list) else xfcc
+    assert "By=spiffe://cluster.local/ns/bar/sa/httpbin" in xfcc
+    assert "URI=spiffe://cluster.local/ns/foo/sa/curl" in xfcc
+    assert "x-forwarded-client-cert" not in headers("foo", "legacy")   # server has no sidecar
+    assert "x-forwarded-client-cert" not in headers("legacy", "foo")   # client has no sidecar: plaintext
+
+
+def test_strict_in_foo_resets_only_legacy_to_foo(mesh):
+    mesh.apply(strict("foo"))
+    try:
+        result = matrix(mesh)
+        assert result == expect({("legacy", "foo"): RESET})
+        out = mesh.exec("legacy", "curl", ["curl", "-sS", "http://httpbin.foo:8000/ip"])
+        assert out.exit_code == 56 and "Connection reset by peer" in out.stderr
+    finally:
+        mesh.delete("PeerAuthentication", "default", namespace="foo")
+    assert matrix(mesh) == expect()  # deleting the policy restores PERMISSIVE
+
+
+def test_mesh_wide_strict(mesh):
+    mesh.apply(strict("istio-system"))
+    try:
+        assert matrix(mesh) == expect({("legacy", "foo"): RESET, ("legacy", "bar"): RESET})
+    finally:
+        mesh.delete(strict("istio-system"))
+
+
+def test_workload_policy_and_port_level_exception(mesh):
+    mesh.apply(strict("foo"))
+    mesh.apply(strict("bar", name="httpbin", selector={"app": "httpbin"}))
+    try:
+        assert matrix(mesh) == expect({("legacy", "foo"): RESET, ("legacy", "bar"): RESET})
+        # portLevelMtls is keyed by the container port (8080), not the Service port (8000).
+        mesh.apply(strict("bar", name="httpbin", selector={"app": "httpbin"}, port_level={8080: "DISABLE"}))
+        assert matrix(mesh) == expect({("legacy", "foo"): RESET})
+        # A workload policy overrides the namespace: DISABLE on foo's httpbin lets legacy in again.
+        mesh.apply(strict("foo", name="overwrite-example", selector={"app": "httpbin"}, mode="DISABLE"))
+        assert matrix(mesh) == expect()
+    finally:
+        mesh.delete("PeerAuthentication", "httpbin", namespace="bar")
+        mesh.delete("PeerAuthentication", "overwrite-example", namespace="foo", ignore_missing=True)
+        mesh.delete("PeerAuthentication", "default", namespace="foo")
+
+
+def test_destination_rule_disable_towards_strict_fails(mesh):
+    mesh.apply(strict("foo"))
+    mesh.apply("""
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin-plain, namespace: bar}
+spec:
+  host: httpbin.foo.svc.cluster.local
+  trafficPolicy: {tls: {mode: DISABLE}}
+""")
+    try:
+        assert curl_code(mesh, "bar", "http://httpbin.foo:8000/ip") == ("503", 0)
+        assert curl_code(mesh, "foo", "http://httpbin.foo:8000/ip") == OK  # the DR lives in bar only
+    finally:
+        mesh.delete("DestinationRule", "httpbin-plain", namespace="bar")
+        mesh.delete("PeerAuthentication", "default", namespace="foo")
+    assert curl_code(mesh, "bar", "http://httpbin.foo:8000/ip") == OK
