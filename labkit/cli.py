@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check Envoy, curl, openssl and loopback addresses")
     doctor.add_argument("--quiet", action="store_true", help="print only on failure")
     doctor.set_defaults(func=_cmd_doctor)
+    from . import cli_mesh
+    cli_mesh.register(sub)
     return parser
 
 
