@@ -124,3 +124,27 @@ def test_crashed_app_is_restarted_like_a_pod(lab):
     lab.wait_ready("demo", timeout=30)
     assert lab.exec("demo", "httpbin", ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
                                         "http://httpbin.demo:8000/get"]).stdout == "200"
+
+
+def test_missing_envoy_is_a_clear_error_and_nothing_starts(tmp_path):
+    env = mesh_env(tmp_path, 93)
+    env["LABKIT_ENVOY"] = str(tmp_path / "nope" / "envoy")
+    out = subprocess.run([sys.executable, "-c", "import labkit; labkit.connect()"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode != 0
+    assert "LabkitError" in out.stderr and "LABKIT_ENVOY" in out.stderr
+    assert not children_of_mesh(tmp_path / "state")
+    assert not (tmp_path / "state" / "owner.json").exists()
+
+
+def test_gateway_port_in_use_is_a_clear_error(tmp_path):
+    import socket
+    import labkit
+    from labkit.errors import LabkitError
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(LabkitError, match=f"gateway port 127.0.0.1:{port} is already in use"):
+            labkit.connect(state_dir=tmp_path / "s", subnet=94, gateway_http_port=port, gateway_https_port=free_port())
+    assert not children_of_mesh(tmp_path / "s")

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..envoy.proxy import GatewaySettings
+from ..envoy_binary import envoy_path
 from ..errors import LabkitError
 from ..model.deployments import reconcile_pods
 from ..model.mesh import build_model
@@ -90,6 +91,7 @@ class LocalLab(Lab):
         """Start the mesh here, or attach to the process that already runs it."""
         if self.ownership.current() is not None:
             return self  # attached
+        envoy_path()  # fail before starting anything when Envoy is missing
         self._check_ports_free()
         self.store.apply([o for o in system_objects()
                           if self.store.get(o["kind"], o["metadata"]["name"], o["metadata"].get("namespace", ""))

@@ -17,6 +17,17 @@ from ..envoy.common import ProxyConfig, ProxyPaths, TYPE
 SECRET_TYPE = TYPE + "envoy.extensions.transport_sockets.tls.v3.Secret"
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """No &anchors/*aliases: builders share dicts (e.g. the default retry policy); files stay readable."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
+def dump_yaml(data, sort_keys: bool = False) -> str:
+    return yaml.dump(data, Dumper=_PlainDumper, sort_keys=sort_keys, width=120)
+
+
 def _version(resources: list[dict]) -> str:
     return hashlib.sha256(json.dumps(resources, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -37,7 +48,7 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> bool:
 
 def discovery_response(resources: list[dict]) -> tuple[str, str]:
     version = _version(resources)
-    return version, yaml.safe_dump({"version_info": version, "resources": resources}, sort_keys=False)
+    return version, dump_yaml({"version_info": version, "resources": resources})
 
 
 def tls_certificate_secret(name: str, cert_pem: str, key_pem: str) -> dict:
@@ -98,7 +109,7 @@ def prepare(paths: ProxyPaths, node_id: str, cluster: str) -> Path:
     for name in ("lds", "cds"):
         target = Path(paths.xds) / f"{name}.yaml"
         if not target.exists():
-            write_atomic(target, yaml.safe_dump({"version_info": "empty", "resources": []}))
+            write_atomic(target, dump_yaml({"version_info": "empty", "resources": []}))
     path = Path(paths.root) / "bootstrap.yaml"
-    write_atomic(path, yaml.safe_dump(bootstrap(node_id, cluster, paths), sort_keys=False))
+    write_atomic(path, dump_yaml(bootstrap(node_id, cluster, paths)))
     return path

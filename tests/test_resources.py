@@ -1,0 +1,120 @@
+"""Bad input gets a clear error naming kind, name and field, and nothing is stored."""
+from __future__ import annotations
+
+import pytest
+
+from labkit.errors import LabkitError
+from labkit.resources.loader import load_documents
+from labkit.resources.store import Store
+from labkit.resources.validate import validate
+
+PA = """
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: foo}
+spec: {mtls: {mode: STRICT}}
+"""
+
+
+def error_of(doc_text: str) -> LabkitError:
+    with pytest.raises(LabkitError) as info:
+        for doc in load_documents(doc_text):
+            validate(doc)
+    return info.value
+
+
+def test_invalid_yaml_says_line():
+    err = error_of("kind: Namespace\nmetadata: [name: x\n")
+    assert "invalid YAML" in str(err) and "line" in str(err)
+
+
+def test_unknown_kind_lists_supported():
+    err = error_of("apiVersion: v1\nkind: Frobnicator\nmetadata: {name: x}\n")
+    assert err.kind == "Frobnicator" and "supported kinds" in str(err)
+
+
+def test_kind_case_typo_suggests_the_right_one():
+    err = error_of("apiVersion: security.istio.io/v1\nkind: peerauthentication\nmetadata: {name: x}\n")
+    assert "did you mean PeerAuthentication" in str(err)
+
+
+def test_wrong_api_version():
+    err = error_of(PA.replace("security.istio.io/v1", "networking.istio.io/v1"))
+    assert err.field == "apiVersion" and "security.istio.io/v1beta1" in str(err)
+
+
+@pytest.mark.parametrize("version", ["v1alpha3", "v1beta1", "v1"])
+def test_all_istio_networking_versions_accepted(version):
+    validate({"apiVersion": f"networking.istio.io/{version}", "kind": "DestinationRule",
+              "metadata": {"name": "x"}, "spec": {"host": "httpbin"}})
+
+
+def test_unknown_field_names_its_path():
+    err = error_of(PA.replace("mtls: {mode: STRICT}", "mtls: {mode: STRICT, strict: true}"))
+    assert (err.kind, err.name, err.namespace, err.field) == ("PeerAuthentication", "default", "foo", "spec.mtls.strict")
+
+
+def test_wrong_enum_value():
+    err = error_of(PA.replace("STRICT", "STRICTER"))
+    assert err.field == "spec.mtls.mode" and "PERMISSIVE" in str(err)
+
+
+def test_wrong_type():
+    err = error_of("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: two}\n")
+    assert err.field == "spec.replicas" and "integer" in str(err)
+
+
+def test_port_level_mtls_requires_selector():
+    err = error_of(PA.replace("spec: {mtls: {mode: STRICT}}", "spec: {portLevelMtls: {8080: {mode: DISABLE}}}"))
+    assert "portLevelMtls requires selector" in str(err)
+
+
+def test_secret_bad_base64_and_string_data():
+    err = error_of("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {key: '***'}\n")
+    assert err.field == "data.key"
+    ok = validate({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"a": "b"}})
+    assert ok["data"] == {"a": "Yg=="} and "stringData" not in ok
+
+
+def test_deployment_selector_must_match_template():
+    err = error_of("""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: b}}
+    spec: {containers: [{name: c, image: nginx}]}
+""")
+    assert err.field == "spec.template.metadata.labels"
+
+
+def test_binary_and_non_mapping_documents():
+    with pytest.raises(LabkitError, match="NUL"):
+        load_documents("kind: x\x00\n")
+    with pytest.raises(LabkitError, match="not a mapping"):
+        load_documents("- just\n- a list\n")
+
+
+def test_store_is_all_or_nothing_and_checks_namespaces(tmp_path):
+    store = Store(tmp_path)
+    bad = load_documents(PA + "---\n" + PA.replace("default", "other").replace("STRICT", "NOPE"))
+    with pytest.raises(LabkitError):
+        store.apply(bad)
+    assert store.list() == []
+    with pytest.raises(LabkitError, match='namespaces "foo" not found'):
+        store.apply(load_documents(PA))
+    store.apply(load_documents("apiVersion: v1\nkind: Namespace\nmetadata: {name: foo}\n---\n" + PA))
+    results = store.apply(load_documents(PA))
+    assert [action for _, action in results] == ["unchanged"]
+    with pytest.raises(LabkitError, match="twice"):
+        store.apply(load_documents(PA + "---\n" + PA))
+
+
+def test_deleting_a_namespace_deletes_its_contents(tmp_path):
+    store = Store(tmp_path)
+    store.apply(load_documents("apiVersion: v1\nkind: Namespace\nmetadata: {name: foo}\n---\n" + PA))
+    removed = store.delete([("Namespace", "", "foo")])
+    assert {o["kind"] for o in removed} == {"Namespace", "PeerAuthentication"}
+    assert store.list() == []
