@@ -14,7 +14,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -133,7 +132,8 @@ def module_launcher(tmp_path_factory):
 
 
 class StubServer:
-    """An in-test upstream that answers, resets (SO_LINGER 0) or hangs up (FIN, no answer)."""
+    """An in-test upstream that answers (recording what it was sent), resets (SO_LINGER 0)
+    or hangs up (FIN, no answer)."""
 
     def __init__(self, mode: str = "answer", *, status: int = 200, body: bytes = b"", read_first: bool = True):
         self.listener = socket.socket()
@@ -141,6 +141,7 @@ class StubServer:
         self.listener.listen(16)
         self.port = self.listener.getsockname()[1]
         self.mode, self.status, self.body, self.read_first = mode, status, body, read_first
+        self.requests: list[tuple[str, dict[str, str]]] = []  # (request line, lower-cased headers)
         threading.Thread(target=self._serve, daemon=True).start()
 
     @property
@@ -155,12 +156,17 @@ class StubServer:
                 return
             with conn:
                 if self.read_first:
-                    conn.recv(65536)  # like Envoy's TLS inspector: read, then reject
+                    self._record(conn.recv(65536))  # like Envoy's TLS inspector: read, then decide
                 if self.mode == "reset":
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 elif self.mode == "answer":
                     head = f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(self.body)}\r\nConnection: close\r\n\r\n"
                     conn.sendall(head.encode() + self.body)
+
+    def _record(self, data: bytes) -> None:
+        line, *header_lines = data.decode("latin-1").split("\r\n\r\n", 1)[0].split("\r\n")
+        headers = dict(h.split(": ", 1) for h in header_lines if ": " in h)
+        self.requests.append((line, {k.lower(): v for k, v in headers.items()}))
 
     def close(self) -> None:
         self.listener.close()
@@ -257,54 +263,36 @@ def test_resolve_follows_the_map_and_its_rewrites(tmp_path, monkeypatch):
 
 
 def test_http_get_keeps_the_url_host_and_reports_node_style_errors(tmp_path, monkeypatch, stub):
-    seen = {}
-
-    class Echo(BaseHTTPRequestHandler):
-        def do_GET(self):
-            seen.update(host=self.headers["Host"], path=self.path, trace=self.headers["x-request-id"])
-            self.send_response(201)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer((HOST, 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    refused = closed_port()
-    reset, hangup = stub("reset"), stub("hangup")
+    echo, reset, hangup, refused = stub(status=201, body=b"ok"), stub("reset"), stub("hangup"), closed_port()
     resolve_file = tmp_path / "resolve.json"
     write_resolve(resolve_file, {
-        "echo.default.svc.cluster.local:80": f"{HOST}:{server.server_address[1]}",
+        "echo.default.svc.cluster.local:80": echo.address,
         "down:9080": f"{HOST}:{refused}",
         "reset:9080": reset.address,
         "hangup:9080": hangup.address,
     })
     monkeypatch.setenv("LABKIT_RESOLVE_FILE", str(resolve_file))
-    try:
-        status, headers, body = net.http_get("http://echo.default.svc.cluster.local/a?b=1", 5,
-                                             {"x-request-id": "abc"})
-        assert (status, body) == (201, b"ok")
-        assert seen == {"host": "echo.default.svc.cluster.local", "path": "/a?b=1", "trace": "abc"}
 
-        with pytest.raises(net.NetError) as caught:
-            net.http_get("http://down:9080/", 5)
-        assert str(caught.value) == f"connect ECONNREFUSED {HOST}:{refused}"
+    status, _, body = net.http_get("http://echo.default.svc.cluster.local/a?b=1", 5, {"x-request-id": "abc"})
+    assert (status, body) == (201, b"ok")
+    line, headers = echo.requests[-1]
+    assert line == "GET /a?b=1 HTTP/1.1"
+    assert headers["host"] == "echo.default.svc.cluster.local" and headers["x-request-id"] == "abc"
 
-        with pytest.raises(net.NetError) as caught:
-            net.http_get("http://reset:9080/", 5)
-        assert caught.value.code == "ECONNRESET" and "ECONNRESET" in str(caught.value)
+    with pytest.raises(net.NetError) as caught:
+        net.http_get("http://down:9080/", 5)
+    assert str(caught.value) == f"connect ECONNREFUSED {HOST}:{refused}"
 
-        with pytest.raises(net.NetError) as caught:
-            net.http_get("http://hangup:9080/", 5)
-        assert (caught.value.code, str(caught.value)) == ("ECONNRESET", "socket hang up")
+    with pytest.raises(net.NetError) as caught:
+        net.http_get("http://reset:9080/", 5)
+    assert (caught.value.code, str(caught.value)) == ("ECONNRESET", "read ECONNRESET")
 
-        with pytest.raises(net.NetError, match="ENOTFOUND nowhere"):
-            net.http_get("http://nowhere/", 5)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with pytest.raises(net.NetError) as caught:
+        net.http_get("http://hangup:9080/", 5)
+    assert (caught.value.code, str(caught.value)) == ("ECONNRESET", "socket hang up")
+
+    with pytest.raises(net.NetError, match="ENOTFOUND nowhere"):
+        net.http_get("http://nowhere/", 5)
 
 
 # --- customers, web-frontend --------------------------------------------------------------
@@ -343,30 +331,13 @@ def test_web_frontend_renders_customers_and_follows_resolve_rewrites(launcher):
 
 
 def test_web_frontend_uses_customer_service_url_and_forwards_user_agent(launcher, stub):
-    seen = {}
-
-    class Recorder(BaseHTTPRequestHandler):
-        def do_GET(self):
-            seen.update(host=self.headers["Host"], ua=self.headers["User-Agent"], path=self.path)
-            body = b'[{"name":"A"}]'
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer((HOST, 0), Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        front = launcher.start("web_frontend", env={"CUSTOMER_SERVICE_URL": "http://customers.prod:8080/list"},
-                               resolve={"customers.prod:8080": f"{HOST}:{server.server_address[1]}"})
-        assert get(front.url + "/", headers={"User-Agent": "debug"})[0] == 200
-        assert seen == {"host": "customers.prod:8080", "ua": "debug", "path": "/list"}
-    finally:
-        server.shutdown()
-        server.server_close()
+    customers = stub(body=b'[{"name":"A"}]')
+    front = launcher.start("web_frontend", env={"CUSTOMER_SERVICE_URL": "http://customers.prod:8080/list"},
+                           resolve={"customers.prod:8080": customers.address})
+    assert get(front.url + "/", headers={"User-Agent": "debug", "x-request-id": "r1"})[0] == 200
+    line, headers = customers.requests[-1]
+    assert line == "GET /list HTTP/1.1"
+    assert (headers["host"], headers["user-agent"], headers["x-request-id"]) == ("customers.prod:8080", "debug", "r1")
 
 
 @pytest.mark.parametrize("failure, expected", [
@@ -503,7 +474,7 @@ def test_productpage_survives_failing_backends(module_launcher, bookinfo, stub, 
     assert json.loads(body) == {"error": "Sorry, product details are currently unavailable for this book."}
 
 
-def test_productpage_api_login_and_end_user_header(module_launcher, bookinfo):
+def test_productpage_api(module_launcher, bookinfo):
     page = wire(module_launcher, bookinfo, details=addr(bookinfo["details"]),
                 reviews=addr(bookinfo["reviews-v3"]), ratings=addr(bookinfo["ratings"]))
     assert get(page.url + "/health")[2] == "Product page is healthy"
@@ -512,14 +483,26 @@ def test_productpage_api_login_and_end_user_header(module_launcher, bookinfo):
     assert json.loads(get(page.url + "/api/v1/products/0")[2])["author"] == "William Shakespeare"
     assert len(json.loads(get(page.url + "/api/v1/products/0/reviews")[2])["reviews"]) == 2
     assert json.loads(get(page.url + "/api/v1/products/0/ratings")[2])["ratings"]["Reviewer1"] == 5
+    assert "Simple Bookstore App" in get(page.url + "/")[2]
 
-    opener = urllib.request.build_opener(urllib.request.HTTPRedirectHandler())
-    request = urllib.request.Request(page.url + "/login", data=b"username=jason&passwd=x",
-                                     headers={"Referer": page.url + "/productpage"})
-    with opener.open(request, timeout=10) as response:  # follows the redirect; keep the cookie by hand
-        assert response.status == 200
-    body = get(page.url + "/productpage", headers={"Cookie": "user=jason"})[2]
+
+def test_productpage_login_sends_end_user_to_reviews(module_launcher, bookinfo, stub):
+    reviews = stub(body=b'{"id": "0", "reviews": []}')
+    page = wire(module_launcher, bookinfo, details=addr(bookinfo["details"]), reviews=reviews.address)
+    no_redirects = urllib.request.build_opener(type("NoRedirect", (urllib.request.HTTPRedirectHandler,),
+                                                    {"redirect_request": lambda *args: None}))
+    login = urllib.request.Request(page.url + "/login", data=b"username=jason&passwd=x",
+                                   headers={"Referer": page.url + "/productpage"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        no_redirects.open(login, timeout=10)
+    assert caught.value.code == 302 and caught.value.headers["Location"] == page.url + "/productpage"
+    cookie = caught.value.headers["Set-Cookie"].split(";", 1)[0]
+    assert cookie == "user=jason"
+
+    body = get(page.url + "/productpage", headers={"Cookie": cookie, "x-request-id": "r2"})[2]
     assert "jason" in body and "sign out" in body
+    _, headers = reviews.requests[-1]
+    assert (headers["end-user"], headers["x-request-id"], headers["host"]) == ("jason", "r2", "reviews:9080")
 
 
 # --- httpbin ------------------------------------------------------------------------------
@@ -561,21 +544,24 @@ def self_signed(tmp: Path, name: str = "httpbin.example.com") -> tuple[Path, Pat
     return cert_file, key_file
 
 
-def test_httpbin_serves_its_own_tls(launcher, tmp_path):
+@pytest.mark.parametrize("module, path", [("httpbin", "/get"), ("customers", "/")])
+def test_apps_serve_their_own_tls(launcher, tmp_path, module, path):
     cert, key = self_signed(tmp_path)
-    app = launcher.start("httpbin", env={"LABKIT_TLS_CERT_FILE": str(cert), "LABKIT_TLS_KEY_FILE": str(key)})
+    app = launcher.start(module, env={"LABKIT_TLS_CERT_FILE": str(cert), "LABKIT_TLS_KEY_FILE": str(key)})
     # A silent TCP client (a readiness probe) must not block the next TLS client.
     idle = socket.create_connection((HOST, app.port))
     try:
         context = ssl.create_default_context(cafile=str(cert))
         context.check_hostname = False  # we connect by IP; the chain is still verified
-        status, _, body = get(f"https://{HOST}:{app.port}/get", context=context)
-        assert status == 200 and json.loads(body)["url"].startswith("https://")
+        status, _, body = get(f"https://{HOST}:{app.port}{path}", context=context)
+        assert status == 200
+        if module == "httpbin":
+            assert json.loads(body)["url"].startswith("https://")
         with pytest.raises((urllib.error.URLError, ConnectionError)):
-            get(app.url + "/get", timeout=3)  # plain HTTP to a TLS port fails
+            get(app.url + path, timeout=3)  # plain HTTP to a TLS port fails
     finally:
         idle.close()
-    assert "https://" in app.output()
+    assert "https://" in app.output() and "TLS handshake failed" in app.output()
 
 
 # --- process contract ---------------------------------------------------------------------

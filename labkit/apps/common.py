@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NoReturn
 from urllib.parse import parse_qs, unquote, urlsplit
 
 _log_lock = threading.Lock()
@@ -83,6 +83,21 @@ def tls_context() -> ssl.SSLContext | None:
     return ctx
 
 
+def tls_handshake(connection: socket.socket, client: str) -> bool:
+    """Finish the server-side handshake of a connection accepted by :func:`wrap_tls`.
+
+    False (and logged) when it fails, e.g. plain HTTP sent to the TLS port.
+    """
+    if not isinstance(connection, ssl.SSLSocket):
+        return True
+    try:
+        connection.do_handshake()
+    except (ssl.SSLError, OSError) as err:
+        log_error(f"{client} TLS handshake failed: {err}")
+        return False
+    return True
+
+
 def wrap_tls(server: socketserver.TCPServer, ctx: ssl.SSLContext | None) -> None:
     """Serve TLS on an already bound server, handshaking in the per-connection thread.
 
@@ -111,20 +126,17 @@ def wait_for_termination() -> None:
     signal.sigwait(STOP_SIGNALS)
 
 
-def serve_until_terminated(servers: Iterable[socketserver.BaseServer], banner: str) -> None:
-    """Run every server in a thread and return only by exiting the process on SIGTERM/SIGINT."""
-    servers = list(servers)
+def serve_until_terminated(servers: Iterable[socketserver.BaseServer], banner: str) -> NoReturn:
+    """Run every server in a thread; on SIGTERM/SIGINT exit the process (status 0) at once."""
     hold_stop_signals()
     for server in servers:
         threading.Thread(target=server.serve_forever, name=f"serve-{server.server_address}", daemon=True).start()
     log(banner)
     wait_for_termination()
-    for server in servers:
-        server.socket.close()
     _exit_now()
 
 
-def _exit_now() -> None:
+def _exit_now() -> NoReturn:
     # os._exit rather than sys.exit: handler threads may be writing to stdout, and a normal
     # interpreter shutdown with daemon threads holding the stdout lock can abort with
     # "could not acquire lock ... at interpreter shutdown".
@@ -150,10 +162,6 @@ class Request:
     body: bytes
     client: str
 
-    def arg(self, name: str, default: str | None = None) -> str | None:
-        values = self.query.get(name)
-        return values[0] if values else default
-
     def cookie(self, name: str) -> str | None:
         for header in self.headers.get_all("Cookie") or ():
             for pair in header.split(";"):
@@ -177,10 +185,9 @@ class Response:
         return self.body.encode("utf-8") if isinstance(self.body, str) else self.body
 
 
-def json_response(obj, status: int = 200, *, indent: int | None = None,
-                  content_type: str = "application/json") -> Response:
-    separators = None if indent else (",", ":")  # compact, as JSON.stringify / to_json write it
-    return Response(json.dumps(obj, indent=indent, separators=separators), status, content_type)
+def json_response(obj, status: int = 200, *, content_type: str = "application/json") -> Response:
+    # Compact, as JSON.stringify and Ruby's to_json write it.
+    return Response(json.dumps(obj, separators=(",", ":")), status, content_type)
 
 
 def html_response(text: str, status: int = 200) -> Response:
@@ -198,11 +205,11 @@ def express_not_found(request: Request) -> Response:
     return html_response(text, 404)
 
 
-Handler = Callable[..., Response]
-
-
 def plain_not_found(request: Request) -> Response:
     return Response("Not Found\n", 404)
+
+
+Handler = Callable[..., Response]
 
 
 class App:
@@ -236,7 +243,7 @@ class App:
             return Response("Method Not Allowed\n", 405, headers=[("Allow", ", ".join(sorted(allowed)))])
         return self.not_found(request)
 
-    def serve(self, banner_detail: str = "") -> None:
+    def serve(self, banner_detail: str = "") -> NoReturn:
         ctx = tls_context()
         addresses = bind_addresses()
         handler = type(f"{self.name}Handler", (_AppRequestHandler,), {"app": self})
@@ -273,12 +280,8 @@ class _AppRequestHandler(BaseHTTPRequestHandler):
     app: App
 
     def handle(self) -> None:
-        if isinstance(self.connection, ssl.SSLSocket):
-            try:
-                self.connection.do_handshake()
-            except (ssl.SSLError, OSError) as err:
-                log_error(f"{self.client_address[0]} TLS handshake failed: {err}")
-                return
+        if not tls_handshake(self.connection, self.client_address[0]):
+            return
         try:
             super().handle()
         except ConnectionError:

@@ -6,10 +6,10 @@ when the runtime gives it a certificate (gateway PASSTHROUGH labs).
 from __future__ import annotations
 
 import logging
-import ssl
 
 from labkit.apps.common import (
-    access_line, bind_addresses, listen_urls, log, log_error, serve_until_terminated, tls_context, wrap_tls,
+    access_line, bind_addresses, listen_urls, log, log_error, serve_until_terminated, tls_context, tls_handshake,
+    wrap_tls,
 )
 
 # httpbin warns at import time that flasgger (the Swagger UI) is missing; the container
@@ -24,13 +24,8 @@ class _RequestHandler(WSGIRequestHandler):
     """werkzeug's handler with our access-log format and handshakes off the accept loop."""
 
     def handle(self) -> None:
-        if isinstance(self.connection, ssl.SSLSocket):
-            try:
-                self.connection.do_handshake()
-            except (ssl.SSLError, OSError) as err:
-                log_error(f"{self.client_address[0]} TLS handshake failed: {err}")
-                return
-        super().handle()
+        if tls_handshake(self.connection, self.client_address[0]):
+            super().handle()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         log(access_line(self.client_address[0], self.requestline, getattr(code, "value", code)))

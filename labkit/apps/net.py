@@ -17,11 +17,13 @@ import socket
 import ssl
 import sys
 import threading
+import time
 from email.message import Message
 from typing import Iterable
 from urllib.parse import urlsplit
 
 RESOLVE_FILE_ENV = "LABKIT_RESOLVE_FILE"
+_RACY_WINDOW_S = 2.0
 
 # Headers Istio needs an app to copy from its inbound request to its outbound ones so that
 # the sidecars' spans join into one trace (istio.io "trace context propagation").
@@ -69,11 +71,14 @@ class _ResolveMap:
     def hosts(self, path: str) -> dict[str, str]:
         try:
             st = os.stat(path)
-            stamp = (st.st_mtime_ns, st.st_ino, st.st_size)  # the inode changes on atomic rename
         except OSError:
             return {}  # not written yet, or removed: every name is unknown
+        stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
+        # File times tick coarsely (milliseconds) and a freed inode number can come back, so
+        # two quick same-size rewrites may share a stamp; a file that young is re-read anyway.
+        racy = time.time() - st.st_mtime < _RACY_WINDOW_S
         with self._lock:
-            if (path, stamp) != (self._path, self._stamp):
+            if racy or (path, stamp) != (self._path, self._stamp):
                 self._load(path, stamp)
             return self._hosts
 

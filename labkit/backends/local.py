@@ -124,10 +124,14 @@ class LocalLab(Lab):
 
     def _shutdown_processes(self) -> None:
         self._stop.set()
-        if self.runtime is not None:
-            self.runtime.stop()
-            self.runtime = None
-            self.ownership.release()
+        watcher = self._watcher
+        if watcher is not None and watcher.is_alive() and watcher is not threading.current_thread():
+            watcher.join(timeout=10)  # a reconcile in flight must not start pods after we stop them
+        with self._reconcile_lock:
+            if self.runtime is not None:
+                self.runtime.stop()
+                self.runtime = None
+                self.ownership.release()
 
     def down(self, keep: bool = False) -> None:
         """Stop every process; remove the state (resources, certificates) unless keep=True."""
@@ -171,6 +175,8 @@ class LocalLab(Lab):
 
     def _reconcile(self) -> None:
         with self._reconcile_lock:
+            if self.runtime is None:
+                return
             generation, objects = self.store.snapshot()
             create, delete = reconcile_pods(objects)
             if delete:

@@ -48,10 +48,10 @@ class ProxyPaths:
         return f"{self.root}/access.log"
 
     def sds_file(self, secret_name: str) -> str:
-        return f"{self.sds}/{secret_file_stem(secret_name)}.yaml"
+        return f"{self.sds}/{secret_file_stem(secret_name)}.json"
 
     def rds_file(self, route_name: str) -> str:
-        return f"{self.xds}/rds_{secret_file_stem(route_name)}.yaml"
+        return f"{self.xds}/rds_{secret_file_stem(route_name)}.json"
 
 
 def secret_file_stem(name: str) -> str:
