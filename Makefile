@@ -26,7 +26,7 @@ lab: $(STAMP) ## Start JupyterLab on labs/ (local mesh backend by default)
 	cd labs && ../$(PY) -m jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser
 
 test: $(STAMP) ## Run the whole test suite (unit, local mesh, notebooks)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest tests labs --nbval-lax --nbval-current-env --ignore=labs/learner -p no:cacheprovider $(PYTEST_ARGS)
 
 learner: $(STAMP) ## Generate learner notebooks (solutions removed) into labs/learner/
 	$(PY) -m labkit.cli release --out labs/learner
