@@ -106,3 +106,20 @@ spec:
         mesh.delete("DestinationRule", "httpbin-plain", namespace="bar")
         mesh.delete("PeerAuthentication", "default", namespace="foo")
     assert curl_code(mesh, "bar", "http://httpbin.foo:8000/ip") == OK
+
+
+def test_workload_certificate_rotation_keeps_traffic_flowing(mesh):
+    import time
+    runtime = next(r for r in mesh.runtime.pods.values() if r.pod.namespace == "foo" and r.pod.deployment == "httpbin")
+
+    def serving_serial() -> str:
+        certs = json.loads(runtime.envoy.admin("/certs"))["certificates"]
+        return certs[0]["cert_chain"][0]["serial_number"]
+
+    before = serving_serial()
+    assert mesh.rotate_certificates("foo") == 2
+    deadline = time.monotonic() + 3
+    while serving_serial() == before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert serving_serial() != before
+    assert curl_code(mesh, "bar", "http://httpbin.foo:8000/ip") == OK

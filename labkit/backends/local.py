@@ -356,6 +356,19 @@ class LocalLab(Lab):
             text = "\n".join(text.splitlines()[-tail:]) + "\n"
         return text
 
+    def rotate_certificates(self, namespace: str | None = None) -> int:
+        """Issue every sidecar (in `namespace`) a fresh workload certificate, as istio-agent does before
+        expiry; new handshakes use it at once. Returns how many proxies got one."""
+        if self.runtime is None:
+            raise LabkitError("certificates can only be rotated by the process that runs the mesh",
+                              hint="call this from the notebook or `labkit up` process that owns it")
+        rotated = 0
+        for uid, runtime in list(self.runtime.pods.items()):
+            if runtime.pod.sidecar and (namespace is None or runtime.pod.namespace == namespace):
+                self.runtime.rotate_identity(uid)
+                rotated += 1
+        return rotated
+
     def gateway_url(self, port: int = 80, scheme: str | None = None) -> str:
         target = {80: 8080, 443: 8443}.get(port, port)
         scheme = scheme or ("https" if port in (443, 8443) else "http")
