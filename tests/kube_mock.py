@@ -212,6 +212,7 @@ class KubeMock:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.exec_calls: list[dict] = []
+        self._clients: list = []
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "KubeMock":
@@ -229,6 +230,12 @@ class KubeMock:
         return self
 
     def stop(self) -> None:
+        for api_client in self._clients:
+            try:
+                api_client.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._clients.clear()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -251,7 +258,9 @@ class KubeMock:
 
         cfg = client.Configuration()
         cfg.host = self.url
-        return client.ApiClient(cfg)
+        api_client = client.ApiClient(cfg)
+        self._clients.append(api_client)  # closed by stop()
+        return api_client
 
     # ------------------------------------------------------------------ state
     def resource(self, group: str, plural: str) -> ResourceDef | None:
@@ -597,7 +606,11 @@ class _Handler(BaseHTTPRequestHandler):
             frames.append(ws_frame(bytes([2]) + err.encode()))
         frames.append(ws_frame(bytes([3]) + json.dumps(status).encode()))
         frames.append(ws_frame(struct.pack("!H", 1000), opcode=0x8))
-        sock.sendall(b"".join(frames))
+        try:
+            sock.sendall(b"".join(frames))
+        except OSError:  # the client gave up (exec timeout)
+            self.close_connection = True
+            return
         # wait (briefly) for the client's close frame, then hang up
         readable, _, _ = select.select([sock], [], [], 2.0)
         if readable:

@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from ..errors import LabkitError
 from ..resources.loader import load_documents
@@ -255,7 +255,7 @@ class KubeLab(Lab):
         """A dynamic-client call returning plain JSON (dict)."""
         fn = getattr(self.dyn, method)
         resp = fn(resource, serialize=False, **kwargs)
-        data = resp.data if hasattr(resp, "data") else resp
+        data = _read(resp)
         if isinstance(data, bytes):
             data = data.decode("utf-8")
         if isinstance(data, str):
@@ -379,11 +379,25 @@ class KubeLab(Lab):
                 raise
 
     # ---------------------------------------------------------------- apply / delete / get
-    def apply(self, source: YamlSource) -> list[AppliedObject]:
-        """Server-side apply of every document; returns created/configured/unchanged per object."""
+    def apply(self, source: YamlSource, namespace: str | None = None) -> list[AppliedObject]:
+        """Server-side apply of every document; returns created/configured/unchanged per object.
+
+        `namespace` is `kubectl apply -n`: the namespace of documents that name none.
+        """
         docs = load_documents(source)
+        if not docs:
+            raise LabkitError("no resources found in the input")
         for i, doc in enumerate(docs):
             self._check_doc(doc, i)
+            doc_ns = (doc.get("metadata") or {}).get("namespace")
+            if namespace and doc_ns and doc_ns != namespace:
+                raise LabkitError(f"the document's namespace {doc_ns!r} does not match the namespace "
+                                  f"{namespace!r} given to apply", kind=doc.get("kind"),
+                                  name=doc["metadata"]["name"], namespace=doc_ns, field="metadata.namespace",
+                                  hint="drop one of the two")
+        if namespace:
+            docs = [dict(d, metadata={**d["metadata"], "namespace": d["metadata"].get("namespace") or namespace})
+                    if d.get("kind") != "Namespace" else d for d in docs]
         order = sorted(range(len(docs)), key=lambda i: (0 if docs[i].get("kind") in
                                                         ("Namespace", "CustomResourceDefinition") else 1, i))
         lab_namespaces = namespaces_in(docs)
@@ -547,6 +561,46 @@ class KubeLab(Lab):
                                 (o.get("metadata") or {}).get("name") or ""))
         return out
 
+    def label_namespace(self, namespace: str, labels: dict) -> None:
+        """`kubectl label namespace NS k=v --overwrite` (a None value removes the label)."""
+        resource = self._resource("v1", "Namespace")
+        real = self.nsmap.ns(namespace)
+        self._guard_write("Namespace", real, None, False, "label")
+        body = {"metadata": {"labels": {str(k): (None if v is None else str(v)) for k, v in labels.items()}}}
+        from kubernetes.client.exceptions import ApiException
+        try:
+            self._req("patch", resource, body=body, name=real, content_type="application/merge-patch+json",
+                      field_manager=FIELD_MANAGER)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise LabkitError(f'namespaces "{namespace}" not found', kind="Namespace", name=namespace) from None
+            with self._errors("label", kind="Namespace", name=real):
+                raise
+
+    def reset(self, resources: YamlSource | None = None, timeout: float = 120) -> None:
+        """Remove everything labkit created (waiting until its namespaces are gone), then apply `resources`."""
+        self.down()
+        gone = [o.name for o in self.cleaned if o.kind == "Namespace" and o.action == "deleted"]
+        self._wait_namespaces_gone([self.nsmap.ns(n) for n in gone], timeout)
+        if resources:
+            self.apply(resources)
+
+    def _wait_namespaces_gone(self, namespaces: list[str], timeout: float) -> None:
+        if not namespaces:
+            return
+        resource = self._resource("v1", "Namespace")
+        deadline = time.monotonic() + timeout
+        pending = list(namespaces)
+        while pending:
+            with self._errors("get", kind="Namespace"):
+                pending = [n for n in pending if self._fetch(resource, n, None) is not None]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise LabkitError(f"namespaces still terminating after {timeout:g}s: {', '.join(pending)}",
+                                  kind="Namespace", hint="`kubectl get ns` shows them; finalizers may be stuck")
+            time.sleep(self.poll_interval)
+
     # ---------------------------------------------------------------- pods
     def _pods(self, namespace: str | None) -> list[dict]:
         items = self._list(self._resource("v1", "Pod"), namespace)
@@ -665,7 +719,7 @@ class KubeLab(Lab):
 
         ns = self.nsmap.ns(namespace)
         if isinstance(command, str):
-            command = ["sh", "-c", command]
+            raise LabkitError("command must be a list, e.g. ['curl', '-s', 'http://httpbin.foo:8000/ip']")
         pod = self._pick_pod(ns, target)
         pod_name = pod["metadata"]["name"]
         container = container or default_container(pod)
@@ -706,7 +760,7 @@ class KubeLab(Lab):
             kwargs["tail_lines"] = int(tail)
         with self._errors("logs", kind="Pod", name=pod_name, namespace=ns):
             resp = self.core.read_namespaced_pod_log(pod_name, ns, **kwargs)
-        data = resp.data if hasattr(resp, "data") else resp
+        data = _read(resp)
         return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
 
     # ---------------------------------------------------------------- gateway
@@ -887,7 +941,7 @@ class KubeLab(Lab):
 
     def _served_groups(self) -> set[str]:
         with self._errors("discovery"):
-            data = json.loads(self.dyn.request("GET", "/apis", serialize=False).data)
+            data = json.loads(_read(self.dyn.request("GET", "/apis", serialize=False)))
         return {g.get("name") for g in data.get("groups") or []}
 
     def _resource_by_group(self, group: str, kind: str):
@@ -929,6 +983,18 @@ class KubeLab(Lab):
         if self._own_client:
             with contextlib.suppress(Exception):
                 self.api_client.close()
+
+
+def _read(resp: Any) -> Any:
+    """The body of a raw (unpreloaded) urllib3 response; the connection goes back to the pool."""
+    if not hasattr(resp, "data"):
+        return resp
+    data = resp.data
+    release = getattr(resp, "release_conn", None)
+    if callable(release):
+        with contextlib.suppress(Exception):
+            release()
+    return data
 
 
 def _url(scheme: str, host: str, port: int | None) -> str:

@@ -106,10 +106,19 @@ def run_exec(core_api, namespace: str, pod: str, container: str | None, command:
         err.append(rest_err or "")
         status_text += resp.read_channel(ERROR_CHANNEL) or ""
     finally:
-        try:
-            resp.close()
-        except Exception:  # noqa: BLE001 - closing a dead socket is not the learner's problem
-            pass
+        if not timed_out:  # a graceful close waits for the server's answer: not for a hung command
+            try:
+                resp.close()
+            except Exception:  # noqa: BLE001 - closing a dead socket is not the learner's problem
+                pass
+        # WebSocket.close() returns early once the server's close frame was answered, leaving the
+        # socket open: shut it down, or every exec leaks a file descriptor
+        sock = getattr(resp, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown()
+            except Exception:  # noqa: BLE001
+                pass
     stdout, stderr = "".join(out), "".join(err)
     if timed_out:
         note = f"labkit: command did not finish within {timeout:g}s"

@@ -200,6 +200,8 @@ def transform_object(obj: dict, f: NsFunc, short_ok: Callable[[str], bool]) -> d
             meta["namespace"] = f(meta["namespace"])
         if kind == "Namespace" and group == "" and isinstance(meta.get("name"), str):
             meta["name"] = f(meta["name"])
+    if group == "rbac.authorization.k8s.io":
+        return _rbac(out, f)
     spec = out.get("spec")
     if not isinstance(spec, dict):
         return out
@@ -239,7 +241,7 @@ def transform_object(obj: dict, f: NsFunc, short_ok: Callable[[str], bool]) -> d
     elif kind == "Service" and group == "" and spec.get("type") == "ExternalName":
         if "externalName" in spec:
             spec["externalName"] = host(spec["externalName"])
-    return _rbac(out, f) if group == "rbac.authorization.k8s.io" else out
+    return out
 
 
 def _rbac(out: dict, f: NsFunc) -> dict:

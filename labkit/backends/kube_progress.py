@@ -21,6 +21,7 @@ class Progress:
         self.description = description
         self.stream = stream if stream is not None else sys.stderr
         self._last: tuple | None = None
+        self._printed: tuple | None = None
         self._bar = None
         self._label = None
         use_widget = in_notebook() if widget is None else widget
@@ -49,6 +50,9 @@ class Progress:
             self._bar.value = min(done, max(total, 1))
             self._label.value = f"{done}/{total} {text}".strip()
             return
+        if (done, total) == self._printed:
+            return  # text only changes: stay quiet
+        self._printed = (done, total)
         print(f"{self.description}: {done}/{total} {text}".rstrip(), file=self.stream, flush=True)
 
     def close(self, ok: bool, text: str = "") -> None:
