@@ -861,11 +861,11 @@ def test_proxy_config_falls_back_to_pilot_agent(api, lab, monkeypatch):
     monkeypatch.setattr(kube_mod.shutil, "which", lambda name: None)
     api.exec_handler = lambda ns, pod, c, cmd: (json.dumps(CONFIG_DUMP), "", 0)
     api.add(make_pod("httpbin-1", "foo"))
-    assert lab.proxy_config("foo", "httpbin-1", "cluster") == [{"name": "inbound|8080||"}]
+    assert lab.proxy_config_json("foo", "httpbin-1", "cluster") == [{"name": "inbound|8080||"}]
     assert api.exec_calls[-1]["container"] == "istio-proxy"
     assert api.exec_calls[-1]["command"] == ["pilot-agent", "request", "GET", "config_dump"]
     with pytest.raises(LabkitError, match="unknown proxy-config kind"):
-        lab.proxy_config("foo", "httpbin-1", "everything")
+        lab.proxy_config_json("foo", "httpbin-1", "everything")
 
 
 def _fake_tool(directory: Path, name: str, script: str) -> None:
@@ -878,7 +878,7 @@ def test_proxy_config_uses_istioctl_when_present(api, lab, tmp_path, monkeypatch
     _fake_tool(tmp_path, "istioctl", 'echo "$@" > "$(dirname "$0")/args"\necho \'[{"name": "outbound|80||x"}]\'\n')
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     api.add(make_pod("httpbin-1", "foo"))
-    assert lab.proxy_config("foo", "httpbin-1", "cluster", use_istioctl=True) == [{"name": "outbound|80||x"}]
+    assert lab.proxy_config_json("foo", "httpbin-1", "cluster", use_istioctl=True) == [{"name": "outbound|80||x"}]
     assert (tmp_path / "args").read_text().split() == ["proxy-config", "cluster", "httpbin-1.foo", "-o", "json"]
 
 

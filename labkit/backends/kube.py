@@ -822,7 +822,7 @@ class KubeLab(Lab):
         return None
 
     # ---------------------------------------------------------------- istioctl views
-    def proxy_config(self, namespace: str, pod: str, kind: str = "cluster", *,
+    def proxy_config_json(self, namespace: str, pod: str, kind: str = "cluster", *,
                      use_istioctl: bool | None = None) -> Any:
         """Envoy's config of a pod's sidecar as parsed JSON, as `istioctl proxy-config <kind> <pod>.<ns> -o json`.
 
@@ -1019,7 +1019,9 @@ def select_config(dump: dict, kind: str) -> Any:
     if kind in ("all", "config_dump"):
         return dump
     type_name = PROXY_CONFIG_TYPES[kind]
-    section = next((c for c in dump.get("configs") or [] if str(c.get("@type", "")).endswith(type_name)), None)
+    # Exact type name: "ScopedRoutesConfigDump" also ends with "RoutesConfigDump" and comes first.
+    section = next((c for c in dump.get("configs") or []
+                    if str(c.get("@type", "")).rsplit(".", 1)[-1] == type_name), None)
     if section is None:
         return [] if kind not in ("bootstrap", "secret", "secrets") else {}
     if type_name == "BootstrapConfigDump":

@@ -1,0 +1,245 @@
+"""Analyzer checks on traffic resources: Gateway, VirtualService, DestinationRule (istio-semantics §2, §4, §5)."""
+from __future__ import annotations
+
+import base64
+from typing import Iterator
+
+from ..certs import inspect
+from ..errors import LabkitError
+from ..model.mesh import Pod
+from ..model.vsbinding import MESH, host_matches, resolve_host, vs_gateways
+from .analyze_base import Context, Message, message
+from .common import selector_string
+
+CERT_KEYS, KEY_KEYS, CA_KEYS = ("tls.crt", "cert"), ("tls.key", "key"), ("ca.crt", "cacert")
+
+
+def hosts_overlap(a: str, b: str) -> bool:
+    """Istio's host.Name.Matches: equal names, or a wildcard on either side covering the other."""
+    a, b = a.lower(), b.lower()
+    if a == "*" or b == "*":
+        return True
+    if a.startswith("*") and b.startswith("*"):
+        return a[1:].endswith(b[1:]) or b[1:].endswith(a[1:])
+    if a.startswith("*"):
+        return b.endswith(a[1:])
+    if b.startswith("*"):
+        return a.endswith(b[1:])
+    return a == b
+
+
+def gateway_pods(ctx: Context, gateway: dict) -> list[Pod]:
+    """Pods a Gateway's selector picks, in any namespace; no selector means every gateway workload."""
+    selector = (gateway.get("spec") or {}).get("selector") or {}
+    if not selector:
+        return [p for p in ctx.model.pods if p.is_gateway]
+    return ctx.pods_matching(selector)
+
+
+def _servers(gateway: dict) -> list[dict]:
+    return (gateway.get("spec") or {}).get("servers") or []
+
+
+def _split_ref(ref: str, default_namespace: str) -> tuple[str, str]:
+    namespace, _, name = ref.rpartition("/")
+    return namespace or default_namespace, name
+
+
+# ---- Gateway -------------------------------------------------------------------------------------
+
+def check_gateways(ctx: Context) -> Iterator[Message]:
+    for gateway in ctx.of_kind("Gateway"):
+        pods = gateway_pods(ctx, gateway)
+        if not pods:
+            selector = selector_string((gateway.get("spec") or {}).get("selector"))
+            yield message("IST0101", gateway, f'Referenced selector not found: "{selector}"')
+            continue
+        yield from _credentials(ctx, gateway, pods[0].namespace)
+        yield from _ports(ctx, gateway, pods)
+
+
+def _credentials(ctx: Context, gateway: dict, secret_namespace: str) -> Iterator[Message]:
+    """credentialName is looked up in the gateway pod's namespace, not the Gateway's (§4)."""
+    for server in _servers(gateway):
+        tls = server.get("tls") or {}
+        for name in [tls.get("credentialName")] + list(tls.get("credentialNames") or []):
+            if not name:
+                continue
+            secret = ctx.find("Secret", secret_namespace, name)
+            if secret is None:
+                yield message("IST0101", gateway, f'Referenced credentialName not found: "{name}"')
+                continue
+            problem = _credential_problem(ctx, secret, tls.get("mode"))
+            if problem:
+                meta = gateway["metadata"]
+                yield message("IST0161", gateway,
+                              f"The credential referenced by the Gateway {meta['name']} in namespace "
+                              f"{meta['namespace']} is invalid, which can cause the traffic not to work as "
+                              f"expected: {problem}")
+
+
+def _credential_problem(ctx: Context, secret: dict, mode: str | None) -> str | None:
+    data = secret.get("data") or {}
+    cert = next((data[k] for k in CERT_KEYS if k in data), None)
+    if cert is None or not any(k in data for k in KEY_KEYS):
+        return f"secret {secret['metadata']['name']} has no tls.crt/tls.key (or cert/key)"
+    try:
+        leaf = inspect(base64.b64decode(cert))[0]
+    except (LabkitError, ValueError) as exc:
+        return f"the certificate does not parse ({exc})"
+    if leaf["expired"]:
+        return f"the certificate expired on {leaf['not_after']:%Y-%m-%d}"
+    if mode == "MUTUAL" and not any(k in data for k in CA_KEYS):
+        companion = ctx.find("Secret", secret["metadata"]["namespace"], f"{secret['metadata']['name']}-cacert")
+        if companion is None:
+            return "MUTUAL needs a CA (ca.crt in the secret, or a <name>-cacert secret)"
+    return None
+
+
+def _ports(ctx: Context, gateway: dict, pods: list[Pod]) -> Iterator[Message]:
+    exposed = set()
+    for pod in pods:
+        for service in ctx.model.services_of(pod):
+            exposed |= {p.port for p in service.ports}
+    selector = selector_string((gateway.get("spec") or {}).get("selector"))
+    for server in _servers(gateway):
+        number = (server.get("port") or {}).get("number")
+        if number not in exposed:
+            yield message("IST0162", gateway,
+                          f"The gateway is listening on a target port (port {number}) that is not defined in the "
+                          f"Service associated with its workload instances (Pod selector {selector}). If you need "
+                          "to access the gateway port through the gateway Service, it will not be available.")
+
+
+def check_conflicting_gateways(ctx: Context) -> Iterator[Message]:
+    """Same selector and port with overlapping hosts on two Gateways (IST0145, as conflictinggateway.go)."""
+    table: dict[tuple[str, int], dict[str, list[str]]] = {}
+    for gateway in ctx.of_kind("Gateway"):
+        key_selector = selector_string((gateway.get("spec") or {}).get("selector"))
+        name = f"{gateway['metadata']['namespace']}/{gateway['metadata']['name']}"
+        for server in _servers(gateway):
+            slot = table.setdefault((key_selector, (server.get("port") or {}).get("number")), {})
+            slot.setdefault(name, []).extend(_bare_hosts(server))
+    for gateway in ctx.of_kind("Gateway"):
+        key_selector = selector_string((gateway.get("spec") or {}).get("selector"))
+        name = f"{gateway['metadata']['namespace']}/{gateway['metadata']['name']}"
+        for server in _servers(gateway):
+            port = (server.get("port") or {}).get("number")
+            others = sorted(other for other, hosts in table.get((key_selector, port), {}).items()
+                            if other != name and any(hosts_overlap(h, o) for h in _bare_hosts(server) for o in hosts))
+            if others:
+                yield message("IST0145", gateway,
+                              f"Conflict with gateways {','.join(others)} (workload selector {key_selector}, port "
+                              f"{port}, hosts {','.join(server.get('hosts') or [])}).")
+
+
+def _bare_hosts(server: dict) -> list[str]:
+    return [h.split("/", 1)[1] if "/" in h else h for h in server.get("hosts") or []]
+
+
+# ---- VirtualService ------------------------------------------------------------------------------
+
+def _destinations(vs: dict) -> Iterator[dict]:
+    spec = vs.get("spec") or {}
+    for section in ("http", "tls", "tcp"):
+        for rule in spec.get(section) or []:
+            for route in rule.get("route") or []:
+                if (route.get("destination") or {}).get("host"):
+                    yield route["destination"]
+
+
+def _has_subset(ctx: Context, fqdn: str, subset: str) -> bool:
+    for rule in ctx.of_kind("DestinationRule"):
+        spec = rule.get("spec") or {}
+        if host_matches(resolve_host(spec.get("host", ""), rule["metadata"]["namespace"]), fqdn) and \
+                any(s.get("name") == subset for s in spec.get("subsets") or []):
+            return True
+    return False
+
+
+def check_virtual_services(ctx: Context) -> Iterator[Message]:
+    for vs in ctx.of_kind("VirtualService"):
+        namespace = vs["metadata"]["namespace"]
+        written = (vs.get("spec") or {}).get("gateways") or []
+        for ref, resolved in zip(written or [MESH], vs_gateways(vs)):
+            if resolved == MESH:
+                continue
+            gw_namespace, gw_name = _split_ref(resolved, namespace)
+            gateway = ctx.find("Gateway", gw_namespace, gw_name)
+            if gateway is None:
+                yield message("IST0101", vs, f'Referenced gateway not found: "{ref}"')
+            else:
+                yield from _hosts_in_gateway(vs, gateway)
+        seen = set()
+        for destination in _destinations(vs):
+            host, subset = destination["host"], destination.get("subset")
+            if "*" in host or (host, subset) in seen:
+                continue
+            seen.add((host, subset))
+            fqdn = resolve_host(host, namespace)
+            if ctx.model.service_by_fqdn(fqdn) is None:
+                yield message("IST0101", vs, f'Referenced host not found: "{host}"')
+            elif subset and not _has_subset(ctx, fqdn, subset):
+                yield message("IST0101", vs, f'Referenced host+subset in destinationrule not found: "{host}+{subset}"')
+
+
+def _hosts_in_gateway(vs: dict, gateway: dict) -> Iterator[Message]:
+    """Every VS host must overlap a host of a server that admits the VS's namespace (§4 hosts table)."""
+    vs_namespace, gw_namespace = vs["metadata"]["namespace"], gateway["metadata"]["namespace"]
+    allowed = []
+    for server in _servers(gateway):
+        for entry in server.get("hosts") or []:
+            scope, _, host = entry.rpartition("/")
+            if scope in ("", "*") or (scope == "." and vs_namespace == gw_namespace) or scope == vs_namespace:
+                allowed.append(host)
+    missing = [h for h in (vs.get("spec") or {}).get("hosts") or [] if not any(hosts_overlap(h, a) for a in allowed)]
+    if missing:
+        yield message("IST0132", vs,
+                      f"one or more host [{' '.join(missing)}] defined in VirtualService "
+                      f"{vs_namespace}/{vs['metadata']['name']} not found in Gateway "
+                      f"{gw_namespace}/{gateway['metadata']['name']}.")
+
+
+# ---- DestinationRule -----------------------------------------------------------------------------
+
+def check_destination_rules(ctx: Context) -> Iterator[Message]:
+    for rule in ctx.of_kind("DestinationRule"):
+        spec, meta = rule.get("spec") or {}, rule["metadata"]
+        host = resolve_host(spec.get("host", ""), meta["namespace"])
+        services = [s for s in ctx.model.services if host_matches(host, s.fqdn)]
+        if not services:
+            yield message("IST0174", rule,
+                          f'DestinationRule for non-existent service registry host "{spec.get("host")}".')
+        endpoints = [p for s in services for p in ctx.model.endpoints(s)]
+        for subset in spec.get("subsets") or []:
+            if services and not any(p.matches(subset.get("labels")) for p in endpoints):
+                yield message("IST0173", rule,
+                              f"The Subset {subset.get('name')} defined in the DestinationRule does not select any "
+                              "pods, which may lead to 503 UH (NoHealthyUpstream).")
+        yield from _server_verification(rule)
+
+
+def _unverified(tls: dict | None, rule: dict) -> bool:
+    if not tls or tls.get("mode") not in ("SIMPLE", "MUTUAL") or tls.get("caCertificates"):
+        return False
+    if tls.get("insecureSkipVerify"):
+        return False
+    return not (tls.get("credentialName") and (rule.get("spec") or {}).get("workloadSelector"))
+
+
+def _server_verification(rule: dict) -> Iterator[Message]:
+    spec, meta = rule.get("spec") or {}, rule["metadata"]
+    policy = spec.get("trafficPolicy") or {}
+    tls = policy.get("tls")
+    if _unverified(tls, rule):
+        yield message("IST0128", rule,
+                      f"DestinationRule {meta['name']} in namespace {meta['namespace']} has TLS mode set to "
+                      f"{tls['mode']} but no caCertificates are set to validate server identity for host: "
+                      f"{spec.get('host')}")
+    for entry in policy.get("portLevelSettings") or []:
+        port_tls = entry.get("tls")
+        if _unverified(port_tls, rule):
+            yield message("IST0129", rule,
+                          f"DestinationRule {meta['name']} in namespace {meta['namespace']} has TLS mode set to "
+                          f"{port_tls['mode']} but no caCertificates are set to validate server identity for host: "
+                          f"{spec.get('host')} at port {(entry.get('port') or {}).get('number')}")

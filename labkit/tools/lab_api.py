@@ -1,0 +1,70 @@
+"""The bodies of the Lab's verification methods, so `backends/base.py` stays a list of one-liners.
+
+Each function takes a `ToolAccess` (how to reach this backend's mesh) and returns a tool's view.
+"""
+from __future__ import annotations
+
+from ..errors import LabkitError
+from ..model.mesh import MeshModel
+from . import certs_view, describe as describe_view, tls_status as tls_view
+from .analyze import AnalysisReport, analyze_objects
+from .common import find_pod, workload_id
+from .evidence import Directory, Evidence, read_records
+from .graph import MeshGraph, build_graph
+from .proxy_config import ProxyConfigView
+
+
+def tls_status(access, client=None, service=None, conflicts_only=False):
+    return tls_view.tls_status(access.model(), client, service, conflicts_only)
+
+
+def describe(access, namespace: str, target: str) -> describe_view.PodDescription:
+    def certificate(pod):
+        try:
+            return certs_view.workload_identity(access.config_dump(pod.namespace, pod.name))
+        except (LabkitError, OSError):
+            return None
+    return describe_view.describe(access.model(), namespace, target, certificate)
+
+
+def proxy_config(access, namespace: str, target: str, kind: str) -> ProxyConfigView:
+    pod = find_pod(access.model(), namespace, target)
+    return ProxyConfigView(f"{namespace}/{pod.name}", kind, access.config_dump(namespace, pod.name))
+
+
+def certs(access, namespace: str, target: str):
+    """A proxy's certificates (`target` = pod or deployment), or a Secret's (`target` = "secret/NAME")."""
+    if target.startswith("secret/"):
+        name = target.split("/", 1)[1]
+        secrets = {o["metadata"]["name"]: o for o in access.lab.get("Secret", namespace=namespace)}
+        if name not in secrets:
+            raise LabkitError(f'secrets "{name}" not found', kind="Secret", name=name, namespace=namespace,
+                              hint="a gateway's credentialName secret lives in the gateway pod's namespace "
+                                   "(istio-system)")
+        return certs_view.secret_certs(secrets[name], secrets.get(f"{name}-cacert"))
+    pod = find_pod(access.model(), namespace, target)
+    return certs_view.proxy_certs(access.config_dump(namespace, pod.name))
+
+
+def evidence(access, since=None, model: MeshModel | None = None) -> Evidence:
+    model = model or access.model()
+    directory = Directory(model, access.addresses())
+    logs = access.access_logs(access.proxies(model))
+    records, skipped = read_records(logs, directory, since)
+    return Evidence(records, skipped, len(logs), endpoints=directory.by_pod.values())
+
+
+def graph(access, since=None, idle: bool = False) -> MeshGraph:
+    model = access.model()
+    seen = evidence(access, since, model)
+    extra = sorted({workload_id(p) for p in model.pods}) if idle else None
+    return build_graph(seen.edges.to_dict("records"), seen.endpoints, extra)
+
+
+def analyze(access) -> AnalysisReport:
+    objects = access.objects()
+    try:
+        observed = evidence(access).calls.to_dict("records")
+    except (LabkitError, OSError):
+        observed = []
+    return analyze_objects(objects, subnet=access.subnet, observed=observed)

@@ -1,0 +1,68 @@
+"""The mesh graph picture, headless: well-formed SVG whose edges, locks and colours follow the evidence."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from labkit.tools.evidence import EXTERNAL, Endpoint
+from labkit.tools.graph import COLORS, build_graph
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def endpoint(node: str, proxy: bool = True, gateway: bool = False) -> Endpoint:
+    return Endpoint(node, node + "-1", proxy, gateway, "spiffe://cluster.local/ns/x/sa/y")
+
+
+ENDPOINTS = {n: endpoint(n) for n in ("foo/curl", "foo/httpbin", "bar/curl")}
+ENDPOINTS["legacy/curl"] = endpoint("legacy/curl", proxy=False)
+ENDPOINTS["istio-system/istio-ingressgateway"] = endpoint("istio-system/istio-ingressgateway", gateway=True)
+
+
+def edge(source, destination, mtls=True, status="ok", requests=1, codes="200×1"):
+    return {"source": source, "destination": destination, "mtls": mtls, "status": status, "requests": requests,
+            "codes": codes}
+
+
+def parse(graph):
+    root = ET.fromstring(graph.svg())
+    edges = {(g.get("data-source"), g.get("data-destination")): g for g in root.iter(f"{SVG}g")
+             if g.get("class") == "edge"}
+    nodes = {g.get("data-id"): g for g in root.iter(f"{SVG}g") if g.get("class") == "node"}
+    return root, edges, nodes
+
+
+def test_edges_locks_and_colours_follow_the_evidence():
+    graph = build_graph([edge("foo/curl", "foo/httpbin", requests=3, codes="200×3"),
+                         edge("legacy/curl", "foo/httpbin", mtls=False, status="error", codes="reset×1"),
+                         edge("bar/curl", "foo/httpbin", status="denied", codes="403×1")], ENDPOINTS)
+    _, edges, nodes = parse(graph)
+    assert set(edges) == graph.edge_set == {("foo/curl", "foo/httpbin"), ("legacy/curl", "foo/httpbin"),
+                                            ("bar/curl", "foo/httpbin")}
+    mtls = edges[("foo/curl", "foo/httpbin")]
+    assert mtls.get("data-mtls") == "true" and mtls.find(f"{SVG}g").get("class") == "lock"
+    assert "3 req" in "".join(mtls.itertext()) and "\U0001F512" in mtls.find(f"{SVG}title").text
+    failed = edges[("legacy/curl", "foo/httpbin")]
+    assert failed.get("data-status") == "error" and failed.find(f"{SVG}path").get("stroke") == COLORS["error"]
+    assert failed.find(f"{SVG}g") is None and "reset×1" in "".join(failed.itertext())
+    assert edges[("bar/curl", "foo/httpbin")].find(f"{SVG}path").get("stroke") == COLORS["denied"]
+    assert nodes["legacy/curl"].get("data-proxy") == "false" and "stroke-dasharray" in ET.tostring(
+        nodes["legacy/curl"]).decode()
+
+
+def test_callers_sit_left_of_what_they_call_and_a_reply_cycle_stays_compact():
+    graph = build_graph([edge(EXTERNAL, "istio-system/istio-ingressgateway", mtls=False),
+                         edge("istio-system/istio-ingressgateway", "foo/httpbin"),
+                         edge("foo/curl", "foo/httpbin"), edge("foo/httpbin", "foo/curl")], ENDPOINTS)
+    x = {node: graph.position[node][0] for node in graph.nodes}
+    assert x[EXTERNAL] < x["istio-system/istio-ingressgateway"] < x["foo/httpbin"]
+    assert x["foo/curl"] < x["foo/httpbin"]
+    assert graph.width < 4 * 320  # three columns, not one per cycle round
+    assert all(0 <= graph.position[n][0] < graph.width for n in graph.nodes)
+
+
+def test_idle_workloads_and_an_empty_picture():
+    graph = build_graph([], ENDPOINTS, idle=["foo/curl", "legacy/curl"])
+    _, edges, nodes = parse(graph)
+    assert not edges and set(nodes) == {"foo/curl", "legacy/curl"}
+    assert "No calls observed yet" in build_graph([], {}).svg()
+    assert graph._repr_svg_() == graph.svg()
