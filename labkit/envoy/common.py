@@ -10,6 +10,7 @@ ROUTER = {"name": "envoy.filters.http.router",
 TLS_SOCKET = "envoy.transport_sockets.tls"
 DOWNSTREAM_TLS = TYPE + "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
 UPSTREAM_TLS = TYPE + "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+SECRET_TYPE = TYPE + "envoy.extensions.transport_sockets.tls.v3.Secret"
 TLS_VERSIONS = {"TLS_AUTO": "TLS_AUTO", "TLSV1_0": "TLSv1_0", "TLSV1_1": "TLSv1_1", "TLSV1_2": "TLSv1_2",
                 "TLSV1_3": "TLSv1_3"}
 MESH_CERT, MESH_ROOT = "default", "ROOTCA"
@@ -90,7 +91,8 @@ def access_log(paths: ProxyPaths) -> list[dict]:
 
 
 def http_connection_manager(stat_prefix: str, route_name: str, paths: ProxyPaths, *, server_name: str | None,
-                            http_filters: list[dict] | None = None, forward_client_cert: bool = False) -> dict:
+                            http_filters: list[dict] | None = None, forward_client_cert: bool = False,
+                            overrides: dict | None = None) -> dict:
     config = {
         "@type": HCM_TYPE, "stat_prefix": stat_prefix, "codec_type": "AUTO",
         "rds": {"route_config_name": route_name, "config_source": file_source(paths.rds_file(route_name), paths.xds)},
@@ -104,6 +106,7 @@ def http_connection_manager(stat_prefix: str, route_name: str, paths: ProxyPaths
     if forward_client_cert:
         config["forward_client_cert_details"] = "APPEND_FORWARD"
         config["set_current_client_cert_details"] = {"uri": True}
+    config.update(overrides or {})
     return {"name": "envoy.filters.network.http_connection_manager", "typed_config": config}
 
 
@@ -111,6 +114,15 @@ def tcp_proxy(stat_prefix: str, cluster: str, paths: ProxyPaths) -> dict:
     return {"name": "envoy.filters.network.tcp_proxy",
             "typed_config": {"@type": TYPE + "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
                              "stat_prefix": stat_prefix, "cluster": cluster, "access_log": access_log(paths)}}
+
+
+def tls_certificate_secret(name: str, cert_pem: str, key_pem: str) -> dict:
+    return {"@type": SECRET_TYPE, "name": name, "tls_certificate": {
+        "certificate_chain": {"inline_string": cert_pem}, "private_key": {"inline_string": key_pem}}}
+
+
+def validation_secret(name: str, ca_pem: str) -> dict:
+    return {"@type": SECRET_TYPE, "name": name, "validation_context": {"trusted_ca": {"inline_string": ca_pem}}}
 
 
 def tls_params(min_version: str = "TLSV1_2", max_version: str = "TLSV1_3") -> dict:

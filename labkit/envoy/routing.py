@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from ..model.mesh import MeshModel, Service, ServicePort
-from ..model.vsbinding import mesh_virtual_services, resolve_host
+from ..model.vsbinding import RouteContext, applicable_rule, mesh_virtual_services, resolve_host
 from .common import TYPE
 
 FAULT_FILTER = {"name": "envoy.filters.http.fault",
@@ -73,7 +73,7 @@ def route_match(match: dict | None) -> dict:
     return out
 
 
-def _destination_cluster(model: MeshModel, destination: dict, vs_namespace: str, default_port: int | None) -> str:
+def destination_cluster(model: MeshModel, destination: dict, vs_namespace: str, default_port: int | None) -> str:
     from .sidecar import outbound_cluster_name
     host = resolve_host(destination["host"], vs_namespace)
     service = model.service_by_fqdn(host)
@@ -115,59 +115,77 @@ def _header_ops(ops: dict | None, prefix: str) -> dict:
     return out
 
 
+_REDIRECT_CODES = {301: "MOVED_PERMANENTLY", 302: "FOUND", 303: "SEE_OTHER", 307: "TEMPORARY_REDIRECT",
+                   308: "PERMANENT_REDIRECT"}
+
+
+def _redirect(redirect: dict) -> dict:
+    out: dict = {}
+    for field, key in (("uri", "path_redirect"), ("authority", "host_redirect"), ("scheme", "scheme_redirect"),
+                       ("port", "port_redirect")):
+        if redirect.get(field):
+            out[key] = redirect[field]
+    out["response_code"] = _REDIRECT_CODES.get(redirect.get("redirectCode", 301), "MOVED_PERMANENTLY")
+    return out
+
+
+def _direct_response(response: dict) -> dict:
+    body = (response.get("body") or {}).get("string")
+    return {"status": response["status"], **({"body": {"inline_string": body}} if body else {})}
+
+
+def _retry_policy(rule: dict) -> dict | None:
+    """Istio turns retries off while a fault is configured; no `retries` means the mesh default."""
+    retries = rule.get("retries")
+    if rule.get("fault"):
+        return None
+    if retries is None:
+        return DEFAULT_RETRY
+    if retries.get("attempts", 0) <= 0:
+        return None
+    policy = {"retry_on": retries.get("retryOn") or DEFAULT_RETRY["retry_on"], "num_retries": retries["attempts"]}
+    if duration(retries.get("perTryTimeout")):
+        policy["per_try_timeout"] = duration(retries["perTryTimeout"])
+    return policy
+
+
+def _route_action(model: MeshModel, rule: dict, vs_namespace: str, default_port: int | None) -> dict:
+    routes = rule.get("route") or []
+    action: dict = {}
+    if len(routes) == 1:
+        action["cluster"] = destination_cluster(model, routes[0]["destination"], vs_namespace, default_port)
+    else:
+        # All-zero weights mean an even split, as istiod treats unweighted destinations.
+        even = sum(r.get("weight", 0) or 0 for r in routes) == 0
+        action["weighted_clusters"] = {"clusters": [
+            {"name": destination_cluster(model, r["destination"], vs_namespace, default_port),
+             "weight": 1 if even else r.get("weight", 0) or 0} for r in routes]}
+    action["timeout"] = duration(rule.get("timeout")) or "0s"
+    rewrite = rule.get("rewrite") or {}
+    if rewrite.get("uri") is not None:
+        action["prefix_rewrite"] = rewrite["uri"]
+    if rewrite.get("uriRegexRewrite"):
+        action["regex_rewrite"] = {"pattern": {"regex": rewrite["uriRegexRewrite"].get("match", "")},
+                                   "substitution": rewrite["uriRegexRewrite"].get("rewrite", "")}
+    if rewrite.get("authority"):
+        action["host_rewrite_literal"] = rewrite["authority"]
+    retry = _retry_policy(rule)
+    if retry:
+        action["retry_policy"] = retry
+    return action
+
+
 def http_rule_routes(model: MeshModel, rule: dict, vs_namespace: str, default_port: int | None,
                      name: str) -> list[dict]:
     """One VS http rule → one Envoy route per match condition (ORed), sharing the action."""
-    action: dict = {}
     extra: dict = {}
     if rule.get("redirect"):
-        redirect = rule["redirect"]
-        r: dict = {}
-        if redirect.get("uri"):
-            r["path_redirect"] = redirect["uri"]
-        if redirect.get("authority"):
-            r["host_redirect"] = redirect["authority"]
-        if redirect.get("scheme"):
-            r["scheme_redirect"] = redirect["scheme"]
-        if redirect.get("port"):
-            r["port_redirect"] = redirect["port"]
-        code = redirect.get("redirectCode", 301)
-        r["response_code"] = {301: "MOVED_PERMANENTLY", 302: "FOUND", 303: "SEE_OTHER", 307: "TEMPORARY_REDIRECT",
-                              308: "PERMANENT_REDIRECT"}.get(code, "MOVED_PERMANENTLY")
-        extra["redirect"] = r
+        extra["redirect"] = _redirect(rule["redirect"])
     elif rule.get("directResponse"):
-        response = rule["directResponse"]
-        body = (response.get("body") or {}).get("string")
-        extra["direct_response"] = {"status": response["status"], **({"body": {"inline_string": body}} if body else {})}
+        extra["direct_response"] = _direct_response(rule["directResponse"])
     else:
         routes = rule.get("route") or []
-        if len(routes) == 1:
-            action["cluster"] = _destination_cluster(model, routes[0]["destination"], vs_namespace, default_port)
-        else:
-            action["weighted_clusters"] = {"clusters": [
-                {"name": _destination_cluster(model, r["destination"], vs_namespace, default_port),
-                 "weight": r.get("weight", 0) or 0} for r in routes]}
-            if sum(r.get("weight", 0) or 0 for r in routes) == 0:
-                for cluster in action["weighted_clusters"]["clusters"]:
-                    cluster["weight"] = 1
-        action["timeout"] = duration(rule.get("timeout")) or "0s"
-        rewrite = rule.get("rewrite") or {}
-        if rewrite.get("uri") is not None:
-            action["prefix_rewrite"] = rewrite["uri"]
-        if rewrite.get("authority"):
-            action["host_rewrite_literal"] = rewrite["authority"]
-        retries = rule.get("retries")
-        if rule.get("fault"):
-            pass  # Istio turns retries off while a fault is configured
-        elif retries is not None:
-            if retries.get("attempts", 0) > 0:
-                action["retry_policy"] = {"retry_on": retries.get("retryOn") or DEFAULT_RETRY["retry_on"],
-                                          "num_retries": retries["attempts"]}
-                if duration(retries.get("perTryTimeout")):
-                    action["retry_policy"]["per_try_timeout"] = duration(retries["perTryTimeout"])
-        else:
-            action["retry_policy"] = DEFAULT_RETRY
-        extra["route"] = action
+        extra["route"] = _route_action(model, rule, vs_namespace, default_port)
         if len(routes) == 1:
             extra.update(_header_ops((routes[0].get("headers") or {}).get("request"), "request"))
             extra.update(_header_ops((routes[0].get("headers") or {}).get("response"), "response"))
@@ -179,6 +197,27 @@ def http_rule_routes(model: MeshModel, rule: dict, vs_namespace: str, default_po
     return [{"name": (m or {}).get("name") or name, "match": route_match(m), **extra} for m in matches]
 
 
+def virtual_service_routes(model: MeshModel, vs: dict, ctx: RouteContext, default_port: int | None) -> list[dict]:
+    """Routes for every http rule of `vs` whose match conditions can apply to this proxy and port."""
+    namespace, name = vs["metadata"]["namespace"], vs["metadata"]["name"]
+    routes = []
+    for index, rule in enumerate((vs.get("spec") or {}).get("http") or []):
+        applicable = applicable_rule(rule, namespace, ctx)
+        if applicable is not None:
+            routes.extend(http_rule_routes(model, applicable, namespace, default_port, f"{name}.{namespace}.{index}"))
+    return routes
+
+
+def is_catch_all(route: dict) -> bool:
+    match = route.get("match") or {}
+    return match.get("prefix") == "/" and set(match) <= {"prefix", "case_sensitive"}
+
+
+def catch_all_last(routes: list[dict]) -> list[dict]:
+    """istiod's SortVHostRoutes: when VirtualServices merge into one host, catch-alls go last, order kept."""
+    return [r for r in routes if not is_catch_all(r)] + [r for r in routes if is_catch_all(r)]
+
+
 def default_route(model: MeshModel, service: Service, sp: ServicePort) -> dict:
     from .sidecar import outbound_cluster_name
     return {"name": "default", "match": {"prefix": "/"},
@@ -186,15 +225,12 @@ def default_route(model: MeshModel, service: Service, sp: ServicePort) -> dict:
                       "retry_policy": DEFAULT_RETRY}}
 
 
-def mesh_routes_for(model: MeshModel, client_namespace: str, service: Service, sp: ServicePort) -> list[dict]:
+def mesh_routes_for(model: MeshModel, client_namespace: str, service: Service, sp: ServicePort,
+                    source_labels: dict | None = None) -> list[dict]:
     """Routes a sidecar uses towards one service port: from a mesh VirtualService, else the default."""
+    ctx = RouteContext(port=sp.port, labels=source_labels, namespace=client_namespace)
     for vs in mesh_virtual_services(model, client_namespace, service):
-        routes = []
-        for index, rule in enumerate((vs.get("spec") or {}).get("http") or []):
-            port_ok = all(not (m or {}).get("port") or m["port"] == sp.port for m in rule.get("match") or [None])
-            if port_ok:
-                routes.extend(http_rule_routes(model, rule, vs["metadata"]["namespace"], sp.port,
-                                               f"{vs['metadata']['name']}.{vs['metadata']['namespace']}.{index}"))
+        routes = virtual_service_routes(model, vs, ctx, sp.port)
         if routes:
             return routes
     return [default_route(model, service, sp)]

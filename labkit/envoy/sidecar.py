@@ -10,7 +10,7 @@ from ..model.destrule import AUTO, ClientTls, client_tls, endpoint_wants_mtls
 from ..model.mesh import MeshModel, Pod, Service, ServicePort
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT, effective_mtls
 from . import common as c
-from .rbac import rbac_filters, rbac_per_route
+from .rbac import rbac_filters, rbac_network_filters, rbac_per_route, rbac_warnings
 from .routing import FAULT_FILTER, mesh_routes_for
 
 HTTP_ALPN_IN = ["h2", "http/1.1"]
@@ -21,7 +21,7 @@ CLIENT_ALPN = ["istio-peer-exchange", "istio", "http/1.1"]
 
 
 def build_sidecar(model: MeshModel, pod: Pod, paths: c.ProxyPaths) -> c.ProxyConfig:
-    config = c.ProxyConfig(secrets=[c.MESH_CERT, c.MESH_ROOT])
+    config = c.ProxyConfig(secrets=[c.MESH_CERT, c.MESH_ROOT], warnings=rbac_warnings(model, pod))
     _add_inbound(model, pod, paths, config)
     _add_outbound(model, pod, paths, config)
     return config
@@ -44,6 +44,7 @@ def _add_inbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Prox
         chain_name = f"0.0.0.0_{port}"
         config.clusters.append(c.static_cluster(cluster, [c.lb_endpoint(pod.app_ip, real_port(port))]))
         protocol = _inbound_protocol(model, pod, port)
+        tcp_authz = rbac_network_filters(model, pod, f"inbound_{chain_name}")
         if protocol == "HTTP":
             route_name = f"inbound|{port}||"
             route = {"match": {"prefix": "/"}, "route": {"cluster": cluster, "timeout": "0s"},
@@ -54,28 +55,28 @@ def _add_inbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Prox
             config.routes.append(c.route_config(route_name, [
                 {"name": f"inbound|http|{port}", "domains": ["*"], "routes": [route]}], ignore_port=False))
 
-            def app_filter(tls: bool):
-                return c.http_connection_manager(f"inbound_{chain_name}", route_name, paths,
-                                                 server_name="istio-envoy", http_filters=rbac_filters(),
-                                                 forward_client_cert=tls)
+            def app_filters(tls: bool):
+                return [c.http_connection_manager(f"inbound_{chain_name}", route_name, paths,
+                                                  server_name="istio-envoy", http_filters=rbac_filters(),
+                                                  forward_client_cert=tls)]
             alpn_in = HTTP_ALPN_IN
         else:
-            def app_filter(tls: bool):
-                return c.tcp_proxy(f"inbound_{chain_name}", cluster, paths)
+            def app_filters(tls: bool):
+                return [*tcp_authz, c.tcp_proxy(f"inbound_{chain_name}", cluster, paths)]
             alpn_in = TCP_ALPN_IN
         mode = mtls.for_port(port)
         chains = []
         if mode in (STRICT, PERMISSIVE):
             chains.append({"name": f"{chain_name}_mtls", "filter_chain_match": {
                 "transport_protocol": "tls", **({"application_protocols": c.ISTIO_ALPN} if mode == PERMISSIVE else {})},
-                "filters": [app_filter(True)], "transport_socket": c.downstream_mtls(paths, alpn_in)})
+                "filters": app_filters(True), "transport_socket": c.downstream_mtls(paths, alpn_in)})
         if mode == PERMISSIVE:
             # The app's own TLS (no Istio ALPN) passes through untouched, as Istio's passthrough chain does.
             chains.append({"name": f"{chain_name}_tls_passthrough", "filter_chain_match": {"transport_protocol": "tls"},
-                           "filters": [c.tcp_proxy(f"inbound_{chain_name}_passthrough", cluster, paths)]})
+                           "filters": [*tcp_authz, c.tcp_proxy(f"inbound_{chain_name}_passthrough", cluster, paths)]})
         if mode in (PERMISSIVE, DISABLE):
             chains.append({"name": f"{chain_name}_plaintext", "filter_chain_match": {"transport_protocol": "raw_buffer"},
-                           "filters": [app_filter(False)]})
+                           "filters": app_filters(False)})
         # tls_inspector on every inbound listener: STRICT then resets plaintext (curl 56), as Istio does.
         config.listeners.append(c.listener(f"virtualInbound_{port}", pod.ip, real_port(port), chains,
                                            tls_inspector=True))
@@ -169,7 +170,7 @@ def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Pro
             for service, sp in http:
                 vhosts.append({"name": f"{service.fqdn}:{port}",
                                "domains": service_hostnames(service.name, service.namespace, pod.namespace),
-                               "routes": mesh_routes_for(model, pod.namespace, service, sp)})
+                               "routes": mesh_routes_for(model, pod.namespace, service, sp, pod.labels)})
             config.routes.append(c.route_config(route_name, vhosts))
             chain = {"name": name, "filters": [c.http_connection_manager(
                 f"outbound_{name}", route_name, paths, server_name=None, http_filters=[FAULT_FILTER])]}

@@ -124,9 +124,24 @@ class EnvoyProcess:
                 return
             if "rejected" in reason:
                 break
+            if self.process and self.process.proc and self.process.proc.poll() is not None:
+                # Dead at start: waiting out the timeout would only hide why.
+                raise self._exit_error()
             time.sleep(0.005)
         raise LabkitError(f"Envoy {self.name} did not take its new configuration: {reason}",
                           hint=f"see {self.log_path}")
+
+    def _exit_error(self) -> LabkitError:
+        code = self.process.proc.returncode
+        fatal = [line for line in self.log_tail(200).splitlines() if "[critical]" in line and "backtrace" not in line]
+        why = fatal[0].split("] ", 3)[-1] if fatal else f"exit code {code}"
+        hint = f"see {self.log_path}"
+        if "inotify" in why:
+            # Each Envoy watches its xDS and SDS files with several inotify instances; the per-user
+            # limit (128 on many distributions) is shared by every mesh and editor on the machine.
+            hint = ("raise the limit: sudo sysctl fs.inotify.max_user_instances=1024, or stop other meshes "
+                    "(`labkit down`)")
+        return LabkitError(f"Envoy {self.name} exited at start: {why}", hint=hint)
 
     def log_tail(self, lines: int = 100) -> str:
         try:

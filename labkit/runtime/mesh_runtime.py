@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ..certs import MeshCA
@@ -54,10 +55,11 @@ class MeshRuntime:
                     if runtime in fresh:
                         self._issue_identity(runtime)
                     config = build_proxy_config(model, pod, runtime.envoy.paths, self.gateway)
-                    self.warnings[pod.uid] = config.warnings
                     before = dict(runtime.envoy.versions)
                     if runtime.envoy.apply(config) != before or runtime in fresh:
                         configured.append(runtime)
+                    self._log_new_warnings(runtime, config.warnings)
+                    self.warnings[pod.uid] = config.warnings
             for runtime in fresh:
                 if runtime.envoy:
                     runtime.envoy.start()
@@ -65,6 +67,17 @@ class MeshRuntime:
             errors = [f for f in self._pool.map(self._wait_envoy, configured) if f]
             if errors:
                 raise LabkitError("; ".join(errors))
+
+    def _log_new_warnings(self, runtime: PodRuntime, warnings: list[str]) -> None:
+        """What istiod would log about this proxy (a missing credential, say) shows in its istio-proxy log,
+        once each time it appears, so `kubectl logs`-style troubleshooting finds it."""
+        seen = self.warnings.get(runtime.pod.uid, [])
+        fresh = [w for w in warnings if w not in seen]
+        if fresh:
+            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            runtime.envoy.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(runtime.envoy.log_path, "a") as log:
+                log.writelines(f"{stamp}\twarning\t{w}\n" for w in fresh)
 
     def _wait_envoy(self, runtime: PodRuntime) -> str | None:
         try:

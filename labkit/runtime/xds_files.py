@@ -12,9 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from ..envoy.common import ProxyConfig, ProxyPaths, TYPE
-
-SECRET_TYPE = TYPE + "envoy.extensions.transport_sockets.tls.v3.Secret"
+from ..envoy.common import SECRET_TYPE, ProxyConfig, ProxyPaths, tls_certificate_secret, validation_secret  # noqa: F401
 
 
 class _PlainDumper(yaml.SafeDumper):
@@ -32,7 +30,9 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> bool:
     """Write only when content changed; returns whether it did."""
     if path.exists() and path.read_text() == text:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # A private file's directory is private too (the first workload key is written before Envoy's
+    # own directories are prepared).
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if not mode & 0o077 else 0o777)
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as handle:
@@ -49,15 +49,6 @@ def discovery_response(resources: list[dict]) -> tuple[str, str]:
     version = hashlib.sha256(text.encode()).hexdigest()[:16]
     return version, f'{{"version_info": "{version}", "resources": {text}}}'
 
-
-
-def tls_certificate_secret(name: str, cert_pem: str, key_pem: str) -> dict:
-    return {"@type": SECRET_TYPE, "name": name, "tls_certificate": {
-        "certificate_chain": {"inline_string": cert_pem}, "private_key": {"inline_string": key_pem}}}
-
-
-def validation_secret(name: str, ca_pem: str) -> dict:
-    return {"@type": SECRET_TYPE, "name": name, "validation_context": {"trusted_ca": {"inline_string": ca_pem}}}
 
 
 def write_secret(paths: ProxyPaths, secret: dict) -> bool:

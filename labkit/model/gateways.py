@@ -1,0 +1,280 @@
+"""Which Gateway servers a gateway workload runs, which VirtualServices bind to them, and their credentials.
+
+Rules followed (istio-semantics.md §4–5, istiod's MergeGateways and gateway.go):
+- a Gateway selects gateway pods by label in any namespace; an empty selector selects every gateway pod;
+- a server's port number is the gateway Service port and is translated to that port's targetPort (80 → 8080),
+  a number no Service port has is used as is;
+- per target port there is either one plaintext HTTP group (servers merged into one route `http.<port>`),
+  or TLS/HTTPS servers told apart by SNI, or a single TCP server; a server that conflicts with the port's
+  first server, or repeats a TLS host already served on that port, is skipped with a warning;
+- server hosts are `[ns/]host`: no prefix or `*/` binds VirtualServices from any namespace, `./` the
+  Gateway's own; VS hosts without a dot are short names of the VS namespace (ResolveShortnameToFQDN);
+- credentialName is looked up in the gateway pod's namespace: `tls.crt`/`tls.key` (or `cert`/`key`); the CA
+  for `<name>-cacert` comes from the secret `<name>-cacert` (`cacert` or `ca.crt`), else from `ca.crt`/`cacert`
+  in `<name>` itself (GetCaCert); errors use istiod's wording.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .mesh import MeshModel, Pod
+from .vsbinding import gateway_virtual_services
+
+HTTP_PROTOCOLS = ("HTTP", "HTTP2", "GRPC", "GRPC-WEB")
+TERMINATING_MODES = ("SIMPLE", "MUTUAL", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL")
+CREDENTIAL_PREFIX = "kubernetes://"
+CA_SUFFIX = "-cacert"
+
+
+# ---- hosts ---------------------------------------------------------------------------------------
+
+def is_wildcard(name: str) -> bool:
+    return name.startswith("*")
+
+
+def subset_of(name: str, other: str) -> bool:
+    """Istio's host.Name.SubsetOf: every host `name` stands for is also covered by `other`."""
+    if is_wildcard(other):
+        if is_wildcard(name):
+            return len(name) >= len(other) and name[1:].endswith(other[1:])
+        return name.endswith(other[1:])
+    return not is_wildcard(name) and name == other
+
+
+def intersect_hosts(hosts: list[str], others: list[str]) -> list[str]:
+    """Istio's Names.Intersection: for each overlapping pair the more specific name, first seen first."""
+    out: list[str] = []
+    for a in hosts:
+        for b in others:
+            pick = a if subset_of(a, b) else b if subset_of(b, a) else None
+            if pick is not None and pick not in out:
+                out.append(pick)
+    return out
+
+
+def vs_hosts(vs: dict) -> list[str]:
+    """A VirtualService's hosts as istiod stores them: only dotless short names gain `.<ns>.svc.cluster.local`."""
+    namespace = vs["metadata"]["namespace"]
+    out = []
+    for host in (vs.get("spec") or {}).get("hosts") or []:
+        host = host.lower()
+        out.append(host if "." in host or host == "*" else f"{host}.{namespace}.svc.cluster.local")
+    return out
+
+
+# ---- servers -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Server:
+    """One `servers[]` entry of one Gateway, with its port already resolved for this gateway pod."""
+    gateway_name: str
+    gateway_namespace: str
+    index: int
+    number: int                      # the Gateway's port.number (the gateway Service port)
+    target_port: int                 # where the gateway workload listens for it
+    port_name: str
+    protocol: str
+    hosts: tuple[tuple[str, str], ...]   # (namespace or "*", dnsName)
+    tls: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def gateway(self) -> str:
+        return f"{self.gateway_namespace}/{self.gateway_name}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.gateway} server {self.index} (port {self.number} {self.protocol})"
+
+    @property
+    def tls_mode(self) -> str | None:
+        return self.tls.get("mode") if self.protocol in ("HTTPS", "TLS") else None
+
+    @property
+    def kind(self) -> str:
+        """"http" (plaintext HTTP), "tls" (HTTPS/TLS, told apart by SNI) or "tcp" (opaque TCP)."""
+        if self.protocol in HTTP_PROTOCOLS:
+            return "http"
+        return "tls" if self.protocol in ("HTTPS", "TLS") else "tcp"
+
+    @property
+    def terminates_http(self) -> bool:
+        return self.protocol == "HTTPS" and self.tls_mode in TERMINATING_MODES
+
+    @property
+    def dns_names(self) -> list[str]:
+        return sorted({host for _, host in self.hosts})
+
+    @property
+    def sni_hosts(self) -> list[str] | None:
+        """Filter chain server_names: the hosts without namespaces; None (match any SNI) once `*` is among them."""
+        names = self.dns_names
+        return None if "*" in names else names
+
+    @property
+    def route_name(self) -> str | None:
+        """istiod's gatewayRDSRouteName."""
+        if self.kind == "http":
+            return f"http.{self.target_port}"
+        if self.terminates_http:
+            return f"https.{self.number}.{self.port_name}.{self.gateway_name}.{self.gateway_namespace}"
+        return None
+
+    def hosts_for_namespace(self, namespace: str) -> list[str]:
+        """Istio's NamesForNamespace: the server hosts a VirtualService in `namespace` may bind to."""
+        return [host for ns, host in self.hosts if ns in ("*", namespace)]
+
+
+def _parse_host(text: str, gateway_namespace: str) -> tuple[str, str]:
+    namespace, _, host = text.rpartition("/")
+    if not namespace:
+        namespace = "*"
+    elif namespace == ".":
+        namespace = gateway_namespace
+    return namespace, host.lower()
+
+
+def gateways_for(model: MeshModel, pod: Pod) -> list[dict]:
+    """Gateways whose selector matches the pod's labels, in any namespace (PILOT_SCOPE_GATEWAY_TO_NAMESPACE off)."""
+    if not pod.is_gateway:
+        return []
+    return [gw for gw in model.of_kind("Gateway") if pod.matches((gw.get("spec") or {}).get("selector") or {})]
+
+
+def _target_port(model: MeshModel, pod: Pod, number: int) -> int:
+    for service in model.services_of(pod):
+        port = service.port(number)
+        if port is not None:
+            return port.target_port
+    return number
+
+
+def _server(model: MeshModel, pod: Pod, gateway: dict, index: int, spec: dict) -> Server:
+    meta, port = gateway["metadata"], spec.get("port") or {}
+    return Server(gateway_name=meta["name"], gateway_namespace=meta["namespace"], index=index,
+                  number=port["number"], target_port=_target_port(model, pod, port["number"]),
+                  port_name=port.get("name", ""), protocol=(port.get("protocol") or "").upper(),
+                  hosts=tuple(_parse_host(h, meta["namespace"]) for h in spec.get("hosts") or []),
+                  tls=dict(spec.get("tls") or {}))
+
+
+def _conflict(server: Server, first: Server, tls_hosts: set[str]) -> str | None:
+    """Why `server` cannot join the port `first` opened (None when it can)."""
+    if server.kind != first.kind:
+        return f"its protocol {server.protocol} conflicts with {first.label} on the same port"
+    if server.kind == "tcp":
+        return f"{first.label} already serves TCP on the same port"
+    if server.kind == "tls":
+        duplicates = sorted(set(server.dns_names) & tls_hosts)
+        if duplicates:
+            return f"duplicate host names on the same port: {', '.join(duplicates)}"
+    return None
+
+
+def gateway_servers(model: MeshModel, pod: Pod) -> tuple[list[Server], list[str]]:
+    """The servers this gateway pod runs, merged per target port as istiod does, and what it skipped."""
+    servers: list[Server] = []
+    warnings: list[str] = []
+    first_on_port: dict[int, Server] = {}
+    tls_hosts: dict[int, set[str]] = {}
+    for gateway in gateways_for(model, pod):
+        for index, spec in enumerate((gateway.get("spec") or {}).get("servers") or []):
+            server = _server(model, pod, gateway, index, spec)
+            first = first_on_port.setdefault(server.target_port, server)
+            reason = None if first is server else _conflict(server, first, tls_hosts.get(server.target_port, set()))
+            if reason:
+                warnings.append(f"skipping {server.label}: {reason}")
+                continue
+            if server.kind == "tls":
+                tls_hosts.setdefault(server.target_port, set()).update(server.dns_names)
+            servers.append(server)
+    return servers, warnings
+
+
+def bound_virtual_services(model: MeshModel, server: Server, proxy_namespace: str) -> list[tuple[dict, list[str]]]:
+    """(VirtualService, hosts it serves on this server) for each VS bound to the server's Gateway."""
+    out = []
+    for vs in gateway_virtual_services(model, server.gateway, proxy_namespace):
+        hosts = intersect_hosts(server.hosts_for_namespace(vs["metadata"]["namespace"]), vs_hosts(vs))
+        if hosts:
+            out.append((vs, hosts))
+    return out
+
+
+# ---- credentials ---------------------------------------------------------------------------------
+
+class CredentialError(Exception):
+    """A credential istiod cannot serve; str() is the reason istiod logs after the resource name."""
+
+
+@dataclass(frozen=True)
+class KeyCert:
+    cert_pem: bytes
+    key_pem: bytes
+
+
+def credential_resource(name: str) -> str:
+    return CREDENTIAL_PREFIX + name
+
+
+def _secret(model: MeshModel, namespace: str, name: str) -> dict:
+    data = model.secret(namespace, name)
+    if data is None:
+        raise CredentialError(f"secret {namespace}/{name} not found")
+    return data
+
+
+def _found(data: dict) -> str:
+    return ", ".join(sorted(data)) or "none"
+
+
+def server_credential(model: MeshModel, namespace: str, name: str) -> KeyCert:
+    """The key and certificate behind `credentialName: name` for a gateway pod in `namespace`."""
+    data = _secret(model, namespace, name)
+    for cert_key, key_key in (("tls.crt", "tls.key"), ("cert", "key")):
+        if data.get(cert_key) and data.get(key_key):
+            return _key_cert(data[cert_key], data[key_key])
+    raise CredentialError("found secret, but didn't have expected keys (cert and key) or (tls.crt and tls.key); "
+                          f"found: {_found(data)}")
+
+
+def ca_credential(model: MeshModel, namespace: str, name: str) -> bytes:
+    """The CA bundle for `kubernetes://<name>-cacert`: the `-cacert` secret first, then `<name>` itself."""
+    data = model.secret(namespace, name + CA_SUFFIX)
+    if data is None:
+        data = _secret(model, namespace, name)
+    for key in ("cacert", "ca.crt"):
+        if data.get(key):
+            return b"".join(_pem(cert) for cert in _certificates(data[key]))
+    raise CredentialError(f"found secret, but didn't have expected keys cacert or ca.crt; found: {_found(data)}")
+
+
+# Parsed and written out again, so Envoy gets clean PEM or nothing: a secret it cannot load would have its
+# SDS update rejected silently, where istiod and `istioctl analyze` (IST0161) would have said why.
+
+def _pem(cert) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _certificates(pem: bytes) -> list:
+    from cryptography import x509
+    try:
+        return x509.load_pem_x509_certificates(pem)
+    except ValueError as exc:
+        raise CredentialError(f"failed to parse certificate: {exc}") from None
+
+
+def _key_cert(cert_pem: bytes, key_pem: bytes) -> KeyCert:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    chain = _certificates(cert_pem)
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise CredentialError(f"failed to parse private key: {exc}") from None
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*spki) != chain[0].public_key().public_bytes(*spki):
+        raise CredentialError("the private key does not match the certificate")
+    key_out = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return KeyCert(b"".join(_pem(cert) for cert in chain), key_out)
