@@ -7,6 +7,7 @@ import pytest
 
 from golden_support import model_from_yaml
 from labkit import certs
+from labkit.envoy.common import all_route_configs
 from labkit.envoy.common import ProxyPaths
 from labkit.envoy.gateway import build_gateway, virtual_host_domains
 from labkit.envoy.proxy import GatewaySettings
@@ -84,7 +85,7 @@ HTTP_ANY = "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: ['*']
 
 
 def vhost_domains(config) -> dict[str, list[str]]:
-    return {vh["name"]: vh["domains"] for r in config.routes for vh in r["virtual_hosts"]}
+    return {vh["name"]: vh["domains"] for r in all_route_configs(config) for vh in r["virtual_hosts"]}
 
 
 # ---- hosts -----------------------------------------------------------------------------------------
@@ -155,7 +156,7 @@ def test_server_host_namespaces_decide_which_virtual_services_bind():
                      vs("from-shop", "[own.test, demo.test]", "[g]", namespace="shop"))
     domains = vhost_domains(gateway_config(model))
     assert sorted(domains) == ["any.test:80", "demo.test:80", "other.test:80", "own.test:80"]
-    route = gateway_config(model).routes[0]
+    route = all_route_configs(gateway_config(model))[0]
     own = next(vh for vh in route["virtual_hosts"] if vh["name"] == "own.test:80")
     demo = next(vh for vh in route["virtual_hosts"] if vh["name"] == "demo.test:80")
     assert {r["name"].split(".")[0] for r in own["routes"]} == {"from-shop"}
@@ -340,7 +341,7 @@ def test_gateway_policies_ride_on_every_virtual_host_with_gateway_ports():
                               "  rules: [{to: [{operation: {ports: ['8080']}}]}]\n", "istio-system"))
     settings = GatewaySettings(host_ports=((8080, 18080), (8443, 18443)))
     config = build_gateway(model, gateway_pod(model), ProxyPaths("/state/pod"), settings)
-    vhost = config.routes[0]["virtual_hosts"][0]
+    vhost = all_route_configs(config)[0]["virtual_hosts"][0]
     rules = vhost["typed_per_filter_config"][ALLOW_FILTER]["rbac"]["rules"]
     assert rules["policies"]["ns[istio-system]-policy[gw]-rule[0]"]["permissions"] == [{"destination_port": 18080}]
     assert config.listeners[0]["address"]["socket_address"]["port_value"] == 18080
@@ -352,7 +353,7 @@ def test_https_servers_sharing_a_port_name_share_one_route():
                       f"    tls: {{mode: SIMPLE, credentialName: cred}}\n" for h in ("a.test", "b.test"))
     model = model_of(gw("g", servers), vs("v", "[a.test, b.test]", "[istio-system/g]"))
     config = gateway_config(model)
-    assert [r["name"] for r in config.routes] == ["https.443.https.g.istio-system"]
+    assert [r["name"] for r in all_route_configs(config)] == ["https.443.https.g.istio-system"]
     assert sorted(vhost_domains(config)) == ["a.test:443", "b.test:443"]
     assert len(config.listeners[0]["filter_chains"]) == 2
 

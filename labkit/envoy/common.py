@@ -28,6 +28,9 @@ ACCESS_LOG_FORMAT = {
     "downstream_peer_uri_san": "%DOWNSTREAM_PEER_URI_SAN%", "requested_server_name": "%REQUESTED_SERVER_NAME%",
     "duration": "%DURATION%", "connection_termination_details": "%CONNECTION_TERMINATION_DETAILS%",
     "listener": "%ACCESS_LOG_TYPE%",
+    "downstream_local_address": "%DOWNSTREAM_LOCAL_ADDRESS%",
+    "downstream_transport_failure_reason": "%DOWNSTREAM_TRANSPORT_FAILURE_REASON%",
+    "upstream_local_address": "%UPSTREAM_LOCAL_ADDRESS%",
 }
 
 
@@ -70,6 +73,19 @@ class ProxyConfig:
     warnings: list[str] = field(default_factory=list)      # what istiod would log for this proxy
 
 
+def all_route_configs(config: ProxyConfig) -> list[dict]:
+    """Every route configuration of a proxy: the RDS ones and those inlined in listeners."""
+    inline = [f["typed_config"]["route_config"] for listener in config.listeners
+              for chain in listener.get("filter_chains", []) for f in chain.get("filters", [])
+              if "route_config" in f.get("typed_config", {})]
+    seen, out = set(), []
+    for route in [*config.routes, *inline]:
+        if route["name"] not in seen:
+            seen.add(route["name"])
+            out.append(route)
+    return out
+
+
 def file_source(path: str, directory: str) -> dict:
     return {"resource_api_version": "V3",
             "path_config_source": {"path": path, "watched_directory": {"path": directory}}}
@@ -90,17 +106,25 @@ def access_log(paths: ProxyPaths) -> list[dict]:
                               "log_format": {"json_format": ACCESS_LOG_FORMAT}}}]
 
 
-def http_connection_manager(stat_prefix: str, route_name: str, paths: ProxyPaths, *, server_name: str | None,
+def http_connection_manager(stat_prefix: str, route: str | dict, paths: ProxyPaths, *, server_name: str | None,
                             http_filters: list[dict] | None = None, forward_client_cert: bool = False,
                             overrides: dict | None = None) -> dict:
+    """`route` is an RDS route name (its own watched file) or a RouteConfiguration to inline.
+
+    Each file subscription costs Envoy one inotify instance, and Linux allows 128 per user by default,
+    so only routes that must change under live connections (inbound, for AuthorizationPolicy) use RDS.
+    """
     config = {
         "@type": HCM_TYPE, "stat_prefix": stat_prefix, "codec_type": "AUTO",
-        "rds": {"route_config_name": route_name, "config_source": file_source(paths.rds_file(route_name), paths.xds)},
         "http_filters": [*(http_filters or []), ROUTER],
         "access_log": access_log(paths),
         "use_remote_address": False,
         "normalize_path": True, "merge_slashes": True,
     }
+    if isinstance(route, str):
+        config["rds"] = {"route_config_name": route, "config_source": file_source(paths.rds_file(route), paths.xds)}
+    else:
+        config["route_config"] = {k: v for k, v in route.items() if k != "@type"}
     if server_name:
         config["server_name"] = server_name
     if forward_client_cert:
@@ -181,9 +205,14 @@ def route_config(name: str, virtual_hosts: list[dict], *, ignore_port: bool = Tr
     return config
 
 
-def listener(name: str, ip: str, port: int, filter_chains: list[dict], *, tls_inspector: bool = False) -> dict:
+def listener(name: str, ip: str, port: int, filter_chains: list[dict], *, tls_inspector: bool = False,
+             log_paths: ProxyPaths | None = None) -> dict:
     out = {"@type": TYPE + "envoy.config.listener.v3.Listener", "name": name,
            "address": socket_address(ip, port), "filter_chains": filter_chains}
+    if log_paths is not None:
+        # Connections refused before any request (plaintext into STRICT, a failed handshake) leave no
+        # HCM or tcp_proxy line; only a listener-level log records them, for labkit.tools.evidence.
+        out["access_log"] = access_log(log_paths)
     if tls_inspector:
         out["listener_filters"] = [{"name": "envoy.filters.listener.tls_inspector", "typed_config": {
             "@type": TYPE + "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}}]

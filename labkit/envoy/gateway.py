@@ -84,7 +84,7 @@ class _GatewayBuilder:
             self._warn(f"gateway omitting listener {name}: no VirtualService gives its servers a route")
             return
         self.config.listeners.append(c.listener(name, self.settings.bind_ip, self.settings.host_port(port), chains,
-                                                tls_inspector=servers[0].kind == "tls"))
+                                                tls_inspector=servers[0].kind == "tls", log_paths=self.paths))
 
     def _unique(self, chains: list[dict], listener_name: str) -> list[dict]:
         """Drop chains whose match repeats an earlier one: Envoy would reject the whole listener."""
@@ -102,20 +102,17 @@ class _GatewayBuilder:
 
     # ---- HTTP ------------------------------------------------------------------------------------
 
-    def _hcm(self, route_name: str, stat_prefix: str) -> dict:
-        return c.http_connection_manager(stat_prefix, route_name, self.paths, server_name="istio-envoy",
+    def _hcm(self, route: dict, stat_prefix: str) -> dict:
+        return c.http_connection_manager(stat_prefix, route, self.paths, server_name="istio-envoy",
                                          http_filters=[*rbac_filters(), FAULT_FILTER], overrides=GATEWAY_HCM)
 
     def _route_context(self, server: Server) -> RouteContext:
         return RouteContext(port=server.number, gateway=server.gateway, labels=self.pod.labels,
                             namespace=self.pod.namespace)
 
-    def _http_routes(self, servers: list[Server]) -> str:
-        """The route configuration shared by `servers` (one per route name), added once; returns its name."""
-        name = servers[0].route_name
-        if not any(r["name"] == name for r in self.config.routes):
-            self.config.routes.append(c.route_config(name, self._virtual_hosts(servers), ignore_port=False))
-        return name
+    def _http_routes(self, servers: list[Server]) -> dict:
+        """The route configuration shared by `servers`, inlined in the listener (see http_connection_manager)."""
+        return c.route_config(servers[0].route_name, self._virtual_hosts(servers), ignore_port=False)
 
     def _virtual_hosts(self, servers: list[Server]) -> list[dict]:
         """istiod's buildGatewayHTTPRouteConfig: one virtual host per hostname, later VirtualServices append."""

@@ -79,7 +79,7 @@ def _add_inbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Prox
                            "filters": app_filters(False)})
         # tls_inspector on every inbound listener: STRICT then resets plaintext (curl 56), as Istio does.
         config.listeners.append(c.listener(f"virtualInbound_{port}", pod.ip, real_port(port), chains,
-                                           tls_inspector=True))
+                                           tls_inspector=True, log_paths=paths))
 
 
 # ---- outbound ------------------------------------------------------------------------------------
@@ -171,9 +171,9 @@ def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Pro
                 vhosts.append({"name": f"{service.fqdn}:{port}",
                                "domains": service_hostnames(service.name, service.namespace, pod.namespace),
                                "routes": mesh_routes_for(model, pod.namespace, service, sp, pod.labels)})
-            config.routes.append(c.route_config(route_name, vhosts))
             chain = {"name": name, "filters": [c.http_connection_manager(
-                f"outbound_{name}", route_name, paths, server_name=None, http_filters=[FAULT_FILTER])]}
+                f"outbound_{name}", c.route_config(route_name, vhosts), paths, server_name=None,
+                http_filters=[FAULT_FILTER])]}
         else:
             service, sp = entries[0]
             if len(entries) > 1:

@@ -128,8 +128,11 @@ class EnvoyProcess:
                 # Dead at start: waiting out the timeout would only hide why.
                 raise self._exit_error()
             time.sleep(0.005)
-        raise LabkitError(f"Envoy {self.name} did not take its new configuration: {reason}",
-                          hint=f"see {self.log_path}")
+        hint = f"see {self.log_path}"
+        if "inotify" in self.log_tail(20):
+            hint = ("Envoy ran out of inotify instances (fs.inotify.max_user_instances, 128 by default, about "
+                    "5 per Envoy): stop other meshes with `labkit down`, or raise the limit")
+        raise LabkitError(f"Envoy {self.name} did not take its new configuration: {reason}", hint=hint)
 
     def _exit_error(self) -> LabkitError:
         code = self.process.proc.returncode

@@ -45,10 +45,19 @@ def resources(dump: dict, kind: str) -> list[dict]:
         return [e["cluster"] for key in ("static_clusters", "dynamic_active_clusters", "dynamic_warming_clusters")
                 for e in section.get(key) or [] if e.get("cluster")]
     if kind == "routes":
-        return [e["route_config"] for key in ("static_route_configs", "dynamic_route_configs")
-                for e in section.get(key) or [] if e.get("route_config")]
+        rds = [e["route_config"] for key in ("static_route_configs", "dynamic_route_configs")
+               for e in section.get(key) or [] if e.get("route_config")]
+        # The local mesh inlines outbound and gateway routes in their listeners (one inotify instance
+        # per RDS file is too dear); show them with the RDS ones, as `proxy-config routes` would.
+        return rds + _inline_routes(resources(dump, "listeners"))
     return [e.get("secret") or e for key in ("static_secrets", "dynamic_active_secrets", "dynamic_warming_secrets")
             for e in section.get(key) or []]
+
+
+def _inline_routes(listeners: list[dict]) -> list[dict]:
+    return [f["typed_config"]["route_config"] for listener in listeners
+            for chain in listener.get("filter_chains") or [] for f in chain.get("filters") or []
+            if "route_config" in (f.get("typed_config") or {})]
 
 
 # ---- listeners -----------------------------------------------------------------------------------
