@@ -193,7 +193,8 @@ def closed_port() -> int:
 @pytest.mark.parametrize("image, expected", [
     ("kennethreitz/httpbin", ("httpbin", None)),
     ("docker.io/kennethreitz/httpbin:latest", ("httpbin", None)),
-    ("mccutchen/go-httpbin:v2.15.0", ("httpbin", None)),
+    ("mccutchen/go-httpbin:v2.15.0", ("httpbin", "go")),
+    ("registry.istio.io/release/examples-helloworld-v2:1.0", ("helloworld", "v2")),
     ("kong/httpbin", ("httpbin", None)),
     ("curlimages/curl:8.8.0", ("curl", None)),
     ("governmentpaas/curl-ssl", ("curl", None)),

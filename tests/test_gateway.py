@@ -414,3 +414,16 @@ spec:
     assert (status, code) == ("200", 0) and "Welcome to nginx!" in body
     assert "subject: O=some organization; CN=nginx.example.com" in err   # the backend's own certificate
     assert "server: nginx" in err.lower() and "istio-envoy" not in err    # nobody terminated TLS on the way
+
+
+def test_go_httpbin_teapot_matches_current_istio_docs(lab):
+    """The secure-ingress task's /status/418 on go-httpbin (Istio ≥ 1.24) says `I'm a teapot!`."""
+    lab.apply(NAMESPACE_TEAPOT)
+    lab.apply(sample("httpbin"), namespace="teapot")
+    lab.wait_ready("teapot", timeout=30)
+    out = lab.exec("teapot", "httpbin", ["curl", "-sS", "-i", "http://httpbin.teapot:8000/status/418"])
+    assert "418" in out.stdout.splitlines()[0] and "I'm a teapot!" in out.stdout
+    assert "x-more-info: http://tools.ietf.org/html/rfc2324" in out.stdout.lower()
+
+
+NAMESPACE_TEAPOT = "apiVersion: v1\nkind: Namespace\nmetadata: {name: teapot}\n"

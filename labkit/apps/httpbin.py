@@ -6,6 +6,7 @@ when the runtime gives it a certificate (gateway PASSTHROUGH labs).
 from __future__ import annotations
 
 import logging
+import os
 
 from labkit.apps.common import (
     access_line, bind_addresses, listen_urls, log, log_error, serve_until_terminated, tls_context, tls_handshake,
@@ -34,12 +35,24 @@ class _RequestHandler(WSGIRequestHandler):
         log_error(f"{self.client_address[0]} {message % args if args else message}")
 
 
+def _go_httpbin_teapot(app):
+    """go-httpbin (Istio's sample since 1.24) answers /status/418 with a short text, not the ASCII art."""
+    def wrapped(environ, start_response):
+        if environ.get("PATH_INFO") == "/status/418":
+            start_response("418 I'M A TEAPOT", [("Content-Type", "text/plain; charset=utf-8"),
+                                                ("X-More-Info", "http://tools.ietf.org/html/rfc2324")])
+            return [b"I'm a teapot!"]
+        return app(environ, start_response)
+    return wrapped
+
+
 def main() -> None:
+    app = _go_httpbin_teapot(httpbin_app) if os.environ.get("LABKIT_APP_VARIANT") == "go" else httpbin_app
     ctx = tls_context()
     addresses = bind_addresses()
     servers = []
     for host, port in addresses:
-        server = make_server(host, port, httpbin_app, threaded=True, request_handler=_RequestHandler)
+        server = make_server(host, port, app, threaded=True, request_handler=_RequestHandler)
         wrap_tls(server, ctx)
         # werkzeug decides http vs https for the WSGI environ from this attribute.
         server.ssl_context = ctx

@@ -14,7 +14,7 @@ _BOOKINFO = {"productpage": ("v1",), "details": ("v1",), "reviews": ("v1", "v2",
 # repository -> (module, variant)
 _REPOSITORIES: dict[str, tuple[str, str | None]] = {
     "kennethreitz/httpbin": ("httpbin", None),
-    "mccutchen/go-httpbin": ("httpbin", None),
+    "mccutchen/go-httpbin": ("httpbin", "go"),
     "kong/httpbin": ("httpbin", None),
     "psf/httpbin": ("httpbin", None),
     "curlimages/curl": ("curl", None),
@@ -24,6 +24,9 @@ _REPOSITORIES: dict[str, tuple[str, str | None]] = {
     "nginx": ("web", None),
     "istio/examples-helloworld-v1": ("helloworld", "v1"),
     "istio/examples-helloworld-v2": ("helloworld", "v2"),
+    # Current Istio samples pull from registry.istio.io/release/ (the registry part is dropped).
+    "release/examples-helloworld-v1": ("helloworld", "v1"),
+    "release/examples-helloworld-v2": ("helloworld", "v2"),
     **{f"istio/examples-bookinfo-{service}-{version}": (service, version)
        for service, versions in _BOOKINFO.items() for version in versions},
 }
