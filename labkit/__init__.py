@@ -22,3 +22,9 @@ def connect(backend: str | None = None, **options):
         from .backends.kube import KubeLab
         return KubeLab(**options)
     raise LabkitError(f"unknown backend {name!r}", hint='use "local" (default) or "kube"')
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext labkit`: the %%apply and %%delete cell magics."""
+    from .magics import load_ipython_extension as load
+    load(ipython)

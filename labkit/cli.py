@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_cmd_doctor)
     from . import cli_mesh
     cli_mesh.register(sub)
+    from . import cli_course
+    cli_course.register(sub)
+    from .tools import cli_analyze
+    cli_analyze.register(sub)
     return parser
 
 

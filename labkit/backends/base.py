@@ -84,3 +84,73 @@ class Lab(abc.ABC):
     @abc.abstractmethod
     def down(self, keep: bool = False) -> None:
         """Stop everything this lab started; remove its state unless keep=True."""
+
+    # -- verification and troubleshooting (labkit.tools) ------------------------------------------
+    # Every backend gets these; `_tool_access` is the one hook (how to reach resources, proxies, logs).
+
+    def _tool_access(self):
+        from ..tools.access import access_for
+        return access_for(self)
+
+    def mesh_model(self):
+        """The resolved mesh (labkit.model.MeshModel) built from this lab's resources."""
+        return self._tool_access().model()
+
+    def tls_status(self, client: str | None = None, service: str | None = None, *, conflicts_only: bool = False):
+        """DataFrame per client → service:port: client TLS (auto mTLS or DestinationRule), server mode
+        (and the PeerAuthentication that set it), and whether they conflict. Like the old `istioctl authn tls-check`."""
+        from ..tools import lab_api
+        return lab_api.tls_status(self._tool_access(), client, service, conflicts_only)
+
+    def describe(self, namespace: str, pod: str):
+        """`istioctl x describe pod`: sidecar, identity and certificate, services, DestinationRules,
+        VirtualServices, effective PeerAuthentication, AuthorizationPolicies. `pod` may be a deployment name."""
+        from ..tools import lab_api
+        return lab_api.describe(self._tool_access(), namespace, pod)
+
+    def proxy_config(self, namespace: str, pod: str, kind: str = "clusters"):
+        """`istioctl proxy-config`: the proxy's real Envoy config (listeners, clusters, routes, endpoints,
+        secrets) as a table; `.items` / `view[name]` give the full JSON."""
+        from ..tools import lab_api
+        return lab_api.proxy_config(self._tool_access(), namespace, pod, kind)
+
+    def certs(self, namespace: str, target: str):
+        """Certificates as a DataFrame (chain, SANs, issuer, validity): of a proxy (`target` = pod or
+        deployment, read from its live SDS secrets) or of a Secret (`target` = "secret/NAME")."""
+        from ..tools import lab_api
+        return lab_api.certs(self._tool_access(), namespace, target)
+
+    def evidence(self, since: Any = None):
+        """What the proxies logged, per call: source → destination, code, mTLS and peer identities.
+        `since`: a datetime or time.time() value, to see only the calls made after it."""
+        from ..tools import lab_api
+        return lab_api.evidence(self._tool_access(), since)
+
+    def graph(self, since: Any = None, *, idle: bool = False):
+        """Kiali-like picture of the observed calls (SVG in the notebook): 🔒 on mTLS edges, red on failures."""
+        from ..tools import lab_api
+        return lab_api.graph(self._tool_access(), since, idle)
+
+    def analyze(self):
+        """`istioctl analyze` on this lab's resources (plus labkit's LAB* checks); `print()` it."""
+        from ..tools import lab_api
+        return lab_api.analyze(self._tool_access())
+
+    current_lab: str | None = None  # the lab id of the last reset_lab: where checks record progress
+
+    def reset(self, resources: YamlSource | None = None) -> None:
+        """Remove every learner resource (the mesh's own stay), then apply `resources`."""
+        raise NotImplementedError(f"{type(self).__name__} cannot reset")
+
+    def reset_lab(self, lab_id: str, timeout: float = 120) -> None:
+        """Bring the mesh to the starting point of a lab ("03"), so a learner can begin at any lab."""
+        from .. import progress, session
+        from ..labs import lab_info, start_resources
+        lab_id = lab_info(lab_id).id
+        if not getattr(self, "running", True) and hasattr(self, "up"):
+            self.up()  # the kernel that ran the mesh is gone: run it here
+        self.reset(start_resources(lab_id))
+        self.wait_ready(timeout=timeout)
+        self.current_lab = lab_id
+        session.use(self)
+        progress.started(self, lab_id)

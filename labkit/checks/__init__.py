@@ -1,0 +1,15 @@
+"""Validators: pure functions of the mesh state and real traffic, each returning a CheckResult.
+
+`check(fn, lab, ...)` in `labkit.widgets` shows one with a Check button; in scripts and under nbval the
+same call raises AssertionError with the details when it fails.
+"""
+from .course import lab_complete
+from .destination import dr_mode, responds
+from .gateway import gateway_serves
+from .mesh import deployed, environment, namespace_injected, pods_have_sidecars
+from .mtls import mesh_wide_mode, mtls_hop, permissive, port_exception, strict_enforced, traffic_matrix_matches
+from .result import CheckItem, CheckResult, checker
+
+__all__ = ["CheckItem", "CheckResult", "checker", "deployed", "dr_mode", "environment", "gateway_serves",
+           "lab_complete", "mesh_wide_mode", "mtls_hop", "namespace_injected", "permissive", "pods_have_sidecars",
+           "port_exception", "responds", "strict_enforced", "traffic_matrix_matches"]

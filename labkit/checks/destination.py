@@ -1,0 +1,82 @@
+"""Checks on the client side of TLS (DestinationRule modes) and on single calls."""
+from __future__ import annotations
+
+from ..model.peerauth import STRICT
+from . import hints
+from .clients import client_has_sidecar
+from .mesh import precondition
+from .result import CheckResult, checker
+from .state import MeshView
+from .traffic import curl, describe_expected, hop, snippet
+
+
+def _split(target: str, default_port: int = 8000) -> tuple[str, str, int]:
+    """`httpbin.bar` or `httpbin.bar:8000` → (service, namespace, port)."""
+    host, _, port = target.partition(":")
+    service, _, namespace = host.partition(".")
+    return service, namespace.split(".")[0], int(port or default_port)
+
+
+@checker(lambda lab, client_namespace, target, mode: f"curl.{client_namespace} → {target} uses tls mode {mode}")
+def dr_mode(result: CheckResult, lab, client_namespace: str, target: str, mode: str) -> None:
+    """The DestinationRule in effect for this client sets `mode`, and the traffic shows it."""
+    if not precondition(result, lab):
+        return
+    view = MeshView(lab)
+    service_name, namespace, port = _split(target)
+    service = view.service(service_name, namespace)
+    if service is None:
+        result.add(f"service {target}", False, "not found", hints.missing_deployment(view, namespace, service_name))
+        return
+    tls = view.client_tls(client_namespace, service, port)
+    shown = f"{tls.mode} from DestinationRule {hints.rule_ref(tls.rule)}" if tls.rule else "no DestinationRule: auto mTLS"
+    config_hint = hints.destination_rule(view, client_namespace, namespace, service_name, port, mode)
+    result.add(f"a DestinationRule sets {mode}", tls.rule is not None and tls.mode == mode, shown, config_hint)
+    seen = hop(lab, client_namespace, target)
+    strict = any(view.effective(p).for_port((service.port(port) or service.ports[0]).target_port) == STRICT
+                 for p in view.endpoints(service))
+    if mode == "DISABLE":
+        if strict:
+            result.add("the STRICT server refuses the plaintext (503)", seen.outcome.status == "503", seen.outcome.label)
+        else:
+            result.add("the request arrives as plaintext (no X-Forwarded-Client-Cert)",
+                       seen.outcome.answered and not seen.mtls, seen.xfcc or seen.outcome.label,
+                       "it still arrives over mTLS: no DISABLE rule is in effect for this client (see above)"
+                       if seen.mtls else
+                       hints.failed_call(view, client_namespace, True, namespace, service_name, port, seen.outcome))
+    elif mode == "ISTIO_MUTUAL":
+        result.add("the request arrives over mTLS (X-Forwarded-Client-Cert)", seen.outcome.answered and seen.mtls,
+                   f"caller {seen.caller}" if seen.mtls else seen.outcome.label,
+                   hints.failed_call(view, client_namespace, True, namespace, service_name, port, seen.outcome))
+    else:  # SIMPLE / MUTUAL: the server app speaks TLS itself; the sidecar originates it
+        ok = seen.outcome.answered and seen.outcome.status.startswith("2")
+        result.add("the sidecar's TLS connection is answered", ok, seen.outcome.label,
+                   hints.failed_call(view, client_namespace, True, namespace, service_name, port, seen.outcome))
+
+
+def _responds_title(lab, client_namespace, target, expect=200, path="/", contains=None) -> str:
+    text = f" showing {contains!r}" if contains else ""
+    return f"curl.{client_namespace} → {target}{path}: {describe_expected(expect)}{text}"
+
+
+@checker(_responds_title)
+def responds(result: CheckResult, lab, client_namespace: str, target: str, expect=200, path: str = "/",
+             contains: str | None = None) -> None:
+    """One request from a client pod gets the expected status (or curl error such as "reset")."""
+    if not precondition(result, lab):
+        return
+    view = MeshView(lab)
+    service, namespace, port = _split(target)
+    outcome = curl(lab, client_namespace, target, path, with_body=contains is not None)
+    ok = outcome.matches(expect)
+    hint = ""
+    if not ok:
+        if outcome.answered and str(expect) == "reset":
+            hint = hints.not_strict(view, namespace, service, port)
+        else:
+            hint = hints.failed_call(view, client_namespace, client_has_sidecar(view, client_namespace), namespace,
+                                     service, port, outcome)
+    result.add(f"{outcome.client} → {outcome.target}", ok, f"{outcome.label} (expected {describe_expected(expect)})",
+               hint)
+    if contains is not None:
+        result.add(f"the response shows {contains!r}", contains in outcome.body, snippet(outcome.body, contains))

@@ -1,0 +1,154 @@
+"""Real requests from inside pods: the observations checks and tables are built on.
+
+Every probe is `curl` run in a client pod through `lab.exec`, exactly what a learner would type after
+`kubectl exec`, so an outcome is a real HTTP status or a real curl exit code (56 = connection reset).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from ..errors import LabkitError
+
+CLIENT_APPS = ("curl", "sleep")
+MIGRATION_NAMESPACES = ("foo", "bar", "legacy")
+CURL_ERRORS = {6: "no such host", 7: "refused", 28: "timeout", 35: "TLS error", 52: "empty reply", 56: "reset",
+               60: "bad certificate"}
+TIMEOUT_S = 5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    client: str      # "curl.foo"
+    target: str      # the URL
+    status: str      # curl's %{http_code}: "200", "503", "000" when no HTTP response came back
+    exit_code: int
+    error: str = ""  # curl's own message (stderr), e.g. "Recv failure: Connection reset by peer"
+    body: str = ""
+
+    @property
+    def answered(self) -> bool:
+        return self.exit_code == 0 and self.status not in ("", "000")
+
+    @property
+    def reset(self) -> bool:
+        return self.exit_code == 56
+
+    @property
+    def label(self) -> str:
+        """What a traffic matrix shows: the status, or what went wrong and curl's exit code."""
+        if self.answered:
+            return self.status
+        return f"{CURL_ERRORS.get(self.exit_code, 'curl error')} ({self.exit_code})"
+
+    def matches(self, expected) -> bool:
+        """`expected` is an HTTP status (200, "503") or one of the curl error names ("reset")."""
+        if isinstance(expected, int) or str(expected).isdigit():
+            return self.answered and self.status == str(expected)
+        return not self.answered and CURL_ERRORS.get(self.exit_code) == expected
+
+
+def describe_expected(expected) -> str:
+    return str(expected) if isinstance(expected, int) or str(expected).isdigit() else \
+        f"{expected} ({next((c for c, n in CURL_ERRORS.items() if n == expected), '?')})"
+
+
+def client_deployment(lab, namespace: str, preferred: str | None = None) -> str:
+    """The curl/sleep deployment to send requests from in a namespace."""
+    names = {d["metadata"]["name"] for d in lab.get("Deployment", namespace=namespace)}
+    for name in ((preferred,) if preferred else CLIENT_APPS):
+        if name in names:
+            return name
+    wanted = preferred or " or ".join(CLIENT_APPS)
+    raise LabkitError(f"no {wanted} deployment in namespace {namespace} to send requests from",
+                      namespace=namespace,
+                      hint=f'deploy one: lab.apply(samples.sample("curl"), namespace="{namespace}")')
+
+
+def url_for(target: str, path: str = "/", default_port: int = 8000) -> str:
+    """`httpbin.foo` or `httpbin.foo:8000` (or a full URL) → the URL a pod would curl."""
+    if "://" in target:
+        return target
+    host, _, port = target.partition(":")
+    return f"http://{host}:{port or default_port}{path}"
+
+
+def curl(lab, namespace: str, target: str, path: str = "/", *, client: str | None = None,
+         with_body: bool = False, headers: dict | None = None) -> Outcome:
+    deployment = client_deployment(lab, namespace, client)
+    url = url_for(target, path)
+    command = ["curl", "-sS", "--max-time", str(TIMEOUT_S), "-w", "\n%{http_code}"]
+    for key, value in (headers or {}).items():
+        command += ["-H", f"{key}: {value}"]
+    if not with_body:
+        command += ["-o", "/dev/null"]
+    result = lab.exec(namespace, deployment, command + [url], timeout=TIMEOUT_S + 5)
+    body, _, status = result.stdout.rpartition("\n")
+    return Outcome(f"{deployment}.{namespace}", url, status.strip() or "000", result.exit_code,
+                   result.stderr.strip().removeprefix("curl: ").strip(), body)
+
+
+def snippet(body: str, text: str, width: int = 120) -> str:
+    """The line of a response that shows `text` (tags stripped), or its first line: evidence, not a page dump."""
+    lines = [re.sub(r"<[^>]+>", " ", line).strip() for line in body.splitlines()]
+    lines = [" ".join(line.split()) for line in lines if line.strip()]
+    found = next((line for line in lines if text in line), lines[0] if lines else "empty response")
+    return found if len(found) <= width else found[:width] + "…"
+
+
+def echoed_headers(outcome: Outcome) -> dict[str, str] | None:
+    """The request headers httpbin saw (`/headers`), lower-cased; None when the body is not httpbin's."""
+    try:
+        headers = json.loads(outcome.body)["headers"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    # go-httpbin returns each value as a list; the Python httpbin as a string.
+    return {k.lower(): (v[0] if isinstance(v, list) and v else v) for k, v in headers.items()}
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One request to httpbin's /headers and what it says about the hop's security."""
+    outcome: Outcome
+    xfcc: str | None
+
+    @property
+    def mtls(self) -> bool:
+        return self.xfcc is not None
+
+    @property
+    def caller(self) -> str | None:
+        """The SPIFFE id of the client certificate the server sidecar saw (URI= in the XFCC header)."""
+        if not self.xfcc:
+            return None
+        for part in self.xfcc.split(";"):
+            if part.startswith("URI="):
+                return part[4:]
+        return None
+
+
+def hop(lab, client_namespace: str, target: str, *, client: str | None = None) -> Hop:
+    outcome = curl(lab, client_namespace, target, "/headers", client=client, with_body=True)
+    headers = echoed_headers(outcome) or {}
+    return Hop(outcome, headers.get("x-forwarded-client-cert"))
+
+
+def matrix(lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES, *, server: str = "httpbin",
+           port: int = 8000, path: str = "/ip") -> dict[tuple[str, str], Outcome]:
+    """Every client namespace's curl → every server namespace's service: the migration task's loop."""
+    return {(c, s): curl(lab, c, f"{server}.{s}:{port}", path) for c in clients for s in servers}
+
+
+def matrix_frame(results: dict[tuple[str, str], Outcome], server: str = "httpbin"):
+    """Rows are callers (`curl.foo`), columns are servers (`httpbin.bar`), cells the outcome label."""
+    import pandas as pd
+    clients = list(dict.fromkeys(c for c, _ in results))
+    servers = list(dict.fromkeys(s for _, s in results))
+    rows = {}
+    for c in clients:
+        name = next(o.client for (cc, _), o in results.items() if cc == c)
+        rows[name] = [results[(c, s)].label for s in servers]
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=[f"{server}.{s}" for s in servers])
+    frame.columns.name = "from \\ to"  # shown in the table's corner, on the header row
+    return frame
