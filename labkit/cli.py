@@ -19,8 +19,15 @@ def _cmd_version(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from .doctor import local_doctor
-    lines = local_doctor()
+    import os
+
+    from .doctor import DoctorLine, local_doctor
+    backend = (args.backend or os.environ.get("LABKIT_BACKEND") or "local").lower()
+    if backend in ("kube", "kubernetes", "k8s"):
+        from .doctor_kube import kube_doctor
+        lines = [DoctorLine(d["check"], d["ok"], d["detail"], d.get("fix") or "") for d in kube_doctor()]
+    else:
+        lines = local_doctor()
     failed = [line for line in lines if not line.ok]
     if not args.quiet or failed:
         for line in lines:
@@ -33,8 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Istio mTLS and gateway labs: local mesh tools")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("version", help="print labkit and Envoy versions").set_defaults(func=_cmd_version)
-    doctor = sub.add_parser("doctor", help="check Envoy, curl, openssl and loopback addresses")
+    doctor = sub.add_parser("doctor", help="check the tools the labs need (local: Envoy, curl, openssl, loopback; "
+                                           "kube: kubeconfig, API, Istio, gateway, injection, kubectl/istioctl)")
     doctor.add_argument("--quiet", action="store_true", help="print only on failure")
+    doctor.add_argument("--backend", choices=("local", "kube"), help="default: $LABKIT_BACKEND or local")
     doctor.set_defaults(func=_cmd_doctor)
     from . import cli_mesh
     cli_mesh.register(sub)

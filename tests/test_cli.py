@@ -35,3 +35,12 @@ def test_doctor_passes_here_and_fails_on_missing_envoy(tmp_path):
                          timeout=60, env=env_bad)
     assert out.returncode == 1
     assert "[FAIL] envoy" in out.stdout and "fix:" in out.stdout
+
+
+def test_doctor_kube_fails_without_a_cluster_and_says_how_to_fix(tmp_path):
+    import os
+    env = dict(os.environ, KUBECONFIG=str(tmp_path / "missing-kubeconfig"), HOME=str(tmp_path))
+    out = subprocess.run([sys.executable, "-m", "labkit.cli", "doctor", "--backend", "kube"], capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert out.returncode == 1
+    assert "[FAIL] kubeconfig" in out.stdout and "kind create cluster" in out.stdout
