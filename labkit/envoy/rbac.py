@@ -73,6 +73,15 @@ def _header(name: str, pattern: str, ignore_case: bool = False) -> dict:
     return {"header": {"name": name, "string_match": string_matcher(pattern, ignore_case=ignore_case)}}
 
 
+_RE2_SPECIAL = set("\\.+?()|[]{}^$")
+
+
+def _namespace_regex(pattern: str) -> str:
+    """Istio's namespace match on the SPIFFE id: `*` is a wildcard ("prod-*", "*-test"), the rest literal."""
+    literal = ["".join("\\" + ch if ch in _RE2_SPECIAL else ch for ch in part) for part in pattern.split("*")]
+    return ".*/ns/" + ".*".join(literal) + "/.*"
+
+
 def _never() -> dict:
     return {"not_id": {"any": True}}
 
@@ -80,7 +89,7 @@ def _never() -> dict:
 
 SOURCE_FIELDS = {
     "principals": lambda v: _principal_name(v),
-    "namespaces": lambda v: {"authenticated": {"principal_name": {"safe_regex": {"regex": f".*/ns/{v}/.*"}}}},
+    "namespaces": lambda v: {"authenticated": {"principal_name": {"safe_regex": {"regex": _namespace_regex(v)}}}},
     "serviceAccounts": _service_account,
     "ipBlocks": lambda v: _ip(v, "direct_remote_ip"),
     "remoteIpBlocks": lambda v: _ip(v, "remote_ip"),

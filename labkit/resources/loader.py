@@ -10,6 +10,7 @@ import yaml
 from ..errors import LabkitError
 
 MAX_YAML_BYTES = 2 * 1024 * 1024  # a lab resource file is a few KB; a huge one is a mistake
+MAX_NODES = MAX_YAML_BYTES // 2     # no alias-free text of MAX_YAML_BYTES holds more values than this
 
 
 def _read_source(source: str | Path) -> tuple[str, str]:
@@ -35,6 +36,24 @@ def _read_source(source: str | Path) -> tuple[str, str]:
 def _looks_like_path(text: str) -> bool:
     stripped = text.strip()
     return bool(stripped) and ":" not in stripped.split("/")[0] or os.path.exists(stripped)
+
+
+def _check_expansion(docs: list, origin: str) -> None:
+    """Refuse documents whose YAML aliases expand far beyond the text ("billion laughs"): storing
+    them would serialise every copy and take the mesh down with it."""
+    budget = MAX_NODES
+    stack = [docs]
+    while stack:
+        node = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise LabkitError(f"{origin} expands to more than {MAX_NODES} values (YAML anchors and aliases "
+                              "repeated over and over?); refused",
+                              hint="write each resource out in full; `&anchor`/`*alias` are rarely needed")
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def load_documents(source: Any) -> list[dict]:
@@ -65,6 +84,7 @@ def load_documents(source: Any) -> list[dict]:
     else:
         raise LabkitError(f"cannot read resources from a {type(source).__name__}; "
                           "give YAML text, a file path, a dict or a list of dicts")
+    _check_expansion(docs, origin)
     out: list[dict] = []
     for index, doc in enumerate(docs):
         if doc is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import ipaddress
 import re
 
 from ..errors import LabkitError
@@ -143,6 +144,13 @@ def _check_peer_authentication(obj: dict, where: dict) -> None:
 def _check_destination_rule(obj: dict, where: dict) -> None:
     if not (obj.get("spec") or {}).get("host"):
         raise LabkitError("spec.host is required", field="spec.host", **where)
+    seen = set()
+    for index, subset in enumerate((obj.get("spec") or {}).get("subsets") or []):
+        # Each subset becomes a cluster per port; two of one name would make Envoy refuse them all.
+        if subset.get("name") in seen:
+            raise LabkitError(f"duplicate subset name {subset.get('name')!r}", field=f"spec.subsets[{index}].name",
+                              **where)
+        seen.add(subset.get("name"))
 
 
 def _check_gateway(obj: dict, where: dict) -> None:
@@ -166,10 +174,45 @@ def _check_gateway(obj: dict, where: dict) -> None:
                               field=f"spec.servers[{index}].tls.credentialName", **where)
 
 
+_NOT_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]")  # lookaround and backreferences: RE2 (Envoy, istiod) has neither
+
+
+def _check_regex(pattern: str, field: str, where: dict) -> None:
+    """Refuse what Envoy's RE2 would refuse, before the proxies do (they would keep their old config)."""
+    problem = "lookaround and backreferences are not RE2 syntax" if _NOT_RE2.search(pattern) else None
+    if problem is None:
+        try:
+            re.compile(pattern.replace("\\z", "\\Z"))
+        except re.error as exc:
+            problem = str(exc)
+    if problem:
+        raise LabkitError(f"invalid regex {pattern!r}: {problem}", field=field, **where)
+
+
+def _check_http_match(match: dict, field: str, where: dict) -> None:
+    for key in ("uri", "scheme", "method", "authority"):
+        if isinstance(match.get(key), dict) and "regex" in match[key]:
+            _check_regex(match[key]["regex"], f"{field}.{key}.regex", where)
+    for key in ("headers", "queryParams", "withoutHeaders"):
+        for name, value in (match.get(key) or {}).items():
+            if isinstance(value, dict) and "regex" in value:
+                _check_regex(value["regex"], f"{field}.{key}.{name}.regex", where)
+
+
 def _check_virtual_service(obj: dict, where: dict) -> None:
     spec = obj.get("spec") or {}
     if not spec.get("hosts"):
         raise LabkitError("spec.hosts is required", field="spec.hosts", **where)
+    for index, rule in enumerate(spec.get("http") or []):
+        for m_index, match in enumerate(rule.get("match") or []):
+            _check_http_match(match or {}, f"spec.http[{index}].match[{m_index}]", where)
+        # Status codes a proxy can send itself: istiod's webhook (and Envoy) take 200..599 only.
+        for key, field in (("directResponse", "status"), ("fault", "abort")):
+            value = (rule.get(key) or {}).get(field)
+            status = value.get("httpStatus") if isinstance(value, dict) else value
+            if status is not None and not 200 <= status <= 599:
+                path = f"spec.http[{index}].{key}.{field}" + (".httpStatus" if isinstance(value, dict) else "")
+                raise LabkitError(f"HTTP status {status} must be between 200 and 599", field=path, **where)
     for section in ("http", "tls", "tcp"):
         for index, rule in enumerate(spec.get(section) or []):
             if not rule.get("route") and not rule.get("redirect") and not rule.get("directResponse"):
@@ -185,6 +228,50 @@ def _check_authorization_policy(obj: dict, where: dict) -> None:
     spec = obj.get("spec") or {}
     if spec.get("action") == "CUSTOM" and not spec.get("provider"):
         raise LabkitError("action CUSTOM needs a provider", field="spec.provider", **where)
+    # Values the RBAC filter needs as numbers or networks, refused as istiod's webhook refuses them.
+    for r, rule in enumerate(spec.get("rules") or []):
+        base = f"spec.rules[{r}]"
+        for f, entry in enumerate(rule.get("from") or []):
+            for key, values in ((entry or {}).get("source") or {}).items():
+                check = _AUTHZ_VALUE_CHECKS.get(key.removeprefix("not").lower())
+                for v, value in enumerate(values or []):
+                    if check:
+                        check(value, f"{base}.from[{f}].source.{key}[{v}]", where)
+        for t, entry in enumerate(rule.get("to") or []):
+            for key, values in ((entry or {}).get("operation") or {}).items():
+                if key in ("ports", "notPorts"):
+                    for v, value in enumerate(values or []):
+                        _check_port_value(value, f"{base}.to[{t}].operation.{key}[{v}]", where)
+        for c, condition in enumerate(rule.get("when") or []):
+            check = _AUTHZ_CONDITION_CHECKS.get(condition.get("key", ""))
+            for key in ("values", "notValues"):
+                for v, value in enumerate(condition.get(key) or []):
+                    if check:
+                        check(value, f"{base}.when[{c}].{key}[{v}]", where)
+
+
+def _check_cidr(value: str, field: str, where: dict) -> None:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise LabkitError(f"invalid IP address or CIDR range: {value!r}", field=field, **where)
+
+
+def _check_port_value(value: str, field: str, where: dict) -> None:
+    if not str(value).isdigit() or not 0 <= int(value) <= 65535:
+        raise LabkitError(f"invalid port: {value!r} (a number 0..65535)", field=field, **where)
+
+
+def _check_service_account(value: str, field: str, where: dict) -> None:
+    namespace, _, name = value.partition("/")
+    if not (namespace and name) or "/" in name:
+        raise LabkitError(f"service account {value!r} must be written <namespace>/<name>", field=field, **where)
+
+
+_AUTHZ_VALUE_CHECKS = {"ipblocks": _check_cidr, "remoteipblocks": _check_cidr,
+                       "serviceaccounts": _check_service_account}
+_AUTHZ_CONDITION_CHECKS = {"source.ip": _check_cidr, "remote.ip": _check_cidr, "destination.ip": _check_cidr,
+                           "destination.port": _check_port_value}
 
 
 _SEMANTIC_CHECKS = {
