@@ -123,3 +123,33 @@ def test_workload_certificate_rotation_keeps_traffic_flowing(mesh):
         time.sleep(0.01)
     assert serving_serial() != before
     assert curl_code(mesh, "bar", "http://httpbin.foo:8000/ip") == OK
+
+
+def test_a_missing_ca_file_fails_only_its_own_cluster(mesh, tmp_path):
+    """Istio fails just that cluster's TLS; one bad path must not freeze the proxy's other updates."""
+    missing = tmp_path / "no-such-ca.pem"
+    mesh.apply(f"""
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: legacy-tls, namespace: bar}}
+spec:
+  host: httpbin.legacy.svc.cluster.local
+  trafficPolicy: {{tls: {{mode: SIMPLE, caCertificates: {missing}}}}}
+""")
+    try:
+        assert curl_code(mesh, "bar", "http://httpbin.legacy:8000/ip") == ("503", 0)
+        mesh.apply("""
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: foo-plain, namespace: bar}
+spec:
+  host: httpbin.foo.svc.cluster.local
+  trafficPolicy: {tls: {mode: DISABLE}}
+""")
+        out = mesh.exec("bar", "curl", ["curl", "-sS", "http://httpbin.foo:8000/headers"])
+        assert out.exit_code == 0 and "X-Forwarded-Client-Cert" not in out.stdout  # the second DR took effect
+        warnings = [w for ws in mesh.runtime.warnings.values() for w in ws]
+        assert any(str(missing) in w and "not found" in w for w in warnings)
+    finally:
+        mesh.delete("DestinationRule", "legacy-tls", namespace="bar")
+        mesh.delete("DestinationRule", "foo-plain", namespace="bar", ignore_missing=True)

@@ -5,11 +5,14 @@ clusters `inbound|<port>||` and `outbound|<port>|<subset>|<fqdn>`, outbound rout
 """
 from __future__ import annotations
 
+import os
+
 from ..model.addressing import real_port, service_hostnames
 from ..model.destrule import AUTO, ClientTls, client_tls, endpoint_wants_mtls
 from ..model.mesh import MeshModel, Pod, Service, ServicePort
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT, effective_mtls
 from . import common as c
+from .placeholders import UNVERIFIABLE_CA_PEM
 from .rbac import rbac_filters, rbac_network_filters, rbac_per_route, rbac_warnings
 from .routing import FAULT_FILTER, mesh_routes_for
 
@@ -93,7 +96,8 @@ def outbound_sni(service: Service, port: int, subset: str = "") -> str:
 
 
 def _upstream_socket(model: MeshModel, tls: ClientTls, service: Service, sp: ServicePort, subset: str,
-                     paths: c.ProxyPaths, endpoints: list[Pod]) -> tuple[dict | None, list[dict] | None]:
+                     paths: c.ProxyPaths, endpoints: list[Pod],
+                     warnings: list[str]) -> tuple[dict | None, list[dict] | None]:
     """(transport_socket, transport_socket_matches) for one outbound cluster."""
     def mesh_tls():
         sans = list((tls.settings or {}).get("subjectAltNames") or []) or sorted({p.spiffe_id for p in endpoints})
@@ -109,29 +113,44 @@ def _upstream_socket(model: MeshModel, tls: ClientTls, service: Service, sp: Ser
     if tls.mode == "ISTIO_MUTUAL":
         return mesh_tls(), None
     if tls.mode in ("SIMPLE", "MUTUAL"):
-        return _origination_socket(tls, service, sp), None
+        return _origination_socket(tls, service, warnings), None
     return None, None
 
 
-def _origination_socket(tls: ClientTls, service: Service, sp: ServicePort) -> dict:
-    """DR SIMPLE/MUTUAL from a sidecar: files on the learner's disk stand for the mounted certs."""
+def _origination_socket(tls: ClientTls, service: Service, warnings: list[str]) -> dict:
+    """DR SIMPLE/MUTUAL from a sidecar: files on the learner's disk stand for the mounted certs.
+
+    Reading the disk here keeps a typo in a path from freezing the proxy (see placeholders.py)."""
     settings = tls.settings or {}
     context: dict = {"tls_params": c.tls_params()}
     if settings.get("caCertificates") and not settings.get("insecureSkipVerify"):
-        validation = {"trusted_ca": {"filename": settings["caCertificates"]}}
+        ca_file = settings["caCertificates"]
+        if os.path.isfile(ca_file):
+            trusted = {"filename": ca_file}
+        else:
+            warnings.append(f"DestinationRule {tls.rule}: caCertificates file {ca_file} not found; "
+                            f"TLS to {service.fqdn} fails verification")
+            trusted = {"inline_string": UNVERIFIABLE_CA_PEM}
+        validation = {"trusted_ca": trusted}
         if settings.get("subjectAltNames"):
             validation["match_typed_subject_alt_names"] = [
                 {"san_type": "DNS", "matcher": {"exact": san}} for san in settings["subjectAltNames"]]
         context["validation_context"] = validation
     if tls.mode == "MUTUAL" and settings.get("clientCertificate") and settings.get("privateKey"):
-        context["tls_certificates"] = [{"certificate_chain": {"filename": settings["clientCertificate"]},
-                                        "private_key": {"filename": settings["privateKey"]}}]
+        files = (settings["clientCertificate"], settings["privateKey"])
+        missing = [f for f in files if not os.path.isfile(f)]
+        if missing:
+            warnings.append(f"DestinationRule {tls.rule}: {', '.join(missing)} not found; "
+                            f"no client certificate is sent to {service.fqdn}")
+        else:
+            context["tls_certificates"] = [{"certificate_chain": {"filename": files[0]},
+                                            "private_key": {"filename": files[1]}}]
     return {"name": c.TLS_SOCKET, "typed_config": {"@type": c.UPSTREAM_TLS, "common_tls_context": context,
                                                    "sni": settings.get("sni") or service.fqdn}}
 
 
 def outbound_clusters(model: MeshModel, client_namespace: str, service: Service, paths: c.ProxyPaths,
-                      source_ip: str | None) -> list[dict]:
+                      source_ip: str | None, warnings: list[str]) -> list[dict]:
     """The clusters for every port (and DR subset) of one service, as seen by a client namespace."""
     clusters = []
     all_endpoints = model.endpoints(service)
@@ -146,7 +165,7 @@ def outbound_clusters(model: MeshModel, client_namespace: str, service: Service,
                 lb.append(c.lb_endpoint(pod.ip, real_port(sp.target_port), marker))
             cluster = c.static_cluster(outbound_cluster_name(service, sp.port, subset), lb,
                                        source_ip=source_ip)
-            socket, matches = _upstream_socket(model, tls, service, sp, subset, paths, endpoints)
+            socket, matches = _upstream_socket(model, tls, service, sp, subset, paths, endpoints, warnings)
             if socket:
                 cluster["transport_socket"] = socket
             if matches:
@@ -158,7 +177,7 @@ def outbound_clusters(model: MeshModel, client_namespace: str, service: Service,
 def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.ProxyConfig) -> None:
     by_port: dict[int, list[tuple[Service, ServicePort]]] = {}
     for service in model.services:
-        config.clusters.extend(outbound_clusters(model, pod.namespace, service, paths, pod.ip))
+        config.clusters.extend(outbound_clusters(model, pod.namespace, service, paths, pod.ip, config.warnings))
         for sp in service.ports:
             by_port.setdefault(sp.port, []).append((service, sp))
     for port, entries in sorted(by_port.items()):

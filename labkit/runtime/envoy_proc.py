@@ -23,6 +23,9 @@ class EnvoyProcess:
         self.log_path = root / "envoy.log"
         self.process: ManagedProcess | None = None
         self.versions: dict[str, str] = {}
+        self.listeners: list[dict] = []
+        self._retries = 0
+        self._bound_cache: tuple[float, set] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -33,7 +36,9 @@ class EnvoyProcess:
                 "--drain-time-s", "1", "--drain-strategy", "immediate", "--log-level", "warning",
                 "--component-log-level", "config:info", "--service-node", self.node_id,
                 "--service-cluster", self.cluster]
-        self.process = ManagedProcess(self.name, args, log_path=self.log_path)
+        # A restarted Envoy must not be found through the old process's admin address.
+        self.process = ManagedProcess(self.name, args, log_path=self.log_path,
+                                      before_start=lambda: self.admin_file.unlink(missing_ok=True))
         self.process.start()
 
     def stop(self) -> None:
@@ -87,7 +92,28 @@ class EnvoyProcess:
 
     def apply(self, config: ProxyConfig) -> dict[str, str]:
         self.versions = xds_files.write_config(self.paths, config)
+        self.listeners = list(config.listeners)
+        self._retries = 0
+        self._bound_cache = None
         return self.versions
+
+    def missing_listeners(self) -> list[str]:
+        """Listeners written but not running: Envoy drops one whose port is taken and stays LIVE."""
+        if not self.listeners:
+            return []
+        now = time.monotonic()
+        if self._bound_cache is None or now - self._bound_cache[0] > 0.5:
+            try:
+                self._bound_cache = (now, set(self.listeners_bound()))
+            except (LabkitError, OSError, ValueError):
+                return [item["name"] for item in self.listeners]
+        return [item["name"] for item in self.listeners if item["name"] not in self._bound_cache[1]]
+
+    def retry_listeners(self) -> None:
+        """Send the same listeners under a new version, so Envoy tries to bind the dropped ones again."""
+        self._retries += 1
+        self._bound_cache = None
+        self.versions["lds"] = xds_files.write_listeners(self.paths, self.listeners, retry=self._retries)
 
     def applied(self) -> tuple[bool, str]:
         """Whether Envoy runs the last written versions; otherwise what it said about the update."""

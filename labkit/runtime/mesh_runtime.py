@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +18,13 @@ from .pods import PodRuntime
 
 GATEWAY_SERVICE = ("istio-system", "istio-ingressgateway")
 CERT_HOURS = 24
+LISTENER_RETRY_SECONDS = 2.0
+
+
+def _pod_phase(containers) -> str:
+    if all(c.ready for c in containers):
+        return "Running"
+    return "CrashLoopBackOff" if any(c.state == "CrashLoopBackOff" for c in containers) else "Pending"
 
 
 class MeshRuntime:
@@ -29,6 +37,7 @@ class MeshRuntime:
         self.warnings: dict[str, list[str]] = {}
         self.lock = threading.RLock()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="labkit-sync")
+        self._next_listener_retry = 0.0
 
     # -- reconcile --------------------------------------------------------------------------------
     def sync(self, model: MeshModel) -> None:
@@ -120,13 +129,21 @@ class MeshRuntime:
 
     # -- health -----------------------------------------------------------------------------------
     def heal(self) -> list[str]:
-        """Restart processes that died on their own, like the kubelet; returns what it restarted."""
+        """Restart processes that died on their own (with backoff, like the kubelet) and re-send
+        listeners Envoy dropped (a port that was taken may be free now); returns what it restarted."""
         restarted = []
         with self.lock:
             for runtime in self.pods.values():
-                for process in runtime.crashed():
-                    process.restart()
-                    restarted.append(f"{process.name} (exit {process.last_exit})")
+                for process in runtime.dead():
+                    code = process.last_exit
+                    if process.restart_when_due():
+                        restarted.append(f"{process.name} (exit {code})")
+                envoy = runtime.envoy
+                if time.monotonic() >= self._next_listener_retry and envoy and envoy.alive() and envoy.live():
+                    if envoy.missing_listeners():
+                        envoy.retry_listeners()
+            if time.monotonic() >= self._next_listener_retry:
+                self._next_listener_retry = time.monotonic() + LISTENER_RETRY_SECONDS
         return restarted
 
     def status(self) -> list[dict]:
@@ -138,7 +155,7 @@ class MeshRuntime:
                 ready = sum(c.ready for c in containers)
                 rows.append({
                     "namespace": pod.namespace, "pod": pod.name, "ready": f"{ready}/{len(containers)}",
-                    "sidecar": pod.sidecar, "status": "Running" if ready == len(containers) else "Pending",
+                    "sidecar": pod.sidecar, "status": _pod_phase(containers),
                     "restarts": sum(c.restarts for c in containers), "ip": pod.ip,
                     "deployment": pod.deployment, "uid": pod.uid,
                 })

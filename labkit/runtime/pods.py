@@ -23,6 +23,14 @@ class ContainerStatus:
     state: str
 
 
+def _state(process: ManagedProcess | None, ready: bool) -> str:
+    if ready:
+        return "running"
+    if process is not None and process.backing_off and process.restarts >= 2:
+        return "CrashLoopBackOff"
+    return "waiting"
+
+
 def port_open(ip: str, port: int, timeout: float = 0.2) -> bool:
     try:
         with socket.create_connection((ip, port), timeout=timeout):
@@ -94,25 +102,30 @@ class PodRuntime:
             return False
         return all(port_open(self.pod.app_ip, real_port(p)) for _, p in container.ports)
 
+    def _envoy_status(self, name: str) -> ContainerStatus:
+        process = self.envoy.process
+        ready = self.envoy.live() and not self.envoy.missing_listeners()
+        return ContainerStatus(name, ready, process.restarts if process else 0, _state(process, ready))
+
     def container_statuses(self) -> list[ContainerStatus]:
         out = []
         for container in self.pod.app_containers:
             if self.pod.is_gateway:
-                ready = bool(self.envoy and self.envoy.live())
-                restarts = self.envoy.process.restarts if self.envoy and self.envoy.process else 0
-            else:
-                ready = self.app_ready(container)
-                restarts = self.apps[container.name].restarts
-            out.append(ContainerStatus(container.name, ready, restarts, "running" if ready else "waiting"))
+                out.append(self._envoy_status(container.name))
+                continue
+            process = self.apps[container.name]
+            ready = self.app_ready(container)
+            out.append(ContainerStatus(container.name, ready, process.restarts, _state(process, ready)))
         if self.pod.sidecar and self.envoy:
-            ready = self.envoy.live()
-            restarts = self.envoy.process.restarts if self.envoy.process else 0
-            out.append(ContainerStatus("istio-proxy", ready, restarts, "running" if ready else "waiting"))
+            out.append(self._envoy_status("istio-proxy"))
         return out
 
-    def crashed(self) -> list[ManagedProcess]:
-        """Processes that died on their own since the last look."""
-        dead = [p for p in self.apps.values() if p.proc is not None and p.exited()]
-        if self.envoy and self.envoy.process and self.envoy.process.proc is not None and self.envoy.process.exited():
-            dead.append(self.envoy.process)
-        return dead
+    def processes(self) -> list[ManagedProcess]:
+        out = list(self.apps.values())
+        if self.envoy and self.envoy.process:
+            out.append(self.envoy.process)
+        return out
+
+    def dead(self) -> list[ManagedProcess]:
+        """Processes that died on their own and wait for their restart."""
+        return [p for p in self.processes() if p.proc is not None and p.exited()]

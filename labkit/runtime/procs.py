@@ -63,18 +63,46 @@ def spawner() -> Spawner:
         return _spawner
 
 
+# Like the kubelet's CrashLoopBackOff, shortened for a lab: the first restart is immediate, then the
+# wait doubles up to BACKOFF_MAX; a process that stayed up STABLE_AFTER seconds starts over.
+BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER = 0.5, 10.0, 10.0
+
+
 class ManagedProcess:
-    """A child with its log file, restart count and a clean stop."""
+    """A child with its log file, restart count, crash-loop backoff and a clean stop."""
 
     def __init__(self, name: str, args: list[str], *, env: dict | None = None, log_path: Path,
-                 cwd: Path | None = None):
+                 cwd: Path | None = None, before_start=None):
         self.name, self.args, self.env, self.log_path, self.cwd = name, args, env, Path(log_path), cwd
+        self.before_start = before_start
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
         self.started_at = 0.0
         self.last_exit: int | None = None
+        self.restart_at: float | None = None
+        self._backoff = 0.0
+
+    @property
+    def backing_off(self) -> bool:
+        return self.restart_at is not None and self.restart_at > time.monotonic()
+
+    def restart_when_due(self) -> bool:
+        """Called while the process is dead: schedule its restart, and restart it once due."""
+        now = time.monotonic()
+        if self.restart_at is None:
+            if now - self.started_at > STABLE_AFTER:
+                self._backoff = 0.0
+            self.restart_at = now + self._backoff
+            self._backoff = min(max(self._backoff * 2, BACKOFF_FIRST), BACKOFF_MAX)
+        if now < self.restart_at:
+            return False
+        self.restart_at = None
+        self.restart()
+        return True
 
     def start(self) -> None:
+        if self.before_start is not None:
+            self.before_start()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab", buffering=0)
         try:

@@ -42,11 +42,18 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> bool:
     return True
 
 
-def discovery_response(resources: list[dict]) -> tuple[str, str]:
+def write_listeners(paths: ProxyPaths, listeners: list[dict], retry: int = 0) -> str:
+    """LDS alone; `retry` > 0 gives the same listeners a new version (Envoy re-adds dropped ones)."""
+    version, text = discovery_response(listeners, suffix=f"-retry{retry}" if retry else "")
+    write_atomic(Path(paths.xds) / "lds.json", text)
+    return version
+
+
+def discovery_response(resources: list[dict], suffix: str = "") -> tuple[str, str]:
     """(version, file text). JSON, not YAML: the files are machine-written and PyYAML's emitter made
     policy changes take hundreds of milliseconds to write."""
     text = json.dumps(resources, sort_keys=True)
-    version = hashlib.sha256(text.encode()).hexdigest()[:16]
+    version = hashlib.sha256(text.encode()).hexdigest()[:16] + suffix
     return version, f'{{"version_info": "{version}", "resources": {text}}}'
 
 
@@ -76,9 +83,7 @@ def write_config(paths: ProxyPaths, config: ProxyConfig) -> dict[str, str]:
     version, text = discovery_response(config.clusters)
     write_atomic(xds / "cds.json", text)
     versions["cds"] = version
-    version, text = discovery_response(config.listeners)
-    write_atomic(xds / "lds.json", text)
-    versions["lds"] = version
+    versions["lds"] = write_listeners(paths, config.listeners)
     return versions
 
 
