@@ -37,6 +37,38 @@ def nothing() -> list[dict]:
     return []
 
 
+def _lab_data(name: str) -> list[dict]:
+    return load_documents(resources.files("labkit.data").joinpath("labs", name).read_text())
+
+
+def edge_demo() -> list[dict]:
+    """Lab 05 (seed 002): namespace demo in the mesh with the NGINX `web` service."""
+    return _lab_data("edge-demo.yaml")
+
+
+def edge_bookinfo() -> list[dict]:
+    """Lab 06: lab 05's demo namespace, plus Bookinfo in it."""
+    return _lab_data("edge-demo.yaml") + in_namespace(sample("bookinfo"), "demo")
+
+
+def asset_management() -> list[dict]:
+    """Lab 07 (seed 000): asset-management in `assets` (mesh), curl in `assets` and in `legacy` (no sidecar)."""
+    return (_lab_data("asset-management.yaml") + in_namespace(sample("curl"), "assets")
+            + in_namespace(sample("curl"), "legacy"))
+
+
+def broken_shop() -> list[dict]:
+    """Lab 08's capstone: the shop with its faults, a fresh certificate for shop.local.test (Secret
+    istio-system/shop-credential) and its CA (ConfigMap shop/shop-ca), curl in `shop` and in `legacy`."""
+    from . import certs
+    ca = certs.make_ca("Shop CA", org="Shop Inc.")
+    server = certs.make_server_cert(ca, "shop.local.test")
+    ca_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shop-ca", "namespace": "shop"},
+              "data": {"ca.crt": ca.cert_pem.decode()}}
+    return (_lab_data("capstone-shop.yaml") + [certs.tls_secret("shop-credential", "istio-system", server), ca_map]
+            + in_namespace(sample("curl"), "shop") + in_namespace(sample("curl"), "legacy"))
+
+
 @dataclass(frozen=True)
 class LabInfo:
     id: str
@@ -87,10 +119,44 @@ LABS: tuple[LabInfo, ...] = (
         "curl.foo → secure-httpbin.legacy:8443 uses tls mode SIMPLE",
         "curl.foo → secure-httpbin.legacy:8443 uses tls mode MUTUAL",
     )),
-    LabInfo("05", "HTTPS at the edge (SIMPLE)"),
-    LabInfo("06", "MUTUAL and PASSTHROUGH gateways"),
-    LabInfo("07", "Gateway to a STRICT service with AuthorizationPolicy"),
-    LabInfo("08", "Verify and troubleshoot"),
+    LabInfo("05", "HTTPS at the edge (SIMPLE)", "05-https-edge.ipynb", edge_demo, (
+        "http://local.test/ via the ingress gateway: 200 showing 'Welcome to nginx!'",
+        "https://local.test/ via the ingress gateway: 200 showing 'Welcome to nginx!'",
+        "without --cacert, curl rejects the certificate for local.test (exit 60)",
+        "local.test: the handshake fails and the gateway log names the missing secret",
+        "https://bookinfo.local.test/productpage via the ingress gateway: 200 showing 'Simple Bookstore App'",
+    )),
+    LabInfo("06", "MUTUAL and PASSTHROUGH gateways", "06-mutual-passthrough.ipynb", edge_bookinfo, (
+        "bookinfo.local.test requires a client certificate (MUTUAL)",
+        "bookinfo.local.test rejects a client certificate from another CA",
+        "https://nginx.example.com/ reaches the backend's own TLS (PASSTHROUGH)",
+    )),
+    LabInfo("07", "Gateway to a STRICT service with AuthorizationPolicy", "07-gateway-authz.ipynb", asset_management, (
+        "http://asset-management.example.com/get via the ingress gateway: 200",
+        "STRICT mTLS is enforced for asset-management.assets",
+        "only the ingress gateway may call asset-management.assets",
+        "http://asset-management.example.com/get via the ingress gateway: 403 showing 'RBAC: access denied'",
+        "http://asset-management.example.com/get via the ingress gateway: refused (curl 7)",
+        "http://asset-management.example.com/get via the ingress gateway: 503",
+        "http://bookinfo.local.test/productpage over 4 loads: every load shows 'The Comedy of Errors'; "
+        "none shows 'Error fetching'",
+        "http://bookinfo.local.test/productpage via the ingress gateway: 403 showing 'RBAC: access denied'",
+        "http://bookinfo.local.test/productpage over 4 loads: every load shows 'Error fetching product details'; "
+        "every load shows 'Error fetching product reviews'",
+        "http://bookinfo.local.test/productpage over 4 loads: one shows 'Ratings service is currently unavailable'; "
+        "none shows 'Error fetching'",
+        "http://bookinfo.local.test/productpage over 4 loads: one shows 'glyphicon-star'; "
+        "none shows 'currently unavailable'",
+    )),
+    LabInfo("08", "Verify and troubleshoot", "08-troubleshoot.ipynb", broken_shop, (
+        "https://shop.local.test/ via the ingress gateway: TLS failure (curl 16/35/55/56)",
+        "the gateway completes TLS for shop.local.test with a trusted certificate",
+        "pods in backend run with a sidecar (2/2)",
+        "curl.legacy → customers.backend:80/: reset (56)",
+        "web-frontend.shop → customers.backend:80 is mutual TLS",
+        "only web-frontend.shop may call customers.backend:80 (curl.shop gets 403)",
+        "https://shop.local.test/ via the ingress gateway: 200 showing 'Jewel Schaefer'",
+    )),
 )
 
 

@@ -3,13 +3,21 @@
 `check(fn, lab, ...)` in `labkit.widgets` shows one with a Check button; in scripts and under nbval the
 same call raises AssertionError with the details when it fails.
 """
+from .authz import callers_table, only_gateway_allowed, pages_show
 from .course import lab_complete
 from .destination import dr_mode, responds
+from .edge_tls import (client_cert_required, credential_missing, edge_table, foreign_client_rejected,
+                       passthrough_serves, serves_certificate, untrusted_rejected, via_gateway)
 from .gateway import gateway_serves
 from .mesh import deployed, environment, namespace_injected, pods_have_sidecars
 from .mtls import mesh_wide_mode, mtls_hop, permissive, port_exception, strict_enforced, traffic_matrix_matches
 from .result import CheckItem, CheckResult, checker
+from .troubleshoot import access_log, mtls_between, only_caller_allowed, verification_flow
 
 __all__ = ["CheckItem", "CheckResult", "checker", "deployed", "dr_mode", "environment", "gateway_serves",
            "lab_complete", "mesh_wide_mode", "mtls_hop", "namespace_injected", "permissive", "pods_have_sidecars",
-           "port_exception", "responds", "strict_enforced", "traffic_matrix_matches"]
+           "port_exception", "responds", "strict_enforced", "traffic_matrix_matches",
+           # labs 05-08: the edge, authorization, troubleshooting
+           "access_log", "callers_table", "client_cert_required", "credential_missing", "edge_table",
+           "foreign_client_rejected", "mtls_between", "only_caller_allowed", "only_gateway_allowed", "pages_show",
+           "passthrough_serves", "serves_certificate", "untrusted_rejected", "verification_flow", "via_gateway"]

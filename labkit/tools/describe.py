@@ -92,6 +92,9 @@ class PodDescription:
     def _repr_html_(self) -> str:
         return f"<pre>{html.escape(self.text())}</pre>"
 
+    def _repr_pretty_(self, printer, cycle) -> None:  # text/plain in notebooks: istioctl's text, not the fields
+        printer.text(self.text())
+
 
 def _destination_hosts(vs: dict) -> set[str]:
     spec, namespace = vs.get("spec") or {}, vs["metadata"]["namespace"]

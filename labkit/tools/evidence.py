@@ -56,6 +56,10 @@ class Directory:
             addresses = {p.ip: (p.namespace, p.name) for p in model.pods}
         self.by_ip = {ip: self._endpoint(pods[key]) for ip, key in addresses.items() if key in pods}
         self.by_pod = {f"{p.namespace}/{p.name}": self._endpoint(p) for p in model.pods}
+        self._by_identity: dict[str, set] = {}
+        for endpoint in self.by_pod.values():
+            if endpoint.proxy and endpoint.spiffe_id:
+                self._by_identity.setdefault(endpoint.spiffe_id, set()).add(endpoint)
 
     @staticmethod
     def _endpoint(pod: Pod) -> Endpoint:
@@ -66,6 +70,11 @@ class Directory:
         if not address:
             return None
         return self.by_ip.get(address.rsplit(":", 1)[0])
+
+    def with_identity(self, spiffe_id: str | None) -> Endpoint | None:
+        """The one proxied workload holding a certificate for `spiffe_id` (None when none or several do)."""
+        found = {e.node: e for e in self._by_identity.get(spiffe_id or "", ())}
+        return next(iter(found.values())) if len(found) == 1 else None
 
 
 @dataclass
@@ -152,6 +161,10 @@ def interpret(line: dict, proxy: Endpoint, directory: Directory) -> list[Record]
     """The records one log line stands for (none, one, or two for a gateway)."""
     when = parse_time(line.get("start_time")) or dt.datetime.fromtimestamp(0, dt.timezone.utc)
     downstream = directory.at(line.get("downstream_remote_address"))
+    if downstream is None and line.get("listener") != "NotSet":
+        # Behind a gateway the request's remote address is the outside client's (X-Forwarded-For), not the
+        # gateway's; the mTLS peer certificate still names the proxy that made the connection.
+        downstream = directory.with_identity(_spiffe(line.get("downstream_peer_uri_san")))
     source = downstream.node if downstream else EXTERNAL
     common = {"time": when, "proxy": proxy, "authority": line.get("authority"), "method": line.get("method"),
               "path": line.get("path"), "code": int(line.get("response_code") or 0),

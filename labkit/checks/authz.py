@@ -1,0 +1,224 @@
+"""Checks on AuthorizationPolicy as traffic shows it (labs 07–08): who gets 200, who gets Envoy's
+`403 RBAC: access denied`, who is reset before any policy is read (a plaintext caller of a STRICT server).
+
+The callers are real: curl on this machine through the ingress gateway (whose identity is
+`cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account`), curl in a pod with a sidecar
+(a mesh identity, but not the allowed one), curl in a pod without a sidecar (no identity at all).
+"""
+from __future__ import annotations
+
+import difflib
+
+from ..model.authz import action_of, policies_for
+from . import hints
+from .clients import NO_MTLS_CLIENT, NO_PLAINTEXT_CLIENT, pick_client
+from .edge_tls import GATEWAY_PRINCIPAL, describe_expected, edge_curl, edge_hint
+from .mesh import precondition
+from .result import CheckResult, checker
+from .state import MeshView, labels_text, ref
+from .traffic import curl, snippet
+
+DENIED_BODY = "RBAC: access denied"
+
+
+def _principals(policy: dict) -> list[str]:
+    return [p for rule in (policy.get("spec") or {}).get("rules") or [] for source in rule.get("from") or []
+            for p in (source.get("source") or {}).get("principals") or []]
+
+
+def _allows_anyone(policy: dict) -> bool:
+    """An ALLOW rule without `from` matches every caller (with or without an identity)."""
+    return any(not rule.get("from") for rule in (policy.get("spec") or {}).get("rules") or [])
+
+
+def allow_policies(view: MeshView, namespace: str, service_name: str) -> tuple[list, list[dict]]:
+    """(pods behind the service, ALLOW policies that apply to them)."""
+    service = view.service(service_name, namespace)
+    pods = view.endpoints(service) if service else []
+    found: dict[str, dict] = {}
+    for pod in pods:
+        for policy in policies_for(view.model, pod):
+            if action_of(policy) == "ALLOW":
+                found[ref(policy)] = policy
+    return pods, list(found.values())
+
+
+def caller_denied_hint(view: MeshView, namespace: str, service_name: str, principal: str) -> str:
+    """Why a caller with identity `principal` gets 403 from `service_name.namespace`."""
+    pods, allows = allow_policies(view, namespace, service_name)
+    if not allows:
+        return "a DENY policy matches this caller (kubectl get authorizationpolicy -n " + namespace + ")."
+    causes = []
+    for policy in allows:
+        if not (policy.get("spec") or {}).get("rules"):
+            causes.append(f"{ref(policy)} has no rules (allow-nothing): it denies every request to the workloads "
+                          "it selects.")
+            continue
+        allowed = _principals(policy)
+        if principal in allowed:
+            causes.append(f"{ref(policy)} lists {principal}, so a `to` (methods, paths) or `when` condition of the "
+                          "rule does not match this request.")
+            continue
+        close = difflib.get_close_matches(principal, allowed, n=1, cutoff=0.6)
+        text = f"{ref(policy)} allows {', '.join(allowed) or 'no principal'}, not {principal}"
+        if close:
+            text += f" ({close[0]!r} is almost it: the form is cluster.local/ns/<namespace>/sa/<service account>)"
+        causes.append(text + ".")
+    causes.extend(hints.principal_typos(view, namespace))
+    return hints.join(causes)
+
+
+def caller_allowed_hint(view: MeshView, namespace: str, service_name: str, principal: str | None) -> str:
+    """Why a caller that should be denied got through."""
+    pods, allows = allow_policies(view, namespace, service_name)
+    if not pods:
+        return f"no pod behind {service_name}.{namespace}."
+    unguarded = [p.name for p in pods if not view.has_sidecar(namespace, p.name)]
+    if unguarded:
+        return (f"{unguarded[0]} has no sidecar, so nothing enforces any policy there: "
+                + hints.missing_sidecar(view, namespace, unguarded[0]))
+    if not allows:
+        selectors = [(ref(p), ((p.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
+                     for p in view.model_policies("AuthorizationPolicy", namespace)]
+        if selectors:
+            name, selector = selectors[0]
+            return (f"no ALLOW policy applies to {service_name}'s pods: {name} selects {selector}, but the pods' "
+                    f"labels are {labels_text(pods[0].labels)}.")
+        return (f"no AuthorizationPolicy applies to {service_name}.{namespace}: without an ALLOW policy every caller "
+                "is allowed. Apply one that selects its pods and allows only the wanted principal.")
+    for policy in allows:
+        if _allows_anyone(policy):
+            return f"{ref(policy)} has a rule without `from`, which matches every caller."
+        if principal and principal in _principals(policy):
+            return f"{ref(policy)} allows {principal} itself."
+    return ""
+
+
+# ---- checks --------------------------------------------------------------------------------------
+
+@checker(lambda lab, namespace, service, host, port=80, path="/get":
+         f"only the ingress gateway may call {service}.{namespace}")
+def only_gateway_allowed(result: CheckResult, lab, namespace: str, service: str, host: str, port: int = 80,
+                         path: str = "/get") -> None:
+    """Through the gateway: 200. From a pod with a sidecar (a mesh identity, not the gateway's): 403
+    `RBAC: access denied`. From a pod without a sidecar (plaintext into STRICT): reset (curl 56)."""
+    if not precondition(result, lab):
+        return
+    view = MeshView(lab)
+    if view.service(service, namespace) is None:
+        result.add(f"service {service}.{namespace}", False, "not found",
+                   hints.missing_deployment(view, namespace, service))
+        return
+    outcome = edge_curl(lab, host, path, port=80)
+    ok = outcome.matches(200)
+    hint = ""
+    if not ok:
+        hint = (caller_denied_hint(view, namespace, service, GATEWAY_PRINCIPAL) if outcome.status == "403"
+                else edge_hint(lab, view, host, 80, outcome))
+    result.add(f"through the gateway: {outcome.command}", ok, outcome.label, hint)
+
+    client = pick_client(view, sidecar=True, prefer=(namespace,))
+    if client is None:
+        result.add("from a pod with a sidecar", False, "no curl pod with a sidecar", NO_MTLS_CLIENT)
+    else:
+        seen = curl(lab, client[0], f"{service}.{namespace}:{port}", path, client=client[1], with_body=True)
+        denied = seen.status == "403" and DENIED_BODY in seen.body
+        principal = f"cluster.local/ns/{client[0]}/sa/{_service_account(view, *client)}"
+        hint = ""
+        if not denied:
+            hint = (caller_allowed_hint(view, namespace, service, principal) if seen.answered and seen.status != "403"
+                    else hints.failed_call(view, client[0], True, namespace, service, port, seen))
+        result.add(f"from {seen.client} (sidecar, identity {principal}): 403 {DENIED_BODY}", denied,
+                   f"{seen.label}: {snippet(seen.body, 'RBAC') if seen.answered else seen.error}", hint)
+
+    bare = pick_client(view, sidecar=False, prefer=("legacy",))
+    if bare is None:
+        result.add("from a pod without a sidecar", False, "no curl pod without a sidecar", NO_PLAINTEXT_CLIENT)
+    else:
+        seen = curl(lab, bare[0], f"{service}.{namespace}:{port}", path, client=bare[1])
+        result.add(f"from {seen.client} (no sidecar): reset", seen.reset, f"{seen.label}: {seen.error or seen.status}",
+                   "" if seen.reset else hints.not_strict(view, namespace, service, port))
+
+
+def _service_account(view: MeshView, namespace: str, deployment: str) -> str:
+    from .clients import service_account
+    return service_account(view, namespace, deployment)
+
+
+def _pages_title(lab, host, path="/productpage", every=(), some=(), none=(), loads=4, expect=200) -> str:
+    parts = [f"every load shows {t!r}" for t in every] + [f"one shows {t!r}" for t in some] + \
+        [f"none shows {t!r}" for t in none]
+    return f"http://{host}{path} over {loads} loads: " + ("; ".join(parts) or describe_expected(expect))
+
+
+@checker(_pages_title)
+def pages_show(result: CheckResult, lab, host: str, path: str = "/productpage", every=(), some=(), none=(),
+               loads: int = 4, expect=200) -> None:
+    """Load a page several times through the gateway (port 80): Bookinfo's product page differs by which
+    reviews version answered, so "one load shows" and "no load shows" need several."""
+    if not precondition(result, lab):
+        return
+    outcomes = [edge_curl(lab, host, path, port=80) for _ in range(loads)]
+    ok = all(o.matches(expect) for o in outcomes)
+    view = MeshView(lab)
+    result.add(f"{loads}× {outcomes[0].command}", ok, ", ".join(o.label for o in outcomes),
+               "" if ok else edge_hint(lab, view, host, 80, next(o for o in outcomes if not o.matches(expect))))
+    bodies = [o.body for o in outcomes]
+    for text in every:
+        seen = sum(text in b for b in bodies)
+        result.add(f"every load shows {text!r}", seen == loads, f"{seen} of {loads}", authz_summary(view, host))
+    for text in some:
+        seen = sum(text in b for b in bodies)
+        result.add(f"at least one load shows {text!r}", seen > 0, f"{seen} of {loads}", authz_summary(view, host))
+    for text in none:
+        seen = sum(text in b for b in bodies)
+        shown = next((snippet(b, text) for b in bodies if text in b), "")
+        result.add(f"no load shows {text!r}", seen == 0, f"{seen} of {loads}" + (f": {shown}" if shown else ""),
+                   authz_summary(view, host))
+
+
+def authz_summary(view: MeshView, host: str) -> str:
+    """Which callers the ALLOW policies of the namespaces behind a host let in, and principal typos."""
+    namespaces = sorted({v["metadata"]["namespace"] for v in view.of_kind("VirtualService")
+                         if host in ((v.get("spec") or {}).get("hosts") or [])})
+    parts = []
+    for namespace in namespaces:
+        for policy in view.model_policies("AuthorizationPolicy", namespace):
+            selector = ((policy.get("spec") or {}).get("selector") or {}).get("matchLabels") or "every workload"
+            rules = (policy.get("spec") or {}).get("rules")
+            who = ", ".join(_principals(policy)) or ("anyone" if rules and _allows_anyone(policy) else
+                                                     "nobody" if not rules else "anyone matching its rules")
+            parts.append(f"{ref(policy)} ({action_of(policy)}, {selector}): {who}")
+        parts.extend(hints.principal_typos(view, namespace))
+    if not parts:
+        return ""
+    return ("A workload with an ALLOW policy accepts only callers a rule matches; each caller's identity is "
+            "cluster.local/ns/<namespace>/sa/<service account>. Policies now: " + "; ".join(parts))
+
+
+# ---- a table ---------------------------------------------------------------------------------------
+
+def callers_table(lab, namespace: str, service: str, host: str, port: int = 80, path: str = "/get"):
+    """The three kinds of caller of a service, what each got, coloured (200 green, 403 orange, reset red)."""
+    import pandas as pd
+    from .edge_tls import _colour, short
+    view = MeshView(lab)
+    rows = []
+    outcome = edge_curl(lab, host, path, port=80)
+    rows.append({"caller": "this machine, through the ingress gateway",
+                 "identity": GATEWAY_PRINCIPAL + " (the gateway)",
+                 "result": outcome.label, "response": short(outcome.body) if outcome.answered else outcome.error})
+    for sidecar in (True, False):
+        client = pick_client(view, sidecar=sidecar, prefer=(namespace, "legacy"))
+        if client is None:
+            continue
+        seen = curl(lab, client[0], f"{service}.{namespace}:{port}", path, client=client[1], with_body=True)
+        identity = (f"cluster.local/ns/{client[0]}/sa/{_service_account(view, *client)}" if sidecar
+                    else "none (plaintext)")
+        rows.append({"caller": f"{seen.client} ({'sidecar' if sidecar else 'no sidecar'})", "identity": identity,
+                     "result": seen.label, "response": short(seen.body) if seen.answered else seen.error})
+    frame = pd.DataFrame(rows, columns=["caller", "identity", "result", "response"])
+    return frame.style.format(escape="html").map(_colour, subset=["result"]).hide(axis="index")
+
+
+__all__ = ["callers_table", "caller_allowed_hint", "caller_denied_hint", "only_gateway_allowed", "pages_show"]

@@ -1,0 +1,144 @@
+"""Lab 08's capstone against a real mesh: every fault of the broken shop fails its check with a hint that names
+it, each fix makes that check pass, and the verification flow points at what is still wrong."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from labkit import checks
+from labkit.checks.result import CheckResult, settling
+
+pytestmark = pytest.mark.envoy
+HOST = "shop.local.test"
+GATEWAY = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: shop-gateway, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [shop.local.test]
+    tls: {mode: SIMPLE, credentialName: shop-credential}
+"""
+POLICY = """
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: customers, namespace: backend}
+spec:
+  selector: {matchLabels: {app: customers}}
+  action: ALLOW
+  rules: [{from: [{source: {principals: ["cluster.local/ns/shop/sa/web-frontend"]}}]}]
+"""
+
+
+@pytest.fixture(scope="module")
+def mesh(lab, tmp_path_factory):
+    lab.reset_lab("08")
+    lab.ca_file = tmp_path_factory.mktemp("shop") / "shop-ca.crt"
+    return lab
+
+
+def fresh(lab):
+    lab.reset_lab("08")
+    lab.ca_file.write_text(lab.get("ConfigMap", "shop-ca", namespace="shop")[0]["data"]["ca.crt"])
+    return lab
+
+
+def fails(check, *args, **kwargs) -> CheckResult:
+    with settling(0):
+        result = check(*args, **kwargs)
+    assert not result.passed, result.report()
+    return result
+
+
+def hints(check, *args, **kwargs) -> str:
+    return " ".join(item.hint for item in fails(check, *args, **kwargs).failures)
+
+
+def passes(check, *args, **kwargs) -> None:
+    result = check(*args, **kwargs)
+    assert result.passed, result.report()
+
+
+def verdicts(lab, since=None) -> dict[str, str]:
+    frame = checks.verification_flow(lab, "backend", "customers", since=since).data
+    return dict(zip(frame.step.str.split(".").str[0], frame.verdict))
+
+
+def inject_customers(lab) -> None:
+    lab.label_namespace("backend", {"istio-injection": "enabled"})
+    lab.restart("backend", "customers-v1")
+    lab.wait_ready("backend", timeout=30)
+
+
+def test_each_fault_fails_its_check_until_fixed(mesh):
+    lab = fresh(mesh)
+    ca = lab.ca_file
+    passes(checks.via_gateway, lab, HOST, cacert=ca, expect="TLS failure")
+    flow = verdicts(lab)
+    assert flow["3"] == "look here" and flow["7"] == "look here"   # no sidecar; a principal naming nobody
+
+    # Fault 1: the credentialName typo.
+    assert "(did you mean 'shop-credential'?)" in hints(checks.serves_certificate, lab, HOST, cacert=ca)
+    lab.apply(GATEWAY)
+    passes(checks.serves_certificate, lab, HOST, cacert=ca)
+
+    # Fault 2: backend is not in the mesh: plaintext from outside gets in, nothing enforces the policies.
+    assert "namespace backend is not labelled for injection" in hints(
+        checks.responds, lab, "legacy", "customers.backend:80", expect="reset")
+    hint = hints(checks.mtls_between, lab, "shop", "web-frontend", "customers.backend:80")
+    assert "sets tls mode DISABLE" in hint and "namespace backend is not labelled for injection" in hint
+    assert "has no sidecar, so nothing enforces any policy there" in hints(
+        checks.only_caller_allowed, lab, "customers.backend:80", ("shop", "web-frontend"), ("legacy", "curl"))
+    inject_customers(lab)
+    passes(checks.pods_have_sidecars, lab, "backend")
+    passes(checks.responds, lab, "legacy", "customers.backend:80", expect="reset")
+
+    # Fault 3: DestinationRule DISABLE towards STRICT. The page shows the frontend's error.
+    assert "Request failed with status code 503" in hints(checks.via_gateway, lab, HOST, cacert=ca)
+    assert "sets tls mode DISABLE" in hints(checks.mtls_between, lab, "shop", "web-frontend", "customers.backend:80")
+    assert verdicts(lab)["5"] == "look here" and verdicts(lab)["6"] == "look here"
+    lab.delete("DestinationRule", "customers-disable-mtls", namespace="backend")
+    passes(checks.mtls_between, lab, "shop", "web-frontend", "customers.backend:80")
+
+    # Fault 4: the principal of another namespace.
+    hint = hints(checks.only_caller_allowed, lab, "customers.backend:80", ("shop", "web-frontend"), ("shop", "curl"))
+    assert "allows cluster.local/ns/default/sa/web-frontend, not cluster.local/ns/shop/sa/web-frontend" in hint
+    log = checks.access_log(lab, "backend", "customers-v1", last=2).data   # web-frontend's call, then curl's
+    denied = log[log.caller == "spiffe://cluster.local/ns/shop/sa/web-frontend"]
+    assert list(denied.response_code) == ["403"]
+    assert denied.response_code_details.iloc[0].startswith("rbac_access_denied")
+    lab.apply(POLICY)
+    passes(checks.only_caller_allowed, lab, "customers.backend:80", ("shop", "web-frontend"), ("shop", "curl"))
+
+    since = time.time()
+    passes(checks.via_gateway, lab, HOST, cacert=ca, contains="Jewel Schaefer")
+    lab.exec("legacy", "curl", ["curl", "-s", "http://customers.backend/"])
+    time.sleep(0.5)  # the access logs are flushed every 200 ms
+    assert "look here" not in verdicts(lab, since=since).values()
+
+
+def test_a_policy_that_allows_every_caller_is_named(mesh):
+    lab = fresh(mesh)
+    inject_customers(lab)
+    lab.delete("DestinationRule", "customers-disable-mtls", namespace="backend")
+    lab.apply(POLICY.replace('{from: [{source: {principals: ["cluster.local/ns/shop/sa/web-frontend"]}}]}',
+                             "{to: [{operation: {methods: [GET]}}]}"))
+    assert "a rule without `from`" in hints(checks.only_caller_allowed, lab, "customers.backend:80",
+                                            ("shop", "web-frontend"), ("shop", "curl"))
+
+
+def test_gateway_calls_are_counted_once_in_the_evidence(mesh):
+    """Behind a gateway a sidecar logs the outside client's address, not the gateway's: the call must still be
+    matched to the gateway's own report (by the peer certificate), not appear a second time from 'external'."""
+    lab = fresh(mesh)
+    lab.apply(GATEWAY)
+    since = time.time()
+    passes(checks.serves_certificate, lab, HOST, cacert=lab.ca_file)
+    time.sleep(0.5)
+    edges = lab.evidence(since=since).edges
+    pairs = set(zip(edges.source, edges.destination))
+    assert ("istio-system/istio-ingressgateway", "shop/web-frontend") in pairs
+    assert ("external", "shop/web-frontend") not in pairs
