@@ -83,6 +83,7 @@ MIGRATION_MATRIX = "traffic matrix: all 200"
 LABS: tuple[LabInfo, ...] = (
     LabInfo("00", "Welcome and environment check", "00-welcome.ipynb", nothing, (
         "the lab environment is ready",
+        "this machine has what the labs need (labkit doctor)",
     )),
     LabInfo("01", "Sample apps and sidecar injection", "01-sidecar-injection.ipynb", nothing, (
         "namespace foo has sidecar injection enabled",

@@ -293,3 +293,12 @@ def test_lab_complete_reads_the_recorded_steps(m):
     assert [i.label for i in fails(checks.lab_complete, m, "02").failures] == [steps[-1]]
     progress.record(m, "02", steps[-1], True)
     passes(checks.lab_complete, m, "02")
+
+
+def test_doctor_check_passes_here_and_fails_without_curl(lab, monkeypatch):
+    assert checks.doctor(lab).passed
+    monkeypatch.setattr("labkit.doctor.shutil.which", lambda name: None)
+    result = checks.doctor(lab)
+    assert not result.passed
+    failed = {item.label: item.hint for item in result.items if not item.ok}
+    assert "curl" in failed and "apt-get install curl" in failed["curl"]

@@ -97,10 +97,12 @@ def test_progress_table_and_cli(tmp_path, capsys):
     from labkit.cli import main
     lab = FakeLab(tmp_path)
     progress.started(lab, "00")
-    progress.record(lab, "00", lab_info("00").steps[0], True)
+    for step in lab_info("00").steps:
+        progress.record(lab, "00", step, True)
     progress.record(lab, "01", lab_info("01").steps[0], True)
     table = progress.table(progress.load(tmp_path / progress.FILE_NAME))
-    assert table.loc["00", "done"] and table.loc["00", "steps"] == "1/1"
+    steps_00 = len(lab_info("00").steps)
+    assert table.loc["00", "done"] and table.loc["00", "steps"] == f"{steps_00}/{steps_00}"
     assert table.loc["01", "steps"] == f"1/{len(lab_info('01').steps)}" and not table.loc["01", "done"]
     assert main(["progress", "--state-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out

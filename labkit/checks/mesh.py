@@ -51,6 +51,19 @@ def environment(result: CheckResult, lab) -> None:
     result.add("gateway ports", True, urls)
 
 
+@checker(lambda lab: "this machine has what the labs need (labkit doctor)", settle=False)
+def doctor(result: CheckResult, lab) -> None:
+    """`labkit doctor` as a check: local tools and limits, or the cluster and its Istio."""
+    if lab.backend == "kube":
+        from ..doctor_kube import kube_doctor
+        for line in kube_doctor():
+            result.add(line["check"], line["ok"], line["detail"], line.get("fix") or "")
+        return
+    from ..doctor import local_doctor
+    for line in local_doctor():
+        result.add(line.check, line.ok, line.detail, line.fix)
+
+
 @checker(lambda lab, namespace, enabled=True:
          f"namespace {namespace} has sidecar injection {'enabled' if enabled else 'disabled'}", settle=False)
 def namespace_injected(result: CheckResult, lab, namespace: str, enabled: bool = True) -> None:
