@@ -22,8 +22,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create the venv and install everything (idempotent)
 
+# Jupyter refuses to run as root unless told; containers and CI machines often are root.
+ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP) ## Start JupyterLab on labs/ (local mesh backend by default)
-	cd labs && ../$(PY) -m jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser
+	cd labs && ../$(PY) -m jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser $(ALLOW_ROOT)
 
 test: $(STAMP) ## Run the whole test suite (unit, local mesh, notebooks)
 	$(PY) -m pytest tests labs --nbval-lax --nbval-current-env --ignore=labs/learner -p no:cacheprovider $(PYTEST_ARGS)
