@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from labkit import checks
-from labkit.checks.result import CheckResult, settling
+from check_helpers import fails, hints, passes
 from mesh_scenarios import strict
 
 pytestmark = pytest.mark.envoy
@@ -33,23 +33,6 @@ def m(mesh):
     for ns in mesh.get("Namespace"):
         if ns["metadata"]["name"] not in BASE_NAMESPACES:
             mesh.delete("Namespace", ns["metadata"]["name"], ignore_missing=True)
-
-
-def fails(check, *args, **kwargs) -> CheckResult:
-    """Run a check that must fail: judged on its first observation (no settling), so failures are fast."""
-    with settling(0):
-        result = check(*args, **kwargs)
-    assert not result.passed, result.report()
-    return result
-
-
-def hints(check, *args, **kwargs) -> str:
-    return " ".join(item.hint for item in fails(check, *args, **kwargs).failures)
-
-
-def passes(check, *args, **kwargs) -> None:
-    result = check(*args, **kwargs)
-    assert result.passed, result.report()
 
 
 # -- environment and injection ------------------------------------------------------------------------

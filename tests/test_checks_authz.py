@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labkit import checks
-from labkit.checks.result import CheckResult, settling
+from check_helpers import fails, hints, passes
 from labkit.samples import sample
 
 pytestmark = pytest.mark.envoy
@@ -58,22 +58,6 @@ def dr(mode: str) -> str:
 def mesh(lab):
     lab.reset_lab("07")
     return lab
-
-
-def fails(check, *args, **kwargs) -> CheckResult:
-    with settling(0):
-        result = check(*args, **kwargs)
-    assert not result.passed, result.report()
-    return result
-
-
-def hints(check, *args, **kwargs) -> str:
-    return " ".join(item.hint for item in fails(check, *args, **kwargs).failures)
-
-
-def passes(check, *args, **kwargs) -> None:
-    result = check(*args, **kwargs)
-    assert result.passed, result.report()
 
 
 def only_gateway(lab):

@@ -9,7 +9,7 @@ import pytest
 
 from labkit import certs, checks
 from labkit.checks.edge_tls import edge_curl, presented_certificate
-from labkit.checks.result import CheckResult, settling
+from check_helpers import fails, hints, passes
 
 pytestmark = pytest.mark.envoy
 LEARNER_KINDS = ("Gateway", "VirtualService", "DestinationRule", "PeerAuthentication", "AuthorizationPolicy")
@@ -32,22 +32,6 @@ def m(mesh):
         mesh.delete("Secret", obj["metadata"]["name"], namespace=obj["metadata"]["namespace"], ignore_missing=True)
     for name in ("my-nginx",):
         mesh.delete("Deployment", name, namespace="demo", ignore_missing=True)
-
-
-def fails(check, *args, **kwargs) -> CheckResult:
-    with settling(0):
-        result = check(*args, **kwargs)
-    assert not result.passed, result.report()
-    return result
-
-
-def hints(check, *args, **kwargs) -> str:
-    return " ".join(item.hint for item in fails(check, *args, **kwargs).failures)
-
-
-def passes(check, *args, **kwargs) -> None:
-    result = check(*args, **kwargs)
-    assert result.passed, result.report()
 
 
 def openssl(directory: Path, *args: str) -> None:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from labkit import checks
-from labkit.checks.result import CheckResult, settling
+from check_helpers import hints, passes
 
 pytestmark = pytest.mark.envoy
 HOST = "shop.local.test"
@@ -44,22 +44,6 @@ def fresh(lab):
     lab.reset_lab("08")
     lab.ca_file.write_text(lab.get("ConfigMap", "shop-ca", namespace="shop")[0]["data"]["ca.crt"])
     return lab
-
-
-def fails(check, *args, **kwargs) -> CheckResult:
-    with settling(0):
-        result = check(*args, **kwargs)
-    assert not result.passed, result.report()
-    return result
-
-
-def hints(check, *args, **kwargs) -> str:
-    return " ".join(item.hint for item in fails(check, *args, **kwargs).failures)
-
-
-def passes(check, *args, **kwargs) -> None:
-    result = check(*args, **kwargs)
-    assert result.passed, result.report()
 
 
 def verdicts(lab, since=None) -> dict[str, str]:

@@ -21,14 +21,13 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from labkit import certs
 from labkit.backends.local import system_objects
 from labkit.certs import MeshCA
-from labkit.envoy.common import ProxyPaths
+from labkit.envoy.common import ProxyPaths, tls_certificate_secret, validation_secret
 from labkit.envoy.proxy import GatewaySettings, build_proxy_config
 from labkit.errors import LabkitError
 from labkit.model.deployments import reconcile_pods
 from labkit.model.mesh import build_model
 from labkit.resources.loader import load_documents
 from labkit.resources.store import Store
-from labkit.runtime import xds_files
 from labkit.runtime.envoy_proc import EnvoyProcess
 from labkit.samples import sample
 
@@ -244,9 +243,9 @@ def envoy(tmp_path_factory):
                          "check.foo")
     ca = MeshCA.create(key_type="ec")
     identity = ca.issue("spiffe://cluster.local/ns/foo/sa/check")
-    proxy.write_secret(xds_files.tls_certificate_secret("default", identity.cert_pem.decode(),
+    proxy.write_secret(tls_certificate_secret("default", identity.cert_pem.decode(),
                                                         identity.key_pem.decode()))
-    proxy.write_secret(xds_files.validation_secret("ROOTCA", ca.root_pem.decode()))
+    proxy.write_secret(validation_secret("ROOTCA", ca.root_pem.decode()))
     proxy.start()
     certs_dir = root / "certs"
     files = certs.write_pem(certs.make_client_cert(certs.make_ca("dr CA", key_type="ec"), "client", key_type="ec"),

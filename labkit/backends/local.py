@@ -7,7 +7,6 @@ store and waits until the owner has acted on it.
 from __future__ import annotations
 
 import atexit
-import copy
 import datetime as dt
 import os
 import shutil

@@ -40,7 +40,7 @@ def missing_sidecar(view: MeshView, namespace: str, pod_name: str) -> str:
     opt_out = pod is not None and str(pod.labels.get("sidecar.istio.io/inject",
                                                       pod.annotations.get("sidecar.istio.io/inject"))).lower() == "false"
     if opt_out:
-        return f"the pod template says sidecar.istio.io/inject: \"false\"; remove it and restart."
+        return "the pod template says sidecar.istio.io/inject: \"false\"; remove it and restart."
     if not view.injection_enabled(namespace):
         return f"namespace {namespace} is not labelled for injection: " + injection(view, namespace)
     deployment = (pod.deployment if pod else None) or pod_name.rsplit("-", 2)[0]

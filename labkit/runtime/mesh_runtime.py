@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..certs import MeshCA
+from ..envoy.common import tls_certificate_secret, validation_secret
 from ..envoy.proxy import GatewaySettings, build_proxy_config
 from ..errors import LabkitError
 from ..model.mesh import MeshModel
@@ -97,9 +98,9 @@ class MeshRuntime:
 
     def _issue_identity(self, runtime: PodRuntime) -> None:
         bundle = self.ca.issue(runtime.pod.spiffe_id, hours=CERT_HOURS)
-        runtime.envoy.write_secret(xds_files.tls_certificate_secret(
+        runtime.envoy.write_secret(tls_certificate_secret(
             "default", bundle.cert_pem.decode(), bundle.key_pem.decode()))
-        runtime.envoy.write_secret(xds_files.validation_secret("ROOTCA", self.ca.root_pem.decode()))
+        runtime.envoy.write_secret(validation_secret("ROOTCA", self.ca.root_pem.decode()))
 
     def rotate_identity(self, uid: str) -> None:
         with self.lock:

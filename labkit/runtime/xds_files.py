@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from ..envoy.common import SECRET_TYPE, ProxyConfig, ProxyPaths, tls_certificate_secret, validation_secret  # noqa: F401
+from ..envoy.common import ProxyConfig, ProxyPaths
 
 
 class _PlainDumper(yaml.SafeDumper):
