@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: help lab test test-unit test-labs learner bench clean install
+.PHONY: help lab test test-browser browser learner bench clean install
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -28,8 +28,16 @@ ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(STAMP) ## Start JupyterLab on labs/ (local mesh backend by default)
 	cd labs && ../$(PY) -m jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser $(ALLOW_ROOT)
 
-test: $(STAMP) ## Run the whole test suite (unit, local mesh, notebooks)
+browser: ## Install Debian's Chromium for the browser test (needs root or passwordless sudo)
+	@bash scripts/install-browser.sh
+
+test: $(STAMP) ## Run the whole test suite (unit, local mesh, notebooks, lab 03 in headless Chromium)
+	@bash scripts/install-browser.sh --quiet || echo "make test: tests/test_browser.py will be skipped (no Chromium, see above)"
 	$(PY) -m pytest tests labs --nbval-lax --nbval-current-env --ignore=labs/learner -p no:cacheprovider $(PYTEST_ARGS)
+
+test-browser: $(STAMP) ## Only the real-browser test; screenshots and console logs in artifacts/browser/
+	@bash scripts/install-browser.sh
+	LABKIT_REQUIRE_BROWSER=1 $(PY) -m pytest tests/test_browser.py -p no:cacheprovider $(PYTEST_ARGS)
 
 learner: $(STAMP) ## Generate learner notebooks (solutions removed) into labs/learner/
 	$(PY) -m labkit.cli release --out labs/learner

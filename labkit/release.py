@@ -57,6 +57,8 @@ def learner_notebook(notebook, name: str = "notebook"):
             continue
         cell.source, _ = strip_solutions(cell.source, f"{name} cell {index}")
         cell.outputs, cell.execution_count = [], None
+    # Saved widget state (JupyterLab keeps it so reopened checks render) belongs to one run, not the lab.
+    copy.metadata.pop("widgets", None)
     copy.metadata["labkit"] = {"learner": True, "generated_from": name}
     return copy
 

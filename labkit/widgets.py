@@ -43,10 +43,23 @@ def interactive() -> bool:
         return False
     try:
         import psutil
-        parent = " ".join(psutil.Process().parent().cmdline()).lower()
+        parent = psutil.Process().parent().cmdline()
     except Exception:
         return True
-    return not any(name in parent for name in _HEADLESS_RUNNERS)
+    return not _is_headless_runner(parent)
+
+
+def _is_headless_runner(cmdline: list[str]) -> bool:
+    """Judge by program and module names only: a checkout path containing "pytest" proves nothing."""
+    names = []
+    for arg in cmdline:
+        if arg.startswith("-"):
+            continue
+        base = os.path.basename(arg).lower()
+        for suffix in (".py", "-script"):
+            base = base.removesuffix(suffix)
+        names.append(base.removeprefix("jupyter-"))
+    return any(name.split(".")[0] in _HEADLESS_RUNNERS for name in names)
 
 
 class CheckWidget:

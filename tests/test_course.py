@@ -169,3 +169,16 @@ def test_a_kernel_run_by_a_headless_runner_is_not_interactive(monkeypatch):
     NotebookClient(notebook, kernel_name="python3", timeout=60).execute()
     assert notebook.cells[0].outputs[0].text.strip() == "False"
     assert nbformat.validate(notebook) is None
+
+
+@pytest.mark.parametrize("cmdline, headless", [
+    (["/venv/bin/python", "-m", "pytest", "labs", "--nbval-lax"], True),
+    (["/usr/bin/python3", "/venv/bin/pytest", "tests"], True),
+    (["/venv/bin/python", "/venv/bin/jupyter-nbconvert", "--execute", "x.ipynb"], True),
+    (["papermill", "in.ipynb", "out.ipynb"], True),
+    (["/home/me/pytest-projects/.venv/bin/python", "-m", "jupyter", "lab"], False),
+    (["/venv/bin/python", "/venv/bin/jupyter-lab", "--notebook-dir=/work/nbconvert-notes"], False),
+])
+def test_headless_runner_detection_looks_at_program_names(cmdline, headless):
+    from labkit.widgets import _is_headless_runner
+    assert _is_headless_runner(cmdline) is headless

@@ -92,3 +92,15 @@ def test_learner_notebook_fails_at_its_first_exercise_check(path, tmp_path, monk
     assert "FAIL:" in error.evalue and "hint:" in error.evalue
     # The kernel is gone, and with it every process of its mesh: the next notebook starts clean.
     assert wait_for(lambda: not children_of_mesh(tmp_path / "state"), 10), children_of_mesh(tmp_path / "state")
+
+
+def test_instructor_notebooks_in_git_are_clean():
+    """Sources carry no outputs, execution counts or saved widget state (one run's leftovers)."""
+    import json
+    from pathlib import Path
+    for path in sorted((Path(__file__).resolve().parent.parent / "labs").glob("*.ipynb")):
+        notebook = json.loads(path.read_text())
+        assert "widgets" not in notebook.get("metadata", {}), path.name
+        for cell in notebook["cells"]:
+            if cell["cell_type"] == "code":
+                assert cell.get("outputs") == [] and cell.get("execution_count") is None, (path.name, cell["source"][:1])

@@ -1,0 +1,333 @@
+"""The labs in a real browser: JupyterLab in headless Chromium (Debian's), driven by Playwright like a learner.
+
+Lab 03 (the richest in widgets) runs top to bottom from the Run menu; then the DOM must show what a learner
+is meant to see: each check's pass/fail list with its marks and colours, the Check buttons as live
+ipywidgets in the right state, the traffic matrices coloured cell by cell. A click on Check re-runs the
+check and re-renders its result in place. The learner version (`labkit release`) fails its first exercise
+check with a hint; typing the solution into the exercise cell and clicking Check turns it green.
+
+Every console error and uncaught exception in the page fails the test (BENIGN_CONSOLE_ERRORS in
+browser_support lists the few ignored ones, each with its reason), and so does a request that tries to
+leave the machine. Screenshots, the console log and the server's log go to artifacts/browser/.
+
+Needs /usr/bin/chromium (scripts/install-browser.sh installs Debian's package) and the Python package
+playwright (never `playwright install`: its downloaded browsers are not used). Without them the tests
+skip, saying why; with LABKIT_REQUIRE_BROWSER=1 (CI) they fail instead.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from browser_support import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, ConsoleLog, JupyterLabServer,
+                             NotebookPage, browser_unavailable, copy_notebook, processes_naming, wait_until)
+
+pytestmark = [pytest.mark.envoy, pytest.mark.timeout(240)]
+
+LAB = "03-strict.ipynb"
+GREEN, RED, GREY = "rgb(200, 230, 201)", "rgb(255, 205, 210)", "rgb(224, 224, 224)"  # labkit.widgets
+PASS_COLOUR, FAIL_COLOUR = "rgb(27, 127, 59)", "rgb(176, 0, 32)"       # CheckResult.to_html
+WIDGET_TROUBLE = ("Error displaying widget", "Loading widget", "Button(description=", "IntProgress(")
+
+
+# --- fixtures ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def chromium():
+    reason = browser_unavailable()
+    if reason:
+        if os.environ.get("LABKIT_REQUIRE_BROWSER", "").strip() not in ("", "0"):
+            pytest.fail(f"LABKIT_REQUIRE_BROWSER is set but {reason}")
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def workspace(chromium, tmp_path_factory):
+    """Copies to open (JupyterLab saves what it runs): the instructor lab, and the learner one from
+    `labkit release` (solutions replaced by TODOs)."""
+    base = tmp_path_factory.mktemp("browser")
+    root = base / "notebooks"
+    copy_notebook(ROOT / "labs" / LAB, root)
+    subprocess.run([sys.executable, "-m", "labkit.cli", "release", "--out", str(root / "learner")], cwd=ROOT,
+                   check=True, capture_output=True, text=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*"):
+        if old.is_file():
+            old.unlink()
+    return base
+
+
+@pytest.fixture(scope="module")
+def mesh_state():
+    """Where the kernels' mesh lives: inside this test session's private state directory (conftest.py), so
+    the mesh never meets a learner's own or another test's, and leftovers are easy to find."""
+    session = os.environ.get("LABKIT_STATE_DIR")
+    assert session, "the repository's conftest.py sets LABKIT_STATE_DIR for every test session"
+    return Path(session) / "browser-test"
+
+
+@pytest.fixture(scope="module")
+def server(workspace, mesh_state):
+    env = dict(os.environ, LABKIT_STATE_DIR=str(mesh_state))  # subnet and gateway ports: the session's
+    lab = JupyterLabServer(workspace / "notebooks", workspace / "jupyter", env).start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
+        (ARTIFACTS / "jupyterlab.log").write_text(lab.log())
+        left = lab.leftovers(marks=(str(mesh_state),))
+        assert not left, "still running after JupyterLab stopped: " + "; ".join(
+            f"{p.pid} {' '.join(p.cmdline())[:160]}" for p in left)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium, workspace):
+    """Debian's Chromium, headless, with a fresh profile (--user-data-dir), driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+    profile = workspace / "chromium-profile"
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS,
+            chromium_sandbox=False, viewport={"width": 1400, "height": 1000}, handle_sigint=False)
+        context.set_default_timeout(30_000)
+        try:
+            yield context
+        finally:
+            context.close()
+    wait_until(lambda: not processes_naming(str(profile)), 10, "Chromium to exit")
+
+
+@pytest.fixture
+def console(request):
+    log = ConsoleLog()
+    yield log
+    log.save(ARTIFACTS / f"console-{request.node.name}.log")
+
+
+@pytest.fixture
+def notebook(server, browser, console, mesh_state, request):
+    """Open a notebook in a new tab; afterwards its kernel is shut down and its whole mesh gone."""
+    pages = []
+
+    def open_notebook(path: str) -> NotebookPage:
+        page = browser.new_page()
+        pages.append(page)
+        console.attach(page)
+        return NotebookPage(page, server, path, workspace=request.node.name.replace("_", "-"),
+                            console=console).open()
+
+    yield open_notebook
+    for number, page in enumerate(pages):
+        page.screenshot(path=ARTIFACTS / f"last-{request.node.name}-{number}.png")  # where it stopped
+        page.close()
+    server.shutdown_kernels()
+    wait_until(lambda: not server.leftovers(marks=(str(mesh_state),)), 30, "the kernel's mesh to stop")
+
+
+# --- what the notebook should show ------------------------------------------------------------------------
+def cells(path: Path):
+    return nbformat.read(path, as_version=4).cells
+
+
+def index_of(notebook_cells, source: str, after: int = -1) -> int:
+    return next(i for i, c in enumerate(notebook_cells) if i > after and c.source.strip() == source)
+
+
+def first_exercise_check(notebook_cells) -> int:
+    """The first `check(` cell after the first cell that had a solution (as tests/test_release.py)."""
+    first = next(i for i, c in enumerate(notebook_cells) if c.cell_type == "code" and "TODO" in c.source)
+    return next(i for i, c in enumerate(notebook_cells) if i > first and c.cell_type == "code"
+                and c.source.startswith("check("))
+
+
+def solution_of(instructor_cells, todo_cell_source: str) -> str:
+    """What the learner has to write in place of a TODO: the instructor's lines between the markers."""
+    todo = todo_cell_source.split("# TODO:", 1)[1].strip()
+    for cell in instructor_cells:
+        match = re.search(r"# BEGIN SOLUTION:\s*" + re.escape(todo) + r"\n(.*?)\n\s*# END SOLUTION", cell.source, re.S)
+        if match:
+            return match.group(1)
+    raise AssertionError(f"no solution for {todo!r}")
+
+
+def assert_check(view: dict, passed: bool, where: str) -> dict:
+    """The cell shows one check result, passed or failed as expected, as a learner would see it."""
+    assert len(view["checks"]) == 1, f"{where}: expected one check result, the cell shows:\n{view['text']}"
+    result = view["checks"][0]
+    assert result["visible"], f"{where}: the check result is not visible"
+    assert result["title"].endswith(": passed" if passed else ": failed"), f"{where}: {result['title']}"
+    assert result["titleColour"] == (PASS_COLOUR if passed else FAIL_COLOUR), f"{where}: {result}"
+    assert result["items"], f"{where}: a check result with no items"
+    for item in result["items"]:
+        assert item["mark"] in ("\u2714", "\u2718"), f"{where}: {item}"
+        ok = item["mark"] == "\u2714"
+        assert item["markColour"] == (PASS_COLOUR if ok else FAIL_COLOUR), f"{where}: {item}"
+        if ok:
+            assert item["hint"] is None, f"{where}: a passed item with a hint: {item}"
+    if passed:
+        assert all(i["mark"] == "\u2714" for i in result["items"]), f"{where}: {result['items']}"
+    else:
+        failures = [i for i in result["items"] if i["mark"] == "\u2718"]
+        assert failures, f"{where}: failed, yet no item is marked failed: {result['items']}"
+        assert any(i["hint"] and i["hint"].startswith("hint: ") and len(i["hint"]) > 12 and i["hintVisible"]
+                   for i in failures), f"{where}: no visible hint on the failed items: {failures}"
+    assert len(view["buttons"]) == 1, f"{where}: expected one Check button, the cell shows:\n{view['text']}"
+    button = view["buttons"][0]
+    assert button["visible"] and button["text"] == "Check" and not button["disabled"], f"{where}: {button}"
+    assert ("mod-success" if passed else "mod-danger") in button["classes"], f"{where}: {button}"
+    return result
+
+
+def matrix(view: dict, where: str) -> dict[tuple[str, str], tuple[str, str]]:
+    assert len(view["tables"]) == 1, f"{where}: expected one table, the cell shows:\n{view['text']}"
+    table = view["tables"][0]
+    servers = table["head"][1:]
+    return {(row["name"], server): (cell["text"], cell["background"])
+            for row in table["rows"] for server, cell in zip(servers, row["cells"])}
+
+
+def assert_matrix(view: dict, resets: set[tuple[str, str]], where: str) -> None:
+    """3 x 3 clients by servers; the `resets` pairs red and reset (curl 56), every other one green 200."""
+    shown = matrix(view, where)
+    names = ("foo", "bar", "legacy")
+    assert set(shown) == {(f"curl.{c}", f"httpbin.{s}") for c in names for s in names}, f"{where}: {shown}"
+    for (client, server), (text, background) in shown.items():
+        if (client.split(".")[1], server.split(".")[1]) in resets:
+            assert text.startswith("reset") and background == RED, f"{where}: {client} -> {server}: {text} {background}"
+        else:
+            assert text == "200" and background == GREEN, f"{where}: {client} -> {server}: {text} {background}"
+
+
+def assert_no_widget_trouble(page: NotebookPage, where: str) -> None:
+    text = page.panel_text()
+    for trouble in WIDGET_TROUBLE:
+        assert trouble not in text, f"{where}: the notebook shows {trouble!r}"
+    assert "Traceback" not in text, f"{where}: an error output:\n{text[text.index('Traceback') - 300:][:1500]}"
+
+
+def assert_mesh_processes_found(server: JupyterLabServer, mesh_state: Path) -> None:
+    """While a lab runs, the leftover search finds its kernel and the Envoy proxies of its mesh (else "no
+    process is left" after the test would prove nothing)."""
+    running = [" ".join(p.cmdline()) for p in server.leftovers(marks=(str(mesh_state),))]
+    assert any("ipykernel" in cmd for cmd in running), running
+    assert any("envoy" in cmd.split(" ", 1)[0] for cmd in running), running
+
+
+def assert_console_clean(console: ConsoleLog, where: str) -> None:
+    problems = console.problems()
+    assert not problems, f"{where}: the page logged errors:\n" + "\n".join(problems)
+
+
+# --- the tests --------------------------------------------------------------------------------------------
+def test_lab_runs_in_jupyterlab_and_its_validators_render(workspace, notebook, console, server, mesh_state):
+    started = time.monotonic()
+    source = cells(workspace / "notebooks" / LAB)
+    page = notebook(LAB)
+    page.run_all()
+    ran = time.monotonic() - started
+    page.screenshot("lab03-after-run-all")
+
+    executed = [page.read(i)["prompt"] for i, c in enumerate(source) if c.cell_type == "code"]
+    assert all(re.fullmatch(r"\[\d+\]:", p) for p in executed), f"cells not run: {executed}"
+    assert_no_widget_trouble(page, "after Run All")
+
+    # Every check in the lab passes, as the solutions are in; the results are lists, the buttons widgets.
+    checks = [i for i, c in enumerate(source) if c.cell_type == "code" and c.source.startswith("check(")]
+    assert len(checks) >= 8, checks
+    for index in checks:
+        assert_check(page.read(index), passed=True, where=f"cell {index} ({source[index].source})")
+    first = checks[0]
+    page.screenshot("lab03-check-passed", first)
+    assert len(page.read(first)["checks"][0]["items"]) >= 3
+
+    # Check runs the check again, on the mesh as it is now, and renders the result anew in place. At the
+    # end of the lab the policies are deleted again: the first check now fails, with its hint, in red.
+    now = page.click_check(first)
+    assert_check(now, passed=False, where=f"cell {first} clicked after the lab deleted its policy")
+    page.screenshot("lab03-check-clicked-now-fails", first)
+    all_200 = index_of(source, "check(checks.traffic_matrix_matches, lab)")
+    assert_check(page.click_check(all_200), passed=True, where=f"cell {all_200} clicked")
+    page.screenshot("lab03-check-clicked-still-passes", all_200)
+
+    # The traffic matrices, cell by cell: STRICT in foo resets legacy -> foo; mesh-wide also legacy -> bar.
+    foo_only = index_of(source, "traffic_matrix(lab)")
+    assert_matrix(page.read(foo_only), {("legacy", "foo")}, f"cell {foo_only} (STRICT in foo)")
+    page.screenshot("lab03-traffic-matrix-strict-foo", foo_only)
+    mesh_wide = index_of(source, "traffic_matrix(lab)", after=foo_only)
+    assert_matrix(page.read(mesh_wide), {("legacy", "foo"), ("legacy", "bar")}, f"cell {mesh_wide} (mesh-wide)")
+    page.screenshot("lab03-traffic-matrix-mesh-wide", mesh_wide)
+
+    # The pods table: READY 2/2 (with a sidecar) green, 1/1 (the frontend, without one) grey.
+    pods = index_of(source, 'pods_table(lab, ["default"])')
+    table = page.read(pods)["tables"]
+    assert len(table) == 1 and table[0]["head"][:3] == ["", "namespace", "pod"], f"cell {pods}: {table}"
+    ready = {row["cells"][1]["text"]: row["cells"][2]["text"] for row in table[0]["rows"]}
+    colours = {row["cells"][2]["text"]: {c["background"] for c in row["cells"]} for row in table[0]["rows"]}
+    assert sorted(ready.values()) == ["1/1", "2/2"], f"cell {pods}: {ready}"
+    assert colours == {"2/2": {GREEN}, "1/1": {GREY}}, f"cell {pods}: {colours}"
+
+    # Progress: the lab's last check lists every step above as passed.
+    last = checks[-1]
+    assert "lab 03 is complete" in page.read(last)["checks"][0]["title"]
+    assert_console_clean(console, "lab 03")
+    print(f"lab 03 ran in JupyterLab in {ran:.1f}s")
+
+    # A learner comes back another day: the notebook was saved, its kernel is gone, the page is reloaded.
+    # The saved results still show, and the widgets render from the state saved with the notebook.
+    widgets = server.lab_setting("@jupyter-widgets/jupyterlab-manager:plugin")
+    assert widgets.get("saveState"), (
+        "JupyterLab does not save widget state with notebooks, so a reopened lab shows 'Error displaying "
+        "widget: model not found' under every check: labkit's settings (jupyter-config/lab/settings/"
+        "overrides.d/labkit.json5) are not installed in this environment (pip install -e . installs them)")
+    titles = {i: [c["title"] for c in page.read(i)["checks"]] for i in checks}
+    page.save()
+    assert_mesh_processes_found(server, mesh_state)
+    server.shutdown_kernels()
+    page.reload()
+    page.wait_widgets_settled()
+    page.screenshot("lab03-reopened")
+    assert_no_widget_trouble(page, "reopened after the kernel went away")
+    assert {i: [c["title"] for c in page.read(i)["checks"]] for i in checks} == titles
+    reopened = page.read(first)["buttons"]
+    assert len(reopened) == 1 and reopened[0]["text"] == "Check" and reopened[0]["visible"], reopened
+    page.screenshot("lab03-reopened-check", first)
+    assert_console_clean(console, "lab 03 reopened")
+
+
+def test_learner_lab_fails_its_first_exercise_with_a_hint_until_solved(workspace, notebook, console, server,
+                                                                      mesh_state):
+    learner = cells(workspace / "notebooks" / "learner" / LAB)
+    instructor = cells(workspace / "notebooks" / LAB)
+    exercise_check = first_exercise_check(learner)
+    exercise = max(i for i in range(exercise_check) if "TODO" in learner[i].source)
+
+    page = notebook(f"learner/{LAB}")
+    page.run_all()
+    view = page.read(exercise_check)
+    failed = assert_check(view, passed=False, where=f"learner cell {exercise_check}")
+    page.screenshot("learner-lab03-first-exercise-fails", exercise_check)
+    assert "Traceback" not in view["text"] and "AssertionError" not in view["text"], \
+        "in JupyterLab a failed check is shown, not raised:\n" + view["text"]
+
+    # Check again without doing anything: still failing, still with the hint.
+    again = page.click_check(exercise_check)
+    assert assert_check(again, passed=False, where="after clicking Check")["items"] == failed["items"]
+
+    # The learner types the solution under the TODO, runs the cell, and clicks Check: it passes.
+    page.type_at_end_of_cell(exercise, solution_of(instructor, learner[exercise].source))
+    typed = page.cell_source(exercise)
+    assert "mode: STRICT" in typed, typed
+    page.run_selected_cell()
+    page.screenshot("learner-lab03-exercise-typed", exercise)
+    solved = page.click_check(exercise_check)
+    assert_check(solved, passed=True, where="after solving the exercise and clicking Check")
+    page.screenshot("learner-lab03-first-exercise-solved", exercise_check)
+    assert_console_clean(console, "learner lab 03")
+    assert_mesh_processes_found(server, mesh_state)
