@@ -153,3 +153,54 @@ spec:
     finally:
         mesh.delete("DestinationRule", "legacy-tls", namespace="bar")
         mesh.delete("DestinationRule", "foo-plain", namespace="bar", ignore_missing=True)
+
+
+NODEPORT = """
+apiVersion: v1
+kind: Service
+metadata: {name: httpbin-nodeport, namespace: bar}
+spec:
+  type: NodePort
+  selector: {app: httpbin}
+  ports: [{name: http, port: 8000, targetPort: 8080}]
+"""
+
+
+def host_curl(url: str) -> tuple[str, int]:
+    import subprocess
+    out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", url],
+                         capture_output=True, text=True, timeout=10)
+    return out.stdout.strip(), out.returncode
+
+
+def test_nodeport_from_outside_and_the_port_level_exception(mesh):
+    """Seed 003: a browser on the NodePort is plaintext; STRICT resets it, a container-port exception lets it in."""
+    mesh.apply(NODEPORT)
+    try:
+        stored = mesh.get("Service", "httpbin-nodeport", "bar")[0]["spec"]["ports"][0]["nodePort"]
+        assert 30000 <= stored <= 32767
+        url = mesh.node_url("bar", "httpbin-nodeport") + "/ip"
+        assert url.endswith(f":{stored}/ip")
+        assert host_curl(url) == OK
+        mesh.apply(NODEPORT)  # re-applying keeps the allocated port, as the API server does
+        assert mesh.get("Service", "httpbin-nodeport", "bar")[0]["spec"]["ports"][0]["nodePort"] == stored
+        mesh.apply(strict("bar"))
+        assert host_curl(url) == RESET
+        mesh.apply(strict("bar", name="httpbin", selector={"app": "httpbin"}, port_level={8080: "PERMISSIVE"}))
+        assert host_curl(url) == OK
+    finally:
+        mesh.delete("PeerAuthentication", "httpbin", namespace="bar", ignore_missing=True)
+        mesh.delete("PeerAuthentication", "default", namespace="bar", ignore_missing=True)
+        mesh.delete("Service", "httpbin-nodeport", namespace="bar")
+
+
+def test_taken_node_port_is_refused_by_name(mesh):
+    from labkit.errors import LabkitError
+    fixed = NODEPORT.replace("targetPort: 8080}", "targetPort: 8080, nodePort: 31999}")
+    mesh.apply(fixed)
+    try:
+        with pytest.raises(LabkitError, match="provided port 31999 is already allocated") as info:
+            mesh.apply(fixed.replace("httpbin-nodeport", "other-nodeport"))
+        assert info.value.field == "spec.ports[0].nodePort"
+    finally:
+        mesh.delete("Service", "httpbin-nodeport", namespace="bar")

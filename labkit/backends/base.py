@@ -81,6 +81,26 @@ class Lab(abc.ABC):
     def gateway_url(self, port: int = 80, scheme: str | None = None) -> str:
         """URL of the ingress gateway for a Gateway server port (80 → http, 443 → https)."""
 
+    def node_url(self, namespace: str, service: str, port: int | None = None, scheme: str = "http") -> str:
+        """Where a NodePort Service answers from outside the mesh (`<node address>:<nodePort>`)."""
+        from ..errors import LabkitError
+        found = self.get("Service", service, namespace)
+        if not found:
+            raise LabkitError(f'services "{service}" not found', kind="Service", name=service, namespace=namespace)
+        ports = [p for p in (found[0].get("spec") or {}).get("ports") or []
+                 if p.get("nodePort") and (port is None or p.get("port") == port)]
+        if not ports:
+            raise LabkitError("the Service has no nodePort" + (f" for port {port}" if port else ""), kind="Service",
+                              name=service, namespace=namespace, hint="set `type: NodePort` on the Service")
+        address = self._node_address()
+        if not address:
+            raise LabkitError("no node address to reach NodePorts on", hint="check the cluster's nodes")
+        return f"{scheme}://{address}:{ports[0]['nodePort']}"
+
+    def _node_address(self) -> str | None:
+        """The address NodePorts listen on (a node's IP; loopback on the local mesh)."""
+        return None
+
     @abc.abstractmethod
     def down(self, keep: bool = False) -> None:
         """Stop everything this lab started; remove its state unless keep=True."""

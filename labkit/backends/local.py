@@ -368,6 +368,9 @@ class LocalLab(Lab):
                 rotated += 1
         return rotated
 
+    def _node_address(self) -> str:
+        return self.settings.gateway_ip
+
     def gateway_url(self, port: int = 80, scheme: str | None = None) -> str:
         target = {80: 8080, 443: 8443}.get(port, port)
         scheme = scheme or ("https" if port in (443, 8443) else "http")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import LabkitError
+from .nodeports import assign_node_ports
 from .validate import validate
 
 BUILTIN_NAMESPACES = ("default", "istio-system", "kube-system")
@@ -120,6 +121,7 @@ class Store:
                                       hint=f"create it first: kubectl create namespace {namespace}")
             for obj in objects:
                 key = key_of(obj)
+                assign_node_ports(obj, state["objects"][index[key]] if key in index else None, state["objects"])
                 if key in index:
                     old = state["objects"][index[key]]
                     if _content(old) == _content(obj) and obj.get("status") == old.get("status"):

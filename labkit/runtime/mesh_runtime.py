@@ -10,11 +10,14 @@ from pathlib import Path
 
 from ..certs import MeshCA
 from ..envoy.common import tls_certificate_secret, validation_secret
+from ..envoy.common import ProxyPaths
+from ..envoy.nodeproxy import build_node_proxy
 from ..envoy.proxy import GatewaySettings, build_proxy_config
 from ..errors import LabkitError
 from ..model.mesh import MeshModel
 from . import xds_files
 from .network import address_map, write_pod_network
+from .envoy_proc import EnvoyProcess
 from .pods import PodRuntime
 
 GATEWAY_SERVICE = ("istio-system", "istio-ingressgateway")
@@ -39,6 +42,7 @@ class MeshRuntime:
         self.lock = threading.RLock()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="labkit-sync")
         self._next_listener_retry = 0.0
+        self.node_proxy: EnvoyProcess | None = None
 
     # -- reconcile --------------------------------------------------------------------------------
     def sync(self, model: MeshModel) -> None:
@@ -74,7 +78,8 @@ class MeshRuntime:
                 if runtime.envoy:
                     runtime.envoy.start()
                 runtime.start_apps()
-            errors = [f for f in self._pool.map(self._wait_envoy, configured) if f]
+            waiting = [r.envoy for r in configured] + self._sync_node_proxy(model)
+            errors = [f for f in self._pool.map(self._wait_envoy, waiting) if f]
             if errors:
                 raise LabkitError("; ".join(errors))
 
@@ -89,9 +94,24 @@ class MeshRuntime:
             with open(runtime.envoy.log_path, "a") as log:
                 log.writelines(f"{stamp}\twarning\t{w}\n" for w in fresh)
 
-    def _wait_envoy(self, runtime: PodRuntime) -> str | None:
+    def _sync_node_proxy(self, model: MeshModel) -> list[EnvoyProcess]:
+        """Start, reconfigure or keep the NodePort proxy; returns it when it has a new config to take."""
+        paths = ProxyPaths(str(self.state_dir / "node-proxy"))
+        config = build_node_proxy(model, paths, self.gateway.bind_ip)
+        if self.node_proxy is None:
+            if not config.listeners:
+                return []
+            self.node_proxy = EnvoyProcess("kube-proxy (NodePorts)", paths, "kube-proxy~127.0.0.1~node", "kube-proxy")
+        before = dict(self.node_proxy.versions)
+        if self.node_proxy.apply(config) == before and self.node_proxy.process is not None:
+            return []
+        if self.node_proxy.process is None:
+            self.node_proxy.start()
+        return [self.node_proxy]
+
+    def _wait_envoy(self, envoy: EnvoyProcess) -> str | None:
         try:
-            runtime.envoy.wait_applied(timeout=10)
+            envoy.wait_applied(timeout=10)
         except LabkitError as exc:
             return str(exc)
         return None
@@ -143,6 +163,11 @@ class MeshRuntime:
                 if time.monotonic() >= self._next_listener_retry and envoy and envoy.alive() and envoy.live():
                     if envoy.missing_listeners():
                         envoy.retry_listeners()
+            node = self.node_proxy
+            if node and node.process and node.process.proc is not None and node.process.exited():
+                code = node.process.last_exit
+                if node.process.restart_when_due():
+                    restarted.append(f"{node.process.name} (exit {code})")
             if time.monotonic() >= self._next_listener_retry:
                 self._next_listener_retry = time.monotonic() + LISTENER_RETRY_SECONDS
         return restarted
@@ -167,6 +192,9 @@ class MeshRuntime:
             for runtime in list(self.pods.values()):
                 runtime.stop()
             self.pods.clear()
+            if self.node_proxy is not None:
+                self.node_proxy.stop()
+                self.node_proxy = None
 
     def runtime_for(self, namespace: str, name: str) -> PodRuntime | None:
         with self.lock:
