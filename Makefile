@@ -11,12 +11,16 @@ PYTEST_ARGS ?=
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
 
-$(STAMP): pyproject.toml
+JUPYTER_SETTINGS = jupyter-config/lab/settings/overrides.d/labkit.json5
+
+$(STAMP): pyproject.toml $(JUPYTER_SETTINGS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip >/dev/null
 	@echo "Installing labkit and its dependencies into $(VENV) ..."
 	@$(PY) -m pip install -q -e '.[dev]'
 	@$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (labkit)" >/dev/null
+	@# Editable installs skip pyproject's data-files: put JupyterLab's labkit defaults in place here.
+	@install -D -m 644 $(JUPYTER_SETTINGS) $(VENV)/share/jupyter/lab/settings/overrides.d/labkit.json5
 	@$(PY) -m labkit.cli doctor --quiet || echo "labkit doctor found problems (above); the labs may not start"
 	@touch $(STAMP)
 
