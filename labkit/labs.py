@@ -106,6 +106,7 @@ LABS: tuple[LabInfo, ...] = (
         "traffic matrix: legacy → foo reset; legacy → bar reset; the rest 200",
         "STRICT mTLS is enforced for httpbin.bar",
         "plaintext is allowed on httpbin.bar:8000 by a port-level exception",
+        "a browser outside the mesh reaches httpbin-nodeport.bar on its NodePort: 200",
         MIGRATION_MATRIX,
         "curl.legacy → web-frontend.default:80/: 500 showing 'ECONNRESET'",
         "the ingress gateway serves customers.default.svc.cluster.local/: 200",

@@ -285,3 +285,26 @@ def test_doctor_check_passes_here_and_fails_without_curl(lab, monkeypatch):
     assert not result.passed
     failed = {item.label: item.hint for item in result.items if not item.ok}
     assert "curl" in failed and "apt-get install curl" in failed["curl"]
+
+
+def test_node_port_serves_fails_under_strict_with_the_port_level_hint(m):
+    m.apply("""
+apiVersion: v1
+kind: Service
+metadata: {name: httpbin-np, namespace: bar}
+spec:
+  type: NodePort
+  selector: {app: httpbin}
+  ports: [{name: http, port: 8000, targetPort: 8080}]
+""")
+    try:
+        passes(checks.node_port_serves, m, "bar", "httpbin-np")
+        m.apply(strict("bar"))
+        assert "portLevelMtls PERMISSIVE for the CONTAINER port" in hints(checks.node_port_serves, m, "bar",
+                                                                         "httpbin-np")
+        m.apply(strict("bar", name="httpbin", selector={"app": "httpbin"}, port_level={8080: "PERMISSIVE"}))
+        passes(checks.node_port_serves, m, "bar", "httpbin-np")
+    finally:
+        m.delete("PeerAuthentication", "httpbin", namespace="bar", ignore_missing=True)
+        m.delete("PeerAuthentication", "default", namespace="bar", ignore_missing=True)
+        m.delete("Service", "httpbin-np", namespace="bar")

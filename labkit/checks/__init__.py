@@ -10,12 +10,13 @@ from .edge_tls import (client_cert_required, credential_missing, edge_table, for
                        passthrough_serves, serves_certificate, untrusted_rejected, via_gateway)
 from .gateway import gateway_serves
 from .mesh import deployed, doctor, environment, namespace_injected, pods_have_sidecars
-from .mtls import mesh_wide_mode, mtls_hop, permissive, port_exception, strict_enforced, traffic_matrix_matches
+from .mtls import (mesh_wide_mode, mtls_hop, node_port_serves, permissive, port_exception, strict_enforced,
+                   traffic_matrix_matches)
 from .result import CheckItem, CheckResult, checker
 from .troubleshoot import access_log, mtls_between, only_caller_allowed, verification_flow
 
 __all__ = ["CheckItem", "CheckResult", "checker", "deployed", "doctor", "dr_mode", "environment", "gateway_serves",
-           "lab_complete", "mesh_wide_mode", "mtls_hop", "namespace_injected", "permissive", "pods_have_sidecars",
+           "lab_complete", "mesh_wide_mode", "mtls_hop", "node_port_serves", "namespace_injected", "permissive", "pods_have_sidecars",
            "port_exception", "responds", "strict_enforced", "traffic_matrix_matches",
            # labs 05-08: the edge, authorization, troubleshooting
            "access_log", "callers_table", "client_cert_required", "credential_missing", "edge_table",

@@ -177,3 +177,24 @@ def mtls_hop(result: CheckResult, lab, client_namespace: str, server_namespace: 
         result.add("X-Forwarded-Client-Cert is absent", not seen.mtls, xfcc,
                    "both ends have sidecars, so auto mTLS upgrades this hop; a DestinationRule with tls mode DISABLE "
                    "turns it off")
+
+
+@checker(lambda lab, namespace, service, expect=200:
+         f"a browser outside the mesh reaches {service}.{namespace} on its NodePort: {describe_expected(expect)}")
+def node_port_serves(result: CheckResult, lab, namespace: str, service: str, expect=200) -> None:
+    """A plaintext request from this machine (not a pod) to the Service's NodePort, like a browser's."""
+    import subprocess
+    if not precondition(result, lab):
+        return
+    url = lab.node_url(namespace, service) + "/"
+    out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", url],
+                         capture_output=True, text=True, timeout=15)
+    got = "reset" if out.returncode == 56 else (out.stdout.strip() if out.returncode == 0 else f"curl {out.returncode}")
+    ok = got == str(expect)
+    hint = ""
+    if not ok and got == "reset":
+        hint = ("the browser sends plaintext and the pod's sidecar is STRICT: add portLevelMtls PERMISSIVE for the "
+                "CONTAINER port (targetPort) in a workload PeerAuthentication with a selector")
+    elif not ok:
+        hint = out.stderr.strip() or "is the Service of type NodePort, with pods behind it?"
+    result.add(f"curl {url}", ok, f"{got} (expected {describe_expected(expect)})", hint)
