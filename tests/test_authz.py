@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from labkit.samples import sample
+from mesh_scenarios import GATEWAY_PRINCIPAL, asset_management
 
 pytestmark = pytest.mark.envoy
 
@@ -24,66 +25,8 @@ apiVersion: v1
 kind: Namespace
 metadata: {name: legacy}
 """
-GATEWAY_PRINCIPAL = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
-# Seed 000: asset-management behind its own gateway, STRICT, ISTIO_MUTUAL, only the gateway may call it.
-ASSET_MANAGEMENT = f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: asset-management, namespace: assets}}
-spec:
-  selector: {{matchLabels: {{app.kubernetes.io/name: asset-management}}}}
-  template:
-    metadata: {{labels: {{app.kubernetes.io/name: asset-management}}}}
-    spec:
-      containers: [{{name: app, image: mccutchen/go-httpbin, ports: [{{containerPort: 8080}}]}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: asset-management, namespace: assets}}
-spec:
-  selector: {{app.kubernetes.io/name: asset-management}}
-  ports: [{{name: http, port: 80, targetPort: 8080}}]
----
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata: {{name: asset-management-gateway, namespace: assets}}
-spec:
-  selector: {{istio: ingressgateway}}
-  servers:
-  - port: {{number: 80, name: http, protocol: HTTP}}
-    hosts: ["asset-management.example.com"]
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata: {{name: asset-management-vs, namespace: assets}}
-spec:
-  hosts: ["asset-management.example.com"]
-  gateways: [asset-management-gateway]
-  http:
-  - match: [{{uri: {{prefix: /}}}}]
-    route: [{{destination: {{host: asset-management, port: {{number: 80}}}}}}]
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata: {{name: asset-management, namespace: assets}}
-spec:
-  host: asset-management
-  trafficPolicy: {{tls: {{mode: ISTIO_MUTUAL}}}}
----
-apiVersion: security.istio.io/v1beta1
-kind: AuthorizationPolicy
-metadata: {{name: asset-management-policy, namespace: assets}}
-spec:
-  selector: {{matchLabels: {{app.kubernetes.io/name: asset-management}}}}
-  rules:
-  - from: [{{source: {{principals: ["{GATEWAY_PRINCIPAL}"]}}}}]
-    to: [{{operation: {{methods: ["GET", "POST", "PUT", "DELETE", "PATCH"], paths: ["/*"]}}}}]
----
-apiVersion: security.istio.io/v1beta1
-kind: PeerAuthentication
-metadata: {{name: default, namespace: assets}}
-spec: {{mtls: {{mode: STRICT}}}}
-"""
+# Seed 000: asset-management behind the gateway, STRICT, ISTIO_MUTUAL, only the gateway may call it.
+ASSET_MANAGEMENT = asset_management()
 
 
 def policy(name: str, spec: str, namespace: str = "default") -> str:
