@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from labkit.samples import sample
-from mesh_scenarios import GATEWAY_PRINCIPAL, asset_management
+from mesh_scenarios import asset_management
 
 pytestmark = pytest.mark.envoy
 
