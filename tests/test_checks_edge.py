@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from labkit import certs, checks
+from labkit.labs import in_namespace
+from labkit.samples import sample
 from labkit.checks.edge_tls import edge_curl, presented_certificate
 from check_helpers import fails, hints, passes
 
@@ -170,31 +172,7 @@ def test_mutual_requires_a_client_certificate_from_the_right_ca(m):
 
 
 # ---- lab 06: PASSTHROUGH --------------------------------------------------------------------------------
-NGINX = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: my-nginx, namespace: demo}
-spec:
-  selector: {matchLabels: {run: my-nginx}}
-  template:
-    metadata: {labels: {run: my-nginx}}
-    spec:
-      containers:
-      - name: my-nginx
-        image: nginx
-        ports: [{containerPort: 443}]
-        volumeMounts: [{name: nginx-server-certs, mountPath: /etc/nginx-server-certs, readOnly: true}]
-      volumes:
-      - name: nginx-server-certs
-        secret: {secretName: nginx-server-certs}
----
-apiVersion: v1
-kind: Service
-metadata: {name: my-nginx, namespace: demo}
-spec:
-  selector: {run: my-nginx}
-  ports: [{name: https, port: 443, protocol: TCP}]
-"""
+NGINX = in_namespace(sample("nginx-ssl"), "demo")
 PASSTHROUGH_ROUTE = """
 apiVersion: networking.istio.io/v1
 kind: VirtualService

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from labkit import certs
+from labkit.labs import in_namespace
 from labkit.samples import sample
 
 pytestmark = pytest.mark.envoy
@@ -39,31 +40,7 @@ spec:
   ports: [{name: http, port: 80}]
 """
 # Istio's ingress-sni-passthrough task: nginx terminating TLS itself with a mounted secret.
-SECURE_NGINX = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: my-nginx, namespace: apps}
-spec:
-  selector: {matchLabels: {run: my-nginx}}
-  template:
-    metadata: {labels: {run: my-nginx}}
-    spec:
-      containers:
-      - name: my-nginx
-        image: nginx
-        ports: [{containerPort: 443}]
-        volumeMounts: [{name: nginx-server-certs, mountPath: /etc/nginx-server-certs, readOnly: true}]
-      volumes:
-      - name: nginx-server-certs
-        secret: {secretName: nginx-server-certs}
----
-apiVersion: v1
-kind: Service
-metadata: {name: my-nginx, namespace: apps, labels: {run: my-nginx}}
-spec:
-  selector: {run: my-nginx}
-  ports: [{name: https, port: 443, protocol: TCP}]
-"""
+SECURE_NGINX = in_namespace(sample("nginx-ssl"), "apps")
 
 
 def gateway(name: str, servers: str, namespace: str = "istio-system") -> str:
