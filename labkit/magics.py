@@ -57,6 +57,14 @@ def changes_table(applied):
         axis="index")
 
 
+def _ready(cell: str, verb: str) -> bool:
+    """A learner's cell holding only the TODO comment is not an error: say what to do instead."""
+    if has_documents(cell):
+        return True
+    print(f"Nothing to {verb} yet: write the YAML in this cell (see the TODO), then run it again.")
+    return False
+
+
 @magics_class
 class LabMagics(Magics):
     @magic_arguments()
@@ -66,8 +74,7 @@ class LabMagics(Magics):
     def apply(self, line: str, cell: str):
         """Create or update the resources in the cell on the current lab (kubectl apply -f -)."""
         args = parse_argstring(self.apply, line)
-        if not has_documents(cell):
-            print("Nothing to apply yet: write the YAML in this cell (see the TODO), then run it again.")
+        if not _ready(cell, "apply"):
             return
         lab = session.current()
         applied = lab.apply(expand(cell, self.shell.user_ns), namespace=args.namespace)
@@ -82,10 +89,10 @@ class LabMagics(Magics):
     def delete(self, line: str, cell: str):
         """Delete the resources named in the cell from the current lab (kubectl delete -f -)."""
         args = parse_argstring(self.delete, line)
-        if not has_documents(cell):
-            print("Nothing to delete yet: write the YAML in this cell (see the TODO), then run it again.")
+        if not _ready(cell, "delete"):
             return
-        deleted = session.current().delete(expand(cell, self.shell.user_ns), namespace=args.namespace, ignore_missing=args.ignore_not_found)
+        deleted = session.current().delete(expand(cell, self.shell.user_ns), namespace=args.namespace,
+                                           ignore_missing=args.ignore_not_found)
         display(changes_table(deleted))
 
 

@@ -6,15 +6,12 @@ from . import hints
 from .clients import client_has_sidecar
 from .mesh import precondition
 from .result import CheckResult, checker
-from .state import MeshView
+from .state import MeshView, service_or_fail, split_target
 from .traffic import curl, describe_expected, hop, snippet
 
 
-def _split(target: str, default_port: int = 8000) -> tuple[str, str, int]:
-    """`httpbin.bar` or `httpbin.bar:8000` → (service, namespace, port)."""
-    host, _, port = target.partition(":")
-    service, _, namespace = host.partition(".")
-    return service, namespace.split(".")[0], int(port or default_port)
+def _split(target: str) -> tuple[str, str, int]:
+    return split_target(target, 8000)
 
 
 @checker(lambda lab, client_namespace, target, mode: f"curl.{client_namespace} → {target} uses tls mode {mode}")
@@ -23,11 +20,11 @@ def dr_mode(result: CheckResult, lab, client_namespace: str, target: str, mode: 
     if not precondition(result, lab):
         return
     view = MeshView(lab)
-    service_name, namespace, port = _split(target)
-    service = view.service(service_name, namespace)
-    if service is None:
-        result.add(f"service {target}", False, "not found", hints.missing_deployment(view, namespace, service_name))
+    found = service_or_fail(result, view, target, 8000)
+    if found is None:
         return
+    service, namespace, port = found
+    service_name = service.name
     tls = view.client_tls(client_namespace, service, port)
     shown = f"{tls.mode} from DestinationRule {hints.rule_ref(tls.rule)}" if tls.rule else "no DestinationRule: auto mTLS"
     config_hint = hints.destination_rule(view, client_namespace, namespace, service_name, port, mode)

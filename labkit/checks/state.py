@@ -114,3 +114,21 @@ def labels_text(labels: dict) -> str:
 
 
 __all__ = ["MeshView", "ROOT_NAMESPACE", "policy_mode", "policy_selector", "ref", "labels_text"]
+
+
+def split_target(target: str, default_port: int) -> tuple[str, str, int]:
+    """`httpbin.bar` or `httpbin.bar:8000` → (service, namespace, port)."""
+    host, _, port = target.partition(":")
+    service, _, namespace = host.partition(".")
+    return service, namespace.split(".")[0], int(port or default_port)
+
+
+def service_or_fail(result, view: "MeshView", target: str, default_port: int):
+    """(service, namespace, port) for a `name.ns[:port]` target, or None after adding the failed item."""
+    from . import hints
+    name, namespace, port = split_target(target, default_port)
+    service = view.service(name, namespace)
+    if service is None:
+        result.add(f"service {target}", False, "not found", hints.missing_deployment(view, namespace, name))
+        return None
+    return service, namespace, port

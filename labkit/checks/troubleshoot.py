@@ -18,16 +18,14 @@ from .authz import DENIED_BODY, allow_policies, caller_allowed_hint, caller_deni
 from .clients import service_account
 from .mesh import precondition
 from .result import CheckResult, checker
-from .state import ROOT_NAMESPACE, MeshView, policy_mode, policy_selector, ref
+from .state import ROOT_NAMESPACE, MeshView, policy_mode, policy_selector, ref, service_or_fail, split_target
 from .traffic import curl, snippet
 
 FLUSH_WAIT_S = 2.0
 
 
 def _split(target: str) -> tuple[str, str, int]:
-    host, _, port = target.partition(":")
-    service, _, namespace = host.partition(".")
-    return service, namespace.split(".")[0], int(port or 80)
+    return split_target(target, 80)
 
 
 def _principal(view: MeshView, namespace: str, deployment: str) -> str:
@@ -53,11 +51,11 @@ def mtls_between(result: CheckResult, lab, client_namespace: str, client: str, t
     if not precondition(result, lab):
         return
     view = MeshView(lab)
-    name, namespace, port = _split(target)
-    service = view.service(name, namespace)
-    if service is None:
-        result.add(f"service {target}", False, "not found", hints.missing_deployment(view, namespace, name))
+    found = service_or_fail(result, view, target, 80)
+    if found is None:
         return
+    service, namespace, port = found
+    name = service.name
     since = time.time() - 0.05
     seen = curl(lab, client_namespace, target, path, client=client)
     refused = seen.status == "503" or not seen.answered
