@@ -31,6 +31,7 @@ from ..runtime.pods import port_open
 from .base import AppliedObject, ExecResult, Lab
 from .local_state import Ownership, Settings, default_state_dir, read_status, write_status
 from .progress import progress
+from .wake import Doorbell, ring
 
 WATCH_INTERVAL = 0.1
 
@@ -66,6 +67,7 @@ class LocalLab(Lab):
         self._observed = -1
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._doorbell: Doorbell | None = None
         self._reconcile_lock = threading.RLock()
         self.last_error: str | None = None
 
@@ -104,6 +106,7 @@ class LocalLab(Lab):
             self._shutdown_processes()
             raise
         atexit.register(self._shutdown_processes)
+        self._doorbell = Doorbell(self.state_dir)
         self._watcher = threading.Thread(target=self._watch, name="labkit-watch", daemon=True)
         self._watcher.start()
         return self
@@ -125,12 +128,16 @@ class LocalLab(Lab):
         self._stop.set()
         watcher = self._watcher
         if watcher is not None and watcher.is_alive() and watcher is not threading.current_thread():
+            ring(self.state_dir)  # wake it from its wait
             watcher.join(timeout=10)  # a reconcile in flight must not start pods after we stop them
         with self._reconcile_lock:
             if self.runtime is not None:
                 self.runtime.stop()
                 self.runtime = None
                 self.ownership.release()
+            if self._doorbell is not None:
+                self._doorbell.close()
+                self._doorbell = None
 
     def down(self, keep: bool = False) -> None:
         """Stop every process; remove the state (resources, certificates) unless keep=True."""
@@ -153,7 +160,10 @@ class LocalLab(Lab):
     # -- the control loop -------------------------------------------------------------------------
     def _watch(self) -> None:
         last_status = 0.0
-        while not self._stop.wait(WATCH_INTERVAL):
+        while not self._stop.is_set():
+            self._doorbell.wait(WATCH_INTERVAL)
+            if self._stop.is_set():
+                break
             try:
                 if (self.state_dir / "stop-requested").exists():
                     (self.state_dir / "stop-requested").unlink(missing_ok=True)
@@ -208,12 +218,13 @@ class LocalLab(Lab):
         if self.ownership.current() is None:
             return  # nothing runs; the next `up` acts on the stored resources
         wanted = self.store.generation
+        ring(self.state_dir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = read_status(self.state_dir)
             if status["observed_generation"] >= wanted:
                 return
-            time.sleep(0.02)
+            time.sleep(0.005)
         raise LabkitError(f"the mesh owner did not act on the change within {timeout:.0f} s")
 
     # -- resources --------------------------------------------------------------------------------
