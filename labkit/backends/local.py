@@ -203,12 +203,14 @@ class LocalLab(Lab):
                 self._publish_status()
 
     def _publish_status(self) -> None:
-        if self.runtime is None:
-            return
-        warnings = [w for ws in self.runtime.warnings.values() for w in ws]
-        if self.last_error:
-            warnings.append(self.last_error)
-        write_status(self.state_dir, self._observed, self.runtime.status(), warnings)
+        # Under the reconcile lock, so a status computed before a reconcile never lands after its own.
+        with self._reconcile_lock:
+            if self.runtime is None:
+                return
+            warnings = [w for ws in self.runtime.warnings.values() for w in ws]
+            if self.last_error:
+                warnings.append(self.last_error)
+            write_status(self.state_dir, self._observed, self.runtime.status(), warnings)
 
     def _converge(self, timeout: float = 20) -> None:
         """Act on the store now (owner) or wait until the owner has (attached)."""
