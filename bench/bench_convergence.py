@@ -11,19 +11,12 @@ from __future__ import annotations
 import time
 
 from common import save, summary, throwaway_lab
-from mesh_scenarios import deploy_migration, strict
+from mesh_scenarios import deploy_migration, destination_rule, strict
 from mesh_traffic import plain_request, pod_endpoint, raw_exchange
 
 FLIPS = 50
 OK = "HTTP/1.1 200 OK"
-DR_DISABLE = """
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: httpbin-plain, namespace: bar}
-spec:
-  host: httpbin.foo.svc.cluster.local
-  trafficPolicy: {tls: {mode: DISABLE}}
-"""
+DR_DISABLE = destination_rule("httpbin-plain", "bar", "httpbin.foo.svc.cluster.local", "DISABLE")
 ONLY_FOO = """
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy

@@ -19,3 +19,10 @@ def hints(check, *args, **kwargs) -> str:
 def passes(check, *args, **kwargs) -> None:
     result = check(*args, **kwargs)
     assert result.passed, result.report()
+
+
+def remove_all(mesh, kinds) -> None:
+    """Delete every stored object of these kinds, so the next test starts from the lab's own state."""
+    for kind in kinds:
+        for obj in mesh.get(kind):
+            mesh.delete(kind, obj["metadata"]["name"], namespace=obj["metadata"]["namespace"], ignore_missing=True)

@@ -155,3 +155,11 @@ def asset_management(host: str = ASSET_HOST, server_tls: dict | None = None) -> 
         tls = json.dumps(server_tls)  # JSON is YAML flow style
         server = f"{{port: {{number: 443, name: https, protocol: HTTPS}}, hosts: [{host}], tls: {tls}}}"
     return _ASSET_MANAGEMENT.format(principal=GATEWAY_PRINCIPAL, server=server, host=host)
+
+
+def destination_rule(name: str, namespace: str, host: str, mode: str | None = None, subsets: str = "",
+                     extra: str = "") -> str:
+    """A DestinationRule, with a top-level `tls.mode` when `mode` is given."""
+    tls = f"\n  trafficPolicy: {{tls: {{mode: {mode}}}}}" if mode else ""
+    return (f"apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+            f"metadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  host: {host}{tls}\n{subsets}{extra}")

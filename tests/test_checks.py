@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from labkit import checks
-from check_helpers import fails, hints, passes
-from mesh_scenarios import strict
+from check_helpers import fails, hints, passes, remove_all
+from mesh_scenarios import destination_rule, strict
 
 pytestmark = pytest.mark.envoy
 LEARNER_KINDS = ("PeerAuthentication", "DestinationRule", "AuthorizationPolicy", "Gateway", "VirtualService")
@@ -27,9 +27,7 @@ def mesh(lab):
 def m(mesh):
     """The migration setup, with whatever a test added removed afterwards."""
     yield mesh
-    for kind in LEARNER_KINDS:
-        for obj in mesh.get(kind):
-            mesh.delete(kind, obj["metadata"]["name"], namespace=obj["metadata"]["namespace"], ignore_missing=True)
+    remove_all(mesh, LEARNER_KINDS)
     for ns in mesh.get("Namespace"):
         if ns["metadata"]["name"] not in BASE_NAMESPACES:
             mesh.delete("Namespace", ns["metadata"]["name"], ignore_missing=True)
@@ -139,9 +137,9 @@ def test_mtls_hop(m):
 
 
 # -- DestinationRule -------------------------------------------------------------------------------------
+
 def dr(namespace: str, host: str, mode: str, name: str = "httpbin") -> str:
-    return (f"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: {name}, namespace: "
-            f"{namespace}}}\nspec:\n  host: {host}\n  trafficPolicy: {{tls: {{mode: {mode}}}}}\n")
+    return destination_rule(name, namespace, host, mode)
 
 
 def test_dr_mode_disable(m):

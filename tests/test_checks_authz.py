@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mesh_scenarios import destination_rule
+
 from labkit import checks
 from check_helpers import fails, hints, passes
 from labkit.samples import sample
@@ -49,9 +51,9 @@ spec:
 """
 
 
+
 def dr(mode: str) -> str:
-    return (f"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: asset-management, "
-            f"namespace: assets}}\nspec: {{host: asset-management, trafficPolicy: {{tls: {{mode: {mode}}}}}}}\n")
+    return destination_rule("asset-management", "assets", "asset-management", mode)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from labkit import certs, checks
 from labkit.labs import in_namespace
 from labkit.samples import sample
 from labkit.checks.edge_tls import edge_curl, presented_certificate
-from check_helpers import fails, hints, passes
+from check_helpers import fails, hints, passes, remove_all
 
 pytestmark = pytest.mark.envoy
 LEARNER_KINDS = ("Gateway", "VirtualService", "DestinationRule", "PeerAuthentication", "AuthorizationPolicy")
@@ -27,11 +27,7 @@ def mesh(lab, tmp_path_factory):
 @pytest.fixture
 def m(mesh):
     yield mesh
-    for kind in LEARNER_KINDS:
-        for obj in mesh.get(kind):
-            mesh.delete(kind, obj["metadata"]["name"], namespace=obj["metadata"]["namespace"], ignore_missing=True)
-    for obj in mesh.get("Secret"):
-        mesh.delete("Secret", obj["metadata"]["name"], namespace=obj["metadata"]["namespace"], ignore_missing=True)
+    remove_all(mesh, (*LEARNER_KINDS, "Secret"))
     for name in ("my-nginx",):
         mesh.delete("Deployment", name, namespace="demo", ignore_missing=True)
 

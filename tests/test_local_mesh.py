@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from mesh_scenarios import CLIENTS, SERVERS, curl_code, deploy_migration, matrix, strict
+from mesh_scenarios import CLIENTS, SERVERS, curl_code, deploy_migration, destination_rule, matrix, strict
 
 pytestmark = pytest.mark.envoy
 OK = ("200", 0)
@@ -91,14 +91,7 @@ def test_workload_policy_and_port_level_exception(mesh):
 
 def test_destination_rule_disable_towards_strict_fails(mesh):
     mesh.apply(strict("foo"))
-    mesh.apply("""
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: httpbin-plain, namespace: bar}
-spec:
-  host: httpbin.foo.svc.cluster.local
-  trafficPolicy: {tls: {mode: DISABLE}}
-""")
+    mesh.apply(destination_rule("httpbin-plain", "bar", "httpbin.foo.svc.cluster.local", "DISABLE"))
     try:
         assert curl_code(mesh, "bar", "http://httpbin.foo:8000/ip") == ("503", 0)
         assert curl_code(mesh, "foo", "http://httpbin.foo:8000/ip") == OK  # the DR lives in bar only

@@ -12,7 +12,8 @@ from labkit import certs
 from labkit.tools.analyze import analyze_documents, analyze_objects
 
 from mesh_scenarios import strict
-from tools_fixtures import GATEWAY, GATEWAY_VS, SUBNET, docs, dr, migration, with_pods
+from mesh_scenarios import destination_rule as dr
+from tools_fixtures import GATEWAY, GATEWAY_VS, SUBNET, docs, migration, with_pods
 
 CA = certs.make_ca("example.com", days=30, key_type="ec")
 SERVER = certs.make_server_cert(CA, "httpbin.example.com", ["httpbin.example.com"], days=30, key_type="ec")

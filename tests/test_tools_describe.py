@@ -8,7 +8,8 @@ from labkit.errors import LabkitError
 from labkit.tools.describe import describe
 
 from mesh_scenarios import strict
-from tools_fixtures import GATEWAY_VS, dr, migration, model_of
+from mesh_scenarios import destination_rule as dr
+from tools_fixtures import GATEWAY_VS, migration, model_of
 
 SUBSETS = "  subsets:\n  - {name: v1, labels: {version: v1}}\n"
 ALLOW_CURL = """

@@ -20,7 +20,7 @@ from labkit.samples import sample
 from labkit.tools.graph import COLORS
 
 from mesh_scenarios import CLIENTS, SERVERS, curl_code, deploy_migration, strict
-from tools_fixtures import dr
+from mesh_scenarios import destination_rule as dr
 
 pytestmark = pytest.mark.envoy
 SVG = "{http://www.w3.org/2000/svg}"

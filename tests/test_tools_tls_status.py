@@ -7,7 +7,8 @@ from labkit.backends.local import system_objects
 from labkit.tools.tls_status import CHECK, CONFLICT, OK, tls_status
 
 from mesh_scenarios import strict
-from tools_fixtures import GATEWAY, GATEWAY_VS, docs, dr, migration, model_of
+from mesh_scenarios import destination_rule as dr
+from tools_fixtures import GATEWAY, GATEWAY_VS, docs, migration, model_of
 
 
 def row(table, client: str, host: str) -> dict:

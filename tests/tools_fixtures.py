@@ -34,11 +34,6 @@ def model_of(objects: list[dict]):
     return build_model(with_pods(objects), SUBNET)
 
 
-def dr(name: str, namespace: str, host: str, mode: str | None = None, subsets: str = "", extra: str = "") -> str:
-    tls = f"\n  trafficPolicy: {{tls: {{mode: {mode}}}}}" if mode else ""
-    return (f"apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
-            f"metadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  host: {host}{tls}\n{subsets}{extra}")
-
 
 GATEWAY = """
 apiVersion: networking.istio.io/v1
