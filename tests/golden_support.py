@@ -12,7 +12,7 @@ from labkit.model.deployments import reconcile_pods
 from labkit.model.mesh import build_model
 from labkit.resources.loader import load_documents
 from labkit.resources.validate import validate
-from labkit.runtime.xds_files import dump_yaml
+from labkit.runtime.files import dump_yaml
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("LABKIT_UPDATE_GOLDEN") == "1"

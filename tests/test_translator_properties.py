@@ -30,6 +30,7 @@ from labkit.resources.loader import load_documents
 from labkit.resources.store import Store
 from labkit.runtime.envoy_proc import EnvoyProcess
 from labkit.samples import sample
+from labkit.xds.control_plane import ControlPlane
 
 # Weighted towards the namespaces where the base workloads run, so policies meet pods.
 NAMESPACES = ["foo", "foo", "foo", "legacy", "bar", "istio-system"]
@@ -239,8 +240,9 @@ def test_translator_raises_only_labkit_errors(resources):
 def envoy(tmp_path_factory):
     """One Envoy that loads config after config; listeners moved to 127.0.0.1:0 so nothing can clash."""
     root = tmp_path_factory.mktemp("envoy")
+    control_plane = ControlPlane("127.0.0.1", port=0).start()
     proxy = EnvoyProcess("translator-check", ProxyPaths(str(root / "proxy")), "sidecar~127.0.0.1~check.foo~foo",
-                         "check.foo")
+                         "check.foo", control_plane=control_plane)
     ca = MeshCA.create(key_type="ec")
     identity = ca.issue("spiffe://cluster.local/ns/foo/sa/check")
     proxy.write_secret(tls_certificate_secret("default", identity.cert_pem.decode(),
@@ -253,6 +255,7 @@ def envoy(tmp_path_factory):
     files["ca"].rename(certs_dir / "ca.pem")
     yield proxy, str(certs_dir)
     proxy.stop()
+    control_plane.stop()
 
 
 @pytest.mark.envoy

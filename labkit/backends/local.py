@@ -21,6 +21,7 @@ import pandas as pd
 from ..envoy.proxy import GatewaySettings
 from ..envoy_binary import envoy_path
 from ..errors import LabkitError
+from ..model.addressing import control_plane_ip
 from ..model.deployments import reconcile_pods
 from ..model.mesh import build_model
 from ..resources.loader import load_documents
@@ -97,7 +98,7 @@ class LocalLab(Lab):
         self.store.apply([o for o in system_objects()
                           if self.store.get(o["kind"], o["metadata"]["name"], o["metadata"].get("namespace", ""))
                           is None])
-        self.runtime = MeshRuntime(self.state_dir, self.gateway)
+        self.runtime = MeshRuntime(self.state_dir, self.gateway, control_plane_ip(self.settings.subnet))
         self.ownership.claim("owner")
         self._stop.clear()
         try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from ..runtime.xds_files import write_atomic
+from ..runtime.files import write_atomic
 
 DEFAULT_SUBNET = 10
 

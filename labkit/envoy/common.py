@@ -36,30 +36,12 @@ ACCESS_LOG_FORMAT = {
 
 @dataclass(frozen=True)
 class ProxyPaths:
-    """Where one proxy's files live; builders only put these paths into config."""
+    """Where one proxy's files live (its access log); builders only put these paths into config."""
     root: str
-
-    @property
-    def xds(self) -> str:
-        return f"{self.root}/xds"
-
-    @property
-    def sds(self) -> str:
-        return f"{self.root}/sds"
 
     @property
     def access_log(self) -> str:
         return f"{self.root}/access.log"
-
-    def sds_file(self, secret_name: str) -> str:
-        return f"{self.sds}/{secret_file_stem(secret_name)}.json"
-
-    def rds_file(self, route_name: str) -> str:
-        return f"{self.xds}/rds_{secret_file_stem(route_name)}.json"
-
-
-def secret_file_stem(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
 @dataclass
@@ -86,13 +68,13 @@ def all_route_configs(config: ProxyConfig) -> list[dict]:
     return out
 
 
-def file_source(path: str, directory: str) -> dict:
-    return {"resource_api_version": "V3",
-            "path_config_source": {"path": path, "watched_directory": {"path": directory}}}
+def ads_source() -> dict:
+    """RDS and SDS come over the proxy's one ADS stream to the control plane, as with istiod."""
+    return {"ads": {}, "resource_api_version": "V3"}
 
 
 def sds_secret(name: str, paths: ProxyPaths) -> dict:
-    return {"name": name, "sds_config": file_source(paths.sds_file(name), paths.sds)}
+    return {"name": name, "sds_config": ads_source()}
 
 
 def socket_address(ip: str, port: int) -> dict:
@@ -109,10 +91,9 @@ def access_log(paths: ProxyPaths) -> list[dict]:
 def http_connection_manager(stat_prefix: str, route: str | dict, paths: ProxyPaths, *, server_name: str | None,
                             http_filters: list[dict] | None = None, forward_client_cert: bool = False,
                             overrides: dict | None = None) -> dict:
-    """`route` is an RDS route name (its own watched file) or a RouteConfiguration to inline.
+    """`route` is an RDS route name (served over ADS) or a RouteConfiguration to inline.
 
-    Each file subscription costs Envoy one inotify instance, and Linux allows 128 per user by default,
-    so only routes that must change under live connections (inbound, for AuthorizationPolicy) use RDS.
+    Routes that must change under live connections (inbound, for AuthorizationPolicy) use RDS.
     """
     config = {
         "@type": HCM_TYPE, "stat_prefix": stat_prefix, "codec_type": "AUTO",
@@ -122,7 +103,7 @@ def http_connection_manager(stat_prefix: str, route: str | dict, paths: ProxyPat
         "normalize_path": True, "merge_slashes": True,
     }
     if isinstance(route, str):
-        config["rds"] = {"route_config_name": route, "config_source": file_source(paths.rds_file(route), paths.xds)}
+        config["rds"] = {"route_config_name": route, "config_source": ads_source()}
     else:
         config["route_config"] = {k: v for k, v in route.items() if k != "@type"}
     if server_name:
@@ -143,6 +124,14 @@ def tcp_proxy(stat_prefix: str, cluster: str, paths: ProxyPaths) -> dict:
 def tls_certificate_secret(name: str, cert_pem: str, key_pem: str) -> dict:
     return {"@type": SECRET_TYPE, "name": name, "tls_certificate": {
         "certificate_chain": {"inline_string": cert_pem}, "private_key": {"inline_string": key_pem}}}
+
+
+def unavailable_secret(name: str) -> dict:
+    """What the control plane sends for a credential it cannot find: an empty certificate. Envoy rejects
+    it and starts the listener without a certificate, so handshakes fail at once (curl 35), where
+    istiod sends nothing and the listener waits out its 15 s initial fetch first
+    (pilot/pkg/security/model/authentication.go SDSAdsConfig)."""
+    return {"@type": SECRET_TYPE, "name": name, "tls_certificate": {}}
 
 
 def validation_secret(name: str, ca_pem: str) -> dict:

@@ -30,6 +30,12 @@ def outbound_ip(subnet: int, index: int) -> str:
     return f"127.{subnet}.{index}.3"
 
 
+def control_plane_ip(subnet: int) -> str:
+    """Where the mesh's xDS server (istiod's part) listens: on the mesh's own subnet, outside any pod's
+    addresses (pods take 127.<subnet>.<index>.x from index 2)."""
+    return f"127.{subnet}.0.1"
+
+
 def service_hostnames(name: str, namespace: str, from_namespace: str | None) -> list[str]:
     """Every name that reaches a Service from a pod in `from_namespace` (DNS search path semantics).
 

@@ -1,4 +1,4 @@
-"""One real Envoy process: start it, talk to its admin API, confirm each config write took effect."""
+"""One real Envoy process: start it from the control plane, talk to its admin API, wait for its ACK."""
 from __future__ import annotations
 
 import json
@@ -7,36 +7,55 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..envoy.common import ProxyConfig, ProxyPaths
+from ..envoy.common import ProxyConfig, ProxyPaths, unavailable_secret
 from ..envoy_binary import envoy_path
 from ..errors import LabkitError
-from . import xds_files
+from ..xds.bootstrap import ads_bootstrap
+from ..xds.control_plane import ControlPlane
+from .files import dump_yaml, write_atomic
 from .procs import ManagedProcess
 
 
 class EnvoyProcess:
-    def __init__(self, name: str, paths: ProxyPaths, node_id: str, cluster: str):
+    """`control_plane` serves its config; without one the object is only a handle on a running proxy's
+    admin API (attached processes, tools)."""
+
+    def __init__(self, name: str, paths: ProxyPaths, node_id: str, cluster: str,
+                 control_plane: ControlPlane | None = None):
         self.name, self.paths = name, paths
         self.node_id, self.cluster = node_id, cluster
+        self.control_plane = control_plane
         root = Path(paths.root)
         self.admin_file = root / "admin-address"
         self.log_path = root / "envoy.log"
         self.process: ManagedProcess | None = None
         self.versions: dict[str, str] = {}
         self.listeners: list[dict] = []
+        self.config: ProxyConfig | None = None
+        self.mesh_secrets: dict[str, dict] = {}   # the workload identity (default, ROOTCA), kept across configs
         self._retries = 0
         self._bound_cache: tuple[float, set] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
-        bootstrap = xds_files.prepare(self.paths, self.node_id, self.cluster)
+        if self.control_plane is None:
+            raise LabkitError(f"Envoy {self.name} has no control plane to start from")
+        root = Path(self.paths.root)
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        token = self.control_plane.register(self.node_id)
+        host, port = self.control_plane.address
+        bootstrap = root / "bootstrap.yaml"
+        # Private: it holds the token that proves this proxy's node id to the control plane.
+        write_atomic(bootstrap, dump_yaml(ads_bootstrap(self.node_id, self.cluster, host, port, token)), mode=0o600)
+        self._push()
         self.admin_file.unlink(missing_ok=True)
         args = [envoy_path(), "-c", str(bootstrap), "--concurrency", "1", "--disable-hot-restart",
                 "--admin-address-path", str(self.admin_file), "--file-flush-interval-msec", "200",
                 "--drain-time-s", "1", "--drain-strategy", "immediate", "--log-level", "warning",
                 "--component-log-level", "config:info", "--service-node", self.node_id,
                 "--service-cluster", self.cluster]
-        # A restarted Envoy must not be found through the old process's admin address.
+        # A restarted Envoy must not be found through the old process's admin address; it reconnects
+        # to the control plane and is sent the current config.
         self.process = ManagedProcess(self.name, args, log_path=self.log_path,
                                       before_start=lambda: self.admin_file.unlink(missing_ok=True))
         self.process.start()
@@ -44,6 +63,8 @@ class EnvoyProcess:
     def stop(self) -> None:
         if self.process:
             self.process.stop(timeout=1.0)
+        if self.control_plane is not None:
+            self.control_plane.forget(self.node_id)
 
     def alive(self) -> bool:
         return bool(self.process and self.process.alive())
@@ -88,17 +109,33 @@ class EnvoyProcess:
 
     # -- configuration ----------------------------------------------------------------------------
     def write_secret(self, secret: dict) -> None:
-        xds_files.write_secret(self.paths, secret)
+        """The workload identity (rotation too): pushed over SDS to a running proxy."""
+        self.mesh_secrets[secret["name"]] = secret
+        self._push()
 
     def apply(self, config: ProxyConfig) -> dict[str, str]:
-        self.versions = xds_files.write_config(self.paths, config)
+        self.config = config
         self.listeners = list(config.listeners)
         self._retries = 0
         self._bound_cache = None
+        return self._push()
+
+    def _push(self) -> dict[str, str]:
+        if self.control_plane is None or self.config is None:
+            return self.versions
+        config = self.config
+        credentials = [s for secrets in config.sds.values() for s in secrets]
+        missing = [unavailable_secret(name) for name, secrets in config.sds.items() if not secrets]
+        self.control_plane.register(self.node_id)
+        self.versions = self.control_plane.set_config(
+            self.node_id, config.listeners, config.clusters, config.routes,
+            [*self.mesh_secrets.values(), *credentials, *missing],
+            listener_suffix=f"-retry{self._retries}" if self._retries else "",
+            placeholders={s["name"] for s in missing})
         return self.versions
 
     def missing_listeners(self) -> list[str]:
-        """Listeners written but not running: Envoy drops one whose port is taken and stays LIVE."""
+        """Listeners sent but not running: Envoy drops one whose port is taken and stays LIVE."""
         if not self.listeners:
             return []
         now = time.monotonic()
@@ -113,64 +150,29 @@ class EnvoyProcess:
         """Send the same listeners under a new version, so Envoy tries to bind the dropped ones again."""
         self._retries += 1
         self._bound_cache = None
-        self.versions["lds"] = xds_files.write_listeners(self.paths, self.listeners, retry=self._retries)
-
-    def applied(self) -> tuple[bool, str]:
-        """Whether Envoy runs the last written versions; otherwise what it said about the update."""
-        if not self.live():
-            return False, "not live"
-        stats = self.stats(r"(version_text|update_rejected)")
-        want_lds, want_cds = self.versions.get("lds"), self.versions.get("cds")
-        if stats.get("listener_manager.lds.version_text") != want_lds:
-            return False, self._rejection("lds", stats)
-        if stats.get("cluster_manager.cds.version_text") != want_cds:
-            return False, self._rejection("cds", stats)
-        rds_versions = {k: v for k, v in stats.items() if ".rds." in k and k.endswith("version_text")}
-        for key, version in self.versions.items():
-            if key.startswith("rds:"):
-                route = key[4:]
-                seen = [v for k, v in rds_versions.items() if f".rds.{route}." in k]
-                if seen and version not in seen:
-                    return False, self._rejection("rds", stats)
-        return True, ""
-
-    def _rejection(self, kind: str, stats: dict) -> str:
-        rejected = {k: v for k, v in stats.items() if "update_rejected" in k and v}
-        if not rejected:
-            return f"{kind} not yet applied"
-        lines = [line for line in self.log_tail(50).splitlines() if "rejected" in line]
-        return f"{kind} update rejected: " + (lines[-1] if lines else str(rejected))
+        self._push()
 
     def wait_applied(self, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        reason = ""
-        while time.monotonic() < deadline:
-            ok, reason = self.applied()
-            if ok:
-                return
-            if "rejected" in reason:
-                break
-            if self.process and self.process.proc and self.process.proc.poll() is not None:
+        """Until Envoy has ACKed its config over ADS; a NACK raises with Envoy's error detail."""
+        if self.control_plane is None:
+            raise LabkitError(f"Envoy {self.name} has no control plane")
+
+        def running() -> bool:
+            return not (self.process and self.process.proc and self.process.proc.poll() is not None)
+        try:
+            self.control_plane.wait_synced(self.node_id, timeout, alive=running)
+        except LabkitError as exc:
+            if not running():
                 # Dead at start: waiting out the timeout would only hide why.
-                raise self._exit_error()
-            time.sleep(0.005)
-        hint = f"see {self.log_path}"
-        if "inotify" in self.log_tail(20):
-            hint = ("Envoy ran out of inotify instances (fs.inotify.max_user_instances, 128 by default, about "
-                    "5 per Envoy): stop other meshes with `labkit down`, or raise the limit")
-        raise LabkitError(f"Envoy {self.name} did not take its new configuration: {reason}", hint=hint)
+                raise self._exit_error() from None
+            exc.hint = exc.hint or f"see {self.log_path}"
+            raise
 
     def _exit_error(self) -> LabkitError:
         code = self.process.proc.returncode
         fatal = [line for line in self.log_tail(200).splitlines() if "[critical]" in line and "backtrace" not in line]
         why = fatal[0].split("] ", 3)[-1] if fatal else f"exit code {code}"
-        hint = f"see {self.log_path}"
-        if "inotify" in why:
-            # Each Envoy watches its xDS and SDS files with several inotify instances; the per-user
-            # limit (128 on many distributions) is shared by every mesh and editor on the machine.
-            hint = ("raise the limit: sudo sysctl fs.inotify.max_user_instances=1024, or stop other meshes "
-                    "(`labkit down`)")
-        return LabkitError(f"Envoy {self.name} exited at start: {why}", hint=hint)
+        return LabkitError(f"Envoy {self.name} exited at start: {why}", hint=f"see {self.log_path}")
 
     def log_tail(self, lines: int = 100) -> str:
         try:

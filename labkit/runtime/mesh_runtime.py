@@ -15,7 +15,8 @@ from ..envoy.nodeproxy import build_node_proxy
 from ..envoy.proxy import GatewaySettings, build_proxy_config
 from ..errors import LabkitError
 from ..model.mesh import MeshModel
-from . import xds_files
+from ..xds.control_plane import ControlPlane
+from .files import write_atomic
 from .network import address_map, write_pod_network
 from .envoy_proc import EnvoyProcess
 from .pods import PodRuntime
@@ -32,7 +33,7 @@ def _pod_phase(containers) -> str:
 
 
 class MeshRuntime:
-    def __init__(self, state_dir: Path, gateway: GatewaySettings):
+    def __init__(self, state_dir: Path, gateway: GatewaySettings, control_plane_ip: str = "127.0.0.1"):
         self.state_dir = Path(state_dir)
         self.pods_dir = self.state_dir / "pods"
         self.gateway = gateway
@@ -43,6 +44,8 @@ class MeshRuntime:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="labkit-sync")
         self._next_listener_retry = 0.0
         self.node_proxy: EnvoyProcess | None = None
+        # istiod's part: every Envoy of this mesh takes its config over one ADS stream from here.
+        self.control_plane = ControlPlane(control_plane_ip).start()
 
     # -- reconcile --------------------------------------------------------------------------------
     def sync(self, model: MeshModel) -> None:
@@ -55,7 +58,8 @@ class MeshRuntime:
             fresh = []
             for uid, pod in wanted.items():
                 if uid not in self.pods:
-                    self.pods[uid] = PodRuntime(pod, self.pods_dir / f"{pod.namespace}_{pod.name}")
+                    self.pods[uid] = PodRuntime(pod, self.pods_dir / f"{pod.namespace}_{pod.name}",
+                                                control_plane=self.control_plane)
                     fresh.append(self.pods[uid])
                 else:
                     self.pods[uid].pod = pod
@@ -101,7 +105,8 @@ class MeshRuntime:
         if self.node_proxy is None:
             if not config.listeners:
                 return []
-            self.node_proxy = EnvoyProcess("kube-proxy (NodePorts)", paths, "kube-proxy~127.0.0.1~node", "kube-proxy")
+            self.node_proxy = EnvoyProcess("kube-proxy (NodePorts)", paths, "kube-proxy~127.0.0.1~node", "kube-proxy",
+                                           control_plane=self.control_plane)
         before = dict(self.node_proxy.versions)
         if self.node_proxy.apply(config) == before and self.node_proxy.process is not None:
             return []
@@ -136,7 +141,7 @@ class MeshRuntime:
                 target = runtime.directory / "secrets"
                 target.mkdir(exist_ok=True, mode=0o700)
                 for key, value in data.items():
-                    xds_files.write_atomic(target / key, value.decode(errors="replace"), mode=0o600)
+                    write_atomic(target / key, value.decode(errors="replace"), mode=0o600)
 
     def _gateway_addresses(self, model: MeshModel) -> dict[tuple[str, str, int], str]:
         """In-mesh callers of the ingress gateway Service reach its loopback listeners."""
@@ -195,6 +200,7 @@ class MeshRuntime:
             if self.node_proxy is not None:
                 self.node_proxy.stop()
                 self.node_proxy = None
+            self.control_plane.stop()
 
     def runtime_for(self, namespace: str, name: str) -> PodRuntime | None:
         with self.lock:

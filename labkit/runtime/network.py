@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..model.addressing import real_port, service_hostnames
 from ..model.mesh import MeshModel, Pod
-from .xds_files import write_atomic
+from .files import write_atomic
 
 DEFAULT_PORTS = {80: "http", 443: "https"}
 

@@ -40,7 +40,7 @@ def port_open(ip: str, port: int, timeout: float = 0.2) -> bool:
 
 
 class PodRuntime:
-    def __init__(self, pod: Pod, directory: Path):
+    def __init__(self, pod: Pod, directory: Path, control_plane=None):
         self.pod = pod
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -51,7 +51,8 @@ class PodRuntime:
             kind = "router" if pod.is_gateway else "sidecar"
             node = f"{kind}~{pod.ip}~{pod.name}.{pod.namespace}~{pod.namespace}.svc.cluster.local"
             self.envoy = EnvoyProcess(f"{pod.namespace}/{pod.name}", paths, node,
-                                      f"{pod.labels.get('app', pod.deployment or pod.name)}.{pod.namespace}")
+                                      f"{pod.labels.get('app', pod.deployment or pod.name)}.{pod.namespace}",
+                                      control_plane=control_plane)
         for container in pod.app_containers:
             if pod.is_gateway:
                 continue

@@ -1,0 +1,142 @@
+"""The translator's plain dicts as xDS protobuf messages (Envoy's own API types from xds-protos).
+
+The builders in labkit.envoy write resources the way Envoy's JSON/YAML config reads ("@type" on
+every Any); json_format parses them into the real messages, so a field Envoy does not know fails
+here, with its name, before anything reaches a proxy.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import pkgutil
+import threading
+from functools import lru_cache
+
+from google.protobuf import any_pb2, descriptor_pool, json_format, message_factory
+
+from ..errors import LabkitError
+
+TYPE_PREFIX = "type.googleapis.com/"
+LISTENER = TYPE_PREFIX + "envoy.config.listener.v3.Listener"
+CLUSTER = TYPE_PREFIX + "envoy.config.cluster.v3.Cluster"
+ROUTE = TYPE_PREFIX + "envoy.config.route.v3.RouteConfiguration"
+ENDPOINT = TYPE_PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
+SECRET = TYPE_PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"
+
+# istioctl's short names for the xDS types (pilot/pkg/model/push_context.go GetShortType).
+SHORT_NAMES = {CLUSTER: "CDS", LISTENER: "LDS", ROUTE: "RDS", ENDPOINT: "EDS", SECRET: "SDS"}
+# Envoy subscribes clusters before listeners; a push follows the same order so a listener never
+# names a cluster or route the proxy has not been sent yet (Envoy's ADS ordering).
+PUSH_ORDER = (CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET)
+# Types whose request names the resources wanted; LDS and CDS are wildcard (all of the proxy's).
+NAMED_TYPES = (ROUTE, ENDPOINT, SECRET)
+
+_import_lock = threading.Lock()
+
+
+def _load_package(proto_package: str) -> None:
+    """Import every generated module of one proto package, so its messages join the descriptor pool
+    (a nested Any is resolved from the pool by its type URL)."""
+    try:
+        package = importlib.import_module(proto_package)
+    except ImportError:
+        return
+    for info in pkgutil.iter_modules(getattr(package, "__path__", [])):
+        if info.name.endswith("_pb2"):
+            importlib.import_module(f"{proto_package}.{info.name}")
+
+
+@lru_cache(maxsize=None)
+def message_class(full_name: str):
+    with _import_lock:
+        try:
+            descriptor = descriptor_pool.Default().FindMessageTypeByName(full_name)
+        except KeyError:
+            _load_package(full_name.rsplit(".", 1)[0])
+            try:
+                descriptor = descriptor_pool.Default().FindMessageTypeByName(full_name)
+            except KeyError:
+                raise LabkitError(f"unknown xDS message type {full_name}") from None
+        return message_factory.GetMessageClass(descriptor)
+
+
+def _load_nested_types(value) -> None:
+    if isinstance(value, dict):
+        type_url = value.get("@type")
+        if isinstance(type_url, str) and type_url.startswith(TYPE_PREFIX):
+            message_class(type_url[len(TYPE_PREFIX):])
+        for item in value.values():
+            _load_nested_types(item)
+    elif isinstance(value, list):
+        for item in value:
+            _load_nested_types(item)
+
+
+def canonical(resource: dict) -> str:
+    return json.dumps(resource, sort_keys=True, separators=(",", ":"))
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Encoder:
+    """dict → packed Any, cached by content: most resources of a proxy survive a change unchanged."""
+
+    def __init__(self, limit: int = 20000):
+        self._cache: dict[str, any_pb2.Any] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def encode(self, resource: dict) -> tuple[str, any_pb2.Any]:
+        """(content digest, Any) for one resource with its "@type"."""
+        text = canonical(resource)
+        key = digest(text)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            return key, cached
+        type_url = resource.get("@type", "")
+        if not type_url.startswith(TYPE_PREFIX):
+            raise LabkitError(f"xDS resource {resource.get('name')!r} has no @type")
+        _load_nested_types(resource)
+        message = message_class(type_url[len(TYPE_PREFIX):])()
+        try:
+            json_format.ParseDict({k: v for k, v in resource.items() if k != "@type"}, message)
+        except json_format.ParseError as exc:
+            raise LabkitError(f"invalid {type_url.rsplit('.', 1)[-1]} {resource.get('name')!r}: {exc}") from None
+        packed = any_pb2.Any()
+        packed.Pack(message)
+        with self._lock:
+            if len(self._cache) >= self._limit:
+                self._cache.clear()
+            self._cache[key] = packed
+        return key, packed
+
+
+def to_dict(packed: any_pb2.Any) -> dict:
+    """An Any back to Envoy's JSON shape (for tests and tools)."""
+    message = message_class(packed.type_url[len(TYPE_PREFIX):])()
+    packed.Unpack(message)
+    return {"@type": packed.type_url, **json_format.MessageToDict(message, preserving_proto_field_name=True)}
+
+
+def referenced_names(resources: list[dict]) -> dict[str, set[str]]:
+    """RDS and SDS names the given listeners/clusters subscribe to (via ADS): the proxy is in sync only
+    once it has asked for and accepted each of them."""
+    out: dict[str, set[str]] = {ROUTE: set(), SECRET: set()}
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            if "route_config_name" in value and "config_source" in value:
+                out[ROUTE].add(value["route_config_name"])
+            if "sds_config" in value and "name" in value:
+                out[SECRET].add(value["name"])
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+    walk(resources)
+    return out
