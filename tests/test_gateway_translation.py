@@ -197,7 +197,7 @@ def secret_yaml(secret: dict) -> str:
     return yaml.safe_dump(secret)
 
 
-def test_missing_credential_gives_an_empty_sds_file_and_istiods_warning():
+def test_missing_credential_gets_no_secret_and_istiods_warning():
     mutual = "  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.test]\n" \
              "    tls: {mode: MUTUAL, credentialName: nope}\n"
     model = model_of(gw("g", mutual), vs("v", "[a.test]", "[istio-system/g]"))

@@ -73,8 +73,19 @@ def ads_source() -> dict:
     return {"ads": {}, "resource_api_version": "V3"}
 
 
-def sds_secret(name: str, paths: ProxyPaths) -> dict:
-    return {"name": name, "sds_config": ads_source()}
+# A gateway credential the control plane cannot find is never sent (istiod's sds.go logs "failed to
+# fetch key and certificate" and skips it). Envoy keeps a listener that needs it warming until the
+# initial fetch times out, then serves it without a certificate, so handshakes fail (curl 35). Istio
+# leaves Envoy's default of 15 s (pilot/pkg/security/model/authentication.go SDSAdsConfig); the local
+# mesh waits 1 s so a learner sees the failure as soon as the apply returns.
+CREDENTIAL_FETCH_TIMEOUT = "1s"
+
+
+def sds_secret(name: str, paths: ProxyPaths, *, credential: bool = False) -> dict:
+    source = ads_source()
+    if credential:
+        source["initial_fetch_timeout"] = CREDENTIAL_FETCH_TIMEOUT
+    return {"name": name, "sds_config": source}
 
 
 def socket_address(ip: str, port: int) -> dict:
@@ -124,14 +135,6 @@ def tcp_proxy(stat_prefix: str, cluster: str, paths: ProxyPaths) -> dict:
 def tls_certificate_secret(name: str, cert_pem: str, key_pem: str) -> dict:
     return {"@type": SECRET_TYPE, "name": name, "tls_certificate": {
         "certificate_chain": {"inline_string": cert_pem}, "private_key": {"inline_string": key_pem}}}
-
-
-def unavailable_secret(name: str) -> dict:
-    """What the control plane sends for a credential it cannot find: an empty certificate. Envoy rejects
-    it and starts the listener without a certificate, so handshakes fail at once (curl 35), where
-    istiod sends nothing and the listener waits out its 15 s initial fetch first
-    (pilot/pkg/security/model/authentication.go SDSAdsConfig)."""
-    return {"@type": SECRET_TYPE, "name": name, "tls_certificate": {}}
 
 
 def validation_secret(name: str, ca_pem: str) -> dict:

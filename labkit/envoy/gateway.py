@@ -231,7 +231,7 @@ class _GatewayBuilder:
             return c.downstream_mtls(self.paths, alpn or [])
         context: dict = {"tls_params": c.tls_params(tls.get("minProtocolVersion") or "TLSV1_2",
                                                     tls.get("maxProtocolVersion") or "TLSV1_3"),
-                         "tls_certificate_sds_secret_configs": [c.sds_secret(self._certificate(server), self.paths)]}
+                         "tls_certificate_sds_secret_configs": [c.sds_secret(self._certificate(server), self.paths, credential=True)]}
         if tls.get("cipherSuites"):
             context["tls_params"]["cipher_suites"] = list(tls["cipherSuites"])
         if alpn:
@@ -242,7 +242,7 @@ class _GatewayBuilder:
                 if tls.get("subjectAltNames") else {}
             context["combined_validation_context"] = {
                 "default_validation_context": default,
-                "validation_context_sds_secret_config": c.sds_secret(self._ca(server), self.paths)}
+                "validation_context_sds_secret_config": c.sds_secret(self._ca(server), self.paths, credential=True)}
         typed = {"@type": c.DOWNSTREAM_TLS, "common_tls_context": context}
         if mode in ("MUTUAL", "OPTIONAL_MUTUAL"):
             typed["require_client_certificate"] = mode == "MUTUAL"

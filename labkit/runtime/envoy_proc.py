@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..envoy.common import ProxyConfig, ProxyPaths, unavailable_secret
+from ..envoy.common import ProxyConfig, ProxyPaths
 from ..envoy_binary import envoy_path
 from ..errors import LabkitError
 from ..xds.bootstrap import ads_bootstrap
@@ -124,14 +124,13 @@ class EnvoyProcess:
         if self.control_plane is None or self.config is None:
             return self.versions
         config = self.config
+        # A missing credential ([]) is not sent at all, as istiod does (see envoy.common.sds_secret).
         credentials = [s for secrets in config.sds.values() for s in secrets]
-        missing = [unavailable_secret(name) for name, secrets in config.sds.items() if not secrets]
         self.control_plane.register(self.node_id)
         self.versions = self.control_plane.set_config(
             self.node_id, config.listeners, config.clusters, config.routes,
-            [*self.mesh_secrets.values(), *credentials, *missing],
-            listener_suffix=f"-retry{self._retries}" if self._retries else "",
-            placeholders={s["name"] for s in missing})
+            [*self.mesh_secrets.values(), *credentials],
+            listener_suffix=f"-retry{self._retries}" if self._retries else "")
         return self.versions
 
     def missing_listeners(self) -> list[str]:
@@ -167,6 +166,17 @@ class EnvoyProcess:
                 raise self._exit_error() from None
             exc.hint = exc.hint or f"see {self.log_path}"
             raise
+        if self.config is not None and any(not secrets for secrets in self.config.sds.values()):
+            self._wait_warmed(deadline=time.monotonic() + 3.0)
+
+    def _wait_warmed(self, deadline: float) -> None:
+        """A listener that needs a missing credential warms until its initial fetch times out; wait for
+        that (or give up quietly: a listener dropped for a taken port is the healer's business)."""
+        while time.monotonic() < deadline:
+            self._bound_cache = None
+            if not self.missing_listeners():
+                return
+            time.sleep(0.02)
 
     def _exit_error(self) -> LabkitError:
         code = self.process.proc.returncode

@@ -107,11 +107,9 @@ class ControlPlane:
             self.registry.proxies.pop(node_id, None)
 
     def set_config(self, node_id: str, listeners: list[dict], clusters: list[dict], routes: list[dict],
-                   secrets_: list[dict], listener_suffix: str = "", placeholders: set[str] = frozenset()
-                   ) -> dict[str, str]:
-        """Replace one proxy's snapshot; pushes the types whose version changed. Returns the versions.
-        `placeholders` names secrets sent for a missing credential, which Envoy is expected to reject."""
-        snapshot = build_snapshot(self.encoder, listeners, clusters, routes, secrets_, listener_suffix, placeholders)
+                   secrets_: list[dict], listener_suffix: str = "") -> dict[str, str]:
+        """Replace one proxy's snapshot; pushes the types whose version changed. Returns the versions."""
+        snapshot = build_snapshot(self.encoder, listeners, clusters, routes, secrets_, listener_suffix)
         with self.registry.lock:
             state = self.registry.proxies[node_id]
             changed = {t for t, snap in snapshot.types.items() if snap.version != state.snapshot.version(t)}

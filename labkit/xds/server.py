@@ -16,7 +16,7 @@ import threading
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from .resources import NAMED_TYPES, PUSH_ORDER, SECRET
+from .resources import NAMED_TYPES, PUSH_ORDER
 from .watch import ProxyState, Watch, now
 
 log = logging.getLogger(__name__)
@@ -110,29 +110,19 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         if request.response_nonce:
             if request.response_nonce != watch.sent_nonce:
                 return []  # stale: answers an older response; a newer one is on its way
-            if request.HasField("error_detail") and not self._expected(state, type_url, request):
+            if request.HasField("error_detail"):
                 watch.error = request.error_detail.message or "rejected"
                 watch.error_version = watch.sent_version
                 log.warning("%s rejected %s version %s: %s", state.node_id, type_url, watch.sent_version,
                             watch.error)
                 watch.names = names
                 return []
-            # A NACK's version_info is the version it still runs; the expected one accepted the sent one.
-            watch.acked_nonce, watch.acked_version, watch.error = \
-                request.response_nonce, watch.sent_version, ""
+            watch.acked_nonce, watch.acked_version, watch.error = request.response_nonce, request.version_info, ""
         watch.names = names
         changed_names = watch.sent_names is None or (names is not None and frozenset(names) != watch.sent_names)
         if not request.response_nonce or changed_names:
             return self._respond(state, type_url, push=False)
         return []
-
-    @staticmethod
-    def _expected(state: ProxyState, type_url: str, request) -> bool:
-        """An SDS rejection caused by a missing credential's empty certificate is the intended effect
-        (see labkit.envoy.common.unavailable_secret): istiod would have sent nothing, and its
-        proxy-status shows SDS in sync, so the NACK counts as an ACK of the version."""
-        return (type_url == SECRET and bool(state.snapshot.placeholders)
-                and "incomplete" in request.error_detail.message)
 
     def _respond(self, state: ProxyState, type_url: str, push: bool) -> list:
         watch = state.watches[type_url]

@@ -24,7 +24,6 @@ class TypeSnapshot:
 class Snapshot:
     types: dict[str, TypeSnapshot] = field(default_factory=dict)
     required: dict[str, set[str]] = field(default_factory=dict)  # RDS/SDS names the proxy must ask for
-    placeholders: set[str] = field(default_factory=set)  # secrets standing for a missing credential
 
     def version(self, type_url: str) -> str:
         snap = self.types.get(type_url)
@@ -42,7 +41,7 @@ def build_type(encoder: Encoder, resources: list[dict], suffix: str = "") -> Typ
 
 
 def build_snapshot(encoder: Encoder, listeners: list[dict], clusters: list[dict], routes: list[dict],
-                   secrets: list[dict], listener_suffix: str = "", placeholders: set[str] = frozenset()) -> Snapshot:
+                   secrets: list[dict], listener_suffix: str = "") -> Snapshot:
     snapshot = Snapshot(types={
         CLUSTER: build_type(encoder, clusters),
         LISTENER: build_type(encoder, listeners, listener_suffix),
@@ -50,5 +49,4 @@ def build_snapshot(encoder: Encoder, listeners: list[dict], clusters: list[dict]
         SECRET: build_type(encoder, secrets),
     })
     snapshot.required = referenced_names([*listeners, *clusters])
-    snapshot.placeholders = set(placeholders)
     return snapshot
