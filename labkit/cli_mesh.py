@@ -84,6 +84,14 @@ def _cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_proxy_status(args: argparse.Namespace) -> int:
+    from .tools.proxy_status import render_table
+    lab = _lab(args, start=False)
+    frame = lab.proxy_status(args.namespace, verbose=args.verbosity > 0)
+    print(render_table(frame), end="")  # exactly istioctl's table; Envoy's NACK details are in frame.attrs
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     def common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser.add_argument("--state-dir", help="the mesh's state directory (default .labkit or $LABKIT_STATE_DIR)")
@@ -108,3 +116,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     delete.add_argument("-n", "--namespace")
     delete.add_argument("--ignore-not-found", action="store_true")
     delete.set_defaults(func=_cmd_delete)
+    status = common(sub.add_parser("proxy-status", help="istioctl proxy-status: is each proxy in sync with "
+                                                        "the control plane"))
+    status.add_argument("-n", "--namespace")
+    status.add_argument("-v", "--verbosity", type=int, default=0, help="1: one column per xDS type")
+    status.set_defaults(func=_cmd_proxy_status)

@@ -33,26 +33,6 @@ def _can_bind(ip: str, port: int) -> bool:
     return True
 
 
-def inotify_instances() -> tuple[int, int] | None:
-    """(in use by this user, the limit): each Envoy needs about five (one per watched config file)."""
-    import os
-    try:
-        limit = int(open("/proc/sys/fs/inotify/max_user_instances").read())
-    except OSError:
-        return None
-    used, uid = 0, os.getuid()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.stat(f"/proc/{pid}").st_uid != uid:
-                continue
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                if os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify":
-                    used += 1
-        except OSError:
-            continue
-    return used, limit
-
-
 def local_doctor(gateway_ports: tuple[int, ...] = ()) -> list[DoctorLine]:
     from .envoy_binary import envoy_path, envoy_version
     from .errors import LabkitError
@@ -71,13 +51,6 @@ def local_doctor(gateway_ports: tuple[int, ...] = ()) -> list[DoctorLine]:
     lines.append(DoctorLine("loopback range", ok, "127.0.0.0/8 addresses are bindable" if ok else
                             "cannot bind 127.1.0.1",
                             "" if ok else "on macOS add aliases: sudo ifconfig lo0 alias 127.1.0.1 up (see README)"))
-    counts = inotify_instances()
-    if counts is not None:
-        used, limit = counts
-        enough = limit - used >= 40
-        lines.append(DoctorLine("inotify instances", enough, f"{used} of {limit} in use (an Envoy takes about 5)",
-                                "" if enough else "stop other meshes (`labkit down`) or raise the limit: "
-                                                  "sudo sysctl fs.inotify.max_user_instances=1024"))
     for port in gateway_ports:
         free = _can_bind("127.0.0.1", port)
         lines.append(DoctorLine(f"gateway port {port}", free, "free" if free else "in use",

@@ -1,8 +1,8 @@
 """The ingress gateway against real Envoy and real curl: seed 002's scenarios and Istio's secure-ingress task.
 
 Each test applies its Gateway/VirtualService and removes them again, so the module's one mesh serves all.
-Only httpbin has a sidecar (it shows the gateway's mTLS identity); the other apps run without one, since
-every Envoy costs inotify instances and the per-user limit (often 128) is shared by all running meshes.
+Only httpbin has a sidecar (it shows the gateway's mTLS identity); the other apps run without one, to keep
+the module's mesh small on a shared machine.
 """
 from __future__ import annotations
 

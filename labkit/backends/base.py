@@ -151,6 +151,12 @@ class Lab(abc.ABC):
         from ..tools import lab_api
         return lab_api.graph(self._tool_access(), since, idle)
 
+    def proxy_status(self, namespace: str | None = None, *, verbose: bool = False):
+        """`istioctl proxy-status`: per proxy, whether it runs the config the control plane last sent
+        (DataFrame; `verbose` adds a SYNCED / STALE / ERROR / NOT SENT / IGNORED column per xDS type).
+        `print(labkit.tools.proxy_status.render_table(frame))` prints it as istioctl does."""
+        raise NotImplementedError(f"{type(self).__name__} has no proxy-status")
+
     def analyze(self):
         """`istioctl analyze` on this lab's resources (plus labkit's LAB* checks); `print()` it."""
         from ..tools import lab_api

@@ -822,6 +822,11 @@ class KubeLab(Lab):
         return None
 
     # ---------------------------------------------------------------- istioctl views
+    def proxy_status(self, namespace: str | None = None, *, verbose: bool = False):
+        from .kube_proxy_status import istioctl_proxy_status
+        ns = self.nsmap.ns(namespace) if namespace else None
+        return istioctl_proxy_status(ns, verbose, self.context, self.kubeconfig)
+
     def proxy_config_json(self, namespace: str, pod: str, kind: str = "cluster", *,
                      use_istioctl: bool | None = None) -> Any:
         """Envoy's config of a pod's sidecar as parsed JSON, as `istioctl proxy-config <kind> <pod>.<ns> -o json`.

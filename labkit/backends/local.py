@@ -29,6 +29,8 @@ from ..resources.schema import kind_info
 from ..resources.store import Store, key_of
 from ..runtime.mesh_runtime import MeshRuntime
 from ..runtime.pods import port_open
+from ..tools.proxy_status import proxy_status_frame
+from ..xds.client import fetch_syncz, read_endpoint
 from .base import AppliedObject, ExecResult, Lab
 from .local_state import Ownership, Settings, default_state_dir, read_status, write_status
 from .progress import progress
@@ -229,6 +231,12 @@ class LocalLab(Lab):
                 return
             time.sleep(0.005)
         raise LabkitError(f"the mesh owner did not act on the change within {timeout:.0f} s")
+
+    def proxy_status(self, namespace: str | None = None, *, verbose: bool = False):
+        # Asked over xDS like istioctl asks istiod, so an attached process sees what the owner serves.
+        endpoint = read_endpoint(self.state_dir)
+        rows = fetch_syncz(endpoint["address"], endpoint["debug_token"])
+        return proxy_status_frame(rows, verbose=verbose, namespace=namespace)
 
     # -- resources --------------------------------------------------------------------------------
     def apply(self, source, namespace: str | None = None) -> list[AppliedObject]:

@@ -15,6 +15,7 @@ from ..envoy.nodeproxy import build_node_proxy
 from ..envoy.proxy import GatewaySettings, build_proxy_config
 from ..errors import LabkitError
 from ..model.mesh import MeshModel
+from ..xds.client import remove_endpoint, write_endpoint
 from ..xds.control_plane import ControlPlane
 from .files import write_atomic
 from .network import address_map, write_pod_network
@@ -46,6 +47,7 @@ class MeshRuntime:
         self.node_proxy: EnvoyProcess | None = None
         # istiod's part: every Envoy of this mesh takes its config over one ADS stream from here.
         self.control_plane = ControlPlane(control_plane_ip).start()
+        write_endpoint(self.state_dir, *self.control_plane.address, self.control_plane.debug_token)
 
     # -- reconcile --------------------------------------------------------------------------------
     def sync(self, model: MeshModel) -> None:
@@ -201,6 +203,7 @@ class MeshRuntime:
                 self.node_proxy.stop()
                 self.node_proxy = None
             self.control_plane.stop()
+            remove_endpoint(self.state_dir)
 
     def runtime_for(self, namespace: str, name: str) -> PodRuntime | None:
         with self.lock:

@@ -47,8 +47,8 @@ def resources(dump: dict, kind: str) -> list[dict]:
     if kind == "routes":
         rds = [e["route_config"] for key in ("static_route_configs", "dynamic_route_configs")
                for e in section.get(key) or [] if e.get("route_config")]
-        # The local mesh inlines outbound and gateway routes in their listeners (one inotify instance
-        # per RDS file is too dear); show them with the RDS ones, as `proxy-config routes` would.
+        # The local mesh inlines outbound and gateway routes in their listeners; show them with the
+        # RDS ones, as `proxy-config routes` would.
         return rds + _inline_routes(resources(dump, "listeners"))
     return [e.get("secret") or e for key in ("static_secrets", "dynamic_active_secrets", "dynamic_warming_secrets")
             for e in section.get(key) or []]

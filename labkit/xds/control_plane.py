@@ -29,6 +29,7 @@ class ControlPlane:
         self.host, self.wanted_port = host, port
         self.port = 0
         self.registry = Registry()
+        self.registry.debug_token = secrets.token_urlsafe(24)
         self.encoder = Encoder()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -39,6 +40,11 @@ class ControlPlane:
     @property
     def address(self) -> tuple[str, int]:
         return self.host, self.port
+
+    @property
+    def debug_token(self) -> str:
+        """What a debug client (proxy-status) presents; the owner keeps it in a private file."""
+        return self.registry.debug_token
 
     def start(self) -> "ControlPlane":
         ready = threading.Event()

@@ -17,6 +17,7 @@ import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from .resources import NAMED_TYPES, PUSH_ORDER
+from .syncz import SYNCZ, client_config, is_istio_proxy
 from .watch import ProxyState, Watch, now
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ class Registry:
     def __init__(self):
         self.lock = threading.Condition()
         self.proxies: dict[str, ProxyState] = {}
-        self.control_plane_id = "istiod-local"
+        self.control_plane_id = "istiod"
+        self.debug_token = ""       # for istioctl-style debug requests (syncz)
 
 
 class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
@@ -59,6 +61,11 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
                 item = await queue.get()
                 if item is None:
                     return
+                if state is None and item.type_url == SYNCZ:
+                    if not self._debug_allowed(context):
+                        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "debug requests need the mesh's token")
+                    await context.write(self._syncz())
+                    continue
                 if state is None:
                     state = self._authenticate(item, context, stream_id, lambda: loop.call_soon_threadsafe(
                         queue.put_nowait, _PUSH))
@@ -75,6 +82,18 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
                         state.forget_stream()
                         state.wake = None
                     self.registry.lock.notify_all()
+
+    def _debug_allowed(self, context) -> bool:
+        token = dict(context.invocation_metadata() or ()).get("authorization", "")
+        return bool(self.registry.debug_token) and token == f"Bearer {self.registry.debug_token}"
+
+    def _syncz(self):
+        with self.registry.lock:
+            resources = [client_config(state) for node_id, state in sorted(self.registry.proxies.items())
+                         if state.stream and is_istio_proxy(node_id)]
+        response = discovery_pb2.DiscoveryResponse(type_url=SYNCZ, nonce=f"{next(_nonces):x}", resources=resources)
+        response.control_plane.identifier = self.registry.control_plane_id
+        return response
 
     # -- one stream's logic (no I/O: returns the responses to send) -------------------------------
     def _authenticate(self, first, context, stream_id: int, wake) -> ProxyState | None:
