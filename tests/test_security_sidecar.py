@@ -204,8 +204,15 @@ def copies_of(pem: str, state, original=None) -> list[str]:
 def test_private_keys_are_readable_by_the_owner_only(mesh):
     state = mesh.state_dir
     assert not loose_private_keys(state)
-    assert len(list(state.glob("pods/*/istio-proxy/sds/default.json"))) == 5  # 4 sidecars and the gateway
-    for directory in (state, state / "ca", *state.glob("pods/*"), *state.glob("pods/*/istio-proxy/sds")):
+    # Workload keys live in the control plane's memory and reach each Envoy over SDS only: no file holds
+    # one, and each proxy's bootstrap (its token to the control plane) is the owner's alone.
+    identities = [r.envoy.mesh_secrets["default"] for r in mesh.runtime.pods.values() if r.envoy]
+    assert len(identities) == 5  # 4 sidecars and the gateway
+    for secret in identities:
+        assert not copies_of(secret["tls_certificate"]["private_key"]["inline_string"], state)
+    bootstraps = list(state.glob("pods/*/istio-proxy/bootstrap.yaml"))
+    assert len(bootstraps) == 5 and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in bootstraps)
+    for directory in (state, state / "ca", *state.glob("pods/*"), *state.glob("pods/*/istio-proxy")):
         assert stat.S_IMODE(directory.stat().st_mode) & 0o077 == 0, directory
 
 
