@@ -86,8 +86,11 @@ class MeshRuntime:
                 runtime.start_apps()
             waiting = [r.envoy for r in configured] + self._sync_node_proxy(model)
             errors = [f for f in self._pool.map(self._wait_envoy, waiting) if f]
+            if len(errors) == 1:
+                raise errors[0]
             if errors:
-                raise LabkitError("; ".join(errors))
+                raise LabkitError("; ".join(e.message for e in errors),
+                                  hint=next((e.hint for e in errors if e.hint), None))
 
     def _log_new_warnings(self, runtime: PodRuntime, warnings: list[str]) -> None:
         """What istiod would log about this proxy (a missing credential, say) shows in its istio-proxy log,
@@ -116,11 +119,11 @@ class MeshRuntime:
             self.node_proxy.start()
         return [self.node_proxy]
 
-    def _wait_envoy(self, envoy: EnvoyProcess) -> str | None:
+    def _wait_envoy(self, envoy: EnvoyProcess) -> LabkitError | None:
         try:
             envoy.wait_applied(timeout=10)
         except LabkitError as exc:
-            return str(exc)
+            return exc
         return None
 
     def _issue_identity(self, runtime: PodRuntime) -> None:
@@ -130,10 +133,13 @@ class MeshRuntime:
         runtime.envoy.write_secret(validation_secret("ROOTCA", self.ca.root_pem.decode()))
 
     def rotate_identity(self, uid: str) -> None:
+        """A fresh workload certificate, pushed over SDS; returns once the proxy ACKed it."""
         with self.lock:
             runtime = self.pods[uid]
             if runtime.envoy:
                 self._issue_identity(runtime)
+                if runtime.envoy.alive():
+                    runtime.envoy.wait_applied(timeout=10)
 
     def _mount_secrets(self, model: MeshModel, runtime: PodRuntime) -> None:
         for volume in runtime.pod.volumes:
