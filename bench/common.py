@@ -19,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 RESULTS = Path(__file__).resolve().parent / "results"
 INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
-INOTIFY_PER_SIDECAR = 5  # LDS, CDS, inbound RDS and SDS files: each subscription has its own inotify instance
 
 
 def free_port() -> int:
@@ -121,40 +120,6 @@ def inotify_limit() -> int | None:
         return int(INOTIFY_LIMIT.read_text())
     except (OSError, ValueError):
         return None
-
-
-def inotify_in_use() -> int:
-    """inotify instances open on the machine (all users; the limit is per user, most here run as one)."""
-    count = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            count += sum(os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify"
-                         for fd in os.listdir(f"/proc/{pid}/fd"))
-        except OSError:
-            continue
-    return count
-
-
-@contextlib.contextmanager
-def inotify_room(sidecars: int):
-    """Make room for `sidecars` Envoys' file watches, raising the per-user limit for the run if we may.
-
-    Several inotify instances per Envoy against a default of 128 per user is the first wall a local
-    mesh hits as it grows; the benchmark says so instead of failing with an Envoy abort.
-    """
-    limit, needed = inotify_limit(), inotify_in_use() + (sidecars + 1) * INOTIFY_PER_SIDECAR
-    if limit is None or needed <= limit:
-        yield limit
-        return
-    if os.geteuid() != 0:
-        raise SystemExit(f"{sidecars} sidecars need about {needed} inotify instances; the limit is {limit}. "
-                         f"Run: sudo sysctl fs.inotify.max_user_instances={needed * 2}")
-    print(f"   (raising fs.inotify.max_user_instances {limit} → {needed * 2} for this run)")
-    INOTIFY_LIMIT.write_text(str(needed * 2))
-    try:
-        yield needed * 2
-    finally:
-        INOTIFY_LIMIT.write_text(str(limit))
 
 
 # ---- load tools ------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ class ControlPlane:
         self._thread: threading.Thread | None = None
         self._stopped: asyncio.Event | None = None
         self._error: BaseException | None = None
+        self.pushes = 0   # proxy snapshots that changed (and were pushed): what a change cost in proxies
 
     # -- lifecycle --------------------------------------------------------------------------------
     @property
@@ -122,9 +123,20 @@ class ControlPlane:
             state.snapshot = snapshot
             wake = state.wake
             self.registry.lock.notify_all()
-        if changed and wake is not None:
-            wake()
+        if changed:
+            self.pushes += 1
+            if wake is not None:
+                wake()
         return {SHORT_NAMES[t]: snap.version for t, snap in snapshot.types.items()}
+
+    def config_bytes(self, node_id: str) -> int:
+        """Serialized size of everything the proxy is served (its LDS, CDS, RDS and SDS)."""
+        with self.registry.lock:
+            state = self.registry.proxies.get(node_id)
+            if state is None:
+                return 0
+            return sum(packed.ByteSize() for snap in state.snapshot.types.values()
+                       for _, packed in snap.resources.values())
 
     def connected(self, node_id: str) -> bool:
         with self.registry.lock:
