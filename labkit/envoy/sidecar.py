@@ -190,9 +190,11 @@ def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Pro
                 vhosts.append({"name": f"{service.fqdn}:{port}",
                                "domains": service_hostnames(service.name, service.namespace, pod.namespace),
                                "routes": mesh_routes_for(model, pod.namespace, service, sp, pod.labels)})
+            # RDS, named by port as istiod names outbound routes: the same RouteConfiguration serves every
+            # sidecar of a namespace, so the control plane encodes it once and pushes it only where it changes.
+            config.routes.append(c.route_config(route_name, vhosts))
             chain = {"name": name, "filters": [c.http_connection_manager(
-                f"outbound_{name}", c.route_config(route_name, vhosts), paths, server_name=None,
-                http_filters=[FAULT_FILTER])]}
+                f"outbound_{name}", route_name, paths, server_name=None, http_filters=[FAULT_FILTER])]}
         else:
             service, sp = entries[0]
             if len(entries) > 1:

@@ -127,6 +127,7 @@ class MeshModel:
     services: list[Service]
     policies: dict[str, list[dict]] = field(default_factory=dict)  # kind -> objects
     secrets: dict[tuple[str, str], dict] = field(default_factory=dict)  # (ns, name) -> decoded data (bytes)
+    _endpoints: dict = field(default_factory=dict, repr=False, compare=False)
 
     def of_kind(self, kind: str) -> list[dict]:
         return self.policies.get(kind, [])
@@ -134,7 +135,14 @@ class MeshModel:
     def endpoints(self, service: Service) -> list[Pod]:
         if not service.selector:
             return []
-        return [p for p in self.pods if p.namespace == service.namespace and p.matches(service.selector)]
+        # Every proxy's translation asks this for every service: remember it (the model is not changed
+        # after it is built).
+        key = (service.namespace, service.name, tuple(sorted(service.selector.items())))
+        cached = self._endpoints.get(key)
+        if cached is None:
+            cached = self._endpoints[key] = [p for p in self.pods
+                                             if p.namespace == service.namespace and p.matches(service.selector)]
+        return list(cached)
 
     def service_by_host(self, host: str, from_namespace: str) -> Service | None:
         """Resolve a host as DNS in a pod of `from_namespace` would (short, name.ns, FQDN)."""

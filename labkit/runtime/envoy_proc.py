@@ -95,6 +95,14 @@ class EnvoyProcess:
         except (LabkitError, OSError):
             return False
 
+    def ready(self) -> bool:
+        """istio-proxy's readiness: running, connected with its listeners and clusters accepted (a later
+        NACK does not make it unready, as in Istio), and every listener bound. Only the last needs the
+        admin API, and it is cached."""
+        if self.control_plane is None or not self.alive():
+            return False
+        return self.control_plane.has_config(self.node_id) and not self.missing_listeners()
+
     def stats(self, filter_regex: str) -> dict[str, object]:
         text = self.admin(f"/stats?format=json&filter={urllib.request.quote(filter_regex)}")
         out: dict[str, object] = {}

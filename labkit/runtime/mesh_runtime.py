@@ -15,6 +15,7 @@ from ..envoy.nodeproxy import build_node_proxy
 from ..envoy.proxy import GatewaySettings, build_proxy_config
 from ..errors import LabkitError
 from ..model.mesh import MeshModel
+from ..model.push_scope import pods_to_recompute, same_topology
 from ..xds.client import remove_endpoint, write_endpoint
 from ..xds.control_plane import ControlPlane
 from .files import write_atomic
@@ -45,6 +46,7 @@ class MeshRuntime:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="labkit-sync")
         self._next_listener_retry = 0.0
         self.node_proxy: EnvoyProcess | None = None
+        self._last_model: MeshModel | None = None   # what every proxy's current config was built from
         # istiod's part: every Envoy of this mesh takes its config over one ADS stream from here.
         self.control_plane = ControlPlane(control_plane_ip).start()
         write_endpoint(self.state_dir, *self.control_plane.address, self.control_plane.debug_token)
@@ -66,11 +68,18 @@ class MeshRuntime:
                 else:
                     self.pods[uid].pod = pod
             gateway_ports = self._gateway_addresses(model)
+            # Only the proxies the change can concern are recomputed (None: all of them); each one's
+            # config is pushed only when it changed.
+            scope = pods_to_recompute(self._last_model, model)
+            topology_changed = not same_topology(self._last_model, model)
             configured = []
             for runtime in self.pods.values():
                 pod = runtime.pod
-                write_pod_network(runtime.directory, address_map(model, pod, gateway_ports), pod.ip)
-                self._mount_secrets(model, runtime)
+                if topology_changed:
+                    write_pod_network(runtime.directory, address_map(model, pod, gateway_ports), pod.ip)
+                    self._mount_secrets(model, runtime)
+                if scope is not None and pod.uid not in scope:
+                    continue
                 if runtime.envoy:
                     if runtime in fresh:
                         self._issue_identity(runtime)
@@ -80,6 +89,7 @@ class MeshRuntime:
                         configured.append(runtime)
                     self._log_new_warnings(runtime, config.warnings)
                     self.warnings[pod.uid] = config.warnings
+            self._last_model = model
             for runtime in fresh:
                 if runtime.envoy:
                     runtime.envoy.start()

@@ -105,7 +105,7 @@ class PodRuntime:
 
     def _envoy_status(self, name: str) -> ContainerStatus:
         process = self.envoy.process
-        ready = self.envoy.live() and not self.envoy.missing_listeners()
+        ready = self.envoy.ready()
         return ContainerStatus(name, ready, process.restarts if process else 0, _state(process, ready))
 
     def container_statuses(self) -> list[ContainerStatus]:

@@ -16,7 +16,7 @@ import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
 
 from ..errors import LabkitError
-from .resources import SHORT_NAMES, Encoder
+from .resources import CLUSTER, LISTENER, SHORT_NAMES, Encoder
 from .server import AdsServicer, Registry
 from .snapshot import build_snapshot
 from .watch import ProxyState
@@ -137,6 +137,15 @@ class ControlPlane:
                 return 0
             return sum(packed.ByteSize() for snap in state.snapshot.types.values()
                        for _, packed in snap.resources.values())
+
+    def has_config(self, node_id: str) -> bool:
+        """Whether the proxy is connected and has accepted listeners and clusters at least once."""
+        with self.registry.lock:
+            state = self.registry.proxies.get(node_id)
+            if state is None or not state.stream:
+                return False
+            return all(state.watches.get(t) is not None and state.watches[t].acked_version
+                       for t in (LISTENER, CLUSTER))
 
     def connected(self, node_id: str) -> bool:
         with self.registry.lock:

@@ -74,7 +74,8 @@ def _load_nested_types(value) -> None:
 
 
 def canonical(resource: dict) -> str:
-    return json.dumps(resource, sort_keys=True, separators=(",", ":"))
+    """The builders emit keys in a fixed order, so no sorting: equal configs give equal text."""
+    return json.dumps(resource, separators=(",", ":"))
 
 
 def digest(text: str) -> str:
@@ -84,8 +85,9 @@ def digest(text: str) -> str:
 class Encoder:
     """dict → packed Any, cached by content: most resources of a proxy survive a change unchanged."""
 
-    def __init__(self, limit: int = 20000):
+    def __init__(self, limit: int = 50000):
         self._cache: dict[str, any_pb2.Any] = {}
+        self._references: dict[str, dict[str, set[str]]] = {}
         self._limit = limit
         self._lock = threading.Lock()
 
@@ -111,8 +113,16 @@ class Encoder:
         with self._lock:
             if len(self._cache) >= self._limit:
                 self._cache.clear()
+                self._references.clear()
             self._cache[key] = packed
         return key, packed
+
+    def references(self, key: str, resource: dict) -> dict[str, set[str]]:
+        """referenced_names of one resource, remembered by its digest."""
+        cached = self._references.get(key)
+        if cached is None:
+            cached = self._references[key] = referenced_names([resource])
+        return cached
 
 
 def to_dict(packed: any_pb2.Any) -> dict:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf import any_pb2
 
-from .resources import CLUSTER, LISTENER, ROUTE, SECRET, Encoder, digest, referenced_names
+from .resources import CLUSTER, LISTENER, ROUTE, SECRET, Encoder, digest
 
 
 @dataclass
@@ -30,11 +30,15 @@ class Snapshot:
         return snap.version if snap else ""
 
 
-def build_type(encoder: Encoder, resources: list[dict], suffix: str = "") -> TypeSnapshot:
+def build_type(encoder: Encoder, resources: list[dict], suffix: str = "",
+               required: dict[str, set[str]] | None = None) -> TypeSnapshot:
     snap = TypeSnapshot()
     for resource in resources:
         key, packed = encoder.encode(resource)
         snap.resources[resource["name"]] = (key, packed)
+        if required is not None:
+            for type_url, names in encoder.references(key, resource).items():
+                required.setdefault(type_url, set()).update(names)
     # The version names the content: an unchanged type keeps its version and is not pushed again.
     snap.version = digest("|".join(f"{n}={d}" for n, (d, _) in sorted(snap.resources.items()))) + suffix
     return snap
@@ -42,11 +46,12 @@ def build_type(encoder: Encoder, resources: list[dict], suffix: str = "") -> Typ
 
 def build_snapshot(encoder: Encoder, listeners: list[dict], clusters: list[dict], routes: list[dict],
                    secrets: list[dict], listener_suffix: str = "") -> Snapshot:
+    required: dict[str, set[str]] = {ROUTE: set(), SECRET: set()}
     snapshot = Snapshot(types={
-        CLUSTER: build_type(encoder, clusters),
-        LISTENER: build_type(encoder, listeners, listener_suffix),
+        CLUSTER: build_type(encoder, clusters, required=required),
+        LISTENER: build_type(encoder, listeners, listener_suffix, required=required),
         ROUTE: build_type(encoder, routes),
         SECRET: build_type(encoder, secrets),
     })
-    snapshot.required = referenced_names([*listeners, *clusters])
+    snapshot.required = required
     return snapshot
