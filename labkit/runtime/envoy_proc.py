@@ -95,6 +95,10 @@ class EnvoyProcess:
         except (LabkitError, OSError):
             return False
 
+    def rejected(self) -> bool:
+        """Whether Envoy NACKed the config it was last sent."""
+        return self.control_plane is not None and self.control_plane.rejected(self.node_id)
+
     def ready(self) -> bool:
         """istio-proxy's readiness: running, connected with its listeners and clusters accepted (a later
         NACK does not make it unready, as in Istio), and every listener bound. Only the last needs the

@@ -78,8 +78,8 @@ class MeshRuntime:
                 if topology_changed:
                     write_pod_network(runtime.directory, address_map(model, pod, gateway_ports), pod.ip)
                     self._mount_secrets(model, runtime)
-                if scope is not None and pod.uid not in scope:
-                    continue
+                if scope is not None and pod.uid not in scope and not (runtime.envoy and runtime.envoy.rejected()):
+                    continue  # unaffected, and not waiting to replace a config its Envoy rejected
                 if runtime.envoy:
                     if runtime in fresh:
                         self._issue_identity(runtime)

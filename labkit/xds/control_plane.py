@@ -138,6 +138,11 @@ class ControlPlane:
             return sum(packed.ByteSize() for snap in state.snapshot.types.values()
                        for _, packed in snap.resources.values())
 
+    def rejected(self, node_id: str) -> bool:
+        with self.registry.lock:
+            state = self.registry.proxies.get(node_id)
+            return bool(state and any(w.error for w in state.watches.values()))
+
     def has_config(self, node_id: str) -> bool:
         """Whether the proxy is connected and has accepted listeners and clusters at least once."""
         with self.registry.lock:
