@@ -66,3 +66,24 @@ def test_text_is_tabwriter_padded_and_reads_back():
     assert lines[0].endswith("ISTIOD     VERSION")
     # The kube backend parses istioctl's real output the same way: a round trip keeps every cell.
     assert parse_table(text).equals(frame.astype(str))
+
+
+def test_kube_backend_runs_istioctl_or_says_it_is_missing(tmp_path, monkeypatch):
+    import pytest
+
+    from labkit.backends.kube_proxy_status import istioctl_proxy_status
+    from labkit.errors import LabkitError
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(LabkitError, match="istioctl is not installed"):
+        istioctl_proxy_status(None, False)
+    # A stand-in istioctl that prints what Istio 1.28's prints, and the arguments it got.
+    table = render_table(proxy_status_frame(ROWS, verbose=True, now=NOW))
+    (tmp_path / "table.txt").write_text(table)
+    fake = tmp_path / "istioctl"
+    # PATH holds only tmp_path: the script uses shell builtins only.
+    fake.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/args\n"
+                    f"while IFS= read -r line; do echo \"$line\"; done < {tmp_path}/table.txt\n")
+    fake.chmod(0o755)
+    frame = istioctl_proxy_status("foo", True, context="kind-lab")
+    assert (tmp_path / "args").read_text().split() == ["proxy-status", "-n", "foo", "-v", "1", "--context", "kind-lab"]
+    assert frame.to_dict("records") == proxy_status_frame(ROWS, verbose=True, now=NOW).astype(str).to_dict("records")
