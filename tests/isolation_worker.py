@@ -7,8 +7,11 @@ one JSON line (where everything ended up, or the LabkitError), then keeps the me
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 GATEWAY_HOST = "learner.example.com"
 WORKLOAD = f"""
@@ -42,6 +45,26 @@ spec:
   http:
   - route: [{{destination: {{host: httpbin.foo.svc.cluster.local, port: {{number: 8000}}}}}}]
 """
+
+
+def python_for_user(uid: int, gid: int) -> tuple[str, dict] | None:
+    """A Python with labkit that user `uid` may run, and the environment it needs: this venv's, or (when the
+    venv's base interpreter sits in a folder only root can enter, as under /root/.pyenv) the system Python of
+    the same version on this venv's packages. On a hub the environment lives in a shared prefix
+    (/opt/tljh/user) and the first one works. None when neither does."""
+    import site
+    paths = os.pathsep.join([*site.getsitepackages(), str(Path(__file__).resolve().parents[1])])
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for python, env in ((sys.executable, {}), (f"/usr/bin/{version}", {"PYTHONPATH": paths})):
+        try:
+            probe = subprocess.run([python, "-c", "import labkit, cryptography, psutil"], user=uid, group=gid,
+                                   extra_groups=[], capture_output=True, cwd="/",
+                                   env={"PATH": os.environ["PATH"], **env})
+        except OSError:
+            continue
+        if probe.returncode == 0:
+            return python, env
+    return None
 
 
 def main() -> int:

@@ -25,6 +25,8 @@ import pytest
 import labkit
 from labkit.errors import LabkitError
 
+from isolation_worker import python_for_user
+
 pytestmark = pytest.mark.envoy
 
 WORKER = Path(__file__).with_name("isolation_worker.py")
@@ -93,23 +95,10 @@ def other_user() -> pwd.struct_passwd:
 
 
 def interpreter_for(user: pwd.struct_passwd) -> tuple[str, dict]:
-    """A Python with labkit that `user` may run: this venv's, or (when the venv's base interpreter sits in a
-    folder only root can enter, as under /root/.pyenv) the system Python of the same version on this venv's
-    packages. On a hub the environment lives in a shared prefix (/opt/tljh/user) and the first one works."""
-    import site
-    import sysconfig
-    paths = os.pathsep.join([*site.getsitepackages(), str(Path(__file__).resolve().parents[1])])
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    for python, env in ((sys.executable, {}), (f"/usr/bin/{version}", {"PYTHONPATH": paths})):
-        try:
-            probe = subprocess.run([python, "-c", "import labkit, cryptography, psutil"], user=user.pw_uid,
-                                   group=user.pw_gid, extra_groups=[], capture_output=True, cwd="/",
-                                   env={"PATH": os.environ["PATH"], **env})
-        except OSError:
-            continue
-        if probe.returncode == 0:
-            return python, env
-    pytest.skip(f"no Python with labkit that user {user.pw_name} may run ({sysconfig.get_paths()['stdlib']})")
+    found = python_for_user(user.pw_uid, user.pw_gid)
+    if found is None:
+        pytest.skip(f"no Python with labkit that user {user.pw_name} may run")
+    return found
 
 
 @pytest.fixture(scope="module")
