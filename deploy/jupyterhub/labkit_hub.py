@@ -19,9 +19,10 @@ CLASS_DIR = os.environ.get("LABKIT_CLASS_DIR", "/srv/labkit-class")
 LABS_FOLDER = "istio-labs"
 
 
-def prepare_learner(username: str, labs_source: Path = LABS_SOURCE) -> Path:
+def prepare_learner(username: str, labs_source: Path | None = None) -> Path:
     """Give a learner their own copy of the labs, once: later spawns keep their work. Owned by them, 0700,
     so their notebooks and their mesh's state (labs/.labkit) are theirs alone."""
+    labs_source = Path(labs_source or LABS_SOURCE)
     user = pwd.getpwnam(username)
     target = Path(user.pw_dir) / LABS_FOLDER
     if not target.exists():
