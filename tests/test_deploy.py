@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -94,6 +95,8 @@ def hub_request(url: str, token: str, method: str = "GET", body: dict | None = N
             return response.status, json.loads(text) if text else {}
     except urllib.error.HTTPError as exc:
         return exc.code, {"error": exc.read().decode()}
+    except urllib.error.URLError as exc:  # not listening yet
+        return 0, {"error": str(exc)}
 
 
 @needs_root

@@ -203,13 +203,28 @@ def test_a_taken_subnet_or_port_is_a_clear_error(fleet, tmp_path):
     if not fleet:
         start(fleet, 1)
     holder = fleet[0].ready()
+    before = held_claims()
     with pytest.raises(LabkitError, match=f"subnet {holder['subnet']} .*claimed by another mesh"):
         labkit.connect(state_dir=tmp_path / "a", subnet=holder["subnet"])
     taken = int(holder["gateway_http"].rsplit(":", 1)[1])
     with pytest.raises(LabkitError, match=f"gateway port 127.0.0.1:{taken} is already in use"):
         labkit.connect(state_dir=tmp_path / "b", gateway_http_port=taken)
-    # Nothing was left claimed by the failed attempts: a mesh with defaults still starts next to them.
-    assert not (tmp_path / "b" / "owner.json").exists()
+    # The failed attempts gave back what they had claimed (the subnet of the second one) and started nothing.
+    assert held_claims() == before
+    assert not (tmp_path / "b" / "owner.json").exists() and not (tmp_path / "b" / "pods").exists()
+
+
+def held_claims() -> set[str]:
+    """Claim files this process holds open (and so locked)."""
+    from labkit.runtime.claims import claims_dir
+    folder = str(claims_dir())
+    links = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            links.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            continue
+    return {link for link in links if link.startswith(folder)}
 
 
 def test_a_killed_mesh_claim_is_reclaimed(tmp_path):

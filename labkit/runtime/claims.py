@@ -58,7 +58,7 @@ def _prepare(directory: Path) -> None:
                           hint="create it once as root: install -d -m 1777 " + str(directory))
     info = os.lstat(directory)
     if not stat.S_ISDIR(info.st_mode):
-        raise LabkitError(f"{directory} is not a directory", hint=f"remove it; labkit recreates it")
+        raise LabkitError(f"{directory} is not a directory", hint="remove it; labkit recreates it")
     wanted = stat.S_ISVTX | 0o777
     if info.st_mode & wanted != wanted:
         if info.st_uid == os.geteuid():
