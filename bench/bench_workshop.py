@@ -4,14 +4,15 @@ Each learner is its own process in its own folder (and, when this runs as root, 
 here as `labkit-bench-<i>`), as on a workshop VM where every notebook kernel owns a mesh. A learner:
 connects (claiming its subnet and ports host-wide), resets to lab 03 (httpbin + curl in foo, bar, legacy;
 4 sidecars and the gateway), applies lab 03's first answer (STRICT in foo), then runs lab 03's checks
-(`strict_enforced` and `traffic_matrix_matches`, 9 curls between pods) one after the other with a short
-pause (`--think`, a learner reading the result) until told to stop.
+(`strict_enforced` and `traffic_matrix_matches`, 9 curls between pods) one after the other, with a pause
+after each (`--think`, 10 s by default: a learner reading the result and editing YAML; `--think 0` is a
+tight loop, a much harsher load than a class makes), until told to stop.
 
 Reported per N: cold start (connect → lab 03 ready) p50, check wall time p50/p99, PSS per learner (all of
 a learner's processes: kernel stand-in, Envoys, apps). workshop.json's top-level keys describe the largest
 N whose check p99 ≤ 3 s; `runs` has every N measured.
 
-    bench/bench_workshop.py [--learners 5,10,20] [--seconds 60] [--think 1]
+    bench/bench_workshop.py [--learners 5,10,20,25] [--seconds 60] [--think 10]
 """
 from __future__ import annotations
 
@@ -173,7 +174,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--learners", default="5,10,20,25", help="class sizes to try, in order")
     parser.add_argument("--seconds", type=float, default=60, help="how long the checks loop at each size")
-    parser.add_argument("--think", type=float, default=1.0, help="pause between two checks of one learner (s)")
+    parser.add_argument("--think", type=float, default=10.0,
+                        help="pause between two checks of one learner (s): reading the result, editing YAML")
     parser.add_argument("--learner", help=argparse.SUPPRESS)  # internal: run one learner (run directory)
     args = parser.parse_args()
     if args.learner:

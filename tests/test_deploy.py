@@ -214,8 +214,9 @@ def test_binder_files_where_repo2docker_reads_them():
     out = subprocess.run([repo2docker, "--no-build", "--debug", "--no-run", str(ROOT)], capture_output=True,
                          text=True, timeout=300)
     dockerfile = out.stdout + out.stderr
-    assert re.search(r"apt-get.*install", dockerfile) and "curl" in dockerfile and "openssl" in dockerfile
-    assert "postBuild" in dockerfile
+    assert re.search(r"apt-get install --yes --no-install-recommends curl openssl", dockerfile), dockerfile[-3000:]
+    assert '--file "binder/environment.yml"' in dockerfile and "RUN ./binder/postBuild" in dockerfile
+    assert "binder/start" in dockerfile
 
 
 def test_devcontainer_definition():
