@@ -1,7 +1,8 @@
 """Test-session settings shared by the Python tests and the notebooks nbval runs.
 
 The notebooks' kernels inherit this environment, so a test run never touches a learner's own mesh
-(state in .labkit/, gateway on 8080/8443): it gets a private state directory, subnet and free ports.
+(state in .labkit/, gateway on 8080/8443): it gets a private state directory and free gateway ports. The
+loopback subnet is claimed host-wide by each mesh (labkit/runtime/claims.py), so tests leave it unset.
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ def pytest_configure(config):
         return
     os.environ["LABKIT_TEST_ENV_SET"] = "1"
     os.environ.setdefault("LABKIT_STATE_DIR", tempfile.mkdtemp(prefix="labkit-test-state-"))
-    os.environ.setdefault("LABKIT_SUBNET", str(60 + os.getpid() % 30))
     os.environ.setdefault("LABKIT_GATEWAY_HTTP_PORT", str(_free_port()))
     os.environ.setdefault("LABKIT_GATEWAY_HTTPS_PORT", str(_free_port()))
     os.environ.setdefault("LABKIT_NONINTERACTIVE", "1")

@@ -12,6 +12,8 @@ import os
 import time
 from pathlib import Path
 
+from . import classroom
+
 FILE_NAME = "progress.json"
 
 
@@ -58,6 +60,7 @@ def _updating(path: Path):
 def started(lab, lab_id: str) -> None:
     with _updating(path_for(lab)) as data:
         data["labs"].setdefault(lab_id, {"steps": {}})["started"] = time.time()
+    classroom.publish_started(getattr(lab, "state_dir", None), lab_id)  # the instructor's view, if any
 
 
 def record(lab, lab_id: str | None, title: str, passed: bool) -> None:
@@ -66,6 +69,7 @@ def record(lab, lab_id: str | None, title: str, passed: bool) -> None:
     with _updating(path_for(lab)) as data:
         entry = data["labs"].setdefault(key, {"steps": {}})
         entry.setdefault("steps", {})[title] = {"passed": bool(passed), "time": time.time()}
+    classroom.publish_check(getattr(lab, "state_dir", None), lab_id, title, passed)
 
 
 def steps_of(data: dict, lab_id: str) -> dict[str, dict]:

@@ -1,14 +1,9 @@
-"""Shared fixtures: a local mesh per test module, on its own loopback subnet and free gateway ports."""
+"""Shared fixtures: a local mesh per test module, on free gateway ports (its subnet is claimed host-wide)."""
 from __future__ import annotations
 
-import itertools
-import os
 import socket
 
 import pytest
-
-_subnets = itertools.count(100 + (os.getpid() % 50) * 2)
-
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -20,7 +15,6 @@ def free_port() -> int:
 def lab(tmp_path_factory):
     import labkit
     state = tmp_path_factory.mktemp("mesh")
-    lab = labkit.connect(state_dir=state, subnet=next(_subnets), gateway_http_port=free_port(),
-                         gateway_https_port=free_port())
+    lab = labkit.connect(state_dir=state, gateway_http_port=free_port(), gateway_https_port=free_port())
     yield lab
     lab.down()

@@ -22,9 +22,10 @@ metadata: {name: demo, labels: {istio-injection: enabled}}
 """
 
 
-def mesh_env(tmp_path, subnet: int) -> dict:
-    env = dict(os.environ)
-    env.update({"LABKIT_STATE_DIR": str(tmp_path / "state"), "LABKIT_SUBNET": str(subnet),
+def mesh_env(tmp_path) -> dict:
+    """A mesh of its own: state here, free gateway ports; the subnet is claimed host-wide at `up`."""
+    env = {k: v for k, v in os.environ.items() if k != "LABKIT_SUBNET"}
+    env.update({"LABKIT_STATE_DIR": str(tmp_path / "state"),
                 "LABKIT_GATEWAY_HTTP_PORT": str(free_port()), "LABKIT_GATEWAY_HTTPS_PORT": str(free_port())})
     return env
 
@@ -58,7 +59,7 @@ def wait_for(predicate, timeout=15.0):
 
 
 def test_cli_up_apply_status_down(tmp_path):
-    env = mesh_env(tmp_path, 91)
+    env = mesh_env(tmp_path)
     owner = subprocess.Popen([sys.executable, "-m", "labkit.cli", "up"], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     try:
@@ -84,7 +85,7 @@ def test_cli_up_apply_status_down(tmp_path):
 
 
 def test_no_process_survives_kill_9_of_the_owner(tmp_path):
-    env = mesh_env(tmp_path, 92)
+    env = mesh_env(tmp_path)
     script = textwrap.dedent("""
         import labkit, sys
         from labkit.samples import sample
@@ -127,7 +128,7 @@ def test_crashed_app_is_restarted_like_a_pod(lab):
 
 
 def test_missing_envoy_is_a_clear_error_and_nothing_starts(tmp_path):
-    env = mesh_env(tmp_path, 93)
+    env = mesh_env(tmp_path)
     env["LABKIT_ENVOY"] = str(tmp_path / "nope" / "envoy")
     out = subprocess.run([sys.executable, "-c", "import labkit; labkit.connect()"], env=env, capture_output=True,
                          text=True, timeout=60)
@@ -146,5 +147,5 @@ def test_gateway_port_in_use_is_a_clear_error(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(LabkitError, match=f"gateway port 127.0.0.1:{port} is already in use"):
-            labkit.connect(state_dir=tmp_path / "s", subnet=94, gateway_http_port=port, gateway_https_port=free_port())
+            labkit.connect(state_dir=tmp_path / "s", gateway_http_port=port, gateway_https_port=free_port())
     assert not children_of_mesh(tmp_path / "s")

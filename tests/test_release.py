@@ -77,7 +77,7 @@ def test_learner_notebook_fails_at_its_first_exercise_check(path, tmp_path, monk
     learner = learner_notebook(instructor, path.name)
     # The kernel inherits this environment: a mesh of its own, non-interactive checks.
     monkeypatch.setenv("LABKIT_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("LABKIT_SUBNET", str(40 + os.getpid() % 20))
+    monkeypatch.delenv("LABKIT_SUBNET", raising=False)  # claimed host-wide when the kernel's mesh starts
     monkeypatch.setenv("LABKIT_GATEWAY_HTTP_PORT", str(free_port()))
     monkeypatch.setenv("LABKIT_GATEWAY_HTTPS_PORT", str(free_port()))
     monkeypatch.setenv("LABKIT_NONINTERACTIVE", "1")

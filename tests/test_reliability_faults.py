@@ -30,7 +30,7 @@ OK, RESET = ("200", 0), ("000", 56)
 def test_a_restarted_kernel_reattaches_to_the_cli_owned_mesh(tmp_path):
     """`labkit up` in a terminal owns the mesh; a notebook kernel that dies (kill -9) and comes back
     must find the same mesh, processes untouched, and keep working with it."""
-    env = mesh_env(tmp_path, 95)
+    env = mesh_env(tmp_path)
     owner = subprocess.Popen([sys.executable, "-m", "labkit.cli", "up"], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     kernel_code = textwrap.dedent("""
@@ -72,7 +72,7 @@ def test_a_restarted_kernel_reattaches_to_the_cli_owned_mesh(tmp_path):
 def test_an_envoy_dying_at_start_is_a_clear_error_and_nothing_stays(tmp_path):
     """An Envoy that aborts at start (here: a bootstrap it cannot load) must be reported at once, with
     Envoy's own words, not after a timeout about configuration."""
-    env = mesh_env(tmp_path, 96)
+    env = mesh_env(tmp_path)
     fake = tmp_path / "envoy"
     fake.write_text("#!/bin/sh\necho '[2026-01-01 00:00:00.000][1][critical][main] [source/server/server.cc:131] "
                     "error initializing configuration: unknown field node_idd'\n"

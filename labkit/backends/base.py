@@ -95,11 +95,15 @@ class Lab(abc.ABC):
         address = self._node_address()
         if not address:
             raise LabkitError("no node address to reach NodePorts on", hint="check the cluster's nodes")
-        return f"{scheme}://{address}:{ports[0]['nodePort']}"
+        return f"{scheme}://{address}:{self._node_host_port(ports[0]['nodePort'])}"
 
     def _node_address(self) -> str | None:
         """The address NodePorts listen on (a node's IP; loopback on the local mesh)."""
         return None
+
+    def _node_host_port(self, node_port: int) -> int:
+        """Where a nodePort answers on the node address (the same number, unless a port mapping moves it)."""
+        return node_port
 
     @abc.abstractmethod
     def down(self, keep: bool = False) -> None:

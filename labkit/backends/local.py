@@ -7,6 +7,7 @@ store and waits until the owner has acted on it.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -27,7 +28,8 @@ from ..model.mesh import build_model
 from ..resources.loader import load_documents
 from ..resources.schema import kind_info
 from ..resources.store import Store, key_of
-from ..runtime.mesh_runtime import MeshRuntime
+from ..runtime.claims import HostClaims
+from ..runtime.mesh_runtime import MeshRuntime, read_node_host_ports
 from ..runtime.pods import port_open
 from ..tools.proxy_status import proxy_status_frame
 from ..xds.client import fetch_syncz, read_endpoint
@@ -63,7 +65,12 @@ class LocalLab(Lab):
     def __init__(self, state_dir: Path, **settings):
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.state_dir.stat().st_uid == os.geteuid():
+            # Certificates, keys, logs and sockets live here: other users of the host must not read them
+            # (mkdir's mode does not apply to a folder that already exists).
+            os.chmod(self.state_dir, 0o700)
         self.settings = Settings.load(self.state_dir, **settings)
+        self.claims: HostClaims | None = None
         self.store = Store(self.state_dir)
         self.ownership = Ownership(self.state_dir)
         self.runtime: MeshRuntime | None = None
@@ -94,13 +101,18 @@ class LocalLab(Lab):
     def up(self) -> "LocalLab":
         """Start the mesh here, or attach to the process that already runs it."""
         if self.ownership.current() is not None:
+            self.settings = Settings.saved(self.state_dir)  # the owner's addresses, whatever we asked for
             return self  # attached
         envoy_path()  # fail before starting anything when Envoy is missing
-        self._check_ports_free()
-        self.store.apply([o for o in system_objects()
-                          if self.store.get(o["kind"], o["metadata"]["name"], o["metadata"].get("namespace", ""))
-                          is None])
-        self.runtime = MeshRuntime(self.state_dir, self.gateway, control_plane_ip(self.settings.subnet))
+        self._claim_addresses()
+        try:
+            self.store.apply([o for o in system_objects()
+                              if self.store.get(o["kind"], o["metadata"]["name"], o["metadata"].get("namespace", ""))
+                              is None])
+            self.runtime = MeshRuntime(self.state_dir, self.gateway, control_plane_ip(self.settings.subnet), self.claims)
+        except BaseException:
+            self._release_claims()
+            raise
         self.ownership.claim("owner")
         self._stop.clear()
         try:
@@ -114,18 +126,29 @@ class LocalLab(Lab):
         self._watcher.start()
         return self
 
-    def _check_ports_free(self) -> None:
-        import socket
-        for port in (self.settings.gateway_http_port, self.settings.gateway_https_port):
-            with socket.socket() as sock:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    sock.bind((self.settings.gateway_ip, port))
-                except OSError:
-                    raise LabkitError(f"gateway port {self.settings.gateway_ip}:{port} is already in use",
-                                      hint="stop what uses it (`ss -ltnp`), or another mesh with `labkit down`, "
-                                           "or choose ports: labkit.connect(gateway_http_port=..., "
-                                           "gateway_https_port=...) / LABKIT_GATEWAY_HTTP_PORT")
+    def _claim_addresses(self) -> None:
+        """Claim this mesh's loopback subnet and gateway host ports host-wide (runtime/claims.py), so no other
+        mesh (any user, any folder) binds the same address. Settings the user gave explicitly are claimed as
+        given or fail with a LabkitError; the others fall back to free ones, and `settings.json` says which."""
+        s = self.settings
+        claims = HostClaims()
+        try:
+            subnet = claims.claim_subnet(s.subnet if "subnet" in s.explicit else None, preferred=s.subnet)
+            http = claims.claim_port(s.gateway_ip, s.gateway_http_port, what="gateway",
+                                     explicit="gateway_http_port" in s.explicit)
+            https = claims.claim_port(s.gateway_ip, s.gateway_https_port, what="gateway",
+                                      explicit="gateway_https_port" in s.explicit)
+        except BaseException:
+            claims.release()
+            raise
+        self.claims = claims
+        self.settings = dataclasses.replace(s, subnet=subnet, gateway_http_port=http, gateway_https_port=https)
+        self.settings.save(self.state_dir)
+
+    def _release_claims(self) -> None:
+        if self.claims is not None:
+            self.claims.release()
+            self.claims = None
 
     def _shutdown_processes(self) -> None:
         self._stop.set()
@@ -138,6 +161,7 @@ class LocalLab(Lab):
                 self.runtime.stop()
                 self.runtime = None
                 self.ownership.release()
+            self._release_claims()  # after the processes stopped: nothing of ours listens any more
             if self._doorbell is not None:
                 self._doorbell.close()
                 self._doorbell = None
@@ -392,6 +416,10 @@ class LocalLab(Lab):
 
     def _node_address(self) -> str:
         return self.settings.gateway_ip
+
+    def _node_host_port(self, node_port: int) -> int:
+        # Like a kind/k3d port mapping: the nodePort of the Service, on a host port this mesh claimed.
+        return read_node_host_ports(self.state_dir).get(node_port, node_port)
 
     def gateway_url(self, port: int = 80, scheme: str | None = None) -> str:
         target = {80: 8080, 443: 8443}.get(port, port)

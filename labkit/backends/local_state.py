@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -20,29 +20,50 @@ def default_state_dir() -> Path:
 
 @dataclass
 class Settings:
+    """Where a mesh lives. `explicit` names the settings a user asked for (labkit.connect(...) or the
+    LABKIT_* environment): those are claimed as given or fail; the others are preferences, and the owner
+    saves what it actually claimed (settings.json) for the processes that attach to it."""
     subnet: int = DEFAULT_SUBNET
     gateway_ip: str = "127.0.0.1"
     gateway_http_port: int = 8080
     gateway_https_port: int = 8443
+    explicit: frozenset = field(default=frozenset(), compare=False)
+
+    SAVED = ("subnet", "gateway_ip", "gateway_http_port", "gateway_https_port")
 
     @classmethod
     def load(cls, directory: Path, **overrides) -> "Settings":
-        path = directory / "settings.json"
-        data = json.loads(path.read_text()) if path.exists() else {}
+        data = cls._saved_data(directory)
         env = {"subnet": os.environ.get("LABKIT_SUBNET"),
                "gateway_http_port": os.environ.get("LABKIT_GATEWAY_HTTP_PORT"),
                "gateway_https_port": os.environ.get("LABKIT_GATEWAY_HTTPS_PORT")}
-        for key, value in env.items():
-            if value and key not in data:
-                data[key] = int(value)
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        requested = {key: int(value) for key, value in env.items() if value}
+        requested.update({k: v for k, v in overrides.items() if v is not None})
+        data.update(requested)
+        settings = cls(**{k: v for k, v in data.items() if k in cls.SAVED}, explicit=frozenset(requested))
         if not 1 <= settings.subnet <= 254:
             from ..errors import LabkitError
             raise LabkitError(f"subnet {settings.subnet} must be 1..254 (pods live in 127.<subnet>.0.0/16)")
-        directory.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(asdict(settings), indent=1))
         return settings
+
+    @classmethod
+    def saved(cls, directory: Path) -> "Settings":
+        """What the running owner claimed (an attached process uses the owner's addresses, whatever it asked)."""
+        data = cls._saved_data(directory)
+        return cls(**{k: v for k, v in data.items() if k in cls.SAVED})
+
+    @staticmethod
+    def _saved_data(directory: Path) -> dict:
+        path = directory / "settings.json"
+        try:
+            return json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomic(directory / "settings.json", json.dumps({k: getattr(self, k) for k in self.SAVED}, indent=1),
+                     mode=0o600)
 
 
 def _process_start(pid: int) -> float | None:

@@ -199,8 +199,11 @@ def route_config(name: str, virtual_hosts: list[dict], *, ignore_port: bool = Tr
 
 def listener(name: str, ip: str, port: int, filter_chains: list[dict], *, tls_inspector: bool = False,
              log_paths: ProxyPaths | None = None) -> dict:
+    # Envoy sets SO_REUSEPORT on listeners by default (Listener.enable_reuse_port): two Envoys of one user
+    # could then bind the same address:port and the kernel would spread one mesh's connections over another
+    # mesh's proxy. Off, a second bind fails loudly instead (cluster-fidelity.md, "Envoy and sockets").
     out = {"@type": TYPE + "envoy.config.listener.v3.Listener", "name": name,
-           "address": socket_address(ip, port), "filter_chains": filter_chains}
+           "address": socket_address(ip, port), "filter_chains": filter_chains, "enable_reuse_port": False}
     if log_paths is not None:
         # Connections refused before any request (plaintext into STRICT, a failed handshake) leave no
         # HCM or tcp_proxy line; only a listener-level log records them, for labkit.tools.evidence.

@@ -15,13 +15,16 @@ def node_ports(model: MeshModel) -> list[tuple]:
     return [(service, sp) for service in model.services for sp in service.ports if sp.node_port]
 
 
-def build_node_proxy(model: MeshModel, paths: c.ProxyPaths, bind_ip: str) -> c.ProxyConfig:
+def build_node_proxy(model: MeshModel, paths: c.ProxyPaths, bind_ip: str,
+                     host_ports: dict[int, int] | None = None) -> c.ProxyConfig:
+    """`host_ports` maps a nodePort to the host port that stands for it (a port mapping, as kind does)."""
     config = c.ProxyConfig()
+    host_ports = host_ports or {}
     for service, sp in node_ports(model):
         cluster = f"nodeport|{sp.node_port}||{service.fqdn}"
         endpoints = [c.lb_endpoint(pod.ip, real_port(sp.target_port)) for pod in model.endpoints(service)]
         config.clusters.append(c.static_cluster(cluster, endpoints))
         name = f"nodeport_{sp.node_port}"
         chain = {"name": name, "filters": [c.tcp_proxy(name, cluster, paths)]}
-        config.listeners.append(c.listener(name, bind_ip, sp.node_port, [chain]))
+        config.listeners.append(c.listener(name, bind_ip, host_ports.get(sp.node_port, sp.node_port), [chain]))
     return config

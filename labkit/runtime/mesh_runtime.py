@@ -1,6 +1,7 @@
 """Keeping the running processes equal to the resolved model: start, configure, restart, stop."""
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -11,13 +12,15 @@ from pathlib import Path
 from ..certs import MeshCA
 from ..envoy.common import tls_certificate_secret, validation_secret
 from ..envoy.common import ProxyPaths
-from ..envoy.nodeproxy import build_node_proxy
+from ..envoy.nodeproxy import build_node_proxy, node_ports
 from ..envoy.proxy import GatewaySettings, build_proxy_config
 from ..errors import LabkitError
 from ..model.mesh import MeshModel
 from ..model.push_scope import pods_to_recompute, same_topology
+from ..resources.nodeports import NODE_PORT_RANGE
 from ..xds.client import remove_endpoint, write_endpoint
 from ..xds.control_plane import ControlPlane
+from .claims import HostClaims
 from .files import write_atomic
 from .network import address_map, write_pod_network
 from .envoy_proc import EnvoyProcess
@@ -25,6 +28,15 @@ from .pods import PodRuntime
 
 GATEWAY_SERVICE = ("istio-system", "istio-ingressgateway")
 CERT_HOURS = 24
+NODE_HOST_PORTS_FILE = "node-ports.json"
+
+
+def read_node_host_ports(state_dir: Path) -> dict[int, int]:
+    """nodePort → the host port the mesh's NodePort proxy listens on (written by the mesh owner)."""
+    try:
+        return {int(k): v for k, v in json.loads((Path(state_dir) / NODE_HOST_PORTS_FILE).read_text()).items()}
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
 LISTENER_RETRY_SECONDS = 2.0
 
 
@@ -35,10 +47,13 @@ def _pod_phase(containers) -> str:
 
 
 class MeshRuntime:
-    def __init__(self, state_dir: Path, gateway: GatewaySettings, control_plane_ip: str = "127.0.0.1"):
+    def __init__(self, state_dir: Path, gateway: GatewaySettings, control_plane_ip: str = "127.0.0.1",
+                 claims: HostClaims | None = None):
         self.state_dir = Path(state_dir)
         self.pods_dir = self.state_dir / "pods"
         self.gateway = gateway
+        self.claims = claims  # host-wide port claims for the NodePort proxy (None: ports used as numbered)
+        self.node_host_ports: dict[int, int] = {}
         self.ca = MeshCA.load_or_create(self.state_dir / "ca")
         self.pods: dict[str, PodRuntime] = {}   # pod uid → runtime
         self.warnings: dict[str, list[str]] = {}
@@ -116,7 +131,7 @@ class MeshRuntime:
     def _sync_node_proxy(self, model: MeshModel) -> list[EnvoyProcess]:
         """Start, reconfigure or keep the NodePort proxy; returns it when it has a new config to take."""
         paths = ProxyPaths(str(self.state_dir / "node-proxy"))
-        config = build_node_proxy(model, paths, self.gateway.bind_ip)
+        config = build_node_proxy(model, paths, self.gateway.bind_ip, self._claim_node_host_ports(model))
         if self.node_proxy is None:
             if not config.listeners:
                 return []
@@ -128,6 +143,25 @@ class MeshRuntime:
         if self.node_proxy.process is None:
             self.node_proxy.start()
         return [self.node_proxy]
+
+    def _claim_node_host_ports(self, model: MeshModel) -> dict[int, int]:
+        """A host port for every nodePort, claimed host-wide: the same number when free, like a kind port
+        mapping, else another free one in the NodePort range (two meshes may both allocate nodePort 30000)."""
+        wanted = {sp.node_port for _, sp in node_ports(model)}
+        changed = False
+        for gone in [p for p in self.node_host_ports if p not in wanted]:
+            if self.claims is not None:
+                self.claims.release_port(self.node_host_ports[gone])
+            del self.node_host_ports[gone]
+            changed = True
+        for node_port in sorted(wanted - set(self.node_host_ports)):
+            self.node_host_ports[node_port] = node_port if self.claims is None else self.claims.claim_port(
+                self.gateway.bind_ip, node_port, explicit=False, what="NodePort", candidates=NODE_PORT_RANGE)
+            changed = True
+        if changed:
+            write_atomic(self.state_dir / NODE_HOST_PORTS_FILE,
+                                   json.dumps({str(k): v for k, v in sorted(self.node_host_ports.items())}))
+        return dict(self.node_host_ports)
 
     def _wait_envoy(self, envoy: EnvoyProcess) -> LabkitError | None:
         try:
@@ -220,6 +254,10 @@ class MeshRuntime:
                 self.node_proxy = None
             self.control_plane.stop()
             remove_endpoint(self.state_dir)
+            if self.claims is not None:
+                for host_port in self.node_host_ports.values():
+                    self.claims.release_port(host_port)
+            self.node_host_ports.clear()
 
     def runtime_for(self, namespace: str, name: str) -> PodRuntime | None:
         with self.lock:

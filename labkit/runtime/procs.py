@@ -24,6 +24,7 @@ def _die_with_parent() -> None:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     os.setsid()  # own process group: a Ctrl-C in the notebook's terminal does not hit the mesh
+    os.umask(0o077)  # logs and files the mesh's processes write are the learner's alone on a shared host
 
 
 class Spawner:
