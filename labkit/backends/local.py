@@ -328,8 +328,9 @@ class LocalLab(Lab):
         env = dict(os.environ)
         env.update({"CURL_HOME": str(directory), "HOME": str(directory),
                     "POD_NAME": directory.name.split("_", 1)[1], "POD_NAMESPACE": namespace})
+        run = self._container_paths(directory, namespace, container, list(command))
         try:
-            out = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=directory,
+            out = subprocess.run(run, capture_output=True, text=True, timeout=timeout, env=env, cwd=directory,
                                  stdin=subprocess.DEVNULL)
         except FileNotFoundError:
             raise LabkitError(f"{command[0]}: command not found on this machine",
@@ -338,6 +339,30 @@ class LocalLab(Lab):
             return ExecResult(124, (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else exc.stdout or "",
                               f"timed out after {timeout} s", list(command))
         return ExecResult(out.returncode, out.stdout, out.stderr, list(command))
+
+    def _container_paths(self, directory: Path, namespace: str, container: str | None,
+                         command: list[str]) -> list[str]:
+        """The command with paths inside the container (its mounted Secrets and ConfigMaps) pointing at
+        where the runtime keeps that container's files: `curl --cacert /etc/certs/ca.crt` reads the
+        Secret the YAML mounted there, and nothing else of this machine's disk stands in for it."""
+        pod = self.store.get("Pod", directory.name.split("_", 1)[1], namespace)
+        containers = [c["name"] for c in ((pod or {}).get("spec") or {}).get("containers") or []]
+        name = container or next(iter(containers), None)
+        root = directory / "rootfs" / name if name else None
+        if root is None or not root.is_dir():
+            return command
+
+        def inside(value: str) -> str:
+            for lead in ("@", ""):
+                if value.startswith(lead + "/") and (root / value[len(lead) + 1:]).exists():
+                    return lead + str(root / value[len(lead) + 1:])
+            return value
+
+        out = command[:1]
+        for arg in command[1:]:
+            option, sep, value = arg.partition("=")
+            out.append(option + sep + inside(value) if sep and option.startswith("-") else inside(arg))
+        return out
 
     def restart(self, namespace: str, target: str) -> None:
         """`kubectl rollout restart deployment/NAME`: new pods (which get a sidecar if injection is on now)."""

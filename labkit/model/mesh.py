@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from . import addressing
 
@@ -32,6 +32,8 @@ class Container:
     ports: tuple[tuple[str, int], ...]       # (port name, container port)
     env: tuple[tuple[str, str], ...] = ()
     command: tuple[str, ...] = ()
+    # The container as written (volumeMounts, env valueFrom, command, args): model.volumes resolves it.
+    spec: Optional[dict] = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,7 @@ def _pod_from_object(obj: dict, subnet: int) -> Pod:
         Container(name=c["name"], image=c.get("image", ""),
                   ports=tuple((p.get("name", ""), p["containerPort"]) for p in c.get("ports") or []),
                   env=tuple((e["name"], str(e.get("value", ""))) for e in c.get("env") or [] if "name" in e),
-                  command=tuple(c.get("command") or []) + tuple(c.get("args") or []))
+                  command=tuple(c.get("command") or []) + tuple(c.get("args") or []), spec=c)
         for c in spec.get("containers") or [])
     return Pod(namespace=meta["namespace"], name=meta["name"], labels=dict(meta.get("labels") or {}),
                annotations=dict(meta.get("annotations") or {}),

@@ -64,7 +64,7 @@ class MeshRuntime:
             for runtime in self.pods.values():
                 pod = runtime.pod
                 write_pod_network(runtime.directory, address_map(model, pod, gateway_ports), pod.ip)
-                self._mount_secrets(model, runtime)
+                runtime.prepare(model)
                 if runtime.envoy:
                     if runtime in fresh:
                         self._issue_identity(runtime)
@@ -77,7 +77,8 @@ class MeshRuntime:
             for runtime in fresh:
                 if runtime.envoy:
                     runtime.envoy.start()
-                runtime.start_apps()
+            for runtime in self.pods.values():
+                runtime.start_apps()   # fresh pods, and containers whose Secret/ConfigMap just appeared
             waiting = [r.envoy for r in configured] + self._sync_node_proxy(model)
             errors = [f for f in self._pool.map(self._wait_envoy, waiting) if f]
             if errors:
@@ -127,16 +128,6 @@ class MeshRuntime:
             runtime = self.pods[uid]
             if runtime.envoy:
                 self._issue_identity(runtime)
-
-    def _mount_secrets(self, model: MeshModel, runtime: PodRuntime) -> None:
-        for volume in runtime.pod.volumes:
-            name = (volume.get("secret") or {}).get("secretName")
-            data = model.secret(runtime.pod.namespace, name) if name else None
-            if data:
-                target = runtime.directory / "secrets"
-                target.mkdir(exist_ok=True, mode=0o700)
-                for key, value in data.items():
-                    xds_files.write_atomic(target / key, value.decode(errors="replace"), mode=0o600)
 
     def _gateway_addresses(self, model: MeshModel) -> dict[tuple[str, str, int], str]:
         """In-mesh callers of the ingress gateway Service reach its loopback listeners."""
