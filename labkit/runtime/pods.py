@@ -131,6 +131,7 @@ class PodRuntime:
         self._root_digests[container.name] = digest
         fresh = root.with_name(root.name + ".new")
         shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir(parents=True, mode=0o700)
         module, _ = app_for_image(container.image)
         for path, data in image_files(module).items():
             _write(fresh, path, data, 0o644)
