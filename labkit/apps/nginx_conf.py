@@ -33,6 +33,14 @@ class Directive:
 _TOKEN = re.compile(r"""\s+|#[^\n]*|"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|([{};])|([^\s{};"'#]+)""")
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "'": "'", "\\": "\\"}
+
+
+def _unescape(quoted: str) -> str:
+    """nginx's escapes inside quotes (ngx_conf_file.c): \\n \\t \\r \\" \\' \\\\; others stay as written."""
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), quoted)
+
+
 def parse(text: str, where: str) -> list[Directive]:
     tokens: list[tuple[str, bool]] = []   # (text, is_punctuation)
     pos = 0
@@ -42,7 +50,8 @@ def parse(text: str, where: str) -> list[Directive]:
             raise ConfError(f"unexpected character {text[pos]!r} in {where}")
         pos = match.end()
         if match.group(1) is not None or match.group(2) is not None:
-            tokens.append((match.group(1) if match.group(1) is not None else match.group(2), False))
+            quoted = match.group(1) if match.group(1) is not None else match.group(2)
+            tokens.append((_unescape(quoted), False))
         elif match.group(3):
             tokens.append((match.group(3), True))
         elif match.group(4):

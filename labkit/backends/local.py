@@ -22,11 +22,11 @@ from ..envoy.proxy import GatewaySettings
 from ..envoy_binary import envoy_path
 from ..errors import LabkitError
 from ..model.deployments import reconcile_pods
-from ..model.mesh import build_model
+from ..model.mesh import ROOT_NAMESPACE, build_model
 from ..resources.loader import load_documents
 from ..resources.schema import kind_info
 from ..resources.store import Store, key_of
-from ..runtime.mesh_runtime import MeshRuntime
+from ..runtime.mesh_runtime import MeshRuntime, istiod_log_path
 from ..runtime.pods import port_open
 from .base import AppliedObject, ExecResult, Lab
 from .local_state import Ownership, Settings, default_state_dir, read_status, write_status
@@ -376,6 +376,11 @@ class LocalLab(Lab):
         self.apply(deployment)
 
     def logs(self, namespace: str, target: str, container: str | None = None, tail: int | None = None) -> str:
+        if namespace == ROOT_NAMESPACE and target.split("/", 1)[-1].startswith("istiod"):
+            # The control plane is not a pod here, but its log is where a cluster's istiod log is.
+            path = istiod_log_path(self.state_dir)
+            text = path.read_text(errors="replace") if path.exists() else ""
+            return "\n".join(text.splitlines()[-tail:]) + "\n" if tail and text else text
         directory = self.pod_dir(namespace, target)
         if container in ("istio-proxy", "envoy"):
             parts = [directory / "istio-proxy" / "envoy.log", directory / "istio-proxy" / "access.log"]

@@ -25,6 +25,10 @@ CERT_HOURS = 24
 LISTENER_RETRY_SECONDS = 2.0
 
 
+def istiod_log_path(state_dir: Path) -> Path:
+    return Path(state_dir) / "istiod" / "discovery.log"
+
+
 def _pod_phase(containers) -> str:
     if all(c.ready for c in containers):
         return "Running"
@@ -72,7 +76,7 @@ class MeshRuntime:
                     before = dict(runtime.envoy.versions)
                     if runtime.envoy.apply(config) != before or runtime in fresh:
                         configured.append(runtime)
-                    self._log_new_warnings(runtime, config.warnings)
+                    self._log_new_warnings(runtime, config.warnings, config)
                     self.warnings[pod.uid] = config.warnings
             for runtime in fresh:
                 if runtime.envoy:
@@ -84,16 +88,30 @@ class MeshRuntime:
             if errors:
                 raise LabkitError("; ".join(errors))
 
-    def _log_new_warnings(self, runtime: PodRuntime, warnings: list[str]) -> None:
-        """What istiod would log about this proxy (a missing credential, say) shows in its istio-proxy log,
-        once each time it appears, so `kubectl logs`-style troubleshooting finds it."""
+    @property
+    def istiod_log(self) -> Path:
+        """istiod's log (`kubectl logs -n istio-system deploy/istiod`): what the control plane says about
+        the configuration it pushes, such as a credential it cannot serve."""
+        return istiod_log_path(self.state_dir)
+
+    def _log_new_warnings(self, runtime: PodRuntime, warnings: list[str], config) -> None:
+        """Each new warning once in istiod's log, in istiod's format (`<time>\twarn\tads\t<message>`, the
+        `ads` scope of pilot/pkg/xds). A proxy waiting for a secret istiod does not send shows what Envoy
+        itself logs: the SDS initial fetch timing out (after 15 s on a cluster; here at once)."""
         seen = self.warnings.get(runtime.pod.uid, [])
         fresh = [w for w in warnings if w not in seen]
-        if fresh:
-            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if not fresh:
+            return
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        self.istiod_log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.istiod_log, "a") as log:
+            log.writelines(f"{stamp}\twarn\tads\t{w}\n" for w in fresh)
+        if any(not secrets for secrets in config.sds.values()):
             runtime.envoy.log_path.parent.mkdir(parents=True, exist_ok=True)
             with open(runtime.envoy.log_path, "a") as log:
-                log.writelines(f"{stamp}\twarning\t{w}\n" for w in fresh)
+                log.write(f"{stamp}\twarning\tenvoy config external/envoy/source/extensions/config_subscription/"
+                          f"grpc/grpc_subscription_impl.cc:138\tgRPC config: initial fetch timed out for "
+                          f"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret\tthread=15\n")
 
     def _sync_node_proxy(self, model: MeshModel) -> list[EnvoyProcess]:
         """Start, reconfigure or keep the NodePort proxy; returns it when it has a new config to take."""
