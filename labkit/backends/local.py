@@ -187,7 +187,7 @@ class LocalLab(Lab):
             if self.runtime is None:
                 return
             generation, objects = self.store.snapshot()
-            create, delete = reconcile_pods(objects)
+            create, delete = reconcile_pods(objects, native_sidecars=self.settings.native_sidecars)
             if delete:
                 self.store.delete(delete, ignore_missing=True)
             if create:
@@ -347,7 +347,9 @@ class LocalLab(Lab):
         Secret the YAML mounted there, and nothing else of this machine's disk stands in for it."""
         pod = self.store.get("Pod", directory.name.split("_", 1)[1], namespace)
         containers = [c["name"] for c in ((pod or {}).get("spec") or {}).get("containers") or []]
-        name = container or next(iter(containers), None)
+        default = (((pod or {}).get("metadata") or {}).get("annotations") or {}).get(
+            "kubectl.kubernetes.io/default-container")
+        name = container or default or next(iter(containers), None)
         root = directory / "rootfs" / name if name else None
         if root is None or not root.is_dir():
             return command

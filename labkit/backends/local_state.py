@@ -24,6 +24,9 @@ class Settings:
     gateway_ip: str = "127.0.0.1"
     gateway_http_port: int = 8080
     gateway_https_port: int = 8443
+    # The injector's pod shape: Istio 1.28+ on a kubelet >= 1.33 (ENABLE_NATIVE_SIDECARS=auto) injects
+    # istio-proxy as a native sidecar; False (LABKIT_NATIVE_SIDECARS=false) gives the classic shape.
+    native_sidecars: bool = True
 
     @classmethod
     def load(cls, directory: Path, **overrides) -> "Settings":
@@ -35,6 +38,9 @@ class Settings:
         for key, value in env.items():
             if value and key not in data:
                 data[key] = int(value)
+        native = os.environ.get("LABKIT_NATIVE_SIDECARS")
+        if native and "native_sidecars" not in data:
+            data["native_sidecars"] = native.strip().lower() not in ("false", "0", "no", "off")
         data.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
         if not 1 <= settings.subnet <= 254:
