@@ -13,7 +13,7 @@ from ..model.mesh import ROOT_NAMESPACE, MeshModel, Pod, Service, build_model
 from ..model.peerauth import EffectiveMtls, effective_mtls
 
 KINDS = ("Namespace", "Pod", "Service", "Deployment", "Secret", "ConfigMap", "PeerAuthentication", "DestinationRule",
-         "AuthorizationPolicy", "Gateway", "VirtualService", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
+         "AuthorizationPolicy", "Gateway", "VirtualService", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "Telemetry")
 INJECTION_LABEL = "istio-injection"
 
 

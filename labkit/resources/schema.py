@@ -160,6 +160,12 @@ CLUSTER_ROLE = {"rules": [POLICY_RULE], "aggregationRule": ANY}
 ROLE_BINDING = {"roleRef": {"apiGroup": str, "kind": Enum(("Role", "ClusterRole")), "name": str},
                 "subjects": [{"kind": Enum(("ServiceAccount", "User", "Group")), "name": str, "namespace": str,
                               "apiGroup": str}]}
+# Telemetry API (telemetry.istio.io): access logging per mesh / namespace / workload.
+TELEMETRY = {"spec": {
+    "selector": WORKLOAD_SELECTOR, "targetRef": ANY, "targetRefs": ANY, "tracing": ANY, "metrics": ANY,
+    "accessLogging": [{"providers": [{"name": str}], "disabled": bool,
+                       "match": {"mode": Enum(("CLIENT_AND_SERVER", "CLIENT", "SERVER"))},
+                       "filter": {"expression": str}}]}}
 ISTIO_NET = ("v1alpha3", "v1beta1", "v1")
 ISTIO_SEC = ("v1beta1", "v1")
 KINDS: dict[str, KindInfo] = {k.kind: k for k in (
@@ -180,6 +186,7 @@ KINDS: dict[str, KindInfo] = {k.kind: k for k in (
     KindInfo("DestinationRule", "networking.istio.io", ISTIO_NET, True, DESTINATION_RULE, ("dr",)),
     KindInfo("Gateway", "networking.istio.io", ISTIO_NET, True, GATEWAY, ("gw",)),
     KindInfo("VirtualService", "networking.istio.io", ISTIO_NET, True, VIRTUAL_SERVICE, ("vs",)),
+    KindInfo("Telemetry", "telemetry.istio.io", ("v1alpha1", "v1"), True, TELEMETRY, ("telemetry",)),
 )}
 # Pods are made by the deployment controller, never applied by learners.
 SYSTEM_KINDS = ("Pod",)
