@@ -436,6 +436,12 @@ class LocalLab(Lab):
         doomed = [k for k in doomed if k[0] == "Namespace"] + [k for k in doomed if k[0] != "Namespace"]
         if doomed:
             self.store.delete(doomed, ignore_missing=True)
+        # The mesh config as installed: a lab may have changed ConfigMap istio-system/istio.
+        restored = [o for o in system_objects() if o["kind"] == "ConfigMap" and (
+            self.store.get("ConfigMap", o["metadata"]["name"], o["metadata"]["namespace"]) or {}).get("data")
+            != o.get("data")]
+        if restored:
+            self.store.apply(restored, system=True)
         if resources:
             self.store.apply(load_documents(resources))
         self._converge()

@@ -19,6 +19,7 @@ two pods without sidecars is invisible, as in a real mesh.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -30,6 +31,8 @@ from .common import has_proxy, workload_id
 from .render import frame_html, heading
 
 EXTERNAL = "external"
+# JSON, or a TEXT line starting with Istio's "[%START_TIME%]" (Envoy's own log starts "[2026-01-01 12:00...").
+_LOOKS_LIKE_ACCESS_LOG = re.compile(r"^(\{|\[\d{4}-\d\d-\d\dT)")
 CLIENT, SERVER, CONNECTION = "client", "server", "connection"
 MATCH_WINDOW_S = 2.0
 
@@ -223,7 +226,7 @@ def read_records(logs: list[tuple[str, str, str]], directory: Directory, since=N
             raw = raw.strip()
             line = parse_line(raw, formats or [])
             if line is None:
-                skipped += raw.startswith(("{", "["))
+                skipped += bool(_LOOKS_LIKE_ACCESS_LOG.match(raw))
                 continue
             for record in interpret(line, proxy, directory):
                 if cutoff is None or record.time >= cutoff:
