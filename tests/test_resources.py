@@ -162,3 +162,32 @@ def test_gateway_https_redirect_on_plain_http_is_allowed():
     doc = load_documents(GATEWAY + "  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n"
                                    "    hosts: ['*']\n    tls: {httpsRedirect: true}\n")[0]
     assert validate(doc)["spec"]["servers"][0]["tls"] == {"httpsRedirect": True}
+
+
+DR = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: dr, namespace: foo}
+spec:
+  host: httpbin.foo.svc.cluster.local
+  trafficPolicy:
+    tls: %s
+"""
+
+
+@pytest.mark.parametrize("tls, message", [
+    ("{mode: MUTUAL}", "client certificate required for mutual tls"),
+    ("{mode: MUTUAL, clientCertificate: /c.pem}", "private key required for mutual tls"),
+    ("{mode: SIMPLE, credentialName: x, caCertificates: /ca.pem}",
+     "cannot specify client certificates or CA certificate or CA CRL If credentialName is set"),
+    ("{mode: SIMPLE, insecureSkipVerify: true, credentialName: x}",
+     "cannot specify CaCertificates or CredentialName or SubjectAltNames when InsecureSkipVerify is set true"),
+])
+def test_destination_rule_tls_rules_of_istios_webhook(tls, message):
+    err = error_of(DR % tls)
+    assert message in str(err) and err.kind == "DestinationRule"
+
+
+def test_destination_rule_mutual_with_credential_name_needs_no_files():
+    doc = load_documents(DR % "{mode: MUTUAL, credentialName: client-credential}")[0]
+    assert validate(doc)["spec"]["trafficPolicy"]["tls"]["credentialName"] == "client-credential"

@@ -141,9 +141,44 @@ def _check_peer_authentication(obj: dict, where: dict) -> None:
         spec["portLevelMtls"] = normalised
 
 
+def _check_client_tls(tls: dict, field: str, where: dict) -> None:
+    """Istio's ValidateTLS for a DestinationRule's tls block (pkg/config/validation/agent/validation.go)."""
+    mode = tls.get("mode")
+    if tls.get("insecureSkipVerify"):
+        if mode == "SIMPLE" and (tls.get("caCertificates") or tls.get("credentialName") or tls.get("subjectAltNames")):
+            raise LabkitError("cannot specify CaCertificates or CredentialName or SubjectAltNames when "
+                              "InsecureSkipVerify is set true", field=field, **where)
+        if mode == "MUTUAL" and (tls.get("caCertificates") or tls.get("subjectAltNames")):
+            raise LabkitError("cannot specify CaCertificates or SubjectAltNames when InsecureSkipVerify is set true",
+                              field=field, **where)
+    if mode in ("SIMPLE", "MUTUAL") and tls.get("credentialName"):
+        if any(tls.get(k) for k in ("clientCertificate", "caCertificates", "privateKey", "caCrl")):
+            raise LabkitError("cannot specify client certificates or CA certificate or CA CRL If credentialName is set",
+                              field=field, **where)
+        return
+    if mode == "MUTUAL":
+        if not tls.get("clientCertificate"):
+            raise LabkitError("client certificate required for mutual tls", field=f"{field}.clientCertificate",
+                              hint="or give credentialName (a Secret with tls.crt, tls.key, ca.crt)", **where)
+        if not tls.get("privateKey"):
+            raise LabkitError("private key required for mutual tls", field=f"{field}.privateKey", **where)
+
+
+def _traffic_policy_tls(policy: dict | None, field: str, where: dict) -> None:
+    policy = policy or {}
+    if policy.get("tls"):
+        _check_client_tls(policy["tls"], f"{field}.tls", where)
+    for index, entry in enumerate(policy.get("portLevelSettings") or []):
+        if (entry or {}).get("tls"):
+            _check_client_tls(entry["tls"], f"{field}.portLevelSettings[{index}].tls", where)
+
+
 def _check_destination_rule(obj: dict, where: dict) -> None:
     if not (obj.get("spec") or {}).get("host"):
         raise LabkitError("spec.host is required", field="spec.host", **where)
+    _traffic_policy_tls((obj.get("spec") or {}).get("trafficPolicy"), "spec.trafficPolicy", where)
+    for index, subset in enumerate((obj.get("spec") or {}).get("subsets") or []):
+        _traffic_policy_tls((subset or {}).get("trafficPolicy"), f"spec.subsets[{index}].trafficPolicy", where)
     seen = set()
     for index, subset in enumerate((obj.get("spec") or {}).get("subsets") or []):
         # Each subset becomes a cluster per port; two of one name would make Envoy refuse them all.
