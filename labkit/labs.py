@@ -108,7 +108,7 @@ LABS: tuple[LabInfo, ...] = (
         "plaintext is allowed on httpbin.bar:8000 by a port-level exception",
         "a browser outside the mesh reaches httpbin-nodeport.bar on its NodePort: 200",
         MIGRATION_MATRIX,
-        "curl.legacy → web-frontend.default:80/: 500 showing 'ECONNRESET'",
+        "curl.legacy → web-frontend.default:80/: an HTTP answer showing 'ECONNRESET'",
         "the ingress gateway serves customers.default.svc.cluster.local/: 200",
         "curl.legacy → web-frontend.default:80/: 200 showing 'Jewel Schaefer'",
     )),

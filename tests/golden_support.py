@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from labkit.model.deployments import reconcile_pods
+from labkit.model.owners import owner_deployment
 from labkit.model.mesh import build_model
 from labkit.resources.loader import load_documents
 from labkit.resources.validate import validate
@@ -28,7 +29,7 @@ def model_from_yaml(path: Path):
         objects.append(obj)
     created, _ = reconcile_pods(objects)
     for pod in created:
-        deployment = pod["metadata"]["labels"]["labkit.io/deployment"]
+        deployment = owner_deployment(pod["metadata"])
         pod["metadata"]["name"] = f"{deployment}-0"
         pod["metadata"]["uid"] = f"uid-{pod['metadata']['namespace']}-{deployment}"
     return build_model(objects + created, SUBNET)

@@ -216,6 +216,13 @@ def closed_port() -> int:
     ("istio/examples-bookinfo-ratings-v1:1.20.1", ("ratings", "v1")),
     ("ghcr.io/some-org/mirror/istio/examples-bookinfo-ratings-v1", ("ratings", "v1")),
     ("localhost:5000/nginx@sha256:" + "0" * 64, ("web", None)),
+    # Istio's current samples pull from registry.istio.io/release/ (issue 13): matched by name.
+    ("registry.istio.io/release/examples-bookinfo-details-v1:1.20.3", ("details", "v1")),
+    ("registry.istio.io/release/examples-bookinfo-reviews-v3:1.20.3", ("reviews", "v3")),
+    ("gcr.io/istio-release/examples-bookinfo-productpage-v1:1.20.3", ("productpage", "v1")),
+    ("registry.istio.io/release/tcp-echo-server:1.3", ("tcp_echo", None)),
+    ("docker.io/mccutchen/go-httpbin:v2.15.0", ("httpbin", "go")),
+    ("docker.io/curlimages/curl:8.16.0", ("curl", None)),
 ])
 def test_app_for_image(image, expected):
     assert app_for_image(image) == expected
@@ -369,8 +376,14 @@ def test_web_frontend_shows_the_failure(launcher, stub, failure, expected):
 
 # --- nginx, helloworld --------------------------------------------------------------------
 
-def test_web_is_nginx(launcher):
-    web = launcher.start("web")
+def test_web_is_nginx(launcher, tmp_path):
+    """The stock image: its own nginx.conf and conf.d/default.conf (port 80, here a free port)."""
+    from labkit.apps.nginx_image import STOCK_FILES
+    port = free_port()
+    files = dict(STOCK_FILES)
+    files["/etc/nginx/conf.d/default.conf"] = files["/etc/nginx/conf.d/default.conf"].replace(
+        b"listen       80;", f"listen       {port};".encode())
+    web = launcher.start("web", ports=[port], env={"LABKIT_ROOT": str(_container_root(tmp_path, files))})
     status, headers, body = get(web.url + "/")
     assert status == 200 and "<title>Welcome to nginx!</title>" in body and headers["Server"] == "nginx"
     assert len(body.encode()) == 615  # the size of nginx's stock index.html
@@ -545,24 +558,177 @@ def self_signed(tmp: Path, name: str = "httpbin.example.com") -> tuple[Path, Pat
     return cert_file, key_file
 
 
-@pytest.mark.parametrize("module, path", [("httpbin", "/get"), ("customers", "/")])
-def test_apps_serve_their_own_tls(launcher, tmp_path, module, path):
-    cert, key = self_signed(tmp_path)
-    app = launcher.start(module, env={"LABKIT_TLS_CERT_FILE": str(cert), "LABKIT_TLS_KEY_FILE": str(key)})
-    # A silent TCP client (a readiness probe) must not block the next TLS client.
-    idle = socket.create_connection((HOST, app.port))
+def _container_root(tmp: Path, files: dict[str, bytes]) -> Path:
+    """A container filesystem as the runtime builds it: files at their in-container paths."""
+    root = tmp / "rootfs"
+    for path, data in files.items():
+        target = root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return root
+
+
+def _pem(tmp: Path) -> dict[str, bytes]:
+    cert, key = self_signed(tmp)
+    return {"/etc/tls/tls.crt": cert.read_bytes(), "/etc/tls/tls.key": key.read_bytes()}
+
+
+def _raw(port: int, data: bytes) -> bytes:
+    with socket.create_connection((HOST, port), timeout=5) as sock:
+        sock.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(4096)
+            except ConnectionError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _tls_context_for(tmp: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(tmp / "tls.crt"))
+    context.check_hostname = False  # we connect by IP; the chain is still verified
+    return context
+
+
+@pytest.mark.parametrize("module", ["httpbin", "customers", "web"])
+def test_no_app_turns_tls_on_by_itself(launcher, tmp_path, module):
+    """A mounted tls.crt/tls.key is just files: without the image's own TLS setting, plain HTTP."""
+    root = _container_root(tmp_path, _pem(tmp_path))
+    port = free_port() if module != "web" else None
+    variant = "go" if module == "httpbin" else None
+    env = {"LABKIT_ROOT": str(root)}
+    if module == "httpbin":
+        env["PORT"] = str(port)
+    if module == "web":
+        from labkit.apps.nginx_image import STOCK_FILES
+        root = _container_root(tmp_path, {**_pem(tmp_path), **STOCK_FILES,
+                                          "/etc/nginx/conf.d/default.conf": (
+                                              "server { listen %d; location / { root /usr/share/nginx/html; } }"
+                                              % (port := free_port())).encode()})
+        env["LABKIT_ROOT"] = str(root)
+    app = launcher.start(module, variant=variant, env=env, ports=[port])
+    status, _, _ = get(f"http://{HOST}:{port}/")
+    assert status == 200
+
+
+def test_go_httpbin_serves_https_with_its_flags_and_answers_plaintext_like_go(launcher, tmp_path):
+    root = _container_root(tmp_path, _pem(tmp_path))
+    port = free_port()
+    app = launcher.start("httpbin", variant="go", ports=[port], env={
+        "LABKIT_ROOT": str(root),
+        "LABKIT_ARGS": json.dumps(["-port", str(port), "-https-cert-file", "/etc/tls/tls.crt",
+                                   "-https-key-file=/etc/tls/tls.key"])})
+    idle = socket.create_connection((HOST, port))  # a silent TCP probe must not block the next client
     try:
-        context = ssl.create_default_context(cafile=str(cert))
-        context.check_hostname = False  # we connect by IP; the chain is still verified
-        status, _, body = get(f"https://{HOST}:{app.port}{path}", context=context)
-        assert status == 200
-        if module == "httpbin":
-            assert json.loads(body)["url"].startswith("https://")
-        with pytest.raises((urllib.error.URLError, ConnectionError)):
-            get(app.url + path, timeout=3)  # plain HTTP to a TLS port fails
+        status, _, body = get(f"https://{HOST}:{port}/get", context=_tls_context_for(tmp_path))
+        assert status == 200 and json.loads(body)["url"].startswith("https://")
+        # Go's net/http: plaintext that looks like HTTP gets a bare 400, other plaintext is closed.
+        for method in ("GET", "HEAD", "POST", "PUT", "OPTIONS"):
+            answer = _raw(port, f"{method} / HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            assert answer == b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+        assert _raw(port, b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n") == b""
+        assert _raw(port, b"hello there\n") == b""
     finally:
         idle.close()
-    assert "https://" in app.output() and "TLS handshake failed" in app.output()
+    assert f"https://0.0.0.0:{port}" in app.output()
+
+
+def test_go_httpbin_env_and_half_configured_tls(launcher, tmp_path):
+    root = _container_root(tmp_path, _pem(tmp_path))
+    port = free_port()
+    launcher.start("httpbin", variant="go", ports=[port], env={
+        "LABKIT_ROOT": str(root), "PORT": str(port),
+        "HTTPS_CERT_FILE": "/etc/tls/tls.crt", "HTTPS_KEY_FILE": "/etc/tls/tls.key"})
+    status, _, _ = get(f"https://{HOST}:{port}/get", context=_tls_context_for(tmp_path))
+    assert status == 200
+    # Only the certificate: go-httpbin refuses to start.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
+    env.update(LABKIT_BIND=f"{HOST}:{free_port()}", LABKIT_APP_VARIANT="go", LABKIT_ROOT=str(root),
+               HTTPS_CERT_FILE="/etc/tls/tls.crt")
+    done = subprocess.run([sys.executable, "-m", "labkit.apps.httpbin"], env=env, capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode != 0 and "https cert and key must both be provided" in done.stderr
+
+
+def _nginx_root(tmp: Path, conf: str, extra: dict | None = None) -> Path:
+    from labkit.apps.nginx_image import STOCK_FILES
+    files = {k: v for k, v in STOCK_FILES.items() if not k.startswith("/etc/nginx")}  # a ConfigMap hides it
+    files.update({"/etc/nginx/nginx.conf": conf.encode(), **_pem(tmp), **(extra or {})})
+    return _container_root(tmp, files)
+
+
+def test_nginx_serves_tls_from_its_nginx_conf(launcher, tmp_path):
+    """istio.io's SNI passthrough task: nginx.conf from a ConfigMap at /etc/nginx, certs from a Secret."""
+    port = free_port()
+    conf = f"""events {{
+}}
+http {{
+  log_format main '$remote_addr - $remote_user [$time_local]  $status '
+  '"$request" $body_bytes_sent "$http_referer" '
+  '"$http_user_agent" "$http_x_forwarded_for"';
+  access_log /var/log/nginx/access.log main;
+  error_log  /var/log/nginx/error.log;
+  server {{
+    listen {port} ssl;
+    root /usr/share/nginx/html;
+    index index.html;
+    server_name nginx.example.com;
+    ssl_certificate /etc/tls/tls.crt;
+    ssl_certificate_key /etc/tls/tls.key;
+    location /teapot {{ return 418 "short and stout"; }}
+  }}
+}}
+"""
+    launcher.start("web", ports=[port], env={"LABKIT_ROOT": str(_nginx_root(tmp_path, conf))})
+    context = _tls_context_for(tmp_path)
+    status, headers, body = get(f"https://{HOST}:{port}/", context=context)
+    assert status == 200 and "Welcome to nginx!" in body and headers.get("Server") == "nginx"
+    status, _, body = get(f"https://{HOST}:{port}/teapot", context=context)
+    assert status == 418 and body == "short and stout"
+    answer = _raw(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400") and b"The plain HTTP request was sent to HTTPS port" in answer
+
+
+def test_nginx_requires_a_client_certificate_when_its_conf_says_so(launcher, tmp_path):
+    port = free_port()
+    conf = f"""events {{}}
+http {{ server {{ listen {port} ssl; ssl_certificate /etc/tls/tls.crt; ssl_certificate_key /etc/tls/tls.key;
+  ssl_client_certificate /etc/tls/tls.crt; ssl_verify_client on; location / {{ return 200 "in"; }} }} }}
+"""
+    launcher.start("web", ports=[port], env={"LABKIT_ROOT": str(_nginx_root(tmp_path, conf))})
+    status, _, body = get(f"https://{HOST}:{port}/", context=_tls_context_for(tmp_path))
+    assert status == 400 and "No required SSL certificate was sent" in body
+    context = _tls_context_for(tmp_path)
+    context.load_cert_chain(str(tmp_path / "tls.crt"), str(tmp_path / "tls.key"))
+    status, _, body = get(f"https://{HOST}:{port}/", context=context)
+    assert status == 200 and body == "in"
+
+
+def test_nginx_refuses_ssl_without_certificate(tmp_path):
+    port = free_port()
+    root = _nginx_root(tmp_path, f"events {{}} http {{ server {{ listen {port} ssl; }} }}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
+    env.update(LABKIT_BIND=f"{HOST}:{port}", LABKIT_ROOT=str(root))
+    done = subprocess.run([sys.executable, "-m", "labkit.apps.web"], env=env, capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 1 and 'no "ssl_certificate" is defined' in done.stderr
+
+
+def test_tcp_echo_listens_on_its_argument_ports(launcher):
+    ports = [free_port(), free_port()]
+    launcher.start("tcp_echo", ports=ports, env={"LABKIT_ARGS": json.dumps([",".join(map(str, ports)), "hello"])})
+    for port in ports:
+        assert _raw_line(port, b"world\n") == b"hello world\n"
+
+
+def _raw_line(port: int, data: bytes) -> bytes:
+    with socket.create_connection((HOST, port), timeout=5) as sock:
+        sock.sendall(data)
+        return sock.makefile("rb").readline()
 
 
 # --- process contract ---------------------------------------------------------------------

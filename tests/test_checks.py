@@ -177,7 +177,11 @@ spec:
     metadata: {{labels: {{app: secure}}}}
     spec:
       containers:
-      - {{name: httpbin, image: docker.io/mccutchen/go-httpbin:v2.15.0, ports: [{{containerPort: 8080}}]}}
+      - name: httpbin
+        image: docker.io/mccutchen/go-httpbin:v2.15.0
+        args: [-https-cert-file, /etc/tls/tls.crt, -https-key-file, /etc/tls/tls.key]
+        ports: [{{containerPort: 8080}}]
+        volumeMounts: [{{name: tls, mountPath: /etc/tls}}]
       volumes:
       - {{name: tls, secret: {{secretName: secure-tls}}}}
 ---
@@ -195,12 +199,11 @@ spec:
   host: secure.legacy.svc.cluster.local
   trafficPolicy: {{tls: {{mode: SIMPLE, caCertificates: {ca_file}}}}}
 """)
-    m.wait_ready("legacy")
     try:
+        # The pod waits in ContainerCreating for its Secret, as the kubelet keeps it.
         assert "mounts secret 'secure-tls'" in hints(checks.dr_mode, m, "foo", "secure.legacy:8443", "SIMPLE")
         m.apply(certs.tls_secret("secure-tls", "legacy", server))
-        m.restart("legacy", "secure")  # a running app picked its certificate at start
-        m.wait_ready("legacy")
+        m.wait_ready("legacy")   # the kubelet starts the container once the Secret exists
         passes(checks.dr_mode, m, "foo", "secure.legacy:8443", "SIMPLE")
     finally:
         m.delete("Deployment", "secure", namespace="legacy")

@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from labkit.samples import sample
+
 from labkit import checks
 from check_helpers import hints, passes
 
@@ -36,12 +38,14 @@ spec:
 @pytest.fixture(scope="module")
 def mesh(lab, tmp_path_factory):
     lab.reset_lab("08")
+    lab.apply(sample("mesh-access-log-json"))   # as lab 08 does: access logs that name the peers
     lab.ca_file = tmp_path_factory.mktemp("shop") / "shop-ca.crt"
     return lab
 
 
 def fresh(lab):
     lab.reset_lab("08")
+    lab.apply(sample("mesh-access-log-json"))
     lab.ca_file.write_text(lab.get("ConfigMap", "shop-ca", namespace="shop")[0]["data"]["ca.crt"])
     return lab
 

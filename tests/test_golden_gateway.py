@@ -12,8 +12,7 @@ import pytest
 
 from golden_support import GOLDEN_DIR, cases, check_golden, model_from_yaml
 from labkit.envoy.common import ProxyPaths
-from labkit.envoy.gateway import build_gateway
-from labkit.envoy.proxy import GatewaySettings
+from labkit.envoy.proxy import GatewaySettings, build_proxy_config
 
 CREDENTIALS = GOLDEN_DIR / "gateway" / "credentials.yaml"
 
@@ -33,7 +32,7 @@ class _OnTopOfTheMesh:
 def gateway_output(case: Path) -> dict:
     model = model_from_yaml(_OnTopOfTheMesh(case))
     pod = next(p for p in model.pods if p.is_gateway)
-    config = build_gateway(model, pod, ProxyPaths("/state/pod"), GatewaySettings())
+    config = build_proxy_config(model, pod, ProxyPaths("/state/pod"), GatewaySettings())
     return {"listeners": config.listeners, "routes": config.routes, "clusters": config.clusters,
             # Which secrets each SDS file holds (their PEMs are the input's); [] is a missing credential.
             "sds": {name: [k for s in secrets for k in s if k in ("tls_certificate", "validation_context")]

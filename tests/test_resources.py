@@ -118,3 +118,76 @@ def test_deleting_a_namespace_deletes_its_contents(tmp_path):
     removed = store.delete([("Namespace", "", "foo")])
     assert {o["kind"] for o in removed} == {"Namespace", "PeerAuthentication"}
     assert store.list() == []
+
+
+# ---- Istio's webhook rules for Gateway (pkg/config/validation/validation.go) ------------------------
+
+GATEWAY = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+"""
+
+
+@pytest.mark.parametrize("servers, message, field", [
+    ("  servers: []\n", "gateway must have at least one server", "spec.servers"),
+    ("", "gateway must have at least one server", "spec.servers"),
+    ("  servers:\n  - port: {number: 80, protocol: HTTP}\n    hosts: ['*']\n", "port name must be set",
+     "spec.servers[0].port.name"),
+    ("  servers:\n  - port: {number: 80, name: web, protocol: HTTP}\n    hosts: ['*']\n"
+     "  - port: {number: 81, name: web, protocol: HTTP}\n    hosts: ['*']\n",
+     "port names in servers must be unique: duplicate name web", "spec.servers[1].port.name"),
+    ("  servers:\n  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: ['*']\n",
+     "server must have TLS settings for HTTPS/TLS protocols", "spec.servers[0].tls"),
+    ("  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: ['*']\n"
+     "    tls: {mode: SIMPLE, credentialName: x}\n",
+     "server cannot have TLS settings for plain text HTTP ports", "spec.servers[0].tls"),
+    ("  servers:\n  - port: {number: 31400, name: tcp, protocol: TCP}\n    hosts: ['*']\n"
+     "    tls: {mode: SIMPLE, credentialName: x}\n",
+     "server cannot have TLS settings for non HTTPS/TLS ports", "spec.servers[0].tls"),
+    ("  servers:\n  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: ['*']\n"
+     "    tls: {mode: ISTIO_MUTUAL, credentialName: x}\n",
+     "ISTIO_MUTUAL TLS cannot have associated credentialName", "spec.servers[0].tls.credentialName"),
+    ("  servers:\n  - port: {number: 80, name: http, protocol: HTTP, targetPort: 8080}\n    hosts: ['*']\n",
+     "targetPort has no impact on Gateways", "spec.servers[0].port.targetPort"),
+])
+def test_gateway_rules_of_istios_webhook(servers, message, field):
+    err = error_of(GATEWAY + servers)
+    assert message in str(err) and err.field == field and err.kind == "Gateway"
+
+
+def test_gateway_https_redirect_on_plain_http_is_allowed():
+    doc = load_documents(GATEWAY + "  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n"
+                                   "    hosts: ['*']\n    tls: {httpsRedirect: true}\n")[0]
+    assert validate(doc)["spec"]["servers"][0]["tls"] == {"httpsRedirect": True}
+
+
+DR = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: dr, namespace: foo}
+spec:
+  host: httpbin.foo.svc.cluster.local
+  trafficPolicy:
+    tls: %s
+"""
+
+
+@pytest.mark.parametrize("tls, message", [
+    ("{mode: MUTUAL}", "client certificate required for mutual tls"),
+    ("{mode: MUTUAL, clientCertificate: /c.pem}", "private key required for mutual tls"),
+    ("{mode: SIMPLE, credentialName: x, caCertificates: /ca.pem}",
+     "cannot specify client certificates or CA certificate or CA CRL If credentialName is set"),
+    ("{mode: SIMPLE, insecureSkipVerify: true, credentialName: x}",
+     "cannot specify CaCertificates or CredentialName or SubjectAltNames when InsecureSkipVerify is set true"),
+])
+def test_destination_rule_tls_rules_of_istios_webhook(tls, message):
+    err = error_of(DR % tls)
+    assert message in str(err) and err.kind == "DestinationRule"
+
+
+def test_destination_rule_mutual_with_credential_name_needs_no_files():
+    doc = load_documents(DR % "{mode: MUTUAL, credentialName: client-credential}")[0]
+    assert validate(doc)["spec"]["trafficPolicy"]["tls"]["credentialName"] == "client-credential"

@@ -2,7 +2,10 @@
 
 Apps built on :class:`App` use only the standard library so a pod is ready a few tens of
 milliseconds after the runtime starts it; httpbin (a Flask app) reuses :func:`bind_addresses`,
-:func:`tls_context`, :func:`wrap_tls` and :func:`serve_until_terminated`.
+:func:`server_tls_context`, :func:`enable_tls` and :func:`serve_until_terminated`.
+
+An app serves TLS only when its image's own configuration asks for it (go-httpbin's flags, nginx's
+nginx.conf), with files the YAML mounted into the container (:func:`in_container`).
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import socketserver
 import ssl
 import sys
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from email.message import Message
@@ -69,44 +73,120 @@ def bind_addresses() -> list[tuple[str, int]]:
     return addresses
 
 
-def tls_context() -> ssl.SSLContext | None:
-    """The app's own server TLS when both LABKIT_TLS_CERT_FILE and LABKIT_TLS_KEY_FILE are set."""
-    cert, key = os.environ.get("LABKIT_TLS_CERT_FILE"), os.environ.get("LABKIT_TLS_KEY_FILE")
-    if not (cert and key):
-        if cert or key:
-            log_error("labkit: only one of LABKIT_TLS_CERT_FILE / LABKIT_TLS_KEY_FILE is set; serving plain HTTP")
-        return None
+# --- what the container was given: its filesystem and command line ----------------------
+
+def in_container(path: str) -> str:
+    """Where a path inside the container lives on this host: the runtime builds each container's
+    filesystem (the image's files plus the YAML's volume mounts) under LABKIT_ROOT."""
+    root = os.environ.get("LABKIT_ROOT")
+    if not root or not path.startswith("/"):
+        return path
+    return os.path.join(root, path.lstrip("/"))
+
+
+def command_line(default_args: list[str]) -> list[str]:
+    """The arguments the image's entrypoint gets: the YAML's `args`, else the image's defaults.
+
+    (A `command` replaces the entrypoint; an emulated image keeps its own program, so only the
+    arguments after it matter: `command: [/bin/go-httpbin, -port, "9000"]` gives ["-port", "9000"].)"""
+    command = json.loads(os.environ.get("LABKIT_COMMAND") or "null")
+    args = json.loads(os.environ.get("LABKIT_ARGS") or "null")
+    if command is not None:
+        return list(command[1:]) + list(args or [])
+    return list(args) if args is not None else list(default_args)
+
+
+def pod_address() -> str:
+    """The address the pod's containers listen on (behind the sidecar, or the pod IP without one)."""
+    return bind_addresses()[0][0]
+
+
+def server_tls_context(cert_file: str, key_file: str, client_ca_file: str | None = None,
+                       client_optional: bool = False) -> ssl.SSLContext:
+    """Server TLS from files inside the container (paths as the app's configuration names them)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
+    ctx.load_cert_chain(in_container(cert_file), in_container(key_file))
+    if client_ca_file:
+        ctx.load_verify_locations(in_container(client_ca_file))
+        ctx.verify_mode = ssl.CERT_OPTIONAL if client_optional else ssl.CERT_REQUIRED
     # We speak HTTP/1.1 only; without this a client offering h2 could pick nothing sensible.
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
 
 
-def tls_handshake(connection: socket.socket, client: str) -> bool:
-    """Finish the server-side handshake of a connection accepted by :func:`wrap_tls`.
+TLS_HANDSHAKE_RECORD = 0x16
+SSL2_HELLO = 0x80
+PlaintextReply = Callable[[bytes], "bytes | None"]
 
-    False (and logged) when it fails, e.g. plain HTTP sent to the TLS port.
-    """
-    if not isinstance(connection, ssl.SSLSocket):
-        return True
+
+def go_plaintext_reply(head: bytes) -> bytes | None:
+    """Go's net/http TLS server (tlsRecordHeaderLooksLikeHTTP in net/http/server.go): a first record
+    that starts like an HTTP request gets this bare reply; any other plaintext is just closed."""
+    if head[:5] in (b"GET /", b"HEAD ", b"POST ", b"PUT /", b"OPTIO"):
+        return b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+    return None
+
+
+def _peek(connection: socket.socket, size: int) -> bytes:
+    """The first `size` bytes the client sent (fewer if it hung up), left unread for the handshake."""
+    head = b""
+    deadline = time.monotonic() + 10
+    while len(head) < size and time.monotonic() < deadline:
+        chunk = connection.recv(size, socket.MSG_PEEK)
+        if len(chunk) <= len(head):
+            if not chunk:
+                return b""
+            if len(chunk) == len(head):
+                time.sleep(0.005)  # a client writing byte by byte; peek again
+        head = chunk
+    return head
+
+
+def start_tls(connection: socket.socket, ctx: ssl.SSLContext, client: str,
+              plaintext_reply: PlaintextReply | None) -> socket.socket | None:
+    """The server side of a TLS handshake on an accepted connection, in its own thread (so a silent
+    client, a TCP readiness probe say, stalls nobody). Plaintext gets the product's own answer."""
     try:
-        connection.do_handshake()
+        head = _peek(connection, 5)
+    except OSError:
+        return None
+    if not head or head[0] not in (TLS_HANDSHAKE_RECORD, SSL2_HELLO):
+        reply = plaintext_reply(head) if (plaintext_reply and head) else None
+        log_error(f"{client} TLS handshake error: "
+                  + ("client sent an HTTP request to an HTTPS server" if reply
+                     else "first record does not look like a TLS handshake"))
+        try:
+            if reply:
+                connection.sendall(reply)
+        except OSError:
+            pass
+        return None
+    try:
+        return ctx.wrap_socket(connection, server_side=True)
     except (ssl.SSLError, OSError) as err:
         log_error(f"{client} TLS handshake failed: {err}")
-        return False
-    return True
+        return None
 
 
-def wrap_tls(server: socketserver.TCPServer, ctx: ssl.SSLContext | None) -> None:
-    """Serve TLS on an already bound server, handshaking in the per-connection thread.
+def enable_tls(server: socketserver.TCPServer, ctx: ssl.SSLContext | None,
+               plaintext_reply: PlaintextReply | None = None) -> None:
+    """Serve TLS on an already bound server when the app's configuration asked for it (ctx)."""
+    if ctx is None:
+        return
+    plain_finish = server.finish_request
 
-    Wrapping with the default do_handshake_on_connect would run the handshake inside
-    accept(), so one silent client (a TCP readiness probe that never speaks) would stall
-    every other connection on that listener.
-    """
-    if ctx is not None:
-        server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    def finish_request(request, client_address):
+        secured = start_tls(request, ctx, client_address[0], plaintext_reply)
+        if secured is None:
+            return
+        try:
+            plain_finish(secured, client_address)
+        finally:
+            try:
+                secured.close()
+            except OSError:
+                pass
+    server.finish_request = finish_request  # type: ignore[method-assign]
 
 
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
@@ -161,6 +241,7 @@ class Request:
     headers: Message
     body: bytes
     client: str
+    client_cert: bool = False   # the client presented a certificate in the TLS handshake
 
     def cookie(self, name: str) -> str | None:
         for header in self.headers.get_all("Cookie") or ():
@@ -244,16 +325,15 @@ class App:
         return self.not_found(request)
 
     def serve(self, banner_detail: str = "") -> NoReturn:
-        ctx = tls_context()
+        """Plain HTTP on the container's ports: these images have no TLS setting of their own."""
         addresses = bind_addresses()
-        handler = type(f"{self.name}Handler", (_AppRequestHandler,), {"app": self})
-        servers = []
-        for host, port in addresses:
-            server = _make_server(host, port, handler)
-            wrap_tls(server, ctx)
-            servers.append(server)
+        servers = [self.server(host, port) for host, port in addresses]
         detail = f" {banner_detail}" if banner_detail else ""
-        serve_until_terminated(servers, f"{self.name}{detail} listening on {listen_urls(addresses, ctx is not None)}")
+        serve_until_terminated(servers, f"{self.name}{detail} listening on {listen_urls(addresses, False)}")
+
+    def server(self, host: str, port: int, handler_base: type | None = None) -> socketserver.TCPServer:
+        handler = type(f"{self.name}Handler", (handler_base or AppRequestHandler,), {"app": self})
+        return _make_server(host, port, handler)
 
 
 class _ThreadingServer(ThreadingHTTPServer):
@@ -274,14 +354,12 @@ def _make_server(host: str, port: int, handler: type[BaseHTTPRequestHandler]) ->
         raise SystemExit(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
 
 
-class _AppRequestHandler(BaseHTTPRequestHandler):
+class AppRequestHandler(BaseHTTPRequestHandler):
     # Keep-alive: Envoy pools upstream connections, and HTTP/1.0 would cost one per request.
     protocol_version = "HTTP/1.1"
     app: App
 
     def handle(self) -> None:
-        if not tls_handshake(self.connection, self.client_address[0]):
-            return
         try:
             super().handle()
         except ConnectionError:
@@ -296,6 +374,7 @@ class _AppRequestHandler(BaseHTTPRequestHandler):
             headers=self.headers,
             body=self._read_body(),
             client=self.client_address[0],
+            client_cert=isinstance(self.connection, ssl.SSLSocket) and bool(self.connection.getpeercert(True)),
         )
         try:
             response = self.app.dispatch(request)

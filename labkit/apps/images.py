@@ -1,9 +1,9 @@
 """Which app module emulates a container image, and which variant of it.
 
-Only the repository path matters (registry, tag and digest are ignored) except where the
-real images differ by tag: tetratelabs/customers 1.x is v1, 2.x is v2. A repository
-matches by its trailing path components, so mirrors such as gcr.io/tetratelabs/customers
-or my.registry/mirror/istio/examples-helloworld-v1 resolve like the Docker Hub names.
+Only the repository's name matters (registry, organisation, tag and digest are ignored) except
+where the real images differ by tag: tetratelabs/customers 1.x is v1, 2.x is v2. So Istio's
+samples apply verbatim whichever registry they name (docker.io/istio/..., registry.istio.io/release/...,
+gcr.io/istio-release/..., a mirror).
 """
 from __future__ import annotations
 
@@ -11,35 +11,35 @@ from labkit.errors import LabkitError
 
 _BOOKINFO = {"productpage": ("v1",), "details": ("v1",), "reviews": ("v1", "v2", "v3"), "ratings": ("v1",)}
 
-# repository -> (module, variant)
-_REPOSITORIES: dict[str, tuple[str, str | None]] = {
-    "kennethreitz/httpbin": ("httpbin", None),
-    "mccutchen/go-httpbin": ("httpbin", "go"),
-    "kong/httpbin": ("httpbin", None),
-    "psf/httpbin": ("httpbin", None),
-    "curlimages/curl": ("curl", None),
-    "governmentpaas/curl-ssl": ("curl", None),
-    "curl": ("curl", None),
-    "tetratelabs/web-frontend": ("web_frontend", None),
+# Repository *name* (its last path component) -> (module, variant). The registry and the
+# organisation in front vary by where an image is pulled from (docker.io/istio/...,
+# registry.istio.io/release/..., gcr.io/istio-release/..., a mirror), the name does not.
+_NAMES: dict[str, tuple[str, str | None]] = {
+    "httpbin": ("httpbin", None),            # kennethreitz/, kong/, psf/httpbin
+    "go-httpbin": ("httpbin", "go"),         # mccutchen/go-httpbin, Istio's sample since 1.24
+    "curl": ("curl", None),                  # curlimages/curl (Istio's curl and sleep samples)
+    "curl-ssl": ("curl", None),              # governmentpaas/curl-ssl
+    "web-frontend": ("web_frontend", None),  # tetratelabs/web-frontend
     "nginx": ("web", None),
-    "istio/examples-helloworld-v1": ("helloworld", "v1"),
-    "istio/examples-helloworld-v2": ("helloworld", "v2"),
-    # Current Istio samples pull from registry.istio.io/release/ (the registry part is dropped).
-    "release/examples-helloworld-v1": ("helloworld", "v1"),
-    "release/examples-helloworld-v2": ("helloworld", "v2"),
-    **{f"istio/examples-bookinfo-{service}-{version}": (service, version)
+    "examples-helloworld-v1": ("helloworld", "v1"),
+    "examples-helloworld-v2": ("helloworld", "v2"),
+    "tcp-echo-server": ("tcp_echo", None),   # Istio's samples/tcp-echo
+    **{f"examples-bookinfo-{service}-{version}": (service, version)
        for service, versions in _BOOKINFO.items() for version in versions},
 }
 
-# repository -> {tag major version -> variant}; a missing or "latest" tag means the first.
+# repository name -> {tag major version -> variant}; a missing or "latest" tag means the first.
 _BY_TAG_MAJOR: dict[str, dict[str, tuple[str, str]]] = {
-    "tetratelabs/customers": {"1": ("customers", "v1"), "2": ("customers", "v2")},
+    "customers": {"1": ("customers", "v1"), "2": ("customers", "v2")},   # tetratelabs/customers
 }
 
+# What error messages list (any registry or organisation in front of these names works).
 SUPPORTED_IMAGES: tuple[str, ...] = (
-    *_REPOSITORIES,
-    "tetratelabs/customers:1.0.0",
-    "tetratelabs/customers:2.0.0",
+    "kennethreitz/httpbin", "mccutchen/go-httpbin", "curlimages/curl", "governmentpaas/curl-ssl", "nginx",
+    "tetratelabs/web-frontend", "tetratelabs/customers:1.0.0", "tetratelabs/customers:2.0.0",
+    "istio/examples-helloworld-v1", "istio/examples-helloworld-v2", "istio/tcp-echo-server",
+    *(f"istio/examples-bookinfo-{service}-{version}" for service, versions in _BOOKINFO.items()
+      for version in versions),
 )
 _HINT = 'use one of the supported images, or run this lab on a real cluster (backend "kube")'
 
@@ -62,19 +62,14 @@ def parse_image(image: str) -> tuple[str, str | None]:
 
 
 def _lookup(table: dict, repository: str):
-    """The entry whose key is `repository` or a trailing run of its path components."""
-    parts = repository.split("/")
-    for start in range(len(parts)):
-        entry = table.get("/".join(parts[start:]))
-        if entry is not None:
-            return entry
-    return None
+    """The entry for the repository's name (its last path component)."""
+    return table.get(repository.rsplit("/", 1)[-1])
 
 
 def app_for_image(image: str) -> tuple[str, str | None]:
     """(module under labkit.apps, variant or None) that emulates `image`."""
     repository, tag = parse_image(image)
-    found = _lookup(_REPOSITORIES, repository)
+    found = _lookup(_NAMES, repository)
     if found is not None:
         return found
     by_tag = _lookup(_BY_TAG_MAJOR, repository)
@@ -88,3 +83,12 @@ def app_for_image(image: str) -> tuple[str, str | None]:
                           field="image", hint=_HINT)
     raise LabkitError(f"image {image!r} is not one the local mesh can run; "
                       f"supported images: {', '.join(SUPPORTED_IMAGES)}", field="image", hint=_HINT)
+
+
+def image_files(module: str) -> dict[str, bytes]:
+    """Files the image ships that its app reads (nginx's stock config and welcome page); a volume
+    mounted over their folder hides them, as on a cluster."""
+    if module == "web":
+        from .nginx_image import STOCK_FILES
+        return dict(STOCK_FILES)
+    return {}

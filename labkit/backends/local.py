@@ -24,12 +24,12 @@ from ..envoy_binary import envoy_path
 from ..errors import LabkitError
 from ..model.addressing import control_plane_ip
 from ..model.deployments import reconcile_pods
-from ..model.mesh import build_model
+from ..model.mesh import ROOT_NAMESPACE, build_model
 from ..resources.loader import load_documents
 from ..resources.schema import kind_info
 from ..resources.store import Store, key_of
 from ..runtime.claims import HostClaims
-from ..runtime.mesh_runtime import MeshRuntime, read_node_host_ports
+from ..runtime.mesh_runtime import MeshRuntime, istiod_log_path, read_node_host_ports
 from ..runtime.pods import port_open
 from ..tools.proxy_status import proxy_status_frame
 from ..xds.client import fetch_syncz, read_endpoint
@@ -214,7 +214,7 @@ class LocalLab(Lab):
             if self.runtime is None:
                 return
             generation, objects = self.store.snapshot()
-            create, delete = reconcile_pods(objects)
+            create, delete = reconcile_pods(objects, native_sidecars=self.settings.native_sidecars)
             if delete:
                 self.store.delete(delete, ignore_missing=True)
             if create:
@@ -361,8 +361,9 @@ class LocalLab(Lab):
         env = dict(os.environ)
         env.update({"CURL_HOME": str(directory), "HOME": str(directory),
                     "POD_NAME": directory.name.split("_", 1)[1], "POD_NAMESPACE": namespace})
+        run = self._container_paths(directory, namespace, container, list(command))
         try:
-            out = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=directory,
+            out = subprocess.run(run, capture_output=True, text=True, timeout=timeout, env=env, cwd=directory,
                                  stdin=subprocess.DEVNULL)
         except FileNotFoundError:
             raise LabkitError(f"{command[0]}: command not found on this machine",
@@ -371,6 +372,32 @@ class LocalLab(Lab):
             return ExecResult(124, (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else exc.stdout or "",
                               f"timed out after {timeout} s", list(command))
         return ExecResult(out.returncode, out.stdout, out.stderr, list(command))
+
+    def _container_paths(self, directory: Path, namespace: str, container: str | None,
+                         command: list[str]) -> list[str]:
+        """The command with paths inside the container (its mounted Secrets and ConfigMaps) pointing at
+        where the runtime keeps that container's files: `curl --cacert /etc/certs/ca.crt` reads the
+        Secret the YAML mounted there, and nothing else of this machine's disk stands in for it."""
+        pod = self.store.get("Pod", directory.name.split("_", 1)[1], namespace)
+        containers = [c["name"] for c in ((pod or {}).get("spec") or {}).get("containers") or []]
+        default = (((pod or {}).get("metadata") or {}).get("annotations") or {}).get(
+            "kubectl.kubernetes.io/default-container")
+        name = container or default or next(iter(containers), None)
+        root = directory / "rootfs" / name if name else None
+        if root is None or not root.is_dir():
+            return command
+
+        def inside(value: str) -> str:
+            for lead in ("@", ""):
+                if value.startswith(lead + "/") and (root / value[len(lead) + 1:]).exists():
+                    return lead + str(root / value[len(lead) + 1:])
+            return value
+
+        out = command[:1]
+        for arg in command[1:]:
+            option, sep, value = arg.partition("=")
+            out.append(option + sep + inside(value) if sep and option.startswith("-") else inside(arg))
+        return out
 
     def restart(self, namespace: str, target: str) -> None:
         """`kubectl rollout restart deployment/NAME`: new pods (which get a sidecar if injection is on now)."""
@@ -384,6 +411,11 @@ class LocalLab(Lab):
         self.apply(deployment)
 
     def logs(self, namespace: str, target: str, container: str | None = None, tail: int | None = None) -> str:
+        if namespace == ROOT_NAMESPACE and target.split("/", 1)[-1].startswith("istiod"):
+            # The control plane is not a pod here, but its log is where a cluster's istiod log is.
+            path = istiod_log_path(self.state_dir)
+            text = path.read_text(errors="replace") if path.exists() else ""
+            return "\n".join(text.splitlines()[-tail:]) + "\n" if tail and text else text
         directory = self.pod_dir(namespace, target)
         if container in ("istio-proxy", "envoy"):
             parts = [directory / "istio-proxy" / "envoy.log", directory / "istio-proxy" / "access.log"]
@@ -441,6 +473,12 @@ class LocalLab(Lab):
         doomed = [k for k in doomed if k[0] == "Namespace"] + [k for k in doomed if k[0] != "Namespace"]
         if doomed:
             self.store.delete(doomed, ignore_missing=True)
+        # The mesh config as installed: a lab may have changed ConfigMap istio-system/istio.
+        restored = [o for o in system_objects() if o["kind"] == "ConfigMap" and (
+            self.store.get("ConfigMap", o["metadata"]["name"], o["metadata"]["namespace"]) or {}).get("data")
+            != o.get("data")]
+        if restored:
+            self.store.apply(restored, system=True)
         if resources:
             self.store.apply(load_documents(resources))
         self._converge()

@@ -27,9 +27,12 @@ class Settings:
     gateway_ip: str = "127.0.0.1"
     gateway_http_port: int = 8080
     gateway_https_port: int = 8443
+    # The injector's pod shape: Istio 1.28+ on a kubelet >= 1.33 (ENABLE_NATIVE_SIDECARS=auto) injects
+    # istio-proxy as a native sidecar; False (LABKIT_NATIVE_SIDECARS=false) gives the classic shape.
+    native_sidecars: bool = True
     explicit: frozenset = field(default=frozenset(), compare=False)
 
-    SAVED = ("subnet", "gateway_ip", "gateway_http_port", "gateway_https_port")
+    SAVED = ("subnet", "gateway_ip", "gateway_http_port", "gateway_https_port", "native_sidecars")
 
     @classmethod
     def load(cls, directory: Path, **overrides) -> "Settings":
@@ -37,7 +40,10 @@ class Settings:
         env = {"subnet": os.environ.get("LABKIT_SUBNET"),
                "gateway_http_port": os.environ.get("LABKIT_GATEWAY_HTTP_PORT"),
                "gateway_https_port": os.environ.get("LABKIT_GATEWAY_HTTPS_PORT")}
-        requested = {key: int(value) for key, value in env.items() if value}
+        requested: dict = {key: int(value) for key, value in env.items() if value}
+        native = os.environ.get("LABKIT_NATIVE_SIDECARS")
+        if native:
+            requested["native_sidecars"] = native.strip().lower() not in ("false", "0", "no", "off")
         requested.update({k: v for k, v in overrides.items() if v is not None})
         data.update(requested)
         settings = cls(**{k: v for k, v in data.items() if k in cls.SAVED}, explicit=frozenset(requested))

@@ -12,8 +12,8 @@ from ..model.destrule import ClientTls, client_tls, destination_rule_for
 from ..model.mesh import ROOT_NAMESPACE, MeshModel, Pod, Service, build_model
 from ..model.peerauth import EffectiveMtls, effective_mtls
 
-KINDS = ("Namespace", "Pod", "Service", "Deployment", "Secret", "PeerAuthentication", "DestinationRule",
-         "AuthorizationPolicy", "Gateway", "VirtualService")
+KINDS = ("Namespace", "Pod", "Service", "Deployment", "Secret", "ConfigMap", "PeerAuthentication", "DestinationRule",
+         "AuthorizationPolicy", "Gateway", "VirtualService", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "Telemetry")
 INJECTION_LABEL = "istio-injection"
 
 
@@ -80,11 +80,16 @@ class MeshView:
     def effective(self, pod: Pod) -> EffectiveMtls:
         return effective_mtls(self.model, pod)
 
+    def client_pod(self, client_namespace: str) -> Pod | None:
+        """The pod the checks call from (`curl.<namespace>`): a DestinationRule's workloadSelector may pick it."""
+        return next((p for p in self.model.pods if p.namespace == client_namespace and p.labels.get("app") == "curl"),
+                    None)
+
     def client_tls(self, client_namespace: str, service: Service, port: int) -> ClientTls:
-        return client_tls(self.model, client_namespace, service, port)
+        return client_tls(self.model, client_namespace, service, port, self.client_pod(client_namespace))
 
     def destination_rule(self, client_namespace: str, service: Service) -> dict | None:
-        return destination_rule_for(self.model, client_namespace, service)
+        return destination_rule_for(self.model, client_namespace, service, self.client_pod(client_namespace))
 
     def peer_authentications(self, namespace: str | None = None) -> list[dict]:
         return self.model_policies("PeerAuthentication", namespace)

@@ -43,13 +43,21 @@ class Outcome:
         return f"{CURL_ERRORS.get(self.exit_code, 'curl error')} ({self.exit_code})"
 
     def matches(self, expected) -> bool:
-        """`expected` is an HTTP status (200, "503") or one of the curl error names ("reset")."""
+        """`expected` is an HTTP status (200, "503"), "answered" (any HTTP answer, when the sources state only
+        what the page says, not its status) or one of the curl error names ("reset")."""
+        if expected == ANSWERED:
+            return self.answered
         if isinstance(expected, int) or str(expected).isdigit():
             return self.answered and self.status == str(expected)
         return not self.answered and CURL_ERRORS.get(self.exit_code) == expected
 
 
+ANSWERED = "answered"
+
+
 def describe_expected(expected) -> str:
+    if expected == ANSWERED:
+        return "an HTTP answer"
     return str(expected) if isinstance(expected, int) or str(expected).isdigit() else \
         f"{expected} ({next((c for c, n in CURL_ERRORS.items() if n == expected), '?')})"
 

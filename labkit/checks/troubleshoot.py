@@ -7,10 +7,10 @@ real-cluster command, what labkit found, and whether it looks wrong. Run it agai
 """
 from __future__ import annotations
 
-import json
 import time
 
 from ..errors import LabkitError
+from ..model.access_logging import text_formats
 from ..model.destrule import AUTO
 from ..model.peerauth import DISABLE, STRICT
 from . import hints
@@ -19,6 +19,7 @@ from .clients import service_account
 from .mesh import precondition
 from .result import CheckResult, checker
 from .state import ROOT_NAMESPACE, MeshView, policy_mode, policy_selector, ref, service_or_fail, split_target
+from ..tools.access_log_format import compile_formats, parse_line
 from .traffic import curl, snippet
 
 FLUSH_WAIT_S = 2.0
@@ -120,8 +121,9 @@ LOG_COLUMNS = ["start_time", "method", "authority", "path", "response_code", "re
 
 def access_log(lab, namespace: str, workload: str, last: int = 5):
     """The last requests a proxy logged (`kubectl logs POD -c istio-proxy`), as a table: who called
-    (`downstream_peer_uri_san`: the caller's SPIFFE id, empty for plaintext), what came back, and why
-    (`response_code_details`, e.g. rbac_access_denied_matched_policy[none])."""
+    (`downstream_peer_uri_san`: the caller's SPIFFE id, empty for plaintext, and only when the mesh's
+    accessLogFormat has %DOWNSTREAM_PEER_URI_SAN%), what came back, and why (`response_code_details`,
+    e.g. rbac_access_denied_matched_policy[none])."""
     import pandas as pd
     from .edge_tls import _colour
     text, deadline = None, time.monotonic() + 1.0
@@ -132,14 +134,10 @@ def access_log(lab, namespace: str, workload: str, last: int = 5):
         text = latest
         time.sleep(0.25)
     rows = []
+    formats = compile_formats(text_formats(MeshView(lab).model))   # TEXT or JSON, as the mesh config says
     for line in (latest or "").splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if entry.get("method"):
+        entry = parse_line(line, formats)
+        if entry and entry.get("method"):
             rows.append({k: entry.get(k) for k in LOG_COLUMNS})
     frame = pd.DataFrame(rows[-last:], columns=LOG_COLUMNS).rename(columns={"downstream_peer_uri_san": "caller"})
     frame["response_code"] = frame["response_code"].astype(str)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..model.access_logging import ISTIO_TEXT_FORMAT
+
 TYPE = "type.googleapis.com/"
 HCM_TYPE = TYPE + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 ROUTER = {"name": "envoy.filters.http.router",
@@ -17,21 +19,6 @@ MESH_CERT, MESH_ROOT = "default", "ROOTCA"
 ISTIO_ALPN = ["istio-peer-exchange", "istio", "istio-http/1.0", "istio-http/1.1", "istio-h2"]
 
 # Fields every access log line carries; the verification tools read them back.
-ACCESS_LOG_FORMAT = {
-    "start_time": "%START_TIME%", "method": "%REQ(:METHOD)%", "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
-    "protocol": "%PROTOCOL%", "response_code": "%RESPONSE_CODE%", "response_flags": "%RESPONSE_FLAGS%",
-    "response_code_details": "%RESPONSE_CODE_DETAILS%", "authority": "%REQ(:AUTHORITY)%",
-    "upstream_host": "%UPSTREAM_HOST%", "upstream_cluster": "%UPSTREAM_CLUSTER%",
-    "upstream_transport_failure_reason": "%UPSTREAM_TRANSPORT_FAILURE_REASON%",
-    "upstream_tls": "%UPSTREAM_TLS_VERSION%", "upstream_peer_uri_san": "%UPSTREAM_PEER_URI_SAN%",
-    "downstream_remote_address": "%DOWNSTREAM_REMOTE_ADDRESS%", "downstream_tls": "%DOWNSTREAM_TLS_VERSION%",
-    "downstream_peer_uri_san": "%DOWNSTREAM_PEER_URI_SAN%", "requested_server_name": "%REQUESTED_SERVER_NAME%",
-    "duration": "%DURATION%", "connection_termination_details": "%CONNECTION_TERMINATION_DETAILS%",
-    "listener": "%ACCESS_LOG_TYPE%",
-    "downstream_local_address": "%DOWNSTREAM_LOCAL_ADDRESS%",
-    "downstream_transport_failure_reason": "%DOWNSTREAM_TRANSPORT_FAILURE_REASON%",
-    "upstream_local_address": "%UPSTREAM_LOCAL_ADDRESS%",
-}
 
 
 @dataclass(frozen=True)
@@ -93,10 +80,12 @@ def socket_address(ip: str, port: int) -> dict:
 
 
 def access_log(paths: ProxyPaths) -> list[dict]:
+    """Where a proxy can log. envoy/access_log.py replaces it with what the mesh config and Telemetry ask
+    for (or removes it); what stays here is Istio's default TEXT log to the container's stdout."""
     return [{"name": "envoy.access_loggers.file",
              "typed_config": {"@type": TYPE + "envoy.extensions.access_loggers.file.v3.FileAccessLog",
                               "path": paths.access_log,
-                              "log_format": {"json_format": ACCESS_LOG_FORMAT}}}]
+                              "log_format": {"text_format_source": {"inline_string": ISTIO_TEXT_FORMAT}}}}]
 
 
 def http_connection_manager(stat_prefix: str, route: str | dict, paths: ProxyPaths, *, server_name: str | None,

@@ -18,8 +18,9 @@ class GatewaySettings:
 
 
 def build_proxy_config(model: MeshModel, pod: Pod, paths: ProxyPaths, gateway: GatewaySettings) -> ProxyConfig:
+    from .access_log import apply_access_logging
     if pod.is_gateway:
         from .gateway import build_gateway
-        return build_gateway(model, pod, paths, gateway)
+        return apply_access_logging(build_gateway(model, pod, paths, gateway), model, pod, paths)
     from .sidecar import build_sidecar
-    return build_sidecar(model, pod, paths)
+    return apply_access_logging(build_sidecar(model, pod, paths), model, pod, paths)

@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 
 from ..model.addressing import real_port, service_hostnames
-from ..model.destrule import AUTO, ClientTls, client_tls, endpoint_wants_mtls
+from ..model.destrule import (AUTO, CA_SUFFIX, ClientTls, client_tls, credential_ignored_at_sidecar,
+                              credential_resource, endpoint_wants_mtls, sidecar_ca, sidecar_key_cert)
+from ..model.gateways import CredentialError, ca_credential, server_credential
 from ..model.mesh import MeshModel, Pod, Service, ServicePort
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT, effective_mtls
 from . import common as c
@@ -96,8 +98,8 @@ def outbound_sni(service: Service, port: int, subset: str = "") -> str:
 
 
 def _upstream_socket(model: MeshModel, tls: ClientTls, service: Service, sp: ServicePort, subset: str,
-                     paths: c.ProxyPaths, endpoints: list[Pod],
-                     warnings: list[str]) -> tuple[dict | None, list[dict] | None]:
+                     paths: c.ProxyPaths, endpoints: list[Pod], warnings: list[str],
+                     client: Pod | None = None) -> tuple[dict | None, list[dict] | None]:
     """(transport_socket, transport_socket_matches) for one outbound cluster."""
     def mesh_tls():
         sans = list((tls.settings or {}).get("subjectAltNames") or []) or sorted({p.spiffe_id for p in endpoints})
@@ -113,15 +115,60 @@ def _upstream_socket(model: MeshModel, tls: ClientTls, service: Service, sp: Ser
     if tls.mode == "ISTIO_MUTUAL":
         return mesh_tls(), None
     if tls.mode in ("SIMPLE", "MUTUAL"):
-        return _origination_socket(tls, service, warnings), None
+        if credential_ignored_at_sidecar(tls, client):
+            return None, None   # Istio sends no TLS at all (see model/destrule.py)
+        return _origination_socket(model, tls, service, warnings, client), None
     return None, None
 
 
-def _origination_socket(tls: ClientTls, service: Service, warnings: list[str]) -> dict:
-    """DR SIMPLE/MUTUAL from a sidecar: files on the learner's disk stand for the mounted certs.
+def _credential_context(model: MeshModel, tls: ClientTls, client: Pod | None, warnings: list[str]) -> dict:
+    """The TLS context behind `credentialName`, as istiod would serve it over SDS to this proxy.
+
+    A credential istiod would not serve leaves its part out (CA: the placeholder no chain verifies
+    against, so the handshake fails; key: no client certificate) and its warning goes to istiod's log."""
+    settings = tls.settings or {}
+    name = settings["credentialName"]
+    context: dict = {"tls_params": c.tls_params()}
+    namespace = client.namespace if client is not None else ""
+    if not settings.get("insecureSkipVerify"):
+        resource = credential_resource(name + CA_SUFFIX)
+        try:
+            ca = (sidecar_ca(model, client, name) if client is not None and client.sidecar
+                  else ca_credential(model, namespace, name))
+            trusted = {"inline_string": ca.decode()}
+        except CredentialError as exc:
+            warnings.append(f"failed to fetch ca certificate for {resource}: {exc}")
+            trusted = {"inline_string": UNVERIFIABLE_CA_PEM}
+        validation: dict = {"trusted_ca": trusted}
+        if settings.get("subjectAltNames"):
+            validation["match_typed_subject_alt_names"] = [
+                {"san_type": "DNS", "matcher": {"exact": san}} for san in settings["subjectAltNames"]]
+        context["validation_context"] = validation
+    if tls.mode == "MUTUAL":
+        resource = credential_resource(name)
+        try:
+            pair = (sidecar_key_cert(model, client, name) if client is not None and client.sidecar
+                    else server_credential(model, namespace, name))
+            context["tls_certificates"] = [{"certificate_chain": {"inline_string": pair.cert_pem.decode()},
+                                            "private_key": {"inline_string": pair.key_pem.decode()}}]
+        except CredentialError as exc:
+            text = str(exc)
+            warnings.append(text if text.startswith("proxy ") else
+                            f"failed to fetch key and certificate for {resource}: {text}")
+    return context
+
+
+def _origination_socket(model: MeshModel, tls: ClientTls, service: Service, warnings: list[str],
+                        client: Pod | None) -> dict:
+    """DR SIMPLE/MUTUAL: credentialName (served by istiod), or files the DR names (which on a cluster must
+    be inside the sidecar; here files on this machine stand for them).
 
     Reading the disk here keeps a typo in a path from freezing the proxy (see placeholders.py)."""
     settings = tls.settings or {}
+    if settings.get("credentialName"):
+        context = _credential_context(model, tls, client, warnings)
+        return {"name": c.TLS_SOCKET, "typed_config": {"@type": c.UPSTREAM_TLS, "common_tls_context": context,
+                                                       "sni": settings.get("sni") or service.fqdn}}
     context: dict = {"tls_params": c.tls_params()}
     if settings.get("caCertificates") and not settings.get("insecureSkipVerify"):
         ca_file = settings["caCertificates"]
@@ -150,12 +197,12 @@ def _origination_socket(tls: ClientTls, service: Service, warnings: list[str]) -
 
 
 def outbound_clusters(model: MeshModel, client_namespace: str, service: Service, paths: c.ProxyPaths,
-                      source_ip: str | None, warnings: list[str]) -> list[dict]:
-    """The clusters for every port (and DR subset) of one service, as seen by a client namespace."""
+                      source_ip: str | None, warnings: list[str], client: Pod | None = None) -> list[dict]:
+    """The clusters for every port (and DR subset) of one service, as seen by a client (pod) namespace."""
     clusters = []
     all_endpoints = model.endpoints(service)
     for sp in service.ports:
-        tls = client_tls(model, client_namespace, service, sp.port)
+        tls = client_tls(model, client_namespace, service, sp.port, client)
         subsets = [("", {}, None)] + [(name, labels, mode) for name, labels, mode in tls.subsets]
         for subset, labels, _ in subsets:
             endpoints = [p for p in all_endpoints if p.matches(labels)]
@@ -165,7 +212,7 @@ def outbound_clusters(model: MeshModel, client_namespace: str, service: Service,
                 lb.append(c.lb_endpoint(pod.ip, real_port(sp.target_port), marker))
             cluster = c.static_cluster(outbound_cluster_name(service, sp.port, subset), lb,
                                        source_ip=source_ip)
-            socket, matches = _upstream_socket(model, tls, service, sp, subset, paths, endpoints, warnings)
+            socket, matches = _upstream_socket(model, tls, service, sp, subset, paths, endpoints, warnings, client)
             if socket:
                 cluster["transport_socket"] = socket
             if matches:
@@ -177,7 +224,8 @@ def outbound_clusters(model: MeshModel, client_namespace: str, service: Service,
 def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.ProxyConfig) -> None:
     by_port: dict[int, list[tuple[Service, ServicePort]]] = {}
     for service in model.services:
-        config.clusters.extend(outbound_clusters(model, pod.namespace, service, paths, pod.ip, config.warnings))
+        config.clusters.extend(outbound_clusters(model, pod.namespace, service, paths, pod.ip, config.warnings,
+                                                 pod))
         for sp in service.ports:
             by_port.setdefault(sp.port, []).append((service, sp))
     for port, entries in sorted(by_port.items()):

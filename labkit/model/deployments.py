@@ -11,11 +11,12 @@ import json
 import secrets as random_names
 
 from .addressing import MAX_POD_INDEX
+from .owners import HASH_LABEL, owner_deployment, replica_set_name
 from ..errors import LabkitError
 
 PROXY_IMAGE = "docker.io/istio/proxyv2:1.28.0"
-DEPLOYMENT_LABEL = "labkit.io/deployment"
-HASH_LABEL = "pod-template-hash"
+SIDECAR = "istio-proxy"
+NATIVE_ANNOTATION = "sidecar.istio.io/nativeSidecar"
 
 
 def template_hash(deployment: dict) -> str:
@@ -36,28 +37,56 @@ def wants_sidecar(namespace_labels: dict, pod_labels: dict, pod_annotations: dic
     return pod_choice is not None and str(pod_choice).lower() == "true"
 
 
-def _make_pod(deployment: dict, namespace_labels: dict, index: int, thash: str) -> dict:
+def _inject(spec: dict, labels: dict, annotations: dict, deployment: str, native: bool) -> None:
+    """What Istio's injection template adds (manifests/charts/istio-control/istio-discovery/files/
+    injection-template.yaml), the parts a learner sees: istio-init, istio-proxy, labels, annotations.
+
+    Istio 1.28+ (ENABLE_NATIVE_SIDECARS=auto, kubelet >= 1.33) injects istio-proxy as a native sidecar,
+    an init container with `restartPolicy: Always`; otherwise as a regular container. The annotation
+    `sidecar.istio.io/nativeSidecar` on the pod template overrides the global choice."""
+    choice = annotations.get(NATIVE_ANNOTATION)
+    if choice in ("true", "false"):
+        native = choice == "true"
+    app_containers = [c["name"] for c in spec.get("containers", []) if c.get("name") != SIDECAR]
+    init = spec.setdefault("initContainers", [])
+    init.append({"name": "istio-init", "image": PROXY_IMAGE, "args": ["istio-iptables"]})
+    proxy = {"name": SIDECAR, "image": PROXY_IMAGE, "args": ["proxy", "sidecar"]}
+    if native:
+        init.append({**proxy, "restartPolicy": "Always"})
+    else:
+        spec.setdefault("containers", []).append(proxy)
+    labels["security.istio.io/tlsMode"] = "istio"
+    labels.setdefault("service.istio.io/canonical-name", labels.get("app", deployment))
+    labels.setdefault("service.istio.io/canonical-revision", labels.get("version", "latest"))
+    annotations["sidecar.istio.io/status"] = \
+        '{"initContainers":["istio-init"' + (',"istio-proxy"' if native else "") + ']' + \
+        (',"containers":null' if native else ',"containers":["istio-proxy"]') + '}'
+    if app_containers:
+        annotations.setdefault("kubectl.kubernetes.io/default-container", app_containers[0])
+        annotations.setdefault("kubectl.kubernetes.io/default-logs-container", app_containers[0])
+
+
+def _make_pod(deployment: dict, namespace_labels: dict, index: int, thash: str, native: bool = True) -> dict:
     meta = deployment["metadata"]
     template = copy.deepcopy(deployment["spec"]["template"])
     labels = dict((template.get("metadata") or {}).get("labels") or {})
     annotations = dict((template.get("metadata") or {}).get("annotations") or {})
-    labels[DEPLOYMENT_LABEL] = meta["name"]
     labels[HASH_LABEL] = thash
     spec = template.get("spec") or {}
     if not any(c.get("image", "").find("istio/proxyv2") >= 0 for c in spec.get("containers", [])) \
             and wants_sidecar(namespace_labels, labels, annotations):
-        spec.setdefault("containers", []).append({"name": "istio-proxy", "image": PROXY_IMAGE})
-        labels["security.istio.io/tlsMode"] = "istio"
-        labels.setdefault("service.istio.io/canonical-name", labels.get("app", meta["name"]))
-        annotations["sidecar.istio.io/status"] = '{"containers":["istio-proxy"]}'
-    name = f"{meta['name']}-{thash[:9]}-{random_names.token_hex(3)[:5]}"
+        _inject(spec, labels, annotations, meta["name"], native)
+    replica_set = replica_set_name(meta["name"], thash)
+    name = f"{replica_set}-{random_names.token_hex(3)[:5]}"
+    owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": replica_set, "controller": True,
+             "blockOwnerDeletion": True}
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": meta["namespace"], "labels": labels,
-                         "annotations": annotations},
+                         "annotations": annotations, "ownerReferences": [owner]},
             "spec": spec, "status": {"index": index}}
 
 
-def reconcile_pods(objects: list[dict]) -> tuple[list[dict], list[tuple[str, str, str]]]:
+def reconcile_pods(objects: list[dict], native_sidecars: bool = True) -> tuple[list[dict], list[tuple[str, str, str]]]:
     """Pods to create and pod keys to delete so each Deployment runs `replicas` current pods."""
     namespaces = {o["metadata"]["name"]: o["metadata"].get("labels") or {} for o in objects
                   if o["kind"] == "Namespace"}
@@ -68,7 +97,7 @@ def reconcile_pods(objects: list[dict]) -> tuple[list[dict], list[tuple[str, str
     create: list[dict] = []
     delete: list[tuple[str, str, str]] = []
     for pod in pods:
-        owner = (pod["metadata"]["namespace"], pod["metadata"]["labels"].get(DEPLOYMENT_LABEL))
+        owner = (pod["metadata"]["namespace"], owner_deployment(pod["metadata"]))
         deployment = deployments.get(owner)
         if deployment is None or pod["metadata"]["labels"].get(HASH_LABEL) != template_hash(deployment):
             delete.append(("Pod", pod["metadata"]["namespace"], pod["metadata"]["name"]))
@@ -77,7 +106,7 @@ def reconcile_pods(objects: list[dict]) -> tuple[list[dict], list[tuple[str, str
         thash = template_hash(deployment)
         current = [p for p in pods if p["metadata"]["name"] not in doomed
                    and p["metadata"]["namespace"] == namespace
-                   and p["metadata"]["labels"].get(DEPLOYMENT_LABEL) == name]
+                   and owner_deployment(p["metadata"]) == name]
         replicas = deployment["spec"].get("replicas", 1)
         for extra in current[replicas:]:
             delete.append(("Pod", namespace, extra["metadata"]["name"]))
@@ -87,5 +116,5 @@ def reconcile_pods(objects: list[dict]) -> tuple[list[dict], list[tuple[str, str
                 raise LabkitError(f"the local mesh holds at most {MAX_POD_INDEX - 1} pods", kind="Deployment",
                                   name=name, namespace=namespace)
             used.add(index)
-            create.append(_make_pod(deployment, namespaces.get(namespace, {}), index, thash))
+            create.append(_make_pod(deployment, namespaces.get(namespace, {}), index, thash, native_sidecars))
     return create, delete

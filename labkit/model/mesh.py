@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from . import addressing
+from .owners import owner_deployment
 
 ROOT_NAMESPACE = "istio-system"
 TRUST_DOMAIN = "cluster.local"
@@ -32,6 +33,8 @@ class Container:
     ports: tuple[tuple[str, int], ...]       # (port name, container port)
     env: tuple[tuple[str, str], ...] = ()
     command: tuple[str, ...] = ()
+    # The container as written (volumeMounts, env valueFrom, command, args): model.volumes resolves it.
+    spec: Optional[dict] = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,12 @@ class Pod:
     deployment: str | None
     uid: str = ""
     volumes: tuple = ()
+    native_sidecar: bool = False   # istio-proxy is an init container with restartPolicy Always
+
+    @property
+    def sidecar_shape(self) -> str:
+        """How the injector put istio-proxy in: "native" (initContainers) or "classic" (containers)."""
+        return "native" if self.native_sidecar else "classic" if self.sidecar else ""
 
     @property
     def is_gateway(self) -> bool:
@@ -175,25 +184,35 @@ def _int_port(value: Any, container_ports: dict[str, int], default: int) -> int:
     return container_ports.get(value, default)
 
 
-def _pod_from_object(obj: dict, subnet: int) -> Pod:
+def _running_containers(spec: dict) -> list[dict]:
+    """Regular containers plus native sidecars (init containers with `restartPolicy: Always`, which keep
+    running beside them); plain init containers such as istio-init have finished before the app starts."""
+    native = [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    return native + list(spec.get("containers") or [])
+
+
+def _pod_from_object(obj: dict, subnet: int, deployments: list[dict] | None = None) -> Pod:
     meta, spec = obj["metadata"], obj.get("spec") or {}
     containers = tuple(
         Container(name=c["name"], image=c.get("image", ""),
                   ports=tuple((p.get("name", ""), p["containerPort"]) for p in c.get("ports") or []),
                   env=tuple((e["name"], str(e.get("value", ""))) for e in c.get("env") or [] if "name" in e),
-                  command=tuple(c.get("command") or []) + tuple(c.get("args") or []))
-        for c in spec.get("containers") or [])
+                  command=tuple(c.get("command") or []) + tuple(c.get("args") or []), spec=c)
+        for c in _running_containers(spec))
     return Pod(namespace=meta["namespace"], name=meta["name"], labels=dict(meta.get("labels") or {}),
                annotations=dict(meta.get("annotations") or {}),
                service_account=spec.get("serviceAccountName") or spec.get("serviceAccount") or "default",
                containers=containers, index=int((obj.get("status") or {}).get("index", 0)), subnet=subnet,
-               deployment=(meta.get("labels") or {}).get("labkit.io/deployment"), uid=meta.get("uid", ""),
-               volumes=tuple(spec.get("volumes") or []))
+               deployment=owner_deployment(meta, deployments), uid=meta.get("uid", ""),
+               volumes=tuple(spec.get("volumes") or []),
+               native_sidecar=any(c.get("name") == SIDECAR_CONTAINER and c.get("restartPolicy") == "Always"
+                                  for c in spec.get("initContainers") or []))
 
 
 def build_model(objects: list[dict], subnet: int) -> MeshModel:
     namespaces = {name: {} for name in ("default", "istio-system", "kube-system")}
     pods: list[Pod] = []
+    raw_pods: list[dict] = []
     raw_services: list[dict] = []
     policies: dict[str, list[dict]] = {}
     secrets: dict[tuple[str, str], dict] = {}
@@ -202,7 +221,7 @@ def build_model(objects: list[dict], subnet: int) -> MeshModel:
         if kind == "Namespace":
             namespaces[meta["name"]] = dict(meta.get("labels") or {})
         elif kind == "Pod":
-            pods.append(_pod_from_object(obj, subnet))
+            raw_pods.append(obj)
         elif kind == "Service":
             raw_services.append(obj)
         elif kind == "Secret":
@@ -210,6 +229,7 @@ def build_model(objects: list[dict], subnet: int) -> MeshModel:
                 k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
         else:
             policies.setdefault(kind, []).append(obj)
+    pods.extend(_pod_from_object(obj, subnet, policies.get("Deployment")) for obj in raw_pods)
     for kind in policies:
         policies[kind].sort(key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"],
                                            o["metadata"].get("namespace", "")))

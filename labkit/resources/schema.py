@@ -152,6 +152,20 @@ AUTHORIZATION_POLICY = {"spec": {
 REQUEST_AUTHENTICATION = {"spec": {"selector": WORKLOAD_SELECTOR, "jwtRules": ANY, "targetRef": ANY,
                                    "targetRefs": ANY}}
 
+# Kubernetes RBAC (rbac.authorization.k8s.io/v1): istiod asks it before serving a sidecar a credentialName.
+POLICY_RULE = {"apiGroups": [str], "resources": [str], "verbs": [str], "resourceNames": [str],
+               "nonResourceURLs": [str]}
+ROLE = {"rules": [POLICY_RULE]}
+CLUSTER_ROLE = {"rules": [POLICY_RULE], "aggregationRule": ANY}
+ROLE_BINDING = {"roleRef": {"apiGroup": str, "kind": Enum(("Role", "ClusterRole")), "name": str},
+                "subjects": [{"kind": Enum(("ServiceAccount", "User", "Group")), "name": str, "namespace": str,
+                              "apiGroup": str}]}
+# Telemetry API (telemetry.istio.io): access logging per mesh / namespace / workload.
+TELEMETRY = {"spec": {
+    "selector": WORKLOAD_SELECTOR, "targetRef": ANY, "targetRefs": ANY, "tracing": ANY, "metrics": ANY,
+    "accessLogging": [{"providers": [{"name": str}], "disabled": bool,
+                       "match": {"mode": Enum(("CLIENT_AND_SERVER", "CLIENT", "SERVER"))},
+                       "filter": {"expression": str}}]}}
 ISTIO_NET = ("v1alpha3", "v1beta1", "v1")
 ISTIO_SEC = ("v1beta1", "v1")
 KINDS: dict[str, KindInfo] = {k.kind: k for k in (
@@ -162,12 +176,17 @@ KINDS: dict[str, KindInfo] = {k.kind: k for k in (
     KindInfo("Secret", "", ("v1",), True, SECRET),
     KindInfo("ConfigMap", "", ("v1",), True, {"data": {"*": str}, "binaryData": ANY, "immutable": bool}, ("cm",)),
     KindInfo("Deployment", "apps", ("v1",), True, DEPLOYMENT, ("deploy",)),
+    KindInfo("Role", "rbac.authorization.k8s.io", ("v1",), True, ROLE),
+    KindInfo("RoleBinding", "rbac.authorization.k8s.io", ("v1",), True, ROLE_BINDING),
+    KindInfo("ClusterRole", "rbac.authorization.k8s.io", ("v1",), False, CLUSTER_ROLE),
+    KindInfo("ClusterRoleBinding", "rbac.authorization.k8s.io", ("v1",), False, ROLE_BINDING),
     KindInfo("PeerAuthentication", "security.istio.io", ISTIO_SEC, True, PEER_AUTHENTICATION, ("pa",)),
     KindInfo("AuthorizationPolicy", "security.istio.io", ISTIO_SEC, True, AUTHORIZATION_POLICY, ("ap",)),
     KindInfo("RequestAuthentication", "security.istio.io", ISTIO_SEC, True, REQUEST_AUTHENTICATION, ("ra",)),
     KindInfo("DestinationRule", "networking.istio.io", ISTIO_NET, True, DESTINATION_RULE, ("dr",)),
     KindInfo("Gateway", "networking.istio.io", ISTIO_NET, True, GATEWAY, ("gw",)),
     KindInfo("VirtualService", "networking.istio.io", ISTIO_NET, True, VIRTUAL_SERVICE, ("vs",)),
+    KindInfo("Telemetry", "telemetry.istio.io", ("v1alpha1", "v1"), True, TELEMETRY, ("telemetry",)),
 )}
 # Pods are made by the deployment controller, never applied by learners.
 SYSTEM_KINDS = ("Pod",)

@@ -141,9 +141,44 @@ def _check_peer_authentication(obj: dict, where: dict) -> None:
         spec["portLevelMtls"] = normalised
 
 
+def _check_client_tls(tls: dict, field: str, where: dict) -> None:
+    """Istio's ValidateTLS for a DestinationRule's tls block (pkg/config/validation/agent/validation.go)."""
+    mode = tls.get("mode")
+    if tls.get("insecureSkipVerify"):
+        if mode == "SIMPLE" and (tls.get("caCertificates") or tls.get("credentialName") or tls.get("subjectAltNames")):
+            raise LabkitError("cannot specify CaCertificates or CredentialName or SubjectAltNames when "
+                              "InsecureSkipVerify is set true", field=field, **where)
+        if mode == "MUTUAL" and (tls.get("caCertificates") or tls.get("subjectAltNames")):
+            raise LabkitError("cannot specify CaCertificates or SubjectAltNames when InsecureSkipVerify is set true",
+                              field=field, **where)
+    if mode in ("SIMPLE", "MUTUAL") and tls.get("credentialName"):
+        if any(tls.get(k) for k in ("clientCertificate", "caCertificates", "privateKey", "caCrl")):
+            raise LabkitError("cannot specify client certificates or CA certificate or CA CRL If credentialName is set",
+                              field=field, **where)
+        return
+    if mode == "MUTUAL":
+        if not tls.get("clientCertificate"):
+            raise LabkitError("client certificate required for mutual tls", field=f"{field}.clientCertificate",
+                              hint="or give credentialName (a Secret with tls.crt, tls.key, ca.crt)", **where)
+        if not tls.get("privateKey"):
+            raise LabkitError("private key required for mutual tls", field=f"{field}.privateKey", **where)
+
+
+def _traffic_policy_tls(policy: dict | None, field: str, where: dict) -> None:
+    policy = policy or {}
+    if policy.get("tls"):
+        _check_client_tls(policy["tls"], f"{field}.tls", where)
+    for index, entry in enumerate(policy.get("portLevelSettings") or []):
+        if (entry or {}).get("tls"):
+            _check_client_tls(entry["tls"], f"{field}.portLevelSettings[{index}].tls", where)
+
+
 def _check_destination_rule(obj: dict, where: dict) -> None:
     if not (obj.get("spec") or {}).get("host"):
         raise LabkitError("spec.host is required", field="spec.host", **where)
+    _traffic_policy_tls((obj.get("spec") or {}).get("trafficPolicy"), "spec.trafficPolicy", where)
+    for index, subset in enumerate((obj.get("spec") or {}).get("subsets") or []):
+        _traffic_policy_tls((subset or {}).get("trafficPolicy"), f"spec.subsets[{index}].trafficPolicy", where)
     seen = set()
     for index, subset in enumerate((obj.get("spec") or {}).get("subsets") or []):
         # Each subset becomes a cluster per port; two of one name would make Envoy refuse them all.
@@ -153,11 +188,34 @@ def _check_destination_rule(obj: dict, where: dict) -> None:
         seen.add(subset.get("name"))
 
 
+_TLS_PROTOCOLS = ("HTTPS", "TLS")
+_HTTP_PROTOCOLS = ("HTTP", "HTTP2", "GRPC", "GRPC-WEB")
+
+
 def _check_gateway(obj: dict, where: dict) -> None:
-    for index, server in enumerate((obj.get("spec") or {}).get("servers") or []):
+    """Istio's webhook (pkg/config/validation/validation.go: ValidateGateway, validateServer,
+    validateServerPort, validateTLSOptions), the rules the labs can run into."""
+    servers = (obj.get("spec") or {}).get("servers") or []
+    if not servers:
+        raise LabkitError("gateway must have at least one server", field="spec.servers", **where)
+    port_names: set[str] = set()
+    for index, server in enumerate(servers):
         port = server.get("port") or {}
+        if not server.get("port"):
+            raise LabkitError("port is required", field=f"spec.servers[{index}].port", **where)
         if not port.get("number"):
             raise LabkitError("server port number is required", field=f"spec.servers[{index}].port.number", **where)
+        if not port.get("name"):
+            raise LabkitError(f"port name must be set: number:{port.get('number')} "
+                              f"protocol:{port.get('protocol', '')!r}", field=f"spec.servers[{index}].port.name",
+                              **where)
+        if port["name"] in port_names:
+            raise LabkitError(f"port names in servers must be unique: duplicate name {port['name']}",
+                              field=f"spec.servers[{index}].port.name", **where)
+        port_names.add(port["name"])
+        if port.get("targetPort"):
+            raise LabkitError("targetPort has no impact on Gateways", field=f"spec.servers[{index}].port.targetPort",
+                              **where)
         if not server.get("hosts"):
             raise LabkitError("server hosts are required", field=f"spec.servers[{index}].hosts", **where)
         protocol = (port.get("protocol") or "").upper()
@@ -166,7 +224,25 @@ def _check_gateway(obj: dict, where: dict) -> None:
                               field=f"spec.servers[{index}].port.protocol",
                               hint="HTTP, HTTPS, HTTP2, GRPC, TCP or TLS", **where)
         tls = server.get("tls") or {}
-        if protocol in ("HTTPS", "TLS") and not tls.get("mode") and not tls.get("httpsRedirect"):
+        if protocol in _TLS_PROTOCOLS and server.get("tls") is None:
+            raise LabkitError("server must have TLS settings for HTTPS/TLS protocols",
+                              field=f"spec.servers[{index}].tls", **where)
+        if protocol not in _TLS_PROTOCOLS and server.get("tls") is not None:
+            # Only an httpsRedirect (mode left at its zero value, PASSTHROUGH) is allowed on plain HTTP.
+            certs = any(tls.get(k) for k in ("caCertificates", "privateKey", "serverCertificate"))
+            if protocol not in _HTTP_PROTOCOLS:
+                raise LabkitError("server cannot have TLS settings for non HTTPS/TLS ports",
+                                  field=f"spec.servers[{index}].tls", **where)
+            if tls.get("mode", "PASSTHROUGH") not in ("PASSTHROUGH", "AUTO_PASSTHROUGH") or certs:
+                raise LabkitError("server cannot have TLS settings for plain text HTTP ports",
+                                  field=f"spec.servers[{index}].tls", **where)
+        if tls.get("mode") == "ISTIO_MUTUAL":
+            for key, what in (("serverCertificate", "server certificate"), ("privateKey", "private key"),
+                              ("caCertificates", "CA bundle"), ("credentialName", "credentialName")):
+                if tls.get(key):
+                    raise LabkitError(f"ISTIO_MUTUAL TLS cannot have associated {what}",
+                                      field=f"spec.servers[{index}].tls.{key}", **where)
+        if protocol in _TLS_PROTOCOLS and not tls.get("mode") and not tls.get("httpsRedirect"):
             raise LabkitError(f"a {protocol} server needs tls.mode", field=f"spec.servers[{index}].tls.mode", **where)
         if tls.get("mode") in ("SIMPLE", "MUTUAL") and not (tls.get("credentialName") or tls.get("credentialNames")
                                                             or tls.get("serverCertificate")):

@@ -40,6 +40,10 @@ def read_node_host_ports(state_dir: Path) -> dict[int, int]:
 LISTENER_RETRY_SECONDS = 2.0
 
 
+def istiod_log_path(state_dir: Path) -> Path:
+    return Path(state_dir) / "istiod" / "discovery.log"
+
+
 def _pod_phase(containers) -> str:
     if all(c.ready for c in containers):
         return "Running"
@@ -92,7 +96,9 @@ class MeshRuntime:
                 pod = runtime.pod
                 if topology_changed:
                     write_pod_network(runtime.directory, address_map(model, pod, gateway_ports), pod.ip)
-                    self._mount_secrets(model, runtime)
+                # Always: a ConfigMap or Secret change reaches the containers that mount it (rewritten only
+                # when the files differ).
+                runtime.prepare(model)
                 if scope is not None and pod.uid not in scope and not (runtime.envoy and runtime.envoy.rejected()):
                     continue  # unaffected, and not waiting to replace a config its Envoy rejected
                 if runtime.envoy:
@@ -102,13 +108,14 @@ class MeshRuntime:
                     before = dict(runtime.envoy.versions)
                     if runtime.envoy.apply(config) != before or runtime in fresh:
                         configured.append(runtime)
-                    self._log_new_warnings(runtime, config.warnings)
+                    self._log_new_warnings(runtime, config.warnings, config)
                     self.warnings[pod.uid] = config.warnings
             self._last_model = model
             for runtime in fresh:
                 if runtime.envoy:
                     runtime.envoy.start()
-                runtime.start_apps()
+            for runtime in self.pods.values():
+                runtime.start_apps()   # fresh pods, and containers whose Secret/ConfigMap just appeared
             waiting = [r.envoy for r in configured] + self._sync_node_proxy(model)
             errors = [f for f in self._pool.map(self._wait_envoy, waiting) if f]
             if len(errors) == 1:
@@ -117,16 +124,30 @@ class MeshRuntime:
                 raise LabkitError("; ".join(e.message for e in errors),
                                   hint=next((e.hint for e in errors if e.hint), None))
 
-    def _log_new_warnings(self, runtime: PodRuntime, warnings: list[str]) -> None:
-        """What istiod would log about this proxy (a missing credential, say) shows in its istio-proxy log,
-        once each time it appears, so `kubectl logs`-style troubleshooting finds it."""
+    @property
+    def istiod_log(self) -> Path:
+        """istiod's log (`kubectl logs -n istio-system deploy/istiod`): what the control plane says about
+        the configuration it pushes, such as a credential it cannot serve."""
+        return istiod_log_path(self.state_dir)
+
+    def _log_new_warnings(self, runtime: PodRuntime, warnings: list[str], config) -> None:
+        """Each new warning once in istiod's log, in istiod's format (`<time>\twarn\tads\t<message>`, the
+        `ads` scope of pilot/pkg/xds). A proxy waiting for a secret istiod does not send shows what Envoy
+        itself logs: the SDS initial fetch timing out (after 15 s on a cluster; here at once)."""
         seen = self.warnings.get(runtime.pod.uid, [])
         fresh = [w for w in warnings if w not in seen]
-        if fresh:
-            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if not fresh:
+            return
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        self.istiod_log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.istiod_log, "a") as log:
+            log.writelines(f"{stamp}\twarn\tads\t{w}\n" for w in fresh)
+        if any(not secrets for secrets in config.sds.values()):
             runtime.envoy.log_path.parent.mkdir(parents=True, exist_ok=True)
             with open(runtime.envoy.log_path, "a") as log:
-                log.writelines(f"{stamp}\twarning\t{w}\n" for w in fresh)
+                log.write(f"{stamp}\twarning\tenvoy config external/envoy/source/extensions/config_subscription/"
+                          f"grpc/grpc_subscription_impl.cc:138\tgRPC config: initial fetch timed out for "
+                          f"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret\tthread=15\n")
 
     def _sync_node_proxy(self, model: MeshModel) -> list[EnvoyProcess]:
         """Start, reconfigure or keep the NodePort proxy; returns it when it has a new config to take."""
@@ -184,16 +205,6 @@ class MeshRuntime:
                 self._issue_identity(runtime)
                 if runtime.envoy.alive():
                     runtime.envoy.wait_applied(timeout=10)
-
-    def _mount_secrets(self, model: MeshModel, runtime: PodRuntime) -> None:
-        for volume in runtime.pod.volumes:
-            name = (volume.get("secret") or {}).get("secretName")
-            data = model.secret(runtime.pod.namespace, name) if name else None
-            if data:
-                target = runtime.directory / "secrets"
-                target.mkdir(exist_ok=True, mode=0o700)
-                for key, value in data.items():
-                    write_atomic(target / key, value.decode(errors="replace"), mode=0o600)
 
     def _gateway_addresses(self, model: MeshModel) -> dict[tuple[str, str, int], str]:
         """In-mesh callers of the ingress gateway Service reach its loopback listeners."""

@@ -1,18 +1,33 @@
 """The processes of one pod: an app per container and, when injected, an Envoy sidecar."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..apps.images import app_for_image
+from ..apps.images import app_for_image, image_files
 from ..envoy.common import ProxyPaths
 from ..model.addressing import real_port
-from ..model.mesh import Container, Pod
+from ..model.mesh import Container, MeshModel, Pod
+from ..model.volumes import ContainerView, container_view
 from .envoy_proc import EnvoyProcess
 from .procs import ManagedProcess
+
+
+_BASE_ENV = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "HOME", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")
+_POD_ENV = ("POD_NAME", "POD_NAMESPACE", "HOSTNAME", "SERVICE_ACCOUNT")
+
+
+def _write(root: Path, path: str, data: bytes, mode: int) -> None:
+    target = root / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    target.chmod(mode & 0o777)
 
 
 @dataclass
@@ -45,6 +60,9 @@ class PodRuntime:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.apps: dict[str, ManagedProcess] = {}
+        # Why a container has not started (a missing Secret/ConfigMap), as the kubelet would say.
+        self.waiting: dict[str, ContainerView] = {}
+        self._root_digests: dict[str, str] = {}
         self.envoy: EnvoyProcess | None = None
         if pod.sidecar or pod.is_gateway:
             paths = ProxyPaths(str(directory / "istio-proxy"))
@@ -66,7 +84,6 @@ class PodRuntime:
         module, variant = app_for_image(container.image)
         binds = ",".join(f"{self.pod.app_ip}:{real_port(port)}" for _, port in container.ports)
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "HOME")}
-        env.update(dict(container.env))
         env.update({
             "LABKIT_BIND": binds, "LABKIT_RESOLVE_FILE": str(self.directory / "resolve.json"),
             "POD_NAME": self.pod.name, "POD_NAMESPACE": self.pod.namespace, "HOSTNAME": self.pod.name,
@@ -77,19 +94,64 @@ class PodRuntime:
         return ManagedProcess(f"{self.pod.namespace}/{self.pod.name}/{container.name}", args, env=env,
                               log_path=self.directory / f"{container.name}.log", cwd=self.directory)
 
-    def _tls_files(self) -> tuple[str, str] | None:
-        """A secret volume with tls.crt/tls.key, written by the mesh runtime, makes the app serve TLS."""
-        cert, key = self.directory / "secrets" / "tls.crt", self.directory / "secrets" / "tls.key"
-        if cert.exists() and key.exists():
-            return str(cert), str(key)
-        return None
+    def root_of(self, container: str) -> Path:
+        """The container's filesystem: the image's files the app reads, then the YAML's volume mounts."""
+        return self.directory / "rootfs" / container
+
+    def prepare(self, model: MeshModel) -> None:
+        """Resolve each app container's mounts, env and command line as the kubelet does.
+
+        Nothing else reaches the app: an app serves TLS only when its own configuration (flags, env,
+        config file) says so and names files that the YAML mounted (no TLS by itself)."""
+        if self.pod.is_gateway:
+            return
+        for container in self.pod.app_containers:
+            view = container_view(model, self.pod, container)
+            process = self.apps[container.name]
+            if view.problems:
+                self.waiting[container.name] = view
+                continue
+            self.waiting.pop(container.name, None)
+            self._write_root(container, view)
+            env = {k: v for k, v in process.env.items() if k in _BASE_ENV or k.startswith("LABKIT_")
+                   or k in _POD_ENV}
+            env.update(view.env)
+            env["LABKIT_ROOT"] = str(self.root_of(container.name))
+            env["LABKIT_COMMAND"] = json.dumps(view.command)
+            env["LABKIT_ARGS"] = json.dumps(view.args)
+            process.env = env
+
+    def _write_root(self, container: Container, view: ContainerView) -> None:
+        root = self.root_of(container.name)
+        # Rewrite only on change: an app may be reading its files right now (Kubernetes, too, updates
+        # mounted Secrets/ConfigMaps in place, eventually).
+        digest = hashlib.sha256(repr((container.image, view.directories,
+                                      [(f.path, f.data, f.mode) for f in view.files])).encode()).hexdigest()
+        if self._root_digests.get(container.name) == digest and root.is_dir():
+            return
+        self._root_digests[container.name] = digest
+        fresh = root.with_name(root.name + ".new")
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir(parents=True, mode=0o700)
+        module, _ = app_for_image(container.image)
+        for path, data in image_files(module).items():
+            _write(fresh, path, data, 0o644)
+        for directory in view.directories:   # a mount hides what the image had there
+            target = fresh / directory.lstrip("/")
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            target.mkdir(parents=True, exist_ok=True)
+        for mounted in view.files:
+            _write(fresh, mounted.path, mounted.data, mounted.mode)
+        shutil.rmtree(root, ignore_errors=True)
+        fresh.rename(root)
 
     def start_apps(self) -> None:
-        tls = self._tls_files()
-        for process in self.apps.values():
-            if tls:
-                process.env["LABKIT_TLS_CERT_FILE"], process.env["LABKIT_TLS_KEY_FILE"] = tls
-            process.start()
+        for name, process in self.apps.items():
+            if name not in self.waiting and process.proc is None:
+                process.start()
 
     def stop(self) -> None:
         for process in self.apps.values():
@@ -113,6 +175,9 @@ class PodRuntime:
         for container in self.pod.app_containers:
             if self.pod.is_gateway:
                 out.append(self._envoy_status(container.name))
+                continue
+            if container.name in self.waiting:
+                out.append(ContainerStatus(container.name, False, 0, self.waiting[container.name].reason))
                 continue
             process = self.apps[container.name]
             ready = self.app_ready(container)

@@ -2,10 +2,12 @@
 
 Only the proxies' own access logs count here, never the policy model. Each proxy reports from where
 it stands, like Istio's `reporter` telemetry label:
-- a sidecar's outbound line is the client side: `upstream_tls`/`upstream_peer_uri_san` say whether it
-  spoke mTLS and to which identity;
+- a sidecar's outbound line is the client side: `upstream_tls`/`upstream_peer_uri_san` (in a custom
+  accessLogFormat with %UPSTREAM_TLS_VERSION% and %UPSTREAM_PEER_URI_SAN%) say whether it spoke mTLS and
+  to which identity; Istio's default formats do not say, so that stays unknown;
 - a sidecar's inbound line is the server side: `downstream_tls`/`downstream_peer_uri_san` name the
-  caller's identity (none for plaintext);
+  caller's identity (none for plaintext); with Istio's default formats the requested server name tells
+  mTLS (an Istio SNI, `outbound_.<port>_...`) from plaintext, without the identity;
 - a gateway line is both: the outside world called the gateway, and the gateway called a service;
 - a listener-level line (`listener` = NotSet) records a connection refused before any request:
   plaintext into STRICT (`NR`, `filter_chain_not_found`) or a failed TLS handshake. These exist only
@@ -17,17 +19,20 @@ two pods without sidecars is invisible, as in a real mesh.
 from __future__ import annotations
 
 import datetime as dt
-import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from ..model.mesh import MeshModel, Pod
+from .access_log_format import TextFormat, parse_line
 from .common import has_proxy, workload_id
 from .render import frame_html, heading
 
 EXTERNAL = "external"
+# JSON, or a TEXT line starting with Istio's "[%START_TIME%]" (Envoy's own log starts "[2026-01-01 12:00...").
+_LOOKS_LIKE_ACCESS_LOG = re.compile(r"^(\{|\[\d{4}-\d\d-\d\dT)")
 CLIENT, SERVER, CONNECTION = "client", "server", "connection"
 MATCH_WINDOW_S = 2.0
 
@@ -157,11 +162,24 @@ def _connection_failure(line: dict) -> str | None:
     return None
 
 
+def _connection_line(line: dict) -> bool:
+    """A listener-level line: a connection that never became a request or a TCP session (the
+    `%ACCESS_LOG_TYPE%` NotSet of a custom format, or, in Istio's formats, no method, no upstream
+    cluster, and a reason: NR, or a downstream TLS failure)."""
+    if "listener" in line or "access_log_type" in line:
+        return (line.get("listener") or line.get("access_log_type")) == "NotSet"
+    if line.get("method") or line.get("upstream_cluster"):
+        return False
+    flags = str(line.get("response_flags") or "").split(",")
+    return "NR" in flags or bool(line.get("downstream_transport_failure_reason"))
+
+
 def interpret(line: dict, proxy: Endpoint, directory: Directory) -> list[Record]:
     """The records one log line stands for (none, one, or two for a gateway)."""
     when = parse_time(line.get("start_time")) or dt.datetime.fromtimestamp(0, dt.timezone.utc)
     downstream = directory.at(line.get("downstream_remote_address"))
-    if downstream is None and line.get("listener") != "NotSet":
+    connection = _connection_line(line)
+    if downstream is None and not connection:
         # Behind a gateway the request's remote address is the outside client's (X-Forwarded-For), not the
         # gateway's; the mTLS peer certificate still names the proxy that made the connection.
         downstream = directory.with_identity(_spiffe(line.get("downstream_peer_uri_san")))
@@ -169,7 +187,7 @@ def interpret(line: dict, proxy: Endpoint, directory: Directory) -> list[Record]
     common = {"time": when, "proxy": proxy, "authority": line.get("authority"), "method": line.get("method"),
               "path": line.get("path"), "code": int(line.get("response_code") or 0),
               "flags": line.get("response_flags") or "-", "raw": line}
-    if line.get("listener") == "NotSet":
+    if connection:
         failure = _connection_failure(line)
         if failure is None:
             return []
@@ -194,8 +212,10 @@ def interpret(line: dict, proxy: Endpoint, directory: Directory) -> list[Record]
     return records
 
 
-def read_records(logs: list[tuple[str, str, str]], directory: Directory, since=None) -> tuple[list[Record], int]:
-    """Records from (namespace, pod, log text) of each proxy; also how many lines were not JSON."""
+def read_records(logs: list[tuple[str, str, str]], directory: Directory, since=None,
+                 formats: list[TextFormat] | None = None) -> tuple[list[Record], int]:
+    """Records from (namespace, pod, log text) of each proxy, in JSON or in one of the TEXT `formats`;
+    also how many lines looked like access-log lines (JSON, or starting with "[") but could not be read."""
     cutoff = as_datetime(since)
     records, skipped = [], 0
     for namespace, pod, text in logs:
@@ -204,13 +224,9 @@ def read_records(logs: list[tuple[str, str, str]], directory: Directory, since=N
             continue
         for raw in text.splitlines():
             raw = raw.strip()
-            if not raw.startswith("{"):
-                skipped += bool(raw)
-                continue
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                skipped += 1
+            line = parse_line(raw, formats or [])
+            if line is None:
+                skipped += bool(_LOOKS_LIKE_ACCESS_LOG.match(raw))
                 continue
             for record in interpret(line, proxy, directory):
                 if cutoff is None or record.time >= cutoff:
@@ -323,8 +339,8 @@ class Evidence:
 
     def _note(self) -> str:
         if self.skipped_lines:
-            return (f"{self.skipped_lines} log lines were not JSON and were skipped "
-                    "(on a cluster: meshConfig.accessLogEncoding=JSON)")
+            return (f"{self.skipped_lines} access-log lines were in a format not configured in the mesh config "
+                    "and were skipped")
         return ""
 
     def __repr__(self) -> str:

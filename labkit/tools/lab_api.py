@@ -9,6 +9,8 @@ from ..model.mesh import MeshModel
 from . import certs_view, describe as describe_view, tls_status as tls_view
 from .analyze import AnalysisReport, analyze_objects
 from .common import find_pod, workload_id
+from ..model.access_logging import text_formats
+from .access_log_format import compile_formats
 from .evidence import Directory, Evidence, read_records
 from .graph import MeshGraph, build_graph
 from .proxy_config import ProxyConfigView
@@ -50,7 +52,7 @@ def evidence(access, since=None, model: MeshModel | None = None) -> Evidence:
     model = model or access.model()
     directory = Directory(model, access.addresses())
     logs = access.access_logs(access.proxies(model))
-    records, skipped = read_records(logs, directory, since)
+    records, skipped = read_records(logs, directory, since, compile_formats(text_formats(model)))
     return Evidence(records, skipped, len(logs), endpoints=directory.by_pod.values())
 
 

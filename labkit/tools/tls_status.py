@@ -51,7 +51,7 @@ class Verdict:
 def client_side(model: MeshModel, client: Pod, service: Service, port: ServicePort, endpoint: Pod | None) -> ClientSide:
     if not has_proxy(client):
         return ClientSide(False, PLAINTEXT, "no sidecar")
-    tls = client_tls(model, client.namespace, service, port.port)
+    tls = client_tls(model, client.namespace, service, port.port, client)
     if tls.mode == AUTO:
         mtls = endpoint is not None and endpoint_wants_mtls(model, endpoint, port.target_port, tls)
         return ClientSide(True, ISTIO_MUTUAL if mtls else PLAINTEXT, "auto mTLS")
