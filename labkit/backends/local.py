@@ -21,6 +21,7 @@ import pandas as pd
 from ..envoy.proxy import GatewaySettings
 from ..envoy_binary import envoy_path
 from ..errors import LabkitError
+from ..kubeapi import KubeAPIServer, kubeconfig_path
 from ..model.deployments import reconcile_pods
 from ..model.mesh import build_model
 from ..resources.loader import load_documents
@@ -55,7 +56,18 @@ class LocalLab(Lab):
         lab = cls(directory, **settings)
         lab.up()
         cls._instances[directory] = lab
+        lab.export_kubeconfig()
         return lab
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The kubeconfig for this mesh's Kubernetes API (written by the process that runs the mesh)."""
+        return kubeconfig_path(self.state_dir)
+
+    def export_kubeconfig(self) -> None:
+        """Point kubectl in this process and its children (`!kubectl` cells) at this mesh, never at ~/.kube."""
+        os.environ["KUBECONFIG"] = str(self.kubeconfig)
+        os.environ["KUBECACHEDIR"] = str(self.state_dir / "kube-cache")
 
     def __init__(self, state_dir: Path, **settings):
         self.state_dir = Path(state_dir)
@@ -70,6 +82,7 @@ class LocalLab(Lab):
         self._doorbell: Doorbell | None = None
         self._reconcile_lock = threading.RLock()
         self.last_error: str | None = None
+        self.api: KubeAPIServer | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
     @property
@@ -106,6 +119,8 @@ class LocalLab(Lab):
             self._shutdown_processes()
             raise
         atexit.register(self._shutdown_processes)
+        self.api = KubeAPIServer(self.store, self.state_dir, self, lambda: read_status(self.state_dir),
+                                 on_write=lambda: ring(self.state_dir)).start()
         self._doorbell = Doorbell(self.state_dir)
         self._watcher = threading.Thread(target=self._watch, name="labkit-watch", daemon=True)
         self._watcher.start()
@@ -130,6 +145,9 @@ class LocalLab(Lab):
         if watcher is not None and watcher.is_alive() and watcher is not threading.current_thread():
             ring(self.state_dir)  # wake it from its wait
             watcher.join(timeout=10)  # a reconcile in flight must not start pods after we stop them
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
         with self._reconcile_lock:
             if self.runtime is not None:
                 self.runtime.stop()

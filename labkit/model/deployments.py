@@ -50,6 +50,11 @@ def _make_pod(deployment: dict, namespace_labels: dict, index: int, thash: str) 
         labels["security.istio.io/tlsMode"] = "istio"
         labels.setdefault("service.istio.io/canonical-name", labels.get("app", meta["name"]))
         annotations["sidecar.istio.io/status"] = '{"containers":["istio-proxy"]}'
+        # Istio's injector names the app container as kubectl's default for exec and logs
+        # (pkg/kube/inject/webhook.go), so `kubectl exec/logs` never pick istio-proxy by accident.
+        first = spec["containers"][0]["name"]
+        annotations.setdefault("kubectl.kubernetes.io/default-container", first)
+        annotations.setdefault("kubectl.kubernetes.io/default-logs-container", first)
     name = f"{meta['name']}-{thash[:9]}-{random_names.token_hex(3)[:5]}"
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": meta["namespace"], "labels": labels,
