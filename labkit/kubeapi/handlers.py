@@ -15,6 +15,7 @@ from .registry import Resource
 from .selectors import field_selector, label_selector
 from .status import ApiError, bad_request, from_labkit, method_not_allowed, not_found
 from .tables import table
+from .views import now
 
 WATCH_POLL = 0.2
 WRITE_RETRIES = 10
@@ -129,7 +130,8 @@ class ResourceHandlers:
         return {"type": kind, "object": obj}
 
     # -- writes -----------------------------------------------------------------------------------
-    def _store(self, req: Request, doc: dict, expect: str | None | bool) -> tuple[dict, str]:
+    def _store(self, req: Request, doc: dict, expect: str | None | bool,
+               content_type_apply: bool = False) -> tuple[dict, str]:
         """Validate and store one object; expect: resourceVersion read, None = must not exist, False = any."""
         resource = req.resource
         doc = copy.deepcopy(doc)
@@ -148,7 +150,8 @@ class ResourceHandlers:
             doc.pop("spec", None)
             labels = meta.get("labels") or {}
             labels.pop("kubernetes.io/metadata.name", None)
-        meta.pop("managedFields", None)
+        if content_type_apply is False:
+            meta.pop("managedFields", None)   # only server-side apply records field owners here
         if resource.kind == "Secret" and not doc.get("type"):
             doc["type"] = "Opaque"   # the API server's default
         key = (resource.kind, meta.get("namespace", "") if resource.namespaced else "", name)
@@ -198,7 +201,8 @@ class ResourceHandlers:
                     applied = yaml.safe_load(body)
                     if not isinstance(applied, dict):
                         raise bad_request("the server-side apply body must be an object")
-                    doc = server_side_apply(current, applied)
+                    doc = server_side_apply(current, applied, req.param("fieldManager") or "unknown",
+                                            req.resource.group_version(req.version), now())
                 else:
                     if current is None:
                         raise not_found(req.resource, req.name)
@@ -227,7 +231,7 @@ class ResourceHandlers:
                 in_store = current is not None and self.store.get(
                     req.resource.kind, req.name, req.namespace or "") is not None
                 stored, action = self._store(req, doc, current["metadata"].get("resourceVersion")
-                                             if in_store else None)
+                                             if in_store else None, kind == "application/apply-patch+yaml")
             except ApiError as exc:
                 if exc.reason in ("Conflict", "AlreadyExists") and attempt < WRITE_RETRIES - 1:
                     continue   # someone wrote in between: patch the newer version, as the API server does

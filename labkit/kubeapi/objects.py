@@ -5,7 +5,7 @@ from typing import Callable
 from ..model.deployments import DEPLOYMENT_LABEL
 from ..resources.store import BUILTIN_NAMESPACES, Store
 from .registry import Resource
-from .views import deployment_view, namespace_view, pod_view, service_view
+from .views import seconds, deployment_view, namespace_view, pod_view, service_view
 
 
 class Objects:
@@ -60,6 +60,8 @@ class Objects:
             objects = [namespace_view(o) for o in objects]
         for obj in objects:
             obj["apiVersion"] = resource.group_version(version)
+            if obj["metadata"].get("creationTimestamp"):
+                obj["metadata"]["creationTimestamp"] = seconds(obj["metadata"]["creationTimestamp"])
         return sorted(objects, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
 
     def get(self, resource: Resource, namespace: str | None, name: str, version: str | None = None) -> dict | None:

@@ -130,19 +130,71 @@ def json_patch(target: dict, operations: list) -> dict:
     return doc
 
 
-def server_side_apply(current: dict | None, applied: dict) -> dict:
-    """Server-side apply for one field manager: the applied configuration's fields win; metadata labels and
-    annotations set by other managers (kubectl label/annotate) are kept, as their owners still own them."""
-    if current is None:
+def fields_of(obj: dict, top: bool = True) -> dict:
+    """The FieldsV1 set an applied configuration owns: {"f:spec": {"f:mtls": {"f:mode": {}}}}."""
+    out = {}
+    for key, value in obj.items():
+        if top and key in ("apiVersion", "kind"):
+            continue
+        if top and key == "metadata":
+            value = {k: v for k, v in (value or {}).items() if k in ("labels", "annotations")}
+            if not value:
+                continue
+        out[f"f:{key}"] = fields_of(value, False) if isinstance(value, dict) else {}
+    return out
+
+
+def _paths(fields: dict, prefix: tuple = ()) -> set[tuple]:
+    out = set()
+    for key, sub in fields.items():
+        path = prefix + (key[2:],)
+        out |= _paths(sub, path) if sub else {path}
+    return out
+
+
+def _remove(obj: dict, path: tuple) -> None:
+    node = obj
+    for part in path[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            return
+    if isinstance(node, dict):
+        node.pop(path[-1], None)
+
+
+def _apply_merge(target: Any, applied: Any) -> Any:
+    # Maps merge field by field; lists and scalars belong wholly to the applier (atomic).
+    if not isinstance(applied, dict) or not isinstance(target, dict):
         return copy.deepcopy(applied)
-    out = copy.deepcopy(applied)
+    out = copy.deepcopy(target)
+    for key, value in applied.items():
+        out[key] = _apply_merge(out.get(key), value)
+    return out
+
+
+def server_side_apply(current: dict | None, applied: dict, manager: str, api_version: str, now: str) -> dict:
+    """Server-side apply with field ownership (metadata.managedFields, operation Apply): the applier's
+    fields are set, fields it applied before and applies no more are removed unless another manager
+    owns them, and everything other managers own stays (kubectl's `kubectl-last-applied` manager
+    updates only the annotation; `kubectl label` keeps its labels)."""
+    owned = fields_of(applied)
+    entry = {"manager": manager, "operation": "Apply", "apiVersion": api_version, "time": now,
+             "fieldsType": "FieldsV1", "fieldsV1": owned}
+    if current is None:
+        out = copy.deepcopy(applied)
+        out.setdefault("metadata", {})["managedFields"] = [entry]
+        return out
+    managers = list((current.get("metadata") or {}).get("managedFields") or [])
+    mine = next((m for m in managers if m.get("manager") == manager and m.get("operation") == "Apply"), None)
+    others = set().union(*[_paths(m.get("fieldsV1") or {}) for m in managers if m is not mine])
+    out = copy.deepcopy(current)
+    if mine is not None:
+        for path in _paths(mine.get("fieldsV1") or {}) - _paths(owned) - others:
+            _remove(out, path)
+    out = _apply_merge(out, {k: v for k, v in applied.items() if k != "metadata"})
     meta = out.setdefault("metadata", {})
-    old = current.get("metadata", {})
     for field in ("labels", "annotations"):
-        merged = {**(old.get(field) or {}), **(meta.get(field) or {})}
-        if merged:
-            meta[field] = merged
-    for field in ("uid", "creationTimestamp", "resourceVersion", "generation"):
-        if field in old:
-            meta.setdefault(field, old[field])
+        if (applied.get("metadata") or {}).get(field):
+            meta[field] = {**(meta.get(field) or {}), **applied["metadata"][field]}
+    meta["managedFields"] = [m for m in managers if m is not mine] + [entry]
     return out

@@ -13,6 +13,10 @@ NODE_IP = "127.0.0.1"
 INTERNAL_LABELS = (DEPLOYMENT_LABEL,)
 
 
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_time(stamp: str | None) -> dt.datetime:
     if not stamp:
         return dt.datetime.now(dt.timezone.utc)
@@ -23,7 +27,7 @@ def _condition(kind: str, ok: bool, since: str) -> dict:
     return {"type": kind, "status": "True" if ok else "False", "lastProbeTime": None, "lastTransitionTime": since}
 
 
-def _seconds(stamp: str) -> str:
+def seconds(stamp: str) -> str:
     # Kubernetes timestamps in status are RFC 3339 to the second.
     return parse_time(stamp).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -38,8 +42,9 @@ def pod_view(pod: dict, row: dict | None) -> dict:
     spec.setdefault("nodeName", NODE_NAME)
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
-    created = _seconds(meta.get("creationTimestamp"))
+    created = seconds(meta.get("creationTimestamp"))
     containers = spec.get("containers") or []
+    _default_protocols(containers)
     by_name = {c["name"]: c for c in (row or {}).get("containers", [])}
     statuses = []
     for container in containers:
@@ -86,7 +91,7 @@ def deployment_view(deployment: dict, pods: list[dict], observed: bool) -> dict:
     updated = [p for p in pods if (p["metadata"].get("labels") or {}).get(HASH_LABEL) == current]
     ready = [p for p in pods if _is_ready(p)]
     available = [p for p in updated if _is_ready(p)]
-    now = _seconds(meta.get("creationTimestamp"))
+    now = seconds(meta.get("creationTimestamp"))
     status: dict = {
         "observedGeneration": generation if observed else generation - 1,
         "replicas": len(pods), "updatedReplicas": len(updated), "readyReplicas": len(ready),
@@ -115,8 +120,15 @@ def deployment_view(deployment: dict, pods: list[dict], observed: bool) -> dict:
     spec.setdefault("strategy", {"type": "RollingUpdate",
                                  "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
     spec.setdefault("revisionHistoryLimit", 10)
+    _default_protocols(spec["template"]["spec"].get("containers") or [])
     spec.setdefault("progressDeadlineSeconds", 600)
     return out
+
+
+def _default_protocols(containers: list[dict]) -> None:
+    for container in containers:
+        for port in container.get("ports") or []:
+            port.setdefault("protocol", "TCP")
 
 
 def _is_ready(pod: dict) -> bool:
@@ -128,6 +140,8 @@ def service_view(service: dict) -> dict:
     spec = out.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
+    spec.setdefault("ipFamilies", ["IPv4"])
+    spec.setdefault("ipFamilyPolicy", "SingleStack")
     for port in spec.get("ports") or []:
         port.setdefault("protocol", "TCP")
         port.setdefault("targetPort", port.get("port"))
