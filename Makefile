@@ -30,7 +30,10 @@ install: $(STAMP) ## Create the venv and install everything (idempotent)
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 lab: $(STAMP) ## Start JupyterLab on labs/ (local mesh backend by default)
-	cd labs && ../$(PY) -m jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser $(ALLOW_ROOT)
+	@# Terminals beside the notebooks reach the lab's mesh with the venv's kubectl, never ~/.kube/config.
+	cd labs && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" KUBECONFIG="$(CURDIR)/labs/.labkit/kubeconfig" \
+		KUBECACHEDIR="$(CURDIR)/labs/.labkit/kube-cache" \
+		../$(PY) -m jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser $(ALLOW_ROOT)
 
 browser: ## Install Debian's Chromium for the browser test (needs root or passwordless sudo)
 	@bash scripts/install-browser.sh

