@@ -125,11 +125,19 @@ class LocalLab(Lab):
             raise
         atexit.register(self._shutdown_processes)
         self.api = KubeAPIServer(self.store, self.state_dir, self, lambda: read_status(self.state_dir),
-                                 on_write=lambda: ring(self.state_dir)).start()
+                                 on_write=self._converge_after_api_write).start()
         self._doorbell = Doorbell(self.state_dir)
         self._watcher = threading.Thread(target=self._watch, name="labkit-watch", daemon=True)
         self._watcher.start()
         return self
+
+    def _converge_after_api_write(self) -> None:
+        # A kubectl write returns once the mesh acts on it, as `lab.apply` does: a check or curl run
+        # right after `kubectl apply` sees the new policy in force.
+        try:
+            self._converge()
+        except LabkitError as exc:
+            self.last_error = str(exc)
 
     def _check_ports_free(self) -> None:
         import socket
