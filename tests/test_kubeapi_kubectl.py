@@ -224,3 +224,40 @@ def test_kubeconfig_command_and_cluster_info(mesh):
     assert printed.returncode == 0 and printed.stdout.strip() == str(mesh.kubeconfig.resolve())
     config = kubectl(mesh, "config", "current-context")
     assert config.stdout.strip() == "labkit"
+
+
+def test_exec_streams_stdin(mesh):
+    run = kubectl(mesh, "exec", "-i", "deploy/sleep", "-n", "foo", "--", "sh", stdin="echo from-stdin\nexit 3\n")
+    check(run, 3, "from-stdin", "command terminated with exit code 3")
+
+
+def test_exec_interactive_terminal(mesh):
+    """`kubectl exec -it ... -- sh` from a terminal: a real shell prompt, typed commands, its exit code."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import time
+
+    from kubectl_support import kubectl_binary
+    master, slave = pty.openpty()
+    env = {**os.environ, "KUBECONFIG": str(mesh.kubeconfig), "TERM": "xterm"}
+    proc = subprocess.Popen([kubectl_binary(), "exec", "-it", "deploy/sleep", "-n", "foo", "--", "sh"],
+                            stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    output = b""
+    try:
+        os.write(master, b"echo tty-$((6*7))\n")
+        os.write(master, b"exit 4\n")
+        deadline = time.monotonic() + 20
+        while proc.poll() is None and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    output += os.read(master, 4096)
+                except OSError:
+                    break
+        assert proc.wait(timeout=10) == 4
+    finally:
+        proc.kill()
+        os.close(master)
+    assert b"tty-42" in output, output

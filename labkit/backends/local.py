@@ -364,15 +364,21 @@ class LocalLab(Lab):
         row = self._pod_row(namespace, target)
         return self.state_dir / "pods" / f"{row['namespace']}_{row['pod']}"
 
+    def exec_environment(self, namespace: str, target: str) -> tuple[Path, dict]:
+        """(working directory, environment) in which a command runs as if inside the pod: curl gets the
+        pod's DNS, kube-proxy and sidecar through its .curlrc."""
+        directory = self.pod_dir(namespace, target)
+        env = dict(os.environ)
+        env.update({"CURL_HOME": str(directory), "HOME": str(directory),
+                    "POD_NAME": directory.name.split("_", 1)[1], "POD_NAMESPACE": namespace})
+        return directory, env
+
     def exec(self, namespace: str, target: str, command: list[str], *, container: str | None = None,
              timeout: float = 30) -> ExecResult:
         """Run a real command as if inside the pod: curl gets the pod's DNS, kube-proxy and sidecar."""
         if isinstance(command, str):
             raise LabkitError("command must be a list, e.g. ['curl', '-s', 'http://httpbin.foo:8000/ip']")
-        directory = self.pod_dir(namespace, target)
-        env = dict(os.environ)
-        env.update({"CURL_HOME": str(directory), "HOME": str(directory),
-                    "POD_NAME": directory.name.split("_", 1)[1], "POD_NAMESPACE": namespace})
+        directory, env = self.exec_environment(namespace, target)
         try:
             out = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=directory,
                                  stdin=subprocess.DEVNULL)

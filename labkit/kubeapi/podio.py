@@ -8,9 +8,16 @@ and its own exit status N.
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
 import select
+import signal
 import ssl
+import struct
+import subprocess
+import termios
 import threading
 import time
 from typing import Callable
@@ -20,7 +27,6 @@ from .websocket import BINARY, CLOSE, WebSocket, accept_key
 
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE_CHANNEL = 0, 1, 2, 3, 4, 255
-EXEC_TIMEOUT = 600
 FOLLOW_POLL = 0.2
 
 
@@ -42,15 +48,15 @@ def start_failure(command: list[str], detail: str) -> dict:
                        f'container process: exec: "{command[0] if command else ""}": {detail}: unknown'}
 
 
-def websocket_exec(handler, run: Callable[[], tuple[int, str, str]], command: list[str]) -> None:
-    """Upgrade the request on `handler` to a WebSocket and run `run()`, streaming its result."""
+def _accept(handler) -> WebSocket | None:
+    """Answer the WebSocket upgrade with the best channel protocol offered (None: refused)."""
     offered = [p.strip() for p in handler.headers.get("Sec-WebSocket-Protocol", "").split(",")]
     protocol = next((p for p in PROTOCOLS if p in offered), None)
     key = handler.headers.get("Sec-WebSocket-Key")
     if protocol is None or not key:
         handler.send_status_error(400, "BadRequest", "exec needs a WebSocket upgrade with the "
                                   "v5.channel.k8s.io or v4.channel.k8s.io protocol")
-        return
+        return None
     handler.send_response_only(101, "Switching Protocols")
     handler.send_header("Upgrade", "websocket")
     handler.send_header("Connection", "Upgrade")
@@ -59,35 +65,113 @@ def websocket_exec(handler, run: Callable[[], tuple[int, str, str]], command: li
     handler.end_headers()
     handler.wfile.flush()
     handler.close_connection = True
-    socket = WebSocket(handler.rfile, handler.connection)
+    return WebSocket(handler.rfile, handler.connection)
 
-    def drain() -> None:
-        # Read (and drop) what the client sends: stdin-close, resize, pings (answered in receive()).
+
+class ExecSession:
+    """One `kubectl exec`: the command runs as a real process in the pod's environment, its output
+    streams to the client as it comes, the client's stdin and terminal size flow back."""
+
+    def __init__(self, socket: WebSocket, command: list[str], stdin: bool, tty: bool):
+        self.socket, self.command, self.stdin, self.tty = socket, command, stdin, tty
+        self.process: subprocess.Popen | None = None
+        self.input = None   # where the client's stdin goes (a pipe, or the pty's master)
+
+    def start(self, cwd, env) -> None:
+        from ..runtime.procs import spawner
+        if self.tty:
+            master, slave = pty.openpty()
+            self.process = spawner().popen(self.command, stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
+                                           env={**env, "TERM": env.get("TERM", "xterm")})
+            os.close(slave)
+            self.input = os.fdopen(master, "r+b", buffering=0)
+            self._pump(self.input, STDOUT)
+            return
+        self.process = spawner().popen(self.command, stdin=subprocess.PIPE if self.stdin else subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env)
+        self.input = self.process.stdin
+        self._pump(self.process.stdout, STDOUT)
+        self._pump(self.process.stderr, STDERR)
+
+    def _pump(self, stream, channel: int) -> None:
+        def copy() -> None:
+            try:
+                while True:
+                    data = os.read(stream.fileno(), 32768)
+                    if not data:
+                        return
+                    self.socket.send(bytes([channel]) + data, BINARY)
+            except OSError:
+                return   # a pty reports EIO once the command exits; a closed socket ends the copy
+        thread = threading.Thread(target=copy, name=f"kubeapi-exec-{channel}", daemon=True)
+        thread.start()
+        self.pumps = getattr(self, "pumps", []) + [thread]
+
+    def read_client(self) -> None:
+        """stdin (channel 0), terminal resizes (4) and v5's close of stdin (255, 0) from the client."""
         try:
             while True:
-                opcode, _ = socket.receive()
+                opcode, payload = self.socket.receive()
                 if opcode == CLOSE:
-                    return
+                    break
+                if not payload:
+                    continue
+                channel, data = payload[0], payload[1:]
+                if channel == STDIN and self.input is not None and data:
+                    self.input.write(data)
+                    if hasattr(self.input, "flush"):
+                        self.input.flush()
+                elif channel == RESIZE and self.tty and self.input is not None:
+                    size = json.loads(data or b"{}")
+                    fcntl.ioctl(self.input.fileno(), termios.TIOCSWINSZ,
+                                struct.pack("HHHH", size.get("Height", 24), size.get("Width", 80), 0, 0))
+                elif channel == CLOSE_CHANNEL and data[:1] == bytes([STDIN]) and not self.tty and self.input:
+                    self.input.close()
         except (ConnectionError, OSError, ValueError):
-            return
+            pass
+        # The client went away (Ctrl-C, closed terminal): the command goes with it, as on a cluster.
+        if self.process is not None and self.process.poll() is None and self.socket.closed is False:
+            self.stop()
 
-    threading.Thread(target=drain, name="kubeapi-exec-drain", daemon=True).start()
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def finish(self) -> dict:
+        code = self.process.wait()
+        for pump in getattr(self, "pumps", []):
+            pump.join(timeout=5)
+        if self.tty and self.input is not None:
+            self.input.close()
+        return exit_status(code if code >= 0 else 128 - code, self.command)
+
+
+def websocket_exec(handler, environment: Callable[[], tuple], command: list[str], stdin: bool, tty: bool,
+                   sessions: set) -> None:
+    """Upgrade the request on `handler` to a WebSocket and run `command` in the pod's environment."""
+    socket = _accept(handler)
+    if socket is None:
+        return
+    session = ExecSession(socket, command, stdin, tty)
     try:
         try:
-            code, out, err = run()
-            status = exit_status(code, command)
-        except LabkitError as exc:
-            out, err = "", ""
-            status = start_failure(command, "executable file not found in $PATH"
-                                   if "not found" in exc.message else exc.message)
-        for channel, text in ((STDOUT, out), (STDERR, err)):
-            data = text.encode()
-            for start in range(0, len(data), 32768):
-                socket.send(bytes([channel]) + data[start:start + 32768], BINARY)
+            cwd, env = environment()
+            session.start(cwd, env)
+        except (LabkitError, FileNotFoundError, PermissionError) as exc:
+            detail = "executable file not found in $PATH" if isinstance(exc, FileNotFoundError) else str(exc)
+            socket.send(bytes([ERROR]) + json.dumps(start_failure(command, detail)).encode(), BINARY)
+            return
+        sessions.add(session)
+        threading.Thread(target=session.read_client, name="kubeapi-exec-stdin", daemon=True).start()
+        status = session.finish()
         socket.send(bytes([ERROR]) + json.dumps(status).encode(), BINARY)
     except OSError:
-        pass
+        session.stop()
     finally:
+        sessions.discard(session)
         socket.close()
 
 

@@ -27,9 +27,9 @@ MAX_BODY = 4 * 1024 * 1024
 
 
 class PodAccess:
-    """What exec and logs need from the mesh owner (LocalLab provides all three)."""
+    """What exec and logs need from the mesh owner (LocalLab provides both)."""
 
-    def exec(self, namespace, target, command, *, container=None, timeout=30): ...
+    def exec_environment(self, namespace: str, target: str) -> tuple[Path, dict]: ...
     def logs(self, namespace, target, container=None, tail=None) -> str: ...
 
 
@@ -265,11 +265,9 @@ class _Handler(BaseHTTPRequestHandler):
             if "websocket" not in self.headers.get("Upgrade", "").lower():
                 raise bad_request("Upgrade request required")
 
-            def run():
-                result = api.pods.exec(req.namespace, req.name, command, container=container, timeout=600)
-                return result.exit_code, result.stdout, result.stderr
-
-            websocket_exec(self, run, command)
+            websocket_exec(self, lambda: api.pods.exec_environment(req.namespace, req.name), command,
+                           stdin=req.param("stdin") in ("true", "1"), tty=req.param("tty") in ("true", "1"),
+                           sessions=api.exec_sessions)
             return
         if method != "GET":
             raise method_not_allowed()
@@ -302,6 +300,7 @@ class KubeAPIServer:
         self.handlers = ResourceHandlers(store, self.objects, on_write)
         self.pods = pods
         self.stopping = threading.Event()
+        self.exec_sessions: set = set()   # running `kubectl exec` commands, ended when the API stops
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -333,6 +332,8 @@ class KubeAPIServer:
     def stop(self) -> None:
         """Stop serving: open watches and log streams end, the port is released, the kubeconfig removed."""
         self.stopping.set()
+        for session in list(self.exec_sessions):
+            session.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
