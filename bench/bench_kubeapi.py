@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from common import save, summary, throwaway_lab
+
 from labkit.samples import sample
 
 RUNS = 50

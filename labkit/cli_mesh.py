@@ -25,6 +25,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     lab.up()
     lab.wait_ready(timeout=args.timeout)
     print(f"mesh up: state {lab.state_dir}; gateway {lab.gateway_url(80)} and {lab.gateway_url(443)}")
+    print(f"kubectl: export KUBECONFIG={lab.kubeconfig}")
     print("it runs while this command runs: Ctrl-C (or `labkit down`) stops every process")
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

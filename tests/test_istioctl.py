@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from kubectl_support import DATA
 
 pytestmark = pytest.mark.envoy
@@ -36,7 +35,8 @@ def test_proxy_config_tables_have_istioctl_columns(mesh):
     assert "outbound|8000||httpbin.foo.svc.cluster.local" in out
     code, out, _ = istioctl(mesh, "pc", "secret", "deploy/httpbin", "-n", "foo")
     rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
-    assert rows["default"][1:5] == ["Cert", "Chain", "ACTIVE", "true"] and rows["ROOTCA"][1:4] == ["CA", "ACTIVE", "true"]
+    assert rows["default"][1:5] == ["Cert", "Chain", "ACTIVE", "true"]
+    assert rows["ROOTCA"][1:4] == ["CA", "ACTIVE", "true"]
     code, out, _ = istioctl(mesh, "pc", "listener", "deploy/sleep", "-n", "foo", "-o", "json")
     assert code == 0 and all("name" in listener for listener in json.loads(out))
     code, out, _ = istioctl(mesh, "pc", "route", "deploy/sleep", "-n", "foo")

@@ -3,7 +3,6 @@ the same calls a learner's notebook makes on a cluster, here with real pods and 
 from __future__ import annotations
 
 import pytest
-
 from kubectl_support import DATA
 
 pytestmark = pytest.mark.envoy

@@ -8,7 +8,6 @@ Ages and generated pod name suffixes are normalised; columns are compared after 
 from __future__ import annotations
 
 import pytest
-
 from kubectl_support import kubectl, normalise
 
 pytestmark = pytest.mark.envoy

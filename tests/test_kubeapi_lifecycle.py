@@ -10,17 +10,12 @@ import threading
 
 import pytest
 import yaml
-
-from conftest import free_port, _subnets
 from kubectl_support import kubectl
 
 pytestmark = pytest.mark.envoy
 
 
-def test_api_stops_with_its_owner_and_refuses_strangers(tmp_path):
-    import labkit
-    lab = labkit.connect(state_dir=tmp_path / "mesh", subnet=next(_subnets), gateway_http_port=free_port(),
-                         gateway_https_port=free_port())
+def test_api_stops_with_its_owner_and_refuses_strangers(lab):
     try:
         config = yaml.safe_load(lab.kubeconfig.read_text())
         assert (lab.kubeconfig.stat().st_mode & 0o077) == 0
@@ -47,5 +42,5 @@ def test_api_stops_with_its_owner_and_refuses_strangers(tmp_path):
     with socket.socket() as probe:
         assert probe.connect_ex((host, int(port))) != 0
     assert json.dumps(config)  # the config was a plain document
-    assert subprocess.run([sys.executable, "-m", "labkit.cli", "kubeconfig", "--state-dir", str(tmp_path / "mesh")],
+    assert subprocess.run([sys.executable, "-m", "labkit.cli", "kubeconfig", "--state-dir", str(lab.state_dir)],
                           capture_output=True, text=True).returncode == 2

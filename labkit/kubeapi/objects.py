@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from typing import Callable
+
 from ..model.deployments import DEPLOYMENT_LABEL
 from ..resources.store import BUILTIN_NAMESPACES, Store
 from .registry import Resource
-from .views import seconds, deployment_view, namespace_view, pod_view, service_view
+from .views import deployment_view, namespace_view, pod_view, seconds, service_view
 
 
 class Objects:

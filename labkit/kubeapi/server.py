@@ -5,7 +5,7 @@ It runs in the process that owns the mesh (a notebook kernel or `labkit up`) and
 from __future__ import annotations
 
 import json
-
+import socket
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,7 +39,15 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, api: "KubeAPIServer", context: ssl.SSLContext):
         self.api, self.context = api, context
+        self.connections: set = set()   # open client connections, closed when the server stops
         super().__init__(("127.0.0.1", 0), _Handler)
+
+    def close_connections(self) -> None:
+        for connection in list(self.connections):
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def finish_request(self, request, client_address):
         # The TLS handshake happens here, in the request's own thread, so a slow client never
@@ -49,12 +57,14 @@ class _Server(ThreadingHTTPServer):
             tls = self.context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
             return
+        self.connections.add(tls)
         try:
             tls.settimeout(None)
             self.RequestHandlerClass(tls, client_address, self)
         except (OSError, ssl.SSLError):
             pass
         finally:
+            self.connections.discard(tls)
             try:
                 tls.close()
             except OSError:
@@ -337,6 +347,7 @@ class KubeAPIServer:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.close_connections()
             self._server = None
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -74,5 +74,6 @@ def from_labkit(exc: LabkitError, resource: Resource, name: str, version: str) -
     detail = exc.message + (f" ({exc.hint})" if exc.hint else "")
     field = exc.field or "metadata"
     cause = {"reason": "FieldValueInvalid", "message": f"Invalid value: {detail}", "field": field}
-    return ApiError(422, "Invalid", f'{qualified_kind} "{exc.name or name}" is invalid: {field}: Invalid value: {detail}',
+    message = f'{qualified_kind} "{exc.name or name}" is invalid: {field}: Invalid value: {detail}'
+    return ApiError(422, "Invalid", message,
                     {"name": exc.name or name, "group": group, "kind": kind, "causes": [cause]})

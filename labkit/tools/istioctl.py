@@ -19,8 +19,8 @@ from pathlib import Path
 
 from ..errors import LabkitError
 from ..model.deployments import PROXY_IMAGE
-from .proxy_config import cluster_rows, endpoint_rows, listener_rows, normalise_kind, route_rows
 from .certs_view import dump_secrets
+from .proxy_config import cluster_rows, endpoint_rows, listener_rows, normalise_kind, route_rows
 
 ISTIO_VERSION = PROXY_IMAGE.rsplit(":", 1)[1]
 KIND_NAMES = {"c": "clusters", "cluster": "clusters", "clusters": "clusters", "l": "listeners",
