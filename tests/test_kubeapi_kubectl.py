@@ -260,3 +260,42 @@ def test_exec_interactive_terminal(mesh):
         proc.kill()
         os.close(master)
     assert b"tty-42" in output, output
+
+
+def test_create_secret_tls_for_a_gateway(mesh, tmp_path):
+    from labkit.certs import make_ca, make_server_cert, write_pem
+    ca = make_ca("example.com CA", org="example Inc.")
+    files = write_pem(make_server_cert(ca, "httpbin.example.com"), tmp_path, "httpbin")
+    check(kubectl(mesh, "create", "-n", "istio-system", "secret", "tls", "httpbin-credential",
+                  f"--cert={files['cert']}", f"--key={files['key']}"), 0, "secret/httpbin-credential created")
+    stored = mesh.get("Secret", "httpbin-credential", "istio-system")[0]
+    assert stored["type"] == "kubernetes.io/tls" and set(stored["data"]) == {"tls.crt", "tls.key"}
+    check(kubectl(mesh, "get", "secret", "httpbin-credential", "-n", "istio-system"), 0, """
+NAME  TYPE  DATA  AGE
+httpbin-credential  kubernetes.io/tls  2  AGE
+""")
+    check(kubectl(mesh, "delete", "secret", "httpbin-credential", "-n", "istio-system"), 0,
+          'secret "httpbin-credential" deleted from istio-system namespace')
+
+
+def test_logs_follow_streams_new_lines(mesh):
+    import subprocess
+    import time
+
+    from kubectl_support import kubectl_binary
+    env = {**__import__("os").environ, "KUBECONFIG": str(mesh.kubeconfig)}
+    follower = subprocess.Popen([kubectl_binary(), "logs", "-f", "deploy/httpbin", "-n", "foo", "--tail=0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        time.sleep(1.0)
+        kubectl(mesh, "exec", "deploy/sleep", "-n", "foo", "--", "curl", "-s", "http://httpbin.foo:8000/status/299")
+        deadline = time.monotonic() + 15
+        seen = ""
+        import select
+        while time.monotonic() < deadline and "/status/299" not in seen:
+            if select.select([follower.stdout], [], [], 0.5)[0]:
+                seen += follower.stdout.readline()
+        assert "/status/299" in seen, seen
+    finally:
+        follower.kill()
+        follower.wait(timeout=10)

@@ -117,3 +117,9 @@ def test_protobuf_secret_body_decodes_like_json():
                             "data": {"tls.crt": "AAE="}, "type": "kubernetes.io/tls"}
     with pytest.raises(ApiError):
         decode(b"not protobuf")
+
+
+def test_last_lines_follows_tail_lines():
+    from labkit.kubeapi.podio import last_lines
+    text = "a\nb\nc\n"
+    assert [last_lines(text, n) for n in (None, 0, 2, 9)] == [text, "", "b\nc\n", text]

@@ -193,13 +193,23 @@ def client_gone(sock) -> bool:
         return True
 
 
-def follow_logs(handler, read: Callable[[], str], stopping: threading.Event) -> None:
-    """`kubectl logs -f`: send what the log has, then what it gains, until the client goes away."""
+def last_lines(text: str, count: int | None) -> str:
+    """The last `count` lines (tailLines; None = all, 0 = none)."""
+    if count is None:
+        return text
+    if count <= 0:
+        return ""
+    return "".join(text.splitlines(keepends=True)[-count:])
+
+
+def follow_logs(handler, read: Callable[[], str], stopping: threading.Event, skip: int = 0) -> None:
+    """`kubectl logs -f`: send what the log has (past its first `skip` characters, which --tail left out),
+    then what it gains, until the client goes away."""
     handler.send_response(200)
     handler.send_header("Content-Type", "text/plain")
     handler.send_header("Transfer-Encoding", "chunked")
     handler.end_headers()
-    sent = 0
+    sent = skip
     try:
         while not stopping.is_set():
             try:

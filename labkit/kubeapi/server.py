@@ -19,7 +19,7 @@ from . import discovery, protobuf
 from .handlers import Request, ResourceHandlers
 from .kubeconfig import USER, issue, kubeconfig_path, server_context, write_kubeconfig
 from .objects import Objects
-from .podio import client_gone, follow_logs, websocket_exec
+from .podio import client_gone, follow_logs, last_lines, websocket_exec
 from .registry import lookup
 from .status import ApiError, bad_request, method_not_allowed, not_found
 
@@ -281,18 +281,20 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if method != "GET":
             raise method_not_allowed()
-        tail = req.param("tailLines")
+        tail = int(req.param("tailLines")) if req.param("tailLines") else None
 
         def read() -> str:
-            return api.pods.logs(req.namespace, req.name, container=container, tail=int(tail) if tail else None)
+            return api.pods.logs(req.namespace, req.name, container=container)
 
-        if req.param("follow") in ("true", "1"):
-            follow_logs(self, read, api.stopping)
-            return
         try:
-            text = read().encode()
+            text = read()
         except LabkitError as exc:
             raise bad_request(str(exc))
+        shown = last_lines(text, tail)
+        if req.param("follow") in ("true", "1"):
+            follow_logs(self, read, api.stopping, skip=len(text) - len(shown))
+            return
+        text = shown.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(text)))
