@@ -9,11 +9,12 @@ import yaml
 
 from ..errors import LabkitError
 from ..resources.store import Store, StoreConflict
+from ..resources.validate import validate
 from .objects import Objects
 from .patch import json_merge, json_patch, server_side_apply, strategic_merge
 from .registry import Resource
 from .selectors import field_selector, label_selector
-from .status import ApiError, bad_request, from_labkit, method_not_allowed, not_found
+from .status import ApiError, bad_request, from_labkit, not_found
 from .tables import table
 from .views import now
 
@@ -131,7 +132,7 @@ class ResourceHandlers:
 
     # -- writes -----------------------------------------------------------------------------------
     def _store(self, req: Request, doc: dict, expect: str | None | bool,
-               content_type_apply: bool = False) -> tuple[dict, str]:
+               keep_owners: bool = False) -> tuple[dict, str]:
         """Validate and store one object; expect: resourceVersion read, None = must not exist, False = any."""
         resource = req.resource
         doc = copy.deepcopy(doc)
@@ -150,14 +151,13 @@ class ResourceHandlers:
             doc.pop("spec", None)
             labels = meta.get("labels") or {}
             labels.pop("kubernetes.io/metadata.name", None)
-        if content_type_apply is False:
+        if not keep_owners:
             meta.pop("managedFields", None)   # only server-side apply records field owners here
         if resource.kind == "Secret" and not doc.get("type"):
             doc["type"] = "Opaque"   # the API server's default
         key = (resource.kind, meta.get("namespace", "") if resource.namespaced else "", name)
         try:
             if req.dry_run:
-                from ..resources.validate import validate
                 return (doc if resource.kind in SYSTEM_WRITES else validate(doc, meta.get("namespace") or "default"),
                         "created")
             expected = None if expect is False else {key: expect}
@@ -237,7 +237,7 @@ class ResourceHandlers:
                     continue   # someone wrote in between: patch the newer version, as the API server does
                 raise
             return (201 if current is None else 200), self._rendered(req, stored)
-        raise method_not_allowed()
+        raise from_labkit(StoreConflict("the object has been modified"), req.resource, req.name, req.version)
 
     def delete(self, req: Request) -> dict:
         key = (req.resource.kind, (req.namespace or "") if req.resource.namespaced else "", req.name)

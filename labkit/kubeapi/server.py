@@ -20,7 +20,7 @@ from .handlers import Request, ResourceHandlers
 from .kubeconfig import USER, issue, kubeconfig_path, server_context, write_kubeconfig
 from .objects import Objects
 from .podio import client_gone, follow_logs, last_lines, websocket_exec
-from .registry import lookup
+from .registry import READ_ONLY, lookup
 from .status import ApiError, bad_request, method_not_allowed, not_found
 
 MAX_BODY = 4 * 1024 * 1024
@@ -184,7 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self.send_json(200, handlers.list(req))
             return
-        if resource.verbs == ("get", "list", "watch"):
+        if resource.verbs == READ_ONLY:
             raise method_not_allowed()
         if method == "POST" and not name:
             if resource.namespaced and namespace is None:
