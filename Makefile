@@ -29,8 +29,15 @@ install: $(STAMP) ## Create the venv and install everything (idempotent)
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# The local mesh's Kubernetes API: the kubeconfig its owner (the notebook kernel) writes in labs/.labkit.
+LOCAL_KUBECONFIG = $(if $(filter kube kubernetes k8s,$(LABKIT_BACKEND)),,KUBECONFIG="$(CURDIR)/labs/.labkit/kubeconfig" \
+	KUBECACHEDIR="$(CURDIR)/labs/.labkit/kube-cache")
+
 lab: $(STAMP) ## Start JupyterLab on labs/ (local mesh backend by default)
-	cd labs && ../$(PY) -m jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser $(ALLOW_ROOT)
+	@# Terminals beside the notebooks reach the lab's mesh with the venv's kubectl, never ~/.kube/config
+	@# (on the kube backend, LABKIT_BACKEND=kube, kubectl keeps the cluster's kubeconfig).
+	cd labs && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(LOCAL_KUBECONFIG) \
+		../$(PY) -m jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser $(ALLOW_ROOT)
 
 browser: ## Install Debian's Chromium for the browser test (needs root or passwordless sudo)
 	@bash scripts/install-browser.sh

@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_course.register(sub)
     from .tools import cli_analyze
     cli_analyze.register(sub)
+    from .tools import cli_istioctl
+    cli_istioctl.register(sub)
     return parser
 
 

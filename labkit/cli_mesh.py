@@ -25,6 +25,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     lab.up()
     lab.wait_ready(timeout=args.timeout)
     print(f"mesh up: state {lab.state_dir}; gateway {lab.gateway_url(80)} and {lab.gateway_url(443)}")
+    print(f"kubectl: export KUBECONFIG={lab.kubeconfig}")
     print("it runs while this command runs: Ctrl-C (or `labkit down`) stops every process")
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -92,6 +93,17 @@ def _cmd_proxy_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_kubeconfig(args: argparse.Namespace) -> int:
+    from .backends.local_state import default_state_dir
+    from .kubeapi import kubeconfig_path
+    path = kubeconfig_path(args.state_dir or default_state_dir()).resolve()
+    if not path.exists():
+        raise LabkitError(f"no kubeconfig at {path}: the mesh is not running",
+                          hint="start it (open a lab notebook, or `labkit up`), in this folder or with --state-dir")
+    print(path)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     def common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser.add_argument("--state-dir", help="the mesh's state directory (default .labkit or $LABKIT_STATE_DIR)")
@@ -121,3 +133,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     status.add_argument("-n", "--namespace")
     status.add_argument("-v", "--verbosity", type=int, default=0, help="1: one column per xDS type")
     status.set_defaults(func=_cmd_proxy_status)
+    common(sub.add_parser("kubeconfig", help="print the path of the running mesh's kubeconfig "
+                                             "(export KUBECONFIG=$(labkit kubeconfig))")).set_defaults(
+        func=_cmd_kubeconfig)

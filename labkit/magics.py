@@ -13,7 +13,7 @@ import os
 import re
 
 import yaml
-from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
@@ -96,5 +96,22 @@ class LabMagics(Magics):
         display(changes_table(deleted))
 
 
+@magics_class
+class IstioctlMagics(Magics):
+    @line_magic
+    def istioctl(self, line: str):
+        """`%istioctl proxy-config cluster deploy/curl -n foo`: istioctl's output for the lab's mesh."""
+        import shlex
+        import sys
+
+        from .tools.istioctl import run
+        code, out, err = run(session.current(), shlex.split(line))
+        sys.stdout.write(out)
+        sys.stderr.write(err)
+        if code:
+            print(f"(istioctl exit status {code})")
+
+
 def load_ipython_extension(ipython) -> None:
     ipython.register_magics(LabMagics)
+    ipython.register_magics(IstioctlMagics)

@@ -17,3 +17,9 @@ def sample(name: str) -> str:
     if not path.is_file():
         raise LabkitError(f"no sample named {name!r}", hint="samples: " + ", ".join(names()))
     return path.read_text()
+
+
+def path(name: str) -> str:
+    """The sample's file, for `kubectl apply -f` (Istio ships them as samples/<name>/<name>.yaml)."""
+    sample(name)  # the same error for an unknown name
+    return str(resources.files("labkit.data").joinpath("samples", f"{name}.yaml"))

@@ -56,7 +56,8 @@ def test_release_writes_learner_notebooks_without_solutions(tmp_path):
         assert nbformat.read(path, as_version=4).metadata.labkit["learner"]
     learner = nbformat.read(tmp_path / "03-strict.ipynb", as_version=4)
     exercise = next(cell.source for cell in learner.cells if "TODO" in cell.source)
-    assert exercise == '%%apply\n# TODO: PeerAuthentication "default" in namespace foo, spec.mtls.mode STRICT'
+    assert exercise == ('%%bash --no-raise-error\nkubectl apply -f - <<EOF\n'
+                        '# TODO: PeerAuthentication "default" in namespace foo, spec.mtls.mode STRICT\nEOF')
 
 
 

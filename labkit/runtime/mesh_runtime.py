@@ -252,6 +252,9 @@ class MeshRuntime:
                     "sidecar": pod.sidecar, "status": _pod_phase(containers),
                     "restarts": sum(c.restarts for c in containers), "ip": pod.ip,
                     "deployment": pod.deployment, "uid": pod.uid,
+                    # per container, for the Kubernetes API's containerStatuses (labkit/kubeapi)
+                    "containers": [{"name": c.name, "ready": c.ready, "restarts": c.restarts, "state": c.state}
+                                   for c in containers],
                 })
         return rows
 

@@ -1,0 +1,360 @@
+"""The local mesh's Kubernetes API server: HTTPS on 127.0.0.1, clients authenticated by certificate.
+
+It runs in the process that owns the mesh (a notebook kernel or `labkit up`) and stops with it.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from ..certs import MeshCA
+from ..errors import LabkitError
+from ..resources.store import Store
+from . import discovery, protobuf
+from .handlers import Request, ResourceHandlers
+from .kubeconfig import USER, issue, kubeconfig_path, server_context, write_kubeconfig
+from .objects import Objects
+from .podio import client_gone, follow_logs, last_lines, websocket_exec
+from .registry import READ_ONLY, lookup
+from .status import ApiError, bad_request, method_not_allowed, not_found
+
+MAX_BODY = 4 * 1024 * 1024
+
+
+class PodAccess:
+    """What exec and logs need from the mesh owner (LocalLab provides both)."""
+
+    def exec_environment(self, namespace: str, target: str) -> tuple[Path, dict]: ...
+    def logs(self, namespace, target, container=None, tail=None) -> str: ...
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, api: "KubeAPIServer", context: ssl.SSLContext):
+        self.api, self.context = api, context
+        self.connections: set = set()   # open client connections, closed when the server stops
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def close_connections(self) -> None:
+        for connection in list(self.connections):
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def finish_request(self, request, client_address):
+        # The TLS handshake happens here, in the request's own thread, so a slow client never
+        # holds up the accept loop.
+        try:
+            request.settimeout(30)
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        self.connections.add(tls)
+        try:
+            tls.settimeout(None)
+            self.RequestHandlerClass(tls, client_address, self)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            self.connections.discard(tls)
+            try:
+                tls.close()
+            except OSError:
+                pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass  # a notebook kernel's stderr is the learner's screen
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def send_json(self, code: int, body: dict, content_type: str = "application/json") -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def send_status_error(self, code: int, reason: str, message: str) -> None:
+        self.send_json(code, ApiError(code, reason, message).body())
+
+    def write_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise ApiError(413, "RequestEntityTooLarge", "the request body is too large")
+        return self.rfile.read(length) if length else b""
+
+    def _authenticated(self) -> bool:
+        subject = dict(item[0] for item in (self.connection.getpeercert() or {}).get("subject", ()))
+        if subject.get("commonName") == USER:
+            return True
+        self.send_status_error(401, "Unauthorized", "Unauthorized")
+        return False
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def do_PATCH(self):
+        self._dispatch("PATCH")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        if not self._authenticated():
+            return
+        try:
+            self._route(method)
+        except ApiError as exc:
+            self.send_json(exc.code, exc.body())
+        except LabkitError as exc:
+            self.send_status_error(500, "InternalError", str(exc))
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:  # an API server answers 500 rather than dropping the connection
+            self.send_status_error(500, "InternalError", f"{type(exc).__name__}: {exc}")
+
+    # -- routing ----------------------------------------------------------------------------------
+    def _route(self, method: str) -> None:
+        url = urlsplit(self.path)
+        parts = [p for p in url.path.split("/") if p]
+        query = parse_qs(url.query)
+        api = self.server.api
+        if method == "GET":
+            static = self._static(parts, api)
+            if static is not None:
+                self.send_json(200, static)
+                return
+        if parts and parts[0] == "openapi":
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if len(parts) >= 2 and parts[0] == "api":
+            group, version, rest = "", parts[1], parts[2:]
+        elif len(parts) >= 3 and parts[0] == "apis":
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        watch = bool(rest) and rest[0] == "watch"
+        rest = rest[1:] if watch else rest
+        namespace = None
+        if len(rest) >= 3 and rest[0] == "namespaces" and lookup(group, version, rest[2]):
+            namespace, rest = rest[1], rest[2:]
+        if not rest:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        resource = lookup(group, version, rest[0])
+        if resource is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if namespace is not None and not resource.namespaced:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        req = Request(resource, version, namespace, name, query, self.headers.get("Accept", ""))
+        handlers = api.handlers
+        watch = watch or query.get("watch", [""])[0] in ("1", "true")
+        if sub in ("exec", "log"):
+            self._pod_io(req, sub, method)
+            return
+        if method == "GET":
+            if watch:
+                self._watch(req)
+            elif name:
+                self.send_json(200, handlers.get(req))
+            else:
+                self.send_json(200, handlers.list(req))
+            return
+        if resource.verbs == READ_ONLY:
+            raise method_not_allowed()
+        if method == "POST" and not name:
+            if resource.namespaced and namespace is None:
+                raise method_not_allowed()
+            code, obj = handlers.create(req, self._json(self._body()))
+            self.send_json(code, obj)
+        elif method == "PUT" and name:
+            self.send_json(200, handlers.replace(req, self._json(self._body())))
+        elif method == "PATCH" and name:
+            code, obj = handlers.patch(req, self._body(), self.headers.get("Content-Type", ""))
+            self.send_json(code, obj)
+        elif method == "DELETE" and name:
+            self._body()
+            self.send_json(200, handlers.delete(req))
+        else:
+            raise method_not_allowed()
+
+    def _json(self, body: bytes):
+        if "protobuf" in self.headers.get("Content-Type", ""):
+            return protobuf.decode(body)
+        try:
+            return json.loads(body or b"{}")
+        except ValueError as exc:
+            raise bad_request(f"the body of the request could not be decoded: {exc}")
+
+    def _static(self, parts: list[str], api: "KubeAPIServer") -> dict | None:
+        path = "/".join(parts)
+        if path in ("healthz", "livez", "readyz"):
+            return {"status": "ok"}
+        if path == "version":
+            return discovery.KUBERNETES_VERSION
+        if path == "api":
+            return discovery.api_versions(api.address)
+        if path == "apis":
+            return discovery.api_group_list()
+        if path == "api/v1":
+            return discovery.resource_list("", "v1")
+        if len(parts) == 2 and parts[0] == "apis":
+            found = discovery.api_group(parts[1])
+            if found is None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return found
+        if len(parts) == 3 and parts[0] == "apis":
+            return discovery.resource_list(parts[1], parts[2])
+        if path == "openapi/v3":
+            return discovery.openapi_root()
+        if len(parts) >= 4 and parts[:2] == ["openapi", "v3"]:
+            group, version = ("", parts[3]) if parts[2] == "api" else (parts[3], parts[4] if len(parts) > 4 else "")
+            return discovery.openapi_group_version(group, version)
+        return None
+
+    def _watch(self, req: Request) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        api = self.server.api
+        for event in api.handlers.watch_events(req, api.stopping):
+            if event is None:
+                if client_gone(self.connection):
+                    self.close_connection = True
+                    return
+                continue
+            self.write_chunk(json.dumps(event).encode() + b"\n")
+        self.write_chunk(b"")
+
+    def _pod_io(self, req: Request, sub: str, method: str) -> None:
+        api = self.server.api
+        if req.resource.kind != "Pod" or not req.name:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        pod = api.objects.get(req.resource, req.namespace, req.name)
+        if pod is None:
+            raise not_found(req.resource, req.name)
+        names = [c["name"] for c in pod["spec"].get("containers", [])]
+        container = req.param("container")
+        if container is None:
+            if len(names) != 1:
+                raise bad_request(f"a container name must be specified for pod {req.name}, choose one of: "
+                                  f"[{' '.join(names)}]")
+            container = names[0]
+        if container not in names:
+            raise bad_request(f"container {container} is not valid for pod {req.name}")
+        if sub == "exec":
+            command = req.query.get("command", [])
+            if not command:
+                raise bad_request("you must specify at least 1 command")
+            if "websocket" not in self.headers.get("Upgrade", "").lower():
+                raise bad_request("Upgrade request required")
+
+            websocket_exec(self, lambda: api.pods.exec_environment(req.namespace, req.name), command,
+                           stdin=req.param("stdin") in ("true", "1"), tty=req.param("tty") in ("true", "1"),
+                           sessions=api.exec_sessions)
+            return
+        if method != "GET":
+            raise method_not_allowed()
+        tail = int(req.param("tailLines")) if req.param("tailLines") else None
+
+        def read() -> str:
+            return api.pods.logs(req.namespace, req.name, container=container)
+
+        try:
+            text = read()
+        except LabkitError as exc:
+            raise bad_request(str(exc))
+        shown = last_lines(text, tail)
+        if req.param("follow") in ("true", "1"):
+            follow_logs(self, read, api.stopping, skip=len(text) - len(shown))
+            return
+        text = shown.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(text)))
+        self.end_headers()
+        self.wfile.write(text)
+
+
+class KubeAPIServer:
+    """Serve the Kubernetes API for a lab's store; write its kubeconfig."""
+
+    def __init__(self, store: Store, state_dir: Path, pods: PodAccess, read_status, on_write=lambda: None):
+        """pods: exec and logs; read_status: the mesh's published pod status; on_write: after each write."""
+        self.state_dir = Path(state_dir)
+        self.objects = Objects(store, read_status)
+        self.handlers = ResourceHandlers(store, self.objects, on_write)
+        self.pods = pods
+        self.stopping = threading.Event()
+        self.exec_sessions: set = set()   # running `kubectl exec` commands, ended when the API stops
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> str:
+        host, port = self._server.server_address[:2] if self._server else ("127.0.0.1", 0)
+        return f"{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.address}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return kubeconfig_path(self.state_dir)
+
+    def start(self) -> "KubeAPIServer":
+        ca = MeshCA.load_or_create(self.state_dir / "ca")
+        credentials = issue(ca)
+        context = server_context(credentials, self.state_dir / "kube-apiserver")
+        self.stopping.clear()
+        self._server = _Server(self, context)
+        write_kubeconfig(self.kubeconfig, self.url, credentials)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="labkit-kubeapi", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving: open watches and log streams end, the port is released, the kubeconfig removed."""
+        self.stopping.set()
+        for session in list(self.exec_sessions):
+            session.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server.close_connections()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.kubeconfig.unlink(missing_ok=True)
+
+
+

@@ -1,0 +1,210 @@
+"""Server-side Table rendering: `kubectl get` prints the columns the API server sends.
+
+Built-in kinds follow kubernetes/pkg/printers/internalversion/printers.go; Istio kinds follow the
+additionalPrinterColumns of Istio's CRDs (Age as a `date` column that kubectl formats itself).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from .views import parse_time
+
+NAME = {"name": "Name", "type": "string", "format": "name", "priority": 0,
+        "description": "Name must be unique within a namespace."}
+
+
+def col(name: str, kind: str = "string", priority: int = 0, description: str = "") -> dict:
+    return {"name": name, "type": kind, "format": "", "priority": priority, "description": description}
+
+
+AGE = col("Age", "string", description="CreationTimestamp is a timestamp representing the server time when "
+          "this object was created.")
+# The CRD table convertor formats `date` columns itself (apiextensions tableconvertor: HumanDuration).
+CRD_AGE = {**col("Age", "date"), "description": AGE["description"]}
+
+
+def human_duration(seconds: float) -> str:
+    """k8s.io/apimachinery/pkg/util/duration.HumanDuration."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 120:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        return f"{minutes}m" if s % 60 == 0 else f"{minutes}m{s % 60}s"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 8:
+        return f"{hours}h" if minutes % 60 == 0 else f"{hours}h{minutes % 60}m"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        return f"{hours // 24}d" if hours % 24 == 0 else f"{hours // 24}d{hours % 24}h"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        days = (hours // 24) % 365
+        return f"{hours // 24 // 365}y" if days == 0 else f"{hours // 24 // 365}y{days}d"
+    return f"{hours // 24 // 365}y"
+
+
+def age(obj: dict) -> str:
+    created = parse_time(obj["metadata"].get("creationTimestamp"))
+    return human_duration((dt.datetime.now(dt.timezone.utc) - created).total_seconds())
+
+
+def _labels(selector: dict | None) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted((selector or {}).items())) or "<none>"
+
+
+def _pod_reason(pod: dict) -> str:
+    if pod["metadata"].get("deletionTimestamp"):
+        return "Terminating"
+    for status in pod["status"].get("containerStatuses", []):
+        waiting = status["state"].get("waiting")
+        if waiting and waiting.get("reason") == "CrashLoopBackOff":
+            return "CrashLoopBackOff"
+    if pod["status"]["phase"] == "Pending":
+        waiting = [s for s in pod["status"].get("containerStatuses", []) if "waiting" in s["state"]]
+        return waiting[0]["state"]["waiting"]["reason"] if waiting else "Pending"
+    return pod["status"]["phase"]
+
+
+def _pod(pod: dict) -> tuple[list, list]:
+    statuses = pod["status"].get("containerStatuses", [])
+    ready = sum(s["ready"] for s in statuses)
+    restarts = sum(s["restartCount"] for s in statuses)
+    return ([col("Ready", description="The aggregate readiness state of this pod for accepting traffic."),
+             col("Status", description="The aggregate status of the containers in this pod."),
+             col("Restarts", description="The number of times the containers in this pod have been restarted "
+                 "and when the last container in this pod has restarted."),
+             AGE, col("IP", priority=1, description="IP address assigned to the pod"),
+             col("Node", priority=1, description="Name of the node assigned to the pod"),
+             col("Nominated Node", priority=1, description="Name of the node nominated for the pod"),
+             col("Readiness Gates", priority=1, description="Readiness gates of the pod")],
+            [f"{ready}/{len(statuses)}", _pod_reason(pod), str(restarts), age(pod),
+             pod["status"].get("podIP", "<none>"), pod["spec"].get("nodeName", "<none>"), "<none>", "<none>"])
+
+
+def _deployment(dep: dict) -> tuple[list, list]:
+    status, spec = dep.get("status", {}), dep["spec"]
+    containers = spec["template"]["spec"].get("containers", [])
+    return ([col("Ready", description="Number of the pod with ready state"),
+             col("Up-to-date", "integer", description="Total number of non-terminated pods targeted by this "
+                 "deployment that have the desired template spec."),
+             col("Available", "integer", description="Total number of available pods (ready for at least "
+                 "minReadySeconds) targeted by this deployment."),
+             AGE, col("Containers", priority=1, description="Names of each container in the template."),
+             col("Images", priority=1, description="Images referenced by each container in the template."),
+             col("Selector", priority=1, description="Label selector for pods.")],
+            [f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}", status.get("updatedReplicas", 0),
+             status.get("availableReplicas", 0), age(dep), ",".join(c["name"] for c in containers),
+             ",".join(c.get("image", "") for c in containers),
+             _labels((spec.get("selector") or {}).get("matchLabels"))])
+
+
+def _ports(spec: dict) -> str:
+    out = []
+    for port in spec.get("ports") or []:
+        node = f":{port['nodePort']}" if port.get("nodePort") else ""
+        out.append(f"{port['port']}{node}/{port.get('protocol', 'TCP')}")
+    return ",".join(out) or "<none>"
+
+
+def _service(svc: dict) -> tuple[list, list]:
+    spec = svc["spec"]
+    return ([col("Type", description="The type of the service."),
+             col("Cluster-IP", description="The cluster IP of the service."),
+             col("External-IP", description="The external IP of the service."),
+             col("Port(s)", description="The ports of the service."), AGE,
+             col("Selector", priority=1, description="The selector of the service.")],
+            [spec.get("type", "ClusterIP"), spec.get("clusterIP", "<none>"),
+             spec.get("externalName", "<none>"), _ports(spec), age(svc), _labels(spec.get("selector"))])
+
+
+def _data_count(obj: dict) -> int:
+    return len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
+
+
+SIMPLE = {
+    "Namespace": lambda o: ([col("Status", description="The status of the namespace"), AGE],
+                            [o.get("status", {}).get("phase", "Active"), age(o)]),
+    "Secret": lambda o: ([col("Type", description="The type of the secret"),
+                          col("Data", "integer", description="The number of entries in the secret"), AGE],
+                         [o.get("type") or "Opaque", _data_count(o), age(o)]),
+    "ConfigMap": lambda o: ([col("Data", "integer", description="The number of entries in the configmap"), AGE],
+                            [_data_count(o), age(o)]),
+    "ServiceAccount": lambda o: ([col("Secrets", "integer", description="The number of secrets"), AGE],
+                                 [len(o.get("secrets") or []), age(o)]),
+    "Event": lambda o: ([col("Last Seen"), col("Type"), col("Reason"), col("Object"), col("Message")],
+                        [age(o), o.get("type", ""), o.get("reason", ""),
+                         f"{o.get('involvedObject', {}).get('kind', '').lower()}/"
+                         f"{o.get('involvedObject', {}).get('name', '')}", o.get("message", "")]),
+    "Endpoints": lambda o: ([col("Endpoints"), AGE],
+                            [",".join(f"{a['ip']}:{p['port']}" for s in o.get("subsets") or []
+                                      for a in s.get("addresses") or [] for p in s.get("ports") or [])
+                             or "<none>", age(o)]),
+    "Pod": _pod, "Deployment": _deployment, "Service": _service,
+}
+
+# Istio's CRDs: (column, JSONPath-like field path, description) before Age.
+CRD_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
+    "PeerAuthentication": [("Mode", "spec.mtls.mode", "Defines the mTLS mode used for peer authentication.")],
+    "AuthorizationPolicy": [("Action", "spec.action", "The operation to take.")],
+    "DestinationRule": [("Host", "spec.host", "The name of a service from the service registry")],
+    "VirtualService": [("Gateways", "spec.gateways", "The names of gateways and sidecars that should apply "
+                        "these routes"),
+                       ("Hosts", "spec.hosts", "The destination hosts to which traffic is being sent")],
+}
+
+
+def _field(obj: dict, path: str):
+    value = obj
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return value
+
+
+def columns_and_cells(obj: dict) -> tuple[list, list]:
+    kind = obj["kind"]
+    if kind in SIMPLE:
+        columns, cells = SIMPLE[kind](obj)
+        return [NAME, *columns], [obj["metadata"]["name"], *cells]
+    extra = CRD_COLUMNS.get(kind, [])
+    columns = [NAME] + [col(name, description=d) for name, _, d in extra] + [CRD_AGE]
+    cells = [obj["metadata"]["name"]] + [_field(obj, path) for _, path, _ in extra] \
+        + [age(obj)]
+    return columns, cells
+
+
+def table(kind: str, objects: list[dict], resource_version: str, include: str) -> dict:
+    """A meta.k8s.io/v1 Table; `include` is the request's includeObject (None, Object, PartialObjectMetadata)."""
+    if objects:
+        columns = columns_and_cells(objects[0])[0]
+    else:
+        columns = columns_and_cells(_empty(kind))[0]
+    rows = []
+    for obj in objects:
+        row = {"cells": columns_and_cells(obj)[1]}
+        if include == "Object":
+            row["object"] = obj
+        elif include != "None":
+            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                             "metadata": obj["metadata"]}
+        rows.append(row)
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": resource_version},
+            "columnDefinitions": columns, "rows": rows}
+
+
+def _empty(kind: str) -> dict:
+    """A blank object of `kind`, only to learn its column headers."""
+    blank = {"kind": kind, "metadata": {"name": ""}, "spec": {"template": {"spec": {}}},
+             "status": {"phase": "Pending", "conditions": []}}
+    return blank

@@ -1,0 +1,158 @@
+"""Stored objects as the API server returns them: pods and deployments get the status a kubelet and the
+deployment controller would report, taken from the running mesh's published status."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+from ..model.deployments import DEPLOYMENT_LABEL, HASH_LABEL, template_hash
+
+NODE_NAME = "labkit-local"
+NODE_IP = "127.0.0.1"
+# Labels the local deployment controller needs but a cluster's pods do not carry.
+INTERNAL_LABELS = (DEPLOYMENT_LABEL,)
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(stamp: str | None) -> dt.datetime:
+    if not stamp:
+        return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def _condition(kind: str, ok: bool, since: str) -> dict:
+    return {"type": kind, "status": "True" if ok else "False", "lastProbeTime": None, "lastTransitionTime": since}
+
+
+def seconds(stamp: str) -> str:
+    # Kubernetes timestamps in status are RFC 3339 to the second.
+    return parse_time(stamp).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pod_view(pod: dict, row: dict | None) -> dict:
+    """A stored Pod with the status a kubelet would publish (row: the mesh's status for it, None if not started)."""
+    out = copy.deepcopy(pod)
+    meta = out["metadata"]
+    meta["labels"] = {k: v for k, v in (meta.get("labels") or {}).items() if k not in INTERNAL_LABELS}
+    meta.setdefault("generateName", meta["name"].rsplit("-", 1)[0] + "-")
+    spec = out.setdefault("spec", {})
+    spec.setdefault("nodeName", NODE_NAME)
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
+    created = seconds(meta.get("creationTimestamp"))
+    containers = spec.get("containers") or []
+    _default_protocols(containers)
+    by_name = {c["name"]: c for c in (row or {}).get("containers", [])}
+    statuses = []
+    for container in containers:
+        state = by_name.get(container["name"], {})
+        ready = bool(state.get("ready"))
+        if ready:
+            current = {"running": {"startedAt": created}}
+        elif state.get("state") == "CrashLoopBackOff":
+            current = {"waiting": {"reason": "CrashLoopBackOff"}}
+        else:
+            current = {"waiting": {"reason": "ContainerCreating"}}
+        statuses.append({"name": container["name"], "image": container.get("image", ""), "imageID": "",
+                         "ready": ready, "started": ready, "restartCount": state.get("restarts", 0),
+                         "state": current})
+    all_ready = bool(statuses) and all(s["ready"] for s in statuses)
+    started = row is not None
+    status = {
+        "phase": "Running" if started and any(s["ready"] for s in statuses) else "Pending",
+        "conditions": [_condition("PodReadyToStartContainers", started, created),
+                       _condition("Initialized", True, created),
+                       _condition("Ready", all_ready, created),
+                       _condition("ContainersReady", all_ready, created),
+                       _condition("PodScheduled", True, created)],
+        "hostIP": NODE_IP, "hostIPs": [{"ip": NODE_IP}],
+        "startTime": created, "containerStatuses": statuses, "qosClass": "BestEffort",
+    }
+    if row and row.get("ip"):
+        status["podIP"] = row["ip"]
+        status["podIPs"] = [{"ip": row["ip"]}]
+    out["status"] = status
+    return out
+
+
+def deployment_view(deployment: dict, pods: list[dict], observed: bool) -> dict:
+    """A Deployment with the status the deployment controller computes from its pods.
+
+    pods: this deployment's pods as pod_view renders them; observed: the mesh has acted on the
+    latest spec (the controller's observedGeneration has caught up)."""
+    out = copy.deepcopy(deployment)
+    meta = out["metadata"]
+    generation = meta.get("generation", 1)
+    current = template_hash(deployment)
+    replicas = deployment["spec"].get("replicas", 1)
+    updated = [p for p in pods if (p["metadata"].get("labels") or {}).get(HASH_LABEL) == current]
+    ready = [p for p in pods if _is_ready(p)]
+    available = [p for p in updated if _is_ready(p)]
+    now = seconds(meta.get("creationTimestamp"))
+    status: dict = {
+        "observedGeneration": generation if observed else generation - 1,
+        "replicas": len(pods), "updatedReplicas": len(updated), "readyReplicas": len(ready),
+        "availableReplicas": len(available),
+        "conditions": [
+            {"type": "Available", "status": "True" if len(available) >= replicas else "False",
+             "reason": "MinimumReplicasAvailable" if len(available) >= replicas else "MinimumReplicasUnavailable",
+             "message": "Deployment has minimum availability." if len(available) >= replicas
+             else "Deployment does not have minimum availability.",
+             "lastUpdateTime": now, "lastTransitionTime": now},
+            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"
+             if len(available) >= replicas else "ReplicaSetUpdated",
+             "message": f'ReplicaSet "{meta["name"]}-{current[:9]}" has '
+             + ("successfully progressed." if len(available) >= replicas else "is progressing."),
+             "lastUpdateTime": now, "lastTransitionTime": now},
+        ],
+    }
+    if len(pods) - len(available):
+        status["unavailableReplicas"] = len(pods) - len(available)
+    for key in ("readyReplicas", "availableReplicas", "updatedReplicas", "replicas"):
+        if not status[key]:
+            del status[key]   # the API server omits zero counts (omitempty)
+    out["status"] = status
+    spec = out["spec"]
+    spec.setdefault("replicas", 1)
+    spec.setdefault("strategy", {"type": "RollingUpdate",
+                                 "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+    spec.setdefault("revisionHistoryLimit", 10)
+    _default_protocols(spec["template"]["spec"].get("containers") or [])
+    spec.setdefault("progressDeadlineSeconds", 600)
+    return out
+
+
+def _default_protocols(containers: list[dict]) -> None:
+    for container in containers:
+        for port in container.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+
+
+def _is_ready(pod: dict) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+
+
+def service_view(service: dict) -> dict:
+    out = copy.deepcopy(service)
+    spec = out.setdefault("spec", {})
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    spec.setdefault("ipFamilies", ["IPv4"])
+    spec.setdefault("ipFamilyPolicy", "SingleStack")
+    for port in spec.get("ports") or []:
+        port.setdefault("protocol", "TCP")
+        port.setdefault("targetPort", port.get("port"))
+    out.setdefault("status", {"loadBalancer": {}})
+    return out
+
+
+def namespace_view(namespace: dict) -> dict:
+    out = copy.deepcopy(namespace)
+    labels = out["metadata"].setdefault("labels", {})
+    labels.setdefault("kubernetes.io/metadata.name", out["metadata"]["name"])
+    out["spec"] = {"finalizers": ["kubernetes"]}
+    out["status"] = {"phase": "Active"}
+    return out
