@@ -7,6 +7,14 @@ __version__ = "0.1.0"
 __all__ = ["LabkitError", "connect", "__version__"]
 
 
+def _show_errors_briefly_in_notebooks() -> None:
+    from .notebook_errors import install_in_kernel
+    install_in_kernel()
+
+
+_show_errors_briefly_in_notebooks()
+
+
 def connect(backend: str | None = None, **options):
     """The lab to drive: the local mesh by default, `"kube"` for a real cluster with Istio.
 
@@ -27,4 +35,6 @@ def connect(backend: str | None = None, **options):
 def load_ipython_extension(ipython) -> None:
     """`%load_ext labkit`: the %%apply and %%delete cell magics."""
     from .magics import load_ipython_extension as load
+    from .notebook_errors import install
     load(ipython)
+    install(ipython)
