@@ -126,3 +126,19 @@ def test_gateway_calls_are_counted_once_in_the_evidence(mesh):
     pairs = set(zip(edges.source, edges.destination))
     assert ("istio-system/istio-ingressgateway", "shop/web-frontend") in pairs
     assert ("external", "shop/web-frontend") not in pairs
+
+
+def test_a_gateway_applied_without_its_namespace_is_named_and_does_not_pass(mesh):
+    """Issue 21 item 7: the fixed Gateway written without `namespace:` lands in `default` (kubectl's default),
+    beside the broken one. Hints name the Gateway they mean; the check notices the conflicting leftover."""
+    lab = fresh(mesh)
+    ca = lab.ca_file
+    hint = hints(checks.serves_certificate, lab, HOST, cacert=ca)
+    assert "Gateway istio-system/shop-gateway" in hint and "(did you mean 'shop-credential'?)" in hint
+    lab.apply(GATEWAY.replace(", namespace: istio-system", ""))            # lands in default
+    assert lab.get("Gateway", "shop-gateway", namespace="default")
+    hint = hints(checks.serves_certificate, lab, HOST, cacert=ca)
+    assert "Gateway istio-system/shop-gateway" in hint and "Gateway default/shop-gateway" in hint, hint
+    lab.delete("Gateway", "shop-gateway", namespace="default")
+    lab.apply(GATEWAY)
+    passes(checks.serves_certificate, lab, HOST, cacert=ca)
