@@ -48,7 +48,7 @@ def caller_denied_hint(view: MeshView, namespace: str, service_name: str, princi
     pods, allows = allow_policies(view, namespace, service_name)
     if not allows:
         return "a DENY policy matches this caller (kubectl get authorizationpolicy -n " + namespace + ")."
-    causes = []
+    causes, named = [], set()
     for policy in allows:
         if not (policy.get("spec") or {}).get("rules"):
             causes.append(f"{ref(policy)} has no rules (allow-nothing): it denies every request to the workloads "
@@ -60,11 +60,13 @@ def caller_denied_hint(view: MeshView, namespace: str, service_name: str, princi
                           "rule does not match this request.")
             continue
         close = difflib.get_close_matches(principal, allowed, n=1, cutoff=0.6)
-        text = f"{ref(policy)} allows {', '.join(allowed) or 'no principal'}, not {principal}"
-        if close:
-            text += f" ({close[0]!r} is almost it: the form is cluster.local/ns/<namespace>/sa/<service account>)"
-        causes.append(text + ".")
-    causes.extend(hints.principal_typos(view, namespace))
+        if close:  # say it once: the near miss and the real identity (not again as a typo below)
+            named.add(ref(policy))
+            causes.append(f"{ref(policy)} allows {close[0]}, almost but not the caller's identity {principal}: "
+                          "write it exactly (cluster.local/ns/<namespace>/sa/<service account>).")
+        else:
+            causes.append(f"{ref(policy)} allows {', '.join(allowed) or 'no principal'}, not {principal}.")
+    causes.extend(t for t in hints.principal_typos(view, namespace) if t.split(": ", 1)[0] not in named)
     return hints.join(causes)
 
 
@@ -88,8 +90,8 @@ def caller_allowed_hint(view: MeshView, namespace: str, service_name: str, princ
                 "is allowed. Apply one that selects its pods and allows only the wanted principal.")
     for policy in allows:
         if _allows_anyone(policy):
-            return (f"{ref(policy)} has a rule without `from` (`rules: [{{}}]` or only `to`), which matches every "
-                    "caller: put the allowed principal under `from: - source: principals: [...]`.")
+            return (f"{ref(policy)} has a rule without `from`, which matches every caller (`rules: [{{}}]`, or a "
+                    "rule with only `to`): put the allowed principal under `from: - source: principals: [...]`.")
         if principal and principal in _principals(policy):
             return f"{ref(policy)} allows {principal} itself."
     return ""
