@@ -7,12 +7,17 @@ __version__ = "0.1.0"
 __all__ = ["LabkitError", "connect", "__version__"]
 
 
-def _show_errors_briefly_in_notebooks() -> None:
-    from .notebook_errors import install_in_kernel
-    install_in_kernel()
+def _set_up_notebook_kernel() -> None:
+    """In a Jupyter kernel: LabkitErrors as message and hint; a `!kubectl` that finds no cluster explained."""
+    from .kubectl_hint import install as explain_failing_kubectl
+    from .notebook_errors import install as show_errors_briefly, kernel_shell
+    shell = kernel_shell()
+    if shell is not None:
+        show_errors_briefly(shell)
+        explain_failing_kubectl(shell)
 
 
-_show_errors_briefly_in_notebooks()
+_set_up_notebook_kernel()
 
 
 def connect(backend: str | None = None, **options):
@@ -34,7 +39,9 @@ def connect(backend: str | None = None, **options):
 
 def load_ipython_extension(ipython) -> None:
     """`%load_ext labkit`: the %%apply and %%delete cell magics."""
+    from .kubectl_hint import install as explain_failing_kubectl
     from .magics import load_ipython_extension as load
     from .notebook_errors import install
     load(ipython)
     install(ipython)
+    explain_failing_kubectl(ipython)

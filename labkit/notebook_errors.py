@@ -42,12 +42,11 @@ def install(shell) -> None:
     shell.set_custom_exc((LabkitError,), _show)
 
 
-def install_in_kernel() -> None:
-    """Called on `import labkit`: only inside a Jupyter kernel (a terminal or script keeps Python's output)."""
+def kernel_shell():
+    """The IPython shell of a Jupyter kernel we run in, else None (a terminal or script keeps its output)."""
     try:
         from IPython import get_ipython
     except ImportError:
-        return
+        return None
     shell = get_ipython()
-    if shell is not None and getattr(shell, "kernel", None) is not None:
-        install(shell)
+    return shell if shell is not None and getattr(shell, "kernel", None) is not None else None
