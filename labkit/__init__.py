@@ -8,13 +8,16 @@ __all__ = ["LabkitError", "connect", "__version__"]
 
 
 def _set_up_notebook_kernel() -> None:
-    """In a Jupyter kernel: LabkitErrors as message and hint; a `!kubectl` that finds no cluster explained."""
+    """In a Jupyter kernel: LabkitErrors as message and hint; a `!kubectl` that finds no cluster explained;
+    tables that fit the notebook pane."""
     from .kubectl_hint import install as explain_failing_kubectl
     from .notebook_errors import install as show_errors_briefly, kernel_shell
+    from .notebook_tables import install as fit_tables_to_the_pane
     shell = kernel_shell()
     if shell is not None:
         show_errors_briefly(shell)
         explain_failing_kubectl(shell)
+        fit_tables_to_the_pane(shell)
 
 
 _set_up_notebook_kernel()
