@@ -103,7 +103,7 @@ class CheckWidget:
             print(self.result.report())
             return
         from IPython.display import display
-        self.view = _result_view_class()()
+        self.view = result_view_class()()
         self.view.show(self.result)
         display(self.view)
         self.button.on_click(lambda _: self._rerun())
@@ -136,7 +136,7 @@ def _button_class():
 
 
 @functools.cache
-def _result_view_class():
+def result_view_class():
     import ipywidgets
 
     class CheckResultView(ipywidgets.Output):
@@ -145,9 +145,15 @@ def _result_view_class():
         id is not saved with the notebook, so after a reopen the update reaches no output.) Static
         renderings (nbconvert, a saved file without widget state) show the result's own HTML and text."""
 
+        shown_times = 0
+
         def show(self, shown) -> None:
-            from IPython.core.interactiveshell import InteractiveShell
-            data, metadata = InteractiveShell.instance().display_formatter.format(shown)
+            from IPython import get_ipython
+            data, metadata = get_ipython().display_formatter.format(shown)
+            # Counted, so a result equal to the last one is still a change: the view renders it again, and
+            # the learner sees that the click ran the check.
+            self.shown_times += 1
+            metadata = dict(metadata, labkit={"shown": self.shown_times})
             self.outputs = ({"output_type": "display_data", "data": data, "metadata": metadata},)
 
         def _repr_mimebundle_(self, **kwargs):
