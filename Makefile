@@ -12,8 +12,9 @@ help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
 
 JUPYTER_SETTINGS = jupyter-config/lab/settings/overrides.d/labkit.json5
+JUPYTER_SERVER_CONFIG = jupyter-config/jupyter_server_config.d/labkit.json
 
-$(STAMP): pyproject.toml $(JUPYTER_SETTINGS)
+$(STAMP): pyproject.toml $(JUPYTER_SETTINGS) $(JUPYTER_SERVER_CONFIG)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip >/dev/null
 	@echo "Installing labkit and its dependencies into $(VENV) ..."
@@ -21,6 +22,8 @@ $(STAMP): pyproject.toml $(JUPYTER_SETTINGS)
 	@$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (labkit)" >/dev/null
 	@# Editable installs skip pyproject's data-files: put JupyterLab's labkit defaults in place here.
 	@install -D -m 644 $(JUPYTER_SETTINGS) $(VENV)/share/jupyter/lab/settings/overrides.d/labkit.json5
+	@# The server's pre-save hook: outputs are not saved into the tracked labs/NN-*.ipynb (labkit/notebook_outputs.py).
+	@install -D -m 644 $(JUPYTER_SERVER_CONFIG) $(VENV)/etc/jupyter/jupyter_server_config.d/labkit.json
 	@$(PY) -m labkit.cli doctor --quiet || echo "labkit doctor found problems (above); the labs may not start"
 	@touch $(STAMP)
 

@@ -7,6 +7,22 @@ __version__ = "0.1.0"
 __all__ = ["LabkitError", "connect", "__version__"]
 
 
+def _set_up_notebook_kernel() -> None:
+    """In a Jupyter kernel: LabkitErrors as message and hint; a `!kubectl` that finds no cluster explained;
+    tables that fit the notebook pane."""
+    from .kubectl_hint import install as explain_failing_kubectl
+    from .notebook_errors import install as show_errors_briefly, kernel_shell
+    from .notebook_tables import install as fit_tables_to_the_pane
+    shell = kernel_shell()
+    if shell is not None:
+        show_errors_briefly(shell)
+        explain_failing_kubectl(shell)
+        fit_tables_to_the_pane(shell)
+
+
+_set_up_notebook_kernel()
+
+
 def connect(backend: str | None = None, **options):
     """The lab to drive: the local mesh by default, `"kube"` for a real cluster with Istio.
 
@@ -26,5 +42,9 @@ def connect(backend: str | None = None, **options):
 
 def load_ipython_extension(ipython) -> None:
     """`%load_ext labkit`: the %%apply and %%delete cell magics."""
+    from .kubectl_hint import install as explain_failing_kubectl
     from .magics import load_ipython_extension as load
+    from .notebook_errors import install
     load(ipython)
+    install(ipython)
+    explain_failing_kubectl(ipython)

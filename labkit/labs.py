@@ -147,6 +147,7 @@ LABS: tuple[LabInfo, ...] = (
         "every load shows 'Error fetching product reviews'",
         "http://bookinfo.local.test/productpage over 4 loads: one shows 'Ratings service is currently unavailable'; "
         "none shows 'Error fetching'",
+        "curl.assets (another mesh identity) is refused by details.default:9080, reviews.default:9080",
         "http://bookinfo.local.test/productpage over 4 loads: one shows 'glyphicon-star'; "
         "none shows 'currently unavailable'",
     )),

@@ -1,4 +1,5 @@
-"""Which labs and steps a learner has done: passing checks recorded as JSON in the mesh's state directory.
+"""Which labs and steps a learner has done: passing checks (and what they proved) recorded as JSON in the
+mesh's state directory.
 
 Several kernels (one per open notebook) and the CLI may touch the file, so writes are serialised with a
 lock and replace the file atomically.
@@ -63,13 +64,42 @@ def started(lab, lab_id: str) -> None:
     classroom.publish_started(getattr(lab, "state_dir", None), lab_id)  # the instructor's view, if any
 
 
-def record(lab, lab_id: str | None, title: str, passed: bool) -> None:
-    """Remember a check's latest outcome under the lab the notebook reset to."""
+def record(lab, lab_id: str | None, title: str, passed: bool, proved: list[str] | tuple = ()) -> None:
+    """Remember a check's outcome under the lab the notebook reset to.
+
+    A pass records what the step proved and when. A later failure of a step that passed does not undo
+    it: later steps change the mesh on purpose (lab 04 turns off the mTLS its first step proved), so a
+    re-check of an earlier step tests today's mesh, not the step; it is kept as `rechecked`.
+    """
     key = lab_id or "unassigned"
     with _updating(path_for(lab)) as data:
-        entry = data["labs"].setdefault(key, {"steps": {}})
-        entry.setdefault("steps", {})[title] = {"passed": bool(passed), "time": time.time()}
+        steps = data["labs"].setdefault(key, {"steps": {}}).setdefault("steps", {})
+        earlier, now = steps.get(title) or {}, time.time()
+        if passed:
+            steps[title] = {"passed": True, "time": now, "proved": list(proved)}
+        elif earlier.get("passed"):
+            earlier["rechecked"] = {"passed": False, "time": now}
+        else:
+            steps[title] = {"passed": False, "time": now}
     classroom.publish_check(getattr(lab, "state_dir", None), lab_id, title, passed)
+
+
+def pass_since_start(lab, lab_id: str | None, title: str) -> dict | None:
+    """The step's recorded pass, if it happened since the lab was last started (`reset_lab`)."""
+    entry = load(path_for(lab))["labs"].get(lab_id or "unassigned") or {}
+    step = (entry.get("steps") or {}).get(title) or {}
+    if step.get("passed") and step.get("time", 0) >= entry.get("started", 0):
+        return step
+    return None
+
+
+def moved_on_note(step: dict) -> str:
+    """What a failing re-check of a step that passed earlier means, in plain words."""
+    when = time.strftime("%H:%M", time.localtime(step.get("time", 0)))
+    proved = "; ".join(step.get("proved") or [])
+    return (f"This step passed at {when}" + (f" (it proved: {proved})" if proved else "") + ". The mesh has "
+            "moved on since (later steps change it on purpose), so this re-check tests the mesh as it is now; "
+            "your progress keeps the pass.")
 
 
 def steps_of(data: dict, lab_id: str) -> dict[str, dict]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+from html import escape
 
 from . import progress
 from .checks.result import CheckResult
@@ -65,8 +66,8 @@ def _is_headless_runner(cmdline: list[str]) -> bool:
 class CheckWidget:
     """The latest result of a check above a Check button that runs it again.
 
-    The result is a plain HTML display (updated in place by display id), so saved notebooks, nbconvert
-    HTML and nbval outputs show it even where widgets do not render; only the button is a widget.
+    The result is an Output widget that also carries the result's HTML and text, so saved notebooks,
+    nbconvert HTML and nbval outputs show it even where widgets do not render.
     Every run records the step's outcome in the progress file.
     """
 
@@ -74,25 +75,37 @@ class CheckWidget:
         self.fn, self.args, self.kwargs = fn, args, kwargs
         self.lab = args[0] if args else None  # every check takes the lab first
         self.result: CheckResult | None = None
-        self.handle = None
+        self.view = None  # the result's widget, once shown
         self.button = _check_button() if _kernel() is not None else None
 
     def run(self) -> CheckResult:
         self.result = self.fn(*self.args, **self.kwargs)
         if self.lab is not None:
-            progress.record(self.lab, getattr(self.lab, "current_lab", None), self.result.title, self.result.passed)
-        if self.handle is not None:
-            self.handle.update(self.result)
+            self._record_progress(self.result)
+        if self.view is not None:
+            self.view.show(self.result)
         if self.button is not None:
             self.button.button_style = "success" if self.result.passed else "danger"
         return self.result
+
+    def _record_progress(self, result: CheckResult) -> None:
+        """Record the step; a failing re-check of a step that passed since the lab started says the mesh
+        moved on (and progress keeps the pass) instead of reading as a broken step."""
+        lab_id = getattr(self.lab, "current_lab", None)
+        earlier = None if result.passed else progress.pass_since_start(self.lab, lab_id, result.title)
+        progress.record(self.lab, lab_id, result.title, result.passed,
+                        [f"{item.label}: {item.detail}" if item.detail else item.label for item in result.items])
+        if earlier:
+            result.note = progress.moved_on_note(earlier)
 
     def show(self) -> None:
         if self.button is None:
             print(self.result.report())
             return
         from IPython.display import display
-        self.handle = display(self.result, display_id=True)
+        self.view = result_view_class()()
+        self.view.show(self.result)
+        display(self.view)
         self.button.on_click(lambda _: self._rerun())
         display(self.button)
 
@@ -102,8 +115,8 @@ class CheckWidget:
             self.run()
         except Exception as exc:  # a click must never leave the button stuck
             from IPython.display import HTML
-            self.handle.update(HTML(f"<b style='color:#b00020'>the check itself failed: "
-                                    f"{type(exc).__name__}: {exc}</b>"))
+            self.view.show(HTML(f"<b style='color:#b00020'>the check itself failed: "
+                                f"{type(exc).__name__}: {escape(str(exc))}</b>"))
         finally:
             self.button.disabled, self.button.description = False, "Check"
 
@@ -120,6 +133,37 @@ def _button_class():
             return bundle
 
     return CheckButton
+
+
+@functools.cache
+def result_view_class():
+    import ipywidgets
+
+    class CheckResultView(ipywidgets.Output):
+        """The latest result, inside a widget: its model lives in the kernel, so a notebook reopened while
+        its kernel runs shows what the last click found. (A display updated by display id would not: the
+        id is not saved with the notebook, so after a reopen the update reaches no output.) Static
+        renderings (nbconvert, a saved file without widget state) show the result's own HTML and text."""
+
+        shown_times = 0
+
+        def show(self, shown) -> None:
+            from IPython import get_ipython
+            data, metadata = get_ipython().display_formatter.format(shown)
+            # Counted, so a result equal to the last one is still a change: the view renders it again, and
+            # the learner sees that the click ran the check.
+            self.shown_times += 1
+            metadata = dict(metadata, labkit={"shown": self.shown_times})
+            self.outputs = ({"output_type": "display_data", "data": data, "metadata": metadata},)
+
+        def _repr_mimebundle_(self, **kwargs):
+            bundle = super()._repr_mimebundle_(**kwargs)
+            if bundle and self.outputs:
+                bundle.update({key: value for key, value in self.outputs[0]["data"].items()
+                               if key in ("text/html", "text/plain")})
+            return bundle
+
+    return CheckResultView
 
 
 def _check_button():

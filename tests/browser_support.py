@@ -385,15 +385,30 @@ _KERNEL_READY = r"""
 }
 """
 
-# Counts re-renders of a cell's first HTML output (a check result updated in place by display id).
+# Counts re-renders of a cell's first HTML output (a check result updated in place), and remembers that output:
+# a result re-rendered by its widget replaces the output element instead of changing it.
 _WATCH_FIRST_HTML = r"""
 (cell) => {
   const out = cell.querySelector('.jp-OutputArea-output[data-mime-type="text/html"]');
   window.__labkitRenders = 0;
+  window.__labkitFirstHtml = out;
   if (window.__labkitObserver) window.__labkitObserver.disconnect();
   window.__labkitObserver = new MutationObserver(() => { window.__labkitRenders += 1; });
   window.__labkitObserver.observe(out, {childList: true, subtree: true, characterData: true});
 }
+"""
+_RENDERED_AGAIN = r"""
+(cell) => window.__labkitRenders > 0
+  || cell.querySelector('.jp-OutputArea-output[data-mime-type="text/html"]') !== window.__labkitFirstHtml
+"""
+
+# How far each output of a cell sticks out of the notebook pane: its content's width beyond the visible width
+# (a table or graph wider than the pane scrolls sideways, hiding columns and nodes).
+_OVERFLOW = r"""
+(cell) => [...cell.querySelectorAll('.jp-OutputArea-output')].map(out => ({
+  mime: out.dataset.mimeType || '', visible: out.clientWidth, content: out.scrollWidth,
+  widest: Math.max(0, ...[...out.querySelectorAll('table, svg, img')].map(e => e.getBoundingClientRect().width)),
+}))
 """
 
 
@@ -464,6 +479,11 @@ class NotebookPage:
     def read(self, index: int) -> dict:
         return self.cell(index).evaluate(_READ_CELL)
 
+    def overflow(self, index: int) -> list[dict]:
+        """Per output of the cell: its visible width and its content's width (wider: the learner must scroll)."""
+        self.cell(index).scroll_into_view_if_needed()
+        return self.cell(index).evaluate(_OVERFLOW)
+
     def panel_text(self) -> str:
         return self.page.locator(CURRENT_PANEL).inner_text()
 
@@ -474,7 +494,7 @@ class NotebookPage:
         button = cell.locator("button.jupyter-button", has_text="Check")
         self.console.mark(f"click Check in cell {index}")
         button.click()
-        self.page.wait_for_function("() => window.__labkitRenders > 0", timeout=timeout * 1000)
+        self.page.wait_for_function(_RENDERED_AGAIN, arg=cell.element_handle(), timeout=timeout * 1000)
         self.page.wait_for_function(
             "(cell) => { const b = cell.querySelector('button.jupyter-button');"
             " return b && !b.disabled && b.innerText.trim() === 'Check'; }",

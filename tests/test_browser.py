@@ -331,3 +331,72 @@ def test_learner_lab_fails_its_first_exercise_with_a_hint_until_solved(workspace
     page.screenshot("learner-lab03-first-exercise-solved", exercise_check)
     assert_console_clean(console, "learner lab 03")
     assert_mesh_processes_found(server, mesh_state)
+
+
+# --- issue 21: lab 08 as a learner sees it ------------------------------------------------------------------
+LAB08 = "08-troubleshoot.ipynb"
+BAD_POLICY = ('lab.apply({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": '
+              '{"name": "bad", "namespace": "backend"}, "spec": {"rules": [{"from": [{"to": [{"operation": '
+              '{"methods": ["GET"]}}]}]}]}})')
+
+
+def starts(notebook_cells, prefix: str, after: int = -1) -> int:
+    return next(i for i, c in enumerate(notebook_cells) if i > after and c.source.startswith(prefix))
+
+
+def assert_fits(page: NotebookPage, index: int, where: str) -> None:
+    """Nothing in the cell's outputs is wider than the notebook pane (no sideways scrolling to find a column)."""
+    for out in page.overflow(index):
+        assert out["content"] <= out["visible"] + 2 and out["widest"] <= out["visible"] + 2, \
+            f"{where}: an output is {max(out['content'], out['widest'])} px wide in a {out['visible']} px pane: {out}"
+
+
+def test_lab08_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(workspace, notebook, console, server,
+                                                                               mesh_state):
+    copy_notebook(ROOT / "labs" / LAB08, workspace / "notebooks")
+    source = cells(workspace / "notebooks" / LAB08)
+    news = server.lab_setting("@jupyterlab/apputils-extension:notification")
+    assert news.get("fetchNews") == "false", f"JupyterLab would ask about its news on first open: {news}"
+    page = notebook(LAB08)
+    page.run_all(timeout=240)
+    executed = [page.read(i)["prompt"] for i, c in enumerate(source) if c.cell_type == "code"]
+    assert all(re.fullmatch(r"\[\d+\]:", p) for p in executed), f"cells not run: {executed}"
+    assert "official Jupyter news" not in page.page.inner_text("body")
+
+    # Item 4: the tables and graphs the text talks about fit the pane, values whole (no "...").
+    clusters = starts(source, 'lab.proxy_config("shop", "web-frontend", "clusters")')
+    certificates = starts(source, 'lab.certs("shop", "web-frontend")')
+    access = starts(source, 'lab.exec("shop", "web-frontend"')
+    graphs = [i for i, c in enumerate(source) if c.source.startswith("lab.graph(")]
+    for index in [clusters, certificates, access, *graphs]:
+        page.screenshot(f"lab08-fits-{index}", index)
+        assert_fits(page, index, f"cell {index} ({source[index].source.splitlines()[0]})")
+    assert "TLS" in " ".join(page.read(clusters)["tables"][0]["head"]).upper()
+    assert "spiffe://cluster.local/ns/shop/sa/web-frontend" in page.read(certificates)["text"]
+    assert "caller" in page.read(access)["tables"][0]["head"]
+
+    # Item 5: a LabkitError reads as its message and hint; the traceback is one click away.
+    policy = starts(source, 'lab.get("AuthorizationPolicy", "customers"')
+    page.type_at_end_of_cell(policy, BAD_POLICY)
+    page.run_selected_cell()
+    shown = page.read(policy)["text"]
+    page.screenshot("lab08-labkit-error", policy)
+    assert "unknown field 'to'" in shown and "hint:" in shown, shown
+    assert "Traceback" not in shown and "schema.py" not in shown and len(shown.splitlines()) < 12, shown
+    page.cell(policy).locator("details summary").first.click()
+    assert "schema.py" in page.read(policy)["text"]
+
+    # Items 2 and 3: saved, reopened while its kernel runs; the first check (the shop's TLS failure, long
+    # fixed) is clicked again: its result re-renders in place, failed, and says the mesh moved on.
+    first = starts(source, "check(")
+    assert page.read(first)["checks"][0]["title"].endswith(": passed")
+    page.save()
+    page.reload()
+    page.wait_widgets_settled()
+    assert_no_widget_trouble(page, "reopened with the kernel running")
+    again = page.click_check(first)
+    page.screenshot("lab08-recheck-after-reopen", first)
+    assert len(again["checks"]) == 1 and again["checks"][0]["title"].endswith(": failed"), again["text"]
+    assert "moved on" in again["text"], again["text"]
+    assert "mod-danger" in again["buttons"][0]["classes"], again["buttons"]
+    assert_console_clean(console, "lab 08")

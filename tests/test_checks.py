@@ -205,11 +205,27 @@ spec:
         m.apply(certs.tls_secret("secure-tls", "legacy", server))
         m.wait_ready("legacy")   # the kubelet starts the container once the Secret exists
         passes(checks.dr_mode, m, "foo", "secure.legacy:8443", "SIMPLE")
+        # `secure.legacy` (what curl accepts) has a dot: istiod takes it as written, so the rule applies to
+        # nothing and the sidecar sends plaintext to the TLS server (issue 21, lab 04's SIMPLE exercise).
+        m.apply(destination_rule_for_host("secure", "foo", "secure.legacy", ca_file))
+        hint = hints(checks.dr_mode, m, "foo", "secure.legacy:8443", "SIMPLE")
+        assert "'secure.legacy'" in hint and "taken as written" in hint and "secure.legacy.svc.cluster.local" in hint
     finally:
         m.delete("Deployment", "secure", namespace="legacy")
         m.delete("Service", "secure", namespace="legacy")
         m.delete("Secret", "secure-cert", namespace="legacy")
         m.delete("Secret", "secure-tls", namespace="legacy", ignore_missing=True)
+
+
+def destination_rule_for_host(name: str, namespace: str, host: str, ca_file) -> str:
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  host: {host}
+  trafficPolicy: {{tls: {{mode: SIMPLE, caCertificates: {ca_file}}}}}
+"""
 
 
 def test_responds_with_body(m):

@@ -182,3 +182,95 @@ def test_a_kernel_run_by_a_headless_runner_is_not_interactive(monkeypatch):
 def test_headless_runner_detection_looks_at_program_names(cmdline, headless):
     from labkit.widgets import _is_headless_runner
     assert _is_headless_runner(cmdline) is headless
+
+
+# -- issue 21: a re-check of an earlier step, a LabkitError in a notebook ---------------------------------
+@checker(lambda lab, outcome: "the step", settle=False)
+def step(result: CheckResult, lab, outcome: dict) -> None:
+    result.add("STRICT rejects plaintext", outcome["ok"], "curl 56", "apply the PeerAuthentication")
+
+
+def test_a_failing_recheck_of_a_passed_step_keeps_the_pass_and_says_the_mesh_moved_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_NONINTERACTIVE", "0")
+    lab, outcome = FakeLab(tmp_path), {"ok": False}
+    progress.started(lab, "03")
+    check(step, lab, outcome)                                        # not done yet: a plain failure
+    steps = progress.steps_of(progress.load(tmp_path / progress.FILE_NAME), "03")
+    assert steps["the step"]["passed"] is False
+
+    outcome["ok"] = True
+    check(step, lab, outcome)                                        # done: the pass and what it proved
+    outcome["ok"] = False                                            # a later step changes the mesh
+    from labkit.widgets import CheckWidget
+    widget = CheckWidget(step, (lab, outcome), {})
+    result = widget.run()
+    assert not result.passed
+    assert "moved on" in result.note and "STRICT rejects plaintext: curl 56" in result.note
+    assert "note: " in result.report() and "moved on" in result.to_html()
+    entry = progress.steps_of(progress.load(tmp_path / progress.FILE_NAME), "03")["the step"]
+    assert entry["passed"] is True and entry["proved"] == ["STRICT rejects plaintext: curl 56"]
+    assert entry["rechecked"]["passed"] is False
+
+    progress.started(lab, "03")                                      # the lab starts afresh (reset_lab)
+    again = CheckWidget(step, (lab, outcome), {}).run()
+    assert not again.passed and not again.note                       # a new attempt: no stale "moved on"
+
+
+def test_a_labkit_error_in_a_notebook_shows_message_and_hint_not_the_stack(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+    from labkit.notebook_errors import install
+    shell = InteractiveShell.instance()
+    install(shell)
+    install(shell)                                                   # idempotent
+    shell.user_ns["LabkitError"] = LabkitError
+    code = ("def deep():\n    raise LabkitError(\"unknown field 'to'\", kind='AuthorizationPolicy', name='p',"
+            " namespace='assets', field='spec.rules[0].from[0].to', hint='known fields here: source')\n"
+            "def deeper():\n    deep()\ndeeper()\n")
+    outcome = shell.run_cell(code)
+    assert isinstance(outcome.error_in_exec, LabkitError)           # the cell still fails (Run All stops)
+    shown = capsys.readouterr().out
+    assert "unknown field 'to'" in shown and "hint: known fields here: source" in shown
+    assert "deeper()" not in shown and "Traceback" not in shown
+    other = shell.run_cell("1/0")
+    assert "ZeroDivisionError" in capsys.readouterr().out and isinstance(other.error_in_exec, ZeroDivisionError)
+
+
+def test_a_pasted_kubectl_without_a_cluster_says_what_to_run_instead(capfd, monkeypatch, tmp_path):
+    from IPython.core.interactiveshell import InteractiveShell
+    from labkit.kubectl_hint import install, lab_equivalent
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))             # kubectl falls back to localhost:8080
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    shell = InteractiveShell.instance()
+    install(shell)
+    install(shell)                                                         # idempotent
+    shell.run_cell("!kubectl label namespace backend istio-injection=enabled --request-timeout=2s\n"
+                   "!kubectl rollout restart deployment/customers-v1 -n backend --request-timeout=2s")
+    shown = capfd.readouterr()
+    text = shown.out + shown.err
+    assert "lab.label_namespace(\"backend\", {'istio-injection': 'enabled'})" in text, text
+    assert 'lab.restart("backend", "customers-v1")' in text, text
+    assert len(text.strip().splitlines()) <= 8, text                      # not a flood of retries
+    shell.run_cell("!echo plain shell commands are untouched")
+    assert "plain shell commands are untouched" in capfd.readouterr().out
+    assert lab_equivalent("kubectl logs -n shop deploy/web-frontend -c istio-proxy") == \
+        'print(lab.logs("shop", "web-frontend", container="istio-proxy"))'
+    assert lab_equivalent("kubectl exec -n foo deploy/curl -- curl -s http://httpbin.bar:8000/ip") == \
+        """lab.exec("foo", "curl", ['curl', '-s', 'http://httpbin.bar:8000/ip'])"""
+
+
+def test_the_check_result_widget_renders_anew_on_every_run(monkeypatch, tmp_path):
+    """Issue 21 item 2: the result lives in a widget (its model in the kernel), so a notebook reopened while its
+    kernel runs shows the latest click; a click whose result equals the last one still re-renders."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from labkit.widgets import result_view_class
+    InteractiveShell.instance()
+    view = result_view_class()()
+    changes = []
+    view.observe(lambda change: changes.append(change), names="outputs")
+    result = always(None, True)
+    view.show(result)
+    view.show(always(None, True))
+    assert len(changes) == 2
+    bundle = view._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/html"] == result.to_html() and bundle["text/plain"] == result.report()

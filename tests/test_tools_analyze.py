@@ -101,12 +101,14 @@ CASES = {
     "no matching workloads": ("IST0127", [policy("p", "foo", "app: nope")],
                               [policy("p", "foo", "app: httpbin"), policy("q", "istio-system", "app: httpbin")],
                               "No matching workloads for this resource with the following labels: app=nope"),
-    "no ca destination level": ("IST0128", [dr("tls", "foo", "httpbin.bar", "SIMPLE")],
-                                [dr("tls", "foo", "httpbin.bar", "SIMPLE").replace(
+    "no ca destination level": ("IST0128", [dr("tls", "foo", "httpbin.bar.svc.cluster.local", "SIMPLE")],
+                                [dr("tls", "foo", "httpbin.bar.svc.cluster.local", "SIMPLE").replace(
                                     "mode: SIMPLE", "mode: SIMPLE, caCertificates: /etc/certs/ca.pem")],
                                 "has TLS mode set to SIMPLE but no caCertificates"),
-    "no ca port level": ("IST0129", [dr("tls", "foo", "httpbin.bar", extra=PORT_TLS.format("MUTUAL"))],
-                         [dr("tls", "foo", "httpbin.bar", extra=PORT_TLS.format("ISTIO_MUTUAL"))], "at port 8000"),
+    "no ca port level": ("IST0129",
+                         [dr("tls", "foo", "httpbin.bar.svc.cluster.local", extra=PORT_TLS.format("MUTUAL"))],
+                         [dr("tls", "foo", "httpbin.bar.svc.cluster.local", extra=PORT_TLS.format("ISTIO_MUTUAL"))],
+                         "at port 8000"),
     "vs host not in gateway": ("IST0132", [GATEWAY, GATEWAY_VS.replace('["httpbin.example.com"]',
                                                                         '["other.example.com"]')],
                                [GATEWAY.replace('"httpbin.example.com"', '"*.example.com"'), GATEWAY_VS],
@@ -135,8 +137,9 @@ CASES = {
                                        [WEB_WITHOUT_SIDECAR, strict("foo", name="httpbin", selector={"app": "httpbin"},
                                                                     port_level={8080: "PERMISSIVE"})],
                                        "legacy/web (named in its configuration)"),
-    "dr conflicts with server": ("LAB0003", [strict("foo"), dr("plain", "bar", "httpbin.foo", "DISABLE")],
-                                 [dr("plain", "bar", "httpbin.foo", "DISABLE")],
+    "dr conflicts with server": ("LAB0003",
+                                 [strict("foo"), dr("plain", "bar", "httpbin.foo.svc.cluster.local", "DISABLE")],
+                                 [dr("plain", "bar", "httpbin.foo.svc.cluster.local", "DISABLE")],
                                  "DestinationRule plain.bar (DISABLE) applies to clients (bar/curl, bar/httpbin) "
                                  "calling httpbin.foo.svc.cluster.local:8000 (foo/httpbin: STRICT, default.foo): "
                                  "the client sends plaintext; STRICT accepts only mTLS and resets the connection; "

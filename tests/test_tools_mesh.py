@@ -114,7 +114,7 @@ def test_failed_calls_are_red_with_their_real_codes(mesh):
 def test_tls_status_predicts_what_curl_gets(mesh):
     mesh.apply(strict("foo"))
     mesh.apply(dr("httpbin-plain", "bar", "httpbin.foo.svc.cluster.local", "DISABLE"))
-    mesh.apply(dr("legacy-mtls", "foo", "httpbin.legacy", "ISTIO_MUTUAL"))
+    mesh.apply(dr("legacy-mtls", "foo", "httpbin.legacy.svc.cluster.local", "ISTIO_MUTUAL"))
     try:
         table = mesh.tls_status(service=None)
         outcome = {"200": OK, "503": ("503", 0), "connection reset (curl 56)": RESET}
@@ -142,7 +142,7 @@ def test_clusters_show_auto_mtls_and_a_destination_rule_turning_it_off(mesh):
                                                                                       "tlsMode-disabled"]
     assert "<details>" in clusters._repr_html_() and FOO_CLUSTER in clusters._repr_html_()
     assert len(clusters.widget().children[1].children) == len(clusters.items)
-    mesh.apply(dr("plain", "foo", "httpbin.foo", "DISABLE"))
+    mesh.apply(dr("plain", "foo", "httpbin.foo.svc.cluster.local", "DISABLE"))
     try:
         plain = mesh.proxy_config("foo", "curl", "cluster").table.set_index("cluster")
         assert plain.loc[FOO_CLUSTER, "tls"] == "plaintext"

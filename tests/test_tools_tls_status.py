@@ -53,7 +53,8 @@ def test_destination_rule_disable_towards_strict_is_a_503_for_that_namespace_onl
 
 
 def test_istio_mutual_to_a_sidecarless_pod_is_a_503():
-    table = tls_status(model_of(migration(dr("legacy-mtls", "foo", "httpbin.legacy", "ISTIO_MUTUAL"))))
+    table = tls_status(model_of(migration(
+        dr("legacy-mtls", "foo", "httpbin.legacy.svc.cluster.local", "ISTIO_MUTUAL"))))
     assert row(table, "foo/curl", LEGACY)["status"] == CONFLICT
     assert row(table, "foo/curl", LEGACY)["expected"] == "503"
     # A client looks for DestinationRules in its own namespace, the service's, then the root one: not in foo.
@@ -64,7 +65,8 @@ def test_workload_disable_lets_auto_mtls_fall_back_but_not_an_explicit_istio_mut
     disable = strict("foo", name="plain", selector={"app": "httpbin"}, mode="DISABLE")
     auto = tls_status(model_of(migration(disable)))
     assert row(auto, "bar/curl", FOO)["status"] == OK and not row(auto, "bar/curl", FOO)["mtls"]
-    forced = tls_status(model_of(migration(disable, dr("force", "bar", "httpbin.foo", "ISTIO_MUTUAL"))))
+    forced = tls_status(model_of(migration(
+        disable, dr("force", "bar", "httpbin.foo.svc.cluster.local", "ISTIO_MUTUAL"))))
     assert row(forced, "bar/curl", FOO)["status"] == CONFLICT
 
 
@@ -77,7 +79,7 @@ def test_port_level_exception_is_named_in_the_server_policy():
 
 
 def test_tls_origination_to_a_permissive_sidecar_needs_checking():
-    table = tls_status(model_of(migration(dr("simple", "foo", "httpbin.bar", "SIMPLE"))))
+    table = tls_status(model_of(migration(dr("simple", "foo", "httpbin.bar.svc.cluster.local", "SIMPLE"))))
     assert row(table, "foo/curl", BAR)["status"] == CHECK
 
 

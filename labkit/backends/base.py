@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import abc
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Union
@@ -146,14 +147,15 @@ class Lab(abc.ABC):
 
     def evidence(self, since: Any = None):
         """What the proxies logged, per call: source → destination, code, mTLS and peer identities.
-        `since`: a datetime or time.time() value, to see only the calls made after it."""
+        `since`: a datetime or time.time() value, to see only the calls made after it; by default the
+        calls since the last `reset_lab` (earlier labs' traffic is not this lab's evidence)."""
         from ..tools import lab_api
-        return lab_api.evidence(self._tool_access(), since)
+        return lab_api.evidence(self._tool_access(), self._evidence_since(since))
 
     def graph(self, since: Any = None, *, idle: bool = False):
         """Kiali-like picture of the observed calls (SVG in the notebook): 🔒 on mTLS edges, red on failures."""
         from ..tools import lab_api
-        return lab_api.graph(self._tool_access(), since, idle)
+        return lab_api.graph(self._tool_access(), self._evidence_since(since), idle)
 
     def proxy_status(self, namespace: str | None = None, *, verbose: bool = False):
         """`istioctl proxy-status`: per proxy, whether it runs the config the control plane last sent
@@ -164,9 +166,15 @@ class Lab(abc.ABC):
     def analyze(self):
         """`istioctl analyze` on this lab's resources (plus labkit's LAB* checks); `print()` it."""
         from ..tools import lab_api
-        return lab_api.analyze(self._tool_access())
+        return lab_api.analyze(self._tool_access(), since=self._evidence_since(None))
 
     current_lab: str | None = None  # the lab id of the last reset_lab: where checks record progress
+    evidence_start: float | None = None  # time.time() of the last reset_lab: where evidence begins
+
+    def _evidence_since(self, since: Any) -> Any:
+        """`since` as given, else the last reset_lab: the gateway (and any pod that kept its name and address)
+        still has earlier labs' calls in its access log, which are no evidence about this lab."""
+        return since if since is not None else self.evidence_start
 
     def reset(self, resources: YamlSource | None = None) -> None:
         """Remove every learner resource (the mesh's own stay), then apply `resources`."""
@@ -177,6 +185,7 @@ class Lab(abc.ABC):
         from .. import progress, session
         from ..labs import lab_info, start_resources
         lab_id = lab_info(lab_id).id
+        self.evidence_start = time.time()
         if not getattr(self, "running", True) and hasattr(self, "up"):
             self.up()  # the kernel that ran the mesh is gone: run it here
         self.reset(start_resources(lab_id))

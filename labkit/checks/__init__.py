@@ -3,7 +3,7 @@
 `check(fn, lab, ...)` in `labkit.widgets` shows one with a Check button; in scripts and under nbval the
 same call raises AssertionError with the details when it fails.
 """
-from .authz import callers_table, only_gateway_allowed, pages_show
+from .authz import callers_table, only_gateway_allowed, pages_show, refuses_other_callers
 from .course import lab_complete
 from .destination import dr_mode, responds
 from .edge_tls import (client_cert_required, credential_missing, edge_table, foreign_client_rejected,
@@ -21,4 +21,5 @@ __all__ = ["CheckItem", "CheckResult", "checker", "deployed", "doctor", "dr_mode
            # labs 05-08: the edge, authorization, troubleshooting
            "access_log", "callers_table", "client_cert_required", "credential_missing", "edge_table",
            "foreign_client_rejected", "mtls_between", "only_caller_allowed", "only_gateway_allowed", "pages_show",
-           "passthrough_serves", "serves_certificate", "untrusted_rejected", "verification_flow", "via_gateway"]
+           "passthrough_serves", "refuses_other_callers", "serves_certificate", "untrusted_rejected",
+           "verification_flow", "via_gateway"]

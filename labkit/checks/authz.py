@@ -15,7 +15,7 @@ from .clients import NO_MTLS_CLIENT, NO_PLAINTEXT_CLIENT, pick_client
 from .edge_tls import GATEWAY_PRINCIPAL, describe_expected, edge_curl, edge_hint
 from .mesh import precondition
 from .result import CheckResult, checker
-from .state import MeshView, labels_text, ref
+from .state import MeshView, labels_text, ref, split_target
 from .traffic import curl, snippet
 
 DENIED_BODY = "RBAC: access denied"
@@ -48,7 +48,7 @@ def caller_denied_hint(view: MeshView, namespace: str, service_name: str, princi
     pods, allows = allow_policies(view, namespace, service_name)
     if not allows:
         return "a DENY policy matches this caller (kubectl get authorizationpolicy -n " + namespace + ")."
-    causes = []
+    causes, named = [], set()
     for policy in allows:
         if not (policy.get("spec") or {}).get("rules"):
             causes.append(f"{ref(policy)} has no rules (allow-nothing): it denies every request to the workloads "
@@ -60,11 +60,13 @@ def caller_denied_hint(view: MeshView, namespace: str, service_name: str, princi
                           "rule does not match this request.")
             continue
         close = difflib.get_close_matches(principal, allowed, n=1, cutoff=0.6)
-        text = f"{ref(policy)} allows {', '.join(allowed) or 'no principal'}, not {principal}"
-        if close:
-            text += f" ({close[0]!r} is almost it: the form is cluster.local/ns/<namespace>/sa/<service account>)"
-        causes.append(text + ".")
-    causes.extend(hints.principal_typos(view, namespace))
+        if close:  # say it once: the near miss and the real identity (not again as a typo below)
+            named.add(ref(policy))
+            causes.append(f"{ref(policy)} allows {close[0]}, almost but not the caller's identity {principal}: "
+                          "write it exactly (cluster.local/ns/<namespace>/sa/<service account>).")
+        else:
+            causes.append(f"{ref(policy)} allows {', '.join(allowed) or 'no principal'}, not {principal}.")
+    causes.extend(t for t in hints.principal_typos(view, namespace) if t.split(": ", 1)[0] not in named)
     return hints.join(causes)
 
 
@@ -88,7 +90,8 @@ def caller_allowed_hint(view: MeshView, namespace: str, service_name: str, princ
                 "is allowed. Apply one that selects its pods and allows only the wanted principal.")
     for policy in allows:
         if _allows_anyone(policy):
-            return f"{ref(policy)} has a rule without `from`, which matches every caller."
+            return (f"{ref(policy)} has a rule without `from`, which matches every caller (`rules: [{{}}]`, or a "
+                    "rule with only `to`): put the allowed principal under `from: - source: principals: [...]`.")
         if principal and principal in _principals(policy):
             return f"{ref(policy)} allows {principal} itself."
     return ""
@@ -196,6 +199,34 @@ def authz_summary(view: MeshView, host: str) -> str:
             "cluster.local/ns/<namespace>/sa/<service account>. Policies now: " + "; ".join(parts))
 
 
+def _refuses_title(lab, caller, targets, path="/") -> str:
+    return f"{caller[1]}.{caller[0]} (another mesh identity) is refused by {', '.join(targets)}"
+
+
+@checker(_refuses_title)
+def refuses_other_callers(result: CheckResult, lab, caller: tuple[str, str], targets, path: str = "/") -> None:
+    """Each target answers `caller` (namespace, deployment; a pod with a sidecar, whose identity no policy
+    names) with Envoy's 403 `RBAC: access denied`. A page that loads proves the allowed caller gets in; only
+    a refused stranger proves nobody else does (an ALLOW rule `- {}` or one without `from` lets anyone in)."""
+    if not precondition(result, lab):
+        return
+    view = MeshView(lab)
+    principal = f"cluster.local/ns/{caller[0]}/sa/{_service_account(view, *caller)}"
+    for target in targets:
+        name, namespace, port = split_target(target, 80)
+        if view.service(name, namespace) is None:
+            result.add(f"service {target}", False, "not found", hints.missing_deployment(view, namespace, name))
+            continue
+        seen = curl(lab, caller[0], target, path, client=caller[1], with_body=True)
+        refused = seen.status == "403" and DENIED_BODY in seen.body
+        hint = ""
+        if not refused:
+            hint = (caller_allowed_hint(view, namespace, name, principal) if seen.answered else
+                    hints.failed_call(view, caller[0], True, namespace, name, port, seen))
+        result.add(f"{seen.client} ({principal}) → {target}: 403 {DENIED_BODY}", refused,
+                   f"{seen.label}: {snippet(seen.body, 'RBAC') if seen.answered else seen.error}", hint)
+
+
 # ---- a table ---------------------------------------------------------------------------------------
 
 def callers_table(lab, namespace: str, service: str, host: str, port: int = 80, path: str = "/get"):
@@ -221,4 +252,5 @@ def callers_table(lab, namespace: str, service: str, host: str, port: int = 80, 
     return frame.style.format(escape="html").map(_colour, subset=["result"]).hide(axis="index")
 
 
-__all__ = ["callers_table", "caller_allowed_hint", "caller_denied_hint", "only_gateway_allowed", "pages_show"]
+__all__ = ["callers_table", "caller_allowed_hint", "caller_denied_hint", "only_gateway_allowed", "pages_show",
+           "refuses_other_callers"]

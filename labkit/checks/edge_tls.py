@@ -253,6 +253,31 @@ def _server_for(view: MeshView, host: str, port: int) -> tuple[dict, dict] | Non
     return (exact or found or [None])[0]
 
 
+def conflicting_gateways_hint(view: MeshView, host: str, port: int) -> str:
+    """Two Gateways serving the same host on the same port ("" when there is one): istiod keeps the oldest
+    server and skips the other (MergeGateways, "duplicate host names"; istioctl analyze IST0145), so which one
+    works depends on creation order. The classic leftover: a Gateway applied without `metadata.namespace`
+    lands in `default` (kubectl's default namespace) beside the one it was meant to fix."""
+    gateways = list({ref(g): g for g, _ in servers_on(view, port, host)}.values())
+    if len(gateways) < 2:
+        return ""
+    # The model lists each kind oldest first (creationTimestamp, then name, then namespace), as istiod sorts.
+    oldest = next(g for g in view.model.of_kind("Gateway") if ref(g) in {ref(x) for x in gateways})
+    others = [g for g in gateways if ref(g) != ref(oldest)]
+    named = [f"Gateway {ref(g)}" for g in [oldest] + others]
+    text = (f"{', '.join(named[:-1])} and {named[-1]} {'both' if len(named) == 2 else 'all'} serve {host} on port "
+            f"{port} (istioctl analyze: IST0145 conflicting gateways): the gateway keeps the oldest, {named[0]}, "
+            f"and skips {', '.join(named[1:])}.")
+    strays = [g for g in gateways if g["metadata"].get("namespace") == "default"]
+    if strays:
+        text += (f" Gateway {ref(strays[0])} looks like a Gateway applied without metadata.namespace (it lands in "
+                 f"default): delete it (kubectl delete gateway {strays[0]['metadata']['name']} -n default) and fix "
+                 "the one you meant.")
+    else:
+        text += " Delete the one you do not mean."
+    return text
+
+
 def listener_hint(view: MeshView, port: int) -> str:
     """Why nothing listens on a Gateway port (curl exit 7)."""
     gateways = view.of_kind("Gateway")
@@ -404,7 +429,8 @@ def edge_hint(lab, view: MeshView, host: str, port: int, outcome: EdgeOutcome, *
             return f"Gateway {ref(gateway)}: the {host} server on port {port} has no tls: block (mode, credentialName)."
         problem = credential_hint(view, (server.get("tls") or {}).get("credentialName"))
         if problem:
-            return problem
+            conflict = conflicting_gateways_hint(view, host, port)
+            return " ".join(filter(None, (conflict, f"Gateway {ref(gateway)}: {problem}")))
         if mode == "MUTUAL":
             return client_cert_hint(view, server, cert)
         return ""
@@ -587,6 +613,9 @@ def serves_certificate(result: CheckResult, lab, host: str, cacert=None, port: i
                f"HTTP {outcome.status} after the handshake" if outcome.answered else
                f"{outcome.label}: {outcome.error}",
                "" if outcome.answered else edge_hint(lab, MeshView(lab), host, port, outcome, cacert=cacert))
+    conflict = conflicting_gateways_hint(MeshView(lab), host, port)
+    if conflict:
+        result.add(f"one Gateway serves {host} on port {port}", False, "conflicting Gateways", conflict)
     presented = presented_certificate(lab, host, port)
     if presented is not None:
         info = certs_lib.inspect(certificate_pem(presented))[0]

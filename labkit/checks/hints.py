@@ -5,6 +5,7 @@ failed item. Only configuration is inspected here; what traffic did is the calle
 """
 from __future__ import annotations
 
+from ..model import fqdn
 from ..model.destrule import _dr_host, _visible
 from ..model.peerauth import DISABLE, STRICT
 from .state import ROOT_NAMESPACE, INJECTION_LABEL, MeshView, labels_text, policy_mode, policy_selector, ref
@@ -216,8 +217,9 @@ def destination_rule(view: MeshView, client_namespace: str, namespace: str, serv
         rns = rule["metadata"]["namespace"]
         if resolved != service.fqdn:
             if host.split(".")[0] == service.name:
-                causes.append(f"{ref(rule)} has host {host!r}, which in namespace {rns} means {resolved}; "
-                              f"write {service.fqdn}.")
+                causes.append(f"{ref(rule)} has host {host!r}, which in namespace {rns} means {resolved}"
+                              + (f" ({fqdn.explain_unresolved(host, rns)})" if "." in host else "")
+                              + f"; write {service.fqdn}.")
             continue
         if (rule.get("spec") or {}).get("workloadSelector"):
             causes.append(f"{ref(rule)} has a workloadSelector, so it applies only to the selected clients.")

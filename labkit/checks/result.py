@@ -24,6 +24,7 @@ class CheckItem(NamedTuple):
 class CheckResult:
     title: str
     items: list[CheckItem] = field(default_factory=list)
+    note: str = ""  # context for the whole result (e.g. the step passed earlier and the mesh moved on)
 
     @property
     def passed(self) -> bool:
@@ -45,6 +46,8 @@ class CheckResult:
             lines.append(f"  [{'ok' if item.ok else 'FAIL'}] {item.label}" + (f": {item.detail}" if item.detail else ""))
             if item.hint:
                 lines.append(f"         hint: {item.hint}")
+        if self.note:
+            lines.append(f"  note: {self.note}")
         return "\n".join(lines)
 
     __str__ = report
@@ -64,8 +67,9 @@ class CheckResult:
             detail = f' <span style="color:#555">{escape(item.detail)}</span>' if item.detail else ""
             rows.append(f"<li style='list-style:none'>{mark} {escape(item.label)}{detail}{hint}</li>")
         verdict = "passed" if self.passed else "failed"
+        note = f'<p style="color:#555;margin:0.2em 0">note: {escape(self.note)}</p>' if self.note else ""
         return (f'<div><b style="color:{colour}">{escape(self.title)}: {verdict}</b>'
-                f'<ul style="margin:0.3em 0;padding-left:0.5em">{"".join(rows)}</ul></div>')
+                f'<ul style="margin:0.3em 0;padding-left:0.5em">{"".join(rows)}</ul>{note}</div>')
 
     def _repr_html_(self) -> str:
         return self.to_html()

@@ -1,7 +1,8 @@
 """Which TLS a client uses towards a service port: DestinationRule or auto mTLS.
 
-Rules followed (istio-semantics.md §2): a DR's `host` short name resolves against the DR's
-namespace; lookup order is the client's namespace, the service's namespace, then the root namespace;
+Rules followed (istio-semantics.md §2): a DR's `host` short name (no dot) resolves against the DR's
+namespace, any host with a dot is taken as written (fqdn.py); lookup order is the client's namespace,
+the service's namespace, then the root namespace;
 exportTo "." keeps a DR private; portLevelSettings match the Service port and replace the top-level
 policy entirely (a port entry without tls falls back to auto mTLS); without a DR tls setting auto
 mTLS applies unless the namespace/mesh-level inferred mode is DISABLE, and each endpoint is mTLS only
@@ -22,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .addressing import fqdn
+from .fqdn import resolve as resolve_host
 from .gateways import CA_SUFFIX, CredentialError, KeyCert, ca_credential, credential_resource, server_credential
 from .k8s_rbac import service_account_may
 from .mesh import ROOT_NAMESPACE, MeshModel, Pod, Service
@@ -40,13 +42,8 @@ class ClientTls:
 
 
 def _dr_host(rule: dict) -> str:
-    host = rule["spec"]["host"].lower()
-    if "." not in host and host != "*":
-        return fqdn(host, rule["metadata"]["namespace"])
-    if host.count(".") == 1:  # name.ns
-        name, namespace = host.split(".")
-        return fqdn(name, namespace)
-    return host
+    # istiod's ResolveShortnameToFQDN (model/fqdn.py): `name.ns` is taken as written and names no Service.
+    return resolve_host(rule["spec"]["host"], rule["metadata"]["namespace"])
 
 
 def _host_matches(pattern: str, host: str) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .fqdn import resolve as resolve_host
 from .mesh import MeshModel, Pod
 from .vsbinding import gateway_virtual_services
 
@@ -55,11 +56,7 @@ def intersect_hosts(hosts: list[str], others: list[str]) -> list[str]:
 def vs_hosts(vs: dict) -> list[str]:
     """A VirtualService's hosts as istiod stores them: only dotless short names gain `.<ns>.svc.cluster.local`."""
     namespace = vs["metadata"]["namespace"]
-    out = []
-    for host in (vs.get("spec") or {}).get("hosts") or []:
-        host = host.lower()
-        out.append(host if "." in host or host == "*" else f"{host}.{namespace}.svc.cluster.local")
-    return out
+    return [resolve_host(host, namespace) for host in (vs.get("spec") or {}).get("hosts") or []]
 
 
 # ---- servers -------------------------------------------------------------------------------------

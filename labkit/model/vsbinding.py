@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .addressing import fqdn
+from . import fqdn
 from .mesh import MeshModel, Service
 
 MESH = "mesh"
@@ -27,17 +27,8 @@ def _visible(vs: dict, client_namespace: str) -> bool:
 
 def resolve_host(host: str, namespace: str) -> str:
     """A VS or destination host as an FQDN where it names a service (short names → the VS namespace)."""
-    host = host.lower()
-    if "*" in host:
-        return host
-    parts = host.split(".")
-    if len(parts) == 1:
-        return fqdn(host, namespace)
-    if len(parts) == 2:
-        return fqdn(parts[0], parts[1])
-    if len(parts) == 3 and parts[2] == "svc":
-        return fqdn(parts[0], parts[1])
-    return host
+    # istiod's ResolveShortnameToFQDN (model/fqdn.py): only dotless names are completed.
+    return fqdn.resolve(host, namespace)
 
 
 def host_matches(pattern: str, host: str) -> bool:

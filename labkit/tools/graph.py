@@ -216,12 +216,19 @@ class MeshGraph:
         body = "".join(self._edge_svg(e) for e in self.edges) + "".join(self._node_svg(n) for n in self.nodes.values())
         if not self.nodes:
             body = f"<text x='{MARGIN}' y='{MARGIN + 20}' font-size='13'>No calls observed yet.</text>"
+        # max-width: shown inline, the picture shrinks to the pane's width instead of hiding nodes off-screen.
         return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{self.width}' height='{self.height}' "
-                f"viewBox='0 0 {self.width} {self.height}' font-family='sans-serif'>"
+                f"viewBox='0 0 {self.width} {self.height}' style='max-width: 100%; height: auto' "
+                "font-family='sans-serif'>"
                 f"<defs>{markers}</defs>{body}{self._legend()}</svg>")
 
     def _repr_svg_(self) -> str:
         return self.svg()
+
+    def _repr_html_(self) -> str:
+        """Inline SVG for notebooks: JupyterLab shows an image/svg+xml output as an image at its own width
+        (1180-1490 px, wider than the pane); inline it scales down to fit."""
+        return f"<div class='labkit-graph'>{self.svg()}</div>"
 
     def save(self, path) -> None:
         with open(path, "w", encoding="utf-8") as handle:

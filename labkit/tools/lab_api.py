@@ -63,10 +63,10 @@ def graph(access, since=None, idle: bool = False) -> MeshGraph:
     return build_graph(seen.edges.to_dict("records"), seen.endpoints, extra)
 
 
-def analyze(access) -> AnalysisReport:
+def analyze(access, since=None) -> AnalysisReport:
     objects = access.objects()
     try:
-        observed = evidence(access).calls.to_dict("records")
+        observed = evidence(access, since).calls.to_dict("records")
     except (LabkitError, OSError):
         observed = []
     return analyze_objects(objects, subnet=access.subnet, observed=observed)

@@ -8,7 +8,8 @@ import json
 def frame_html(frame, empty: str = "(none)") -> str:
     if frame is None or len(frame) == 0:
         return f"<p><i>{html.escape(empty)}</i></p>"
-    return frame.to_html(index=False, escape=True, na_rep="")
+    from ..notebook_tables import fit  # long ids wrap: the table keeps to the notebook pane's width
+    return fit(frame.to_html(index=False, escape=True, na_rep=""))
 
 
 def folded_json(title: str, obj) -> str:
