@@ -15,6 +15,8 @@ import re
 import shutil
 from typing import Any, Callable
 
+from .contract import EnvironmentItem
+
 ISTIO_CRDS = [
     "peerauthentications.security.istio.io",
     "authorizationpolicies.security.istio.io",
@@ -115,7 +117,7 @@ def _kubeconfig_check(api_client, context: str | None, kubeconfig: str | None):
         contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)
     except Exception as exc:  # noqa: BLE001
         if os.environ.get("KUBERNETES_SERVICE_HOST"):
-            from .backends.kube import load_api_client
+            from .backends.kube_client import load_api_client
             try:
                 return _line("kubeconfig", True, "in-cluster service account"), load_api_client()
             except Exception:  # noqa: BLE001
@@ -129,13 +131,20 @@ def _kubeconfig_check(api_client, context: str | None, kubeconfig: str | None):
         return _line("kubeconfig", False, f"context {chosen!r} not in {where} (have: {', '.join(map(str, names))})",
                      "pick one: `kubectl config use-context NAME` or KubeLab(context=NAME)"), None
     try:
-        from .backends.kube import load_api_client
+        from .backends.kube_client import load_api_client
         client = load_api_client(chosen, kubeconfig)
     except Exception as exc:  # noqa: BLE001
         return _line("kubeconfig", False, f"context {chosen!r} unusable: {str(exc)[:200]}",
                      "check the credentials of that context (`kubectl config view --minify`)"), None
     host = getattr(client.configuration, "host", "?")
     return _line("kubeconfig", True, f"context {chosen} ({host})"), client
+
+
+def kube_doctor_items(api_client=None, *, context: str | None = None,
+                      kubeconfig: str | None = None) -> list[EnvironmentItem]:
+    """kube_doctor's lines in the shape every backend's doctor returns."""
+    return [EnvironmentItem(d["check"], d["ok"], d["detail"], d.get("fix") or "")
+            for d in kube_doctor(api_client, context=context, kubeconfig=kubeconfig)]
 
 
 def kube_doctor(api_client=None, *, context: str | None = None, kubeconfig: str | None = None) -> list[dict]:
@@ -276,7 +285,8 @@ def _webhook_check(k8s, api) -> dict:
 
 
 def _skew_check(server: str | None, kubectl: str | None, istiod: str | None, istioctl: str | None) -> dict:
-    problems, notes = [], []
+    problems: list[str] = []
+    notes: list[str] = []
     s, k = _minor(server), _minor(kubectl)
     if s and k:
         diff = abs(s[1] - k[1]) if s[0] == k[0] else 99

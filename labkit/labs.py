@@ -26,7 +26,7 @@ def in_namespace(yaml_text: str, namespace: str) -> list[dict]:
 
 def migration() -> list[dict]:
     """Istio's mTLS migration setup: httpbin and curl in foo and bar (sidecars) and in legacy (none)."""
-    text = resources.files("labkit.data").joinpath("labs", "migration-namespaces.yaml").read_text()
+    text = resources.files("labkit.data").joinpath("labs").joinpath("migration-namespaces.yaml").read_text()
     docs = load_documents(text)
     for namespace in ("foo", "bar", "legacy"):
         docs += in_namespace(sample("httpbin"), namespace) + in_namespace(sample("curl"), namespace)
@@ -38,7 +38,7 @@ def nothing() -> list[dict]:
 
 
 def _lab_data(name: str) -> list[dict]:
-    return load_documents(resources.files("labkit.data").joinpath("labs", name).read_text())
+    return load_documents(resources.files("labkit.data").joinpath("labs").joinpath(name).read_text())
 
 
 def edge_demo() -> list[dict]:
@@ -109,7 +109,7 @@ LABS: tuple[LabInfo, ...] = (
         "a browser outside the mesh reaches httpbin-nodeport.bar on its NodePort: 200",
         MIGRATION_MATRIX,
         "curl.legacy → web-frontend.default:80/: an HTTP answer showing 'ECONNRESET'",
-        "the ingress gateway serves customers.default.svc.cluster.local/: 200",
+        "http://customers.default.svc.cluster.local/ via the ingress gateway: 200",
         "curl.legacy → web-frontend.default:80/: 200 showing 'Jewel Schaefer'",
     )),
     LabInfo("04", "DestinationRule TLS modes", "04-destination-rule-tls.ipynb", migration, (
@@ -155,7 +155,7 @@ LABS: tuple[LabInfo, ...] = (
         "https://shop.local.test/ via the ingress gateway: TLS failure (curl 16/35/55/56)",
         "the gateway completes TLS for shop.local.test with a trusted certificate",
         "pods in backend run with a sidecar (2/2)",
-        "curl.legacy → customers.backend:80/: reset (56)",
+        "curl.legacy → customers.backend:80/: reset (curl 56)",
         "web-frontend.shop → customers.backend:80 is mutual TLS",
         "only web-frontend.shop may call customers.backend:80 (curl.shop gets 403)",
         "https://shop.local.test/ via the ingress gateway: 200 showing 'Jewel Schaefer'",

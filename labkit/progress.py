@@ -7,13 +7,14 @@ lock and replace the file atomically.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import time
 from pathlib import Path
 
 from . import classroom
+from .atomic import locked, write_json
+from .contract import Lab
 
 FILE_NAME = "progress.json"
 
@@ -45,26 +46,19 @@ def load(path: Path) -> dict:
 
 @contextlib.contextmanager
 def _updating(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            data = load(path)
-            yield data
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-            os.replace(tmp, path)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with locked(path):
+        data = load(path)
+        yield data
+        write_json(path, data)
 
 
-def started(lab, lab_id: str) -> None:
+def started(lab: Lab, lab_id: str) -> None:
     with _updating(path_for(lab)) as data:
         data["labs"].setdefault(lab_id, {"steps": {}})["started"] = time.time()
     classroom.publish_started(getattr(lab, "state_dir", None), lab_id)  # the instructor's view, if any
 
 
-def record(lab, lab_id: str | None, title: str, passed: bool, proved: list[str] | tuple = ()) -> None:
+def record(lab: Lab, lab_id: str | None, title: str, passed: bool, proved: list[str] | tuple = ()) -> None:
     """Remember a check's outcome under the lab the notebook reset to.
 
     A pass records what the step proved and when. A later failure of a step that passed does not undo

@@ -13,7 +13,7 @@ def names() -> list[str]:
 
 def sample(name: str) -> str:
     """YAML text of a sample (e.g. "httpbin", "curl", "sleep"), ready for `lab.apply(..., namespace=...)`."""
-    path = resources.files("labkit.data").joinpath("samples", f"{name}.yaml")
+    path = resources.files("labkit.data").joinpath("samples").joinpath(f"{name}.yaml")
     if not path.is_file():
         raise LabkitError(f"no sample named {name!r}", hint="samples: " + ", ".join(names()))
     return path.read_text()
@@ -23,3 +23,10 @@ def path(name: str) -> str:
     """The sample's file, for `kubectl apply -f` (Istio ships them as samples/<name>/<name>.yaml)."""
     sample(name)  # the same error for an unknown name
     return str(resources.files("labkit.data").joinpath("samples", f"{name}.yaml"))
+
+
+def system_objects() -> list[dict]:
+    """The mesh's own resources (istio-system: istiod, the ingress gateway), as an Istio install creates them."""
+    from .resources.loader import load_documents
+    text = resources.files("labkit.data").joinpath("istio-system.yaml").read_text()
+    return load_documents(text)

@@ -9,25 +9,18 @@ from __future__ import annotations
 import functools
 import os
 from html import escape
+from typing import Any
 
+from .contract import Lab
 from . import progress
 from .checks.result import CheckResult
 from .checks.traffic import MIGRATION_NAMESPACES
+from .kernel import in_kernel
+from .display import GREEN, GREY, RED, YELLOW, outcome_colour
 
 NONINTERACTIVE_ENV = "LABKIT_NONINTERACTIVE"
 # Kernels started by these run notebooks unattended (the kernel's parent process is one of them).
 _HEADLESS_RUNNERS = ("pytest", "nbval", "nbconvert", "nbclient", "papermill")
-
-GREEN, RED, ORANGE, GREY, YELLOW = "#c8e6c9", "#ffcdd2", "#ffe0b2", "#e0e0e0", "#fff9c4"
-
-
-def _kernel():
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    shell = get_ipython()
-    return shell if shell is not None and getattr(shell, "kernel", None) is not None else None
 
 
 def interactive() -> bool:
@@ -40,11 +33,12 @@ def interactive() -> bool:
     setting = os.environ.get(NONINTERACTIVE_ENV, "").strip().lower()
     if setting:
         return setting in ("0", "false", "no")
-    if _kernel() is None:
+    if not in_kernel():
         return False
     try:
         import psutil
-        parent = psutil.Process().parent().cmdline()
+        parent_process = psutil.Process().parent()
+        parent = parent_process.cmdline() if parent_process else []
     except Exception:
         return True
     return not _is_headless_runner(parent)
@@ -75,8 +69,8 @@ class CheckWidget:
         self.fn, self.args, self.kwargs = fn, args, kwargs
         self.lab = args[0] if args else None  # every check takes the lab first
         self.result: CheckResult | None = None
-        self.view = None  # the result's widget, once shown
-        self.button = _check_button() if _kernel() is not None else None
+        self.view: Any = None  # the result's widget, once shown
+        self.button: Any = _check_button() if in_kernel() else None
 
     def run(self) -> CheckResult:
         self.result = self.fn(*self.args, **self.kwargs)
@@ -100,7 +94,7 @@ class CheckWidget:
 
     def show(self) -> None:
         if self.button is None:
-            print(self.result.report())
+            print(self.result.report() if self.result else "")
             return
         from IPython.display import display
         self.view = result_view_class()()
@@ -184,33 +178,18 @@ def check(fn, *args, raise_on_fail: bool | None = None, **kwargs) -> None:
 
 
 # -- colour-coded tables -------------------------------------------------------------------------------
-def outcome_colour(value) -> str:
-    text = str(value)
-    if text.startswith("2"):
-        colour = GREEN
-    elif text.startswith("reset") or text == "000":
-        colour = RED
-    elif text == "403":
-        colour = ORANGE
-    elif text.startswith("503"):
-        colour = GREY
-    else:
-        colour = YELLOW
-    return f"background-color: {colour}; text-align: center"
-
-
 def style_matrix(frame):
     """200 green, reset (curl 56) red, 403 orange, 503 grey, anything else yellow."""
     return frame.style.map(outcome_colour)
 
 
-def traffic_matrix(lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
+def traffic_matrix(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
     """curl from every client namespace to httpbin in every server namespace, as a coloured table."""
     from .checks.traffic import matrix, matrix_frame
     return style_matrix(matrix_frame(matrix(lab, clients, servers)))
 
 
-def pods_table(lab, namespaces=None):
+def pods_table(lab: Lab, namespaces=None):
     """`kubectl get pods` for some namespaces, READY coloured: with a sidecar green, without grey."""
     frame = lab.pods()
     if namespaces:
@@ -225,18 +204,24 @@ def pods_table(lab, namespaces=None):
     return frame.style.apply(colour, axis=1)
 
 
-def tls_table(lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
-    """The TLS status per client/server pair (configuration and a real request), coloured by result."""
-    from .checks.tables import tls_status
-    frame = tls_status(lab, clients, servers)
-    return frame.style.map(outcome_colour, subset=["result"]).map(
+def tls_configured_and_observed(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
+    """Per client/server pair: the TLS each side is configured for and what a real request showed
+    (coloured by result). `lab.tls_status()` is the configured side alone."""
+    from .checks.tables import configured_and_observed_tls
+    frame = configured_and_observed_tls(lab, clients, servers)
+    styled = frame.style.set_caption("TLS: configured (policies) and observed (a real request)")
+    return styled.map(outcome_colour, subset=["result"]).map(
         lambda v: f"background-color: {GREEN}" if v == "yes" else "", subset=["mTLS"])
 
 
-def mtls_matrix(lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
+# Lab 04's name for it.
+tls_table = tls_configured_and_observed
+
+
+def mtls_matrix(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
     """Which hops are mutual TLS, client by server: the mesh's security graph as a table."""
-    from .checks.tables import tls_status
-    frame = tls_status(lab, clients, servers)
+    from .checks.tables import configured_and_observed_tls
+    frame = configured_and_observed_tls(lab, clients, servers)
     cell = frame.apply(lambda r: "mTLS" if r["mTLS"] == "yes" else "plaintext" if r["mTLS"] == "no" else r["result"],
                        axis=1)
     table = frame.assign(hop=cell).pivot(index="client", columns="server", values="hop")

@@ -41,6 +41,9 @@ def test_environment(m):
 def test_environment_fails_when_the_mesh_is_gone():
     class Gone:
         backend, running, owner = "local", False, False
+
+        def environment(self):
+            return []
     assert "labkit.connect()" in hints(checks.environment, Gone())
 
 
@@ -278,7 +281,7 @@ spec:
 def test_gateway_serves(m):
     assert "no Gateway resource" in hints(checks.gateway_serves, m, "/get", host="httpbin.example.com")
     m.apply(GATEWAY)
-    assert "no VirtualService bound" in hints(checks.gateway_serves, m, "/get", host="httpbin.example.com")
+    assert "no VirtualService lists host" in hints(checks.gateway_serves, m, "/get", host="httpbin.example.com")
     m.apply(ROUTE)
     passes(checks.gateway_serves, m, "/get", host="httpbin.example.com", contains="httpbin.example.com")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import threading
 
-from labkit.runtime.files import write_atomic
+from labkit.atomic import write_atomic
 
 
 def test_parallel_writes_of_one_file_all_succeed(tmp_path):

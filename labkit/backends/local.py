@@ -15,12 +15,12 @@ import subprocess
 import sys
 import threading
 import time
-from importlib import resources as importlib_resources
 from pathlib import Path
 
 import pandas as pd
 
-from ..envoy.proxy import GatewaySettings
+from ..constants import PROXY_CONTAINER
+from ..envoy.gateway_settings import GatewaySettings
 from ..envoy_binary import envoy_path
 from ..errors import LabkitError
 from ..kubeapi import KubeAPIServer, kubeconfig_path
@@ -35,7 +35,8 @@ from ..runtime.mesh_runtime import MeshRuntime, istiod_log_path, read_node_host_
 from ..runtime.pods import port_open
 from ..tools.proxy_status import proxy_status_frame
 from ..xds.client import fetch_syncz, read_endpoint
-from .base import AppliedObject, ExecResult, Lab
+from ..samples import system_objects
+from .base import AppliedObject, EnvironmentItem, ExecResult, LabBase, MeshAccess, YamlSource
 from .local_state import Ownership, Settings, default_state_dir, read_status, write_status
 from .progress import progress
 from .wake import Doorbell, ring
@@ -43,13 +44,10 @@ from .wake import Doorbell, ring
 WATCH_INTERVAL = 0.1
 
 
-def system_objects() -> list[dict]:
-    text = importlib_resources.files("labkit.data").joinpath("istio-system.yaml").read_text()
-    return load_documents(text)
-
-
-class LocalLab(Lab):
+class LocalLab(LabBase):
     backend = "local"
+    # Local config writes are near-instant, but Envoy drains connections opened under the old config (1 s).
+    settle_seconds = 1.5
     _instances: dict[Path, "LocalLab"] = {}
 
     @classmethod
@@ -115,6 +113,22 @@ class LocalLab(Lab):
         s = self.settings
         return GatewaySettings(bind_ip=s.gateway_ip, host_ports=((8080, s.gateway_http_port),
                                                                  (8443, s.gateway_https_port)))
+
+    def ensure_running(self) -> None:
+        if not self.running:
+            self.up()
+
+    def environment(self) -> list[EnvironmentItem]:
+        from ..envoy_binary import envoy_version
+        try:
+            return [EnvironmentItem("Envoy", True, envoy_version())]
+        except LabkitError as exc:
+            return [EnvironmentItem("Envoy", False, exc.message, exc.hint or "labkit doctor says what is missing")]
+
+    def mesh_access(self) -> MeshAccess:
+        """Straight from the state directory: the store, Envoy's admin API and the access-log files."""
+        from ..tools.local_access import LocalAccess
+        return LocalAccess(self)
 
     def up(self) -> "LocalLab":
         """Start the mesh here, or attach to the process that already runs it."""
@@ -218,8 +232,10 @@ class LocalLab(Lab):
     # -- the control loop -------------------------------------------------------------------------
     def _watch(self) -> None:
         last_status = 0.0
+        doorbell = self._doorbell
+        assert doorbell is not None, "the watcher runs only after up() opened the doorbell"
         while not self._stop.is_set():
-            self._doorbell.wait(WATCH_INTERVAL)
+            doorbell.wait(WATCH_INTERVAL)
             if self._stop.is_set():
                 break
             try:
@@ -467,13 +483,13 @@ class LocalLab(Lab):
             text = path.read_text(errors="replace") if path.exists() else ""
             return "\n".join(text.splitlines()[-tail:]) + "\n" if tail and text else text
         directory = self.pod_dir(namespace, target)
-        if container in ("istio-proxy", "envoy"):
-            parts = [directory / "istio-proxy" / "envoy.log", directory / "istio-proxy" / "access.log"]
+        if container in (PROXY_CONTAINER, "envoy"):
+            parts = [directory / PROXY_CONTAINER / "envoy.log", directory / PROXY_CONTAINER / "access.log"]
         else:
             name = container or next((p.stem for p in sorted(directory.glob("*.log"))), None)
             if name is None:
-                gateway_log = directory / "istio-proxy" / "envoy.log"
-                parts = [gateway_log, directory / "istio-proxy" / "access.log"]
+                gateway_log = directory / PROXY_CONTAINER / "envoy.log"
+                parts = [gateway_log, directory / PROXY_CONTAINER / "access.log"]
             else:
                 parts = [directory / f"{name}.log"]
                 if not parts[0].exists():
@@ -516,7 +532,7 @@ class LocalLab(Lab):
             time.sleep(0.02)
         return False
 
-    def reset(self, resources: list[dict] | str | None = None) -> None:
+    def reset(self, resources: YamlSource | None = None) -> None:
         """Remove every learner resource (keeping the mesh's own), then apply `resources`."""
         system = {key_of(o) for o in system_objects()}
         doomed = [key_of(o) for o in self.store.list() if key_of(o) not in system and o["kind"] != "Pod"]

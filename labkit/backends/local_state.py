@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from ..runtime.files import write_atomic
+from ..runtime.files import write_if_changed
 
 DEFAULT_SUBNET = 10
 
@@ -68,7 +68,7 @@ class Settings:
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_atomic(directory / "settings.json", json.dumps({k: getattr(self, k) for k in self.SAVED}, indent=1),
+        write_if_changed(directory / "settings.json", json.dumps({k: getattr(self, k) for k in self.SAVED}, indent=1),
                      mode=0o600)
 
 
@@ -97,7 +97,7 @@ class Ownership:
 
     def claim(self, role: str) -> None:
         pid = os.getpid()
-        write_atomic(self.path, json.dumps({"pid": pid, "created": _process_start(pid), "role": role,
+        write_if_changed(self.path, json.dumps({"pid": pid, "created": _process_start(pid), "role": role,
                                             "since": time.time()}))
 
     def release(self) -> None:
@@ -107,7 +107,7 @@ class Ownership:
 
 
 def write_status(directory: Path, generation: int, pods: list[dict], warnings: list[str]) -> None:
-    write_atomic(directory / "status.json", json.dumps(
+    write_if_changed(directory / "status.json", json.dumps(
         {"observed_generation": generation, "time": time.time(), "pods": pods, "warnings": warnings}))
 
 

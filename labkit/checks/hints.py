@@ -6,14 +6,15 @@ failed item. Only configuration is inspected here; what traffic did is the calle
 from __future__ import annotations
 
 from ..model import fqdn
-from ..model.destrule import _dr_host, _visible
-from ..model.peerauth import DISABLE, STRICT
+from ..model.destrule import dr_host
+from ..model.hostmatch import exported_to
+from ..model.peerauth import DISABLE, STRICT, ignored_policies, level_policy
 from .state import ROOT_NAMESPACE, INJECTION_LABEL, MeshView, labels_text, policy_mode, policy_selector, ref
 
 
-def rule_ref(rule: str) -> str:
+def rule_ref(rule: str | None) -> str:
     """The model names rules `name.namespace`; kubectl shows `namespace/name`."""
-    name, _, namespace = rule.rpartition(".")
+    name, _, namespace = (rule or "").rpartition(".")
     return f"{namespace}/{name}"
 
 
@@ -124,7 +125,7 @@ def misplaced_strict(view: MeshView, namespace: str) -> list[str]:
         if policy_mode(policy) != STRICT:
             continue
         pns, selector = policy["metadata"]["namespace"], policy_selector(policy)
-        if pns == ROOT_NAMESPACE and selector:
+        if pns == ROOT_NAMESPACE and selector:  # model.peerauth.ignored_policies says why: root + selector
             out.append(f"{ref(policy)} has a selector in the root namespace {ROOT_NAMESPACE}: istiod ignores it.")
         elif pns not in (namespace, ROOT_NAMESPACE):
             out.append(f"the STRICT policy {ref(policy)} is in namespace {pns}, not {namespace}, so it covers {pns} "
@@ -139,11 +140,13 @@ def misplaced_strict(view: MeshView, namespace: str) -> list[str]:
 def duplicates(view: MeshView, namespace: str) -> list[str]:
     """Several selector-less policies at one level: the oldest wins and istiod ignores the others."""
     out = []
+    ignored = [p for p, _ in ignored_policies(view.model) if not policy_selector(p)]
     for level in {namespace, ROOT_NAMESPACE}:
-        same = [p for p in view.peer_authentications(level) if not policy_selector(p)]
-        if len(same) > 1:
-            out.append(f"{len(same)} policies without a selector in {level}: the oldest, {ref(same[0])} "
-                       f"({policy_mode(same[0])}), wins and the others are ignored.")
+        winner = level_policy(view.model, level)
+        others = [p for p in ignored if p["metadata"]["namespace"] == level]
+        if winner is not None and others:
+            out.append(f"{len(others) + 1} policies without a selector in {level}: the oldest, {ref(winner)} "
+                       f"({policy_mode(winner)}), wins and the others are ignored.")
     return out
 
 
@@ -213,7 +216,7 @@ def destination_rule(view: MeshView, client_namespace: str, namespace: str, serv
     chosen = view.destination_rule(client_namespace, service)
     causes = []
     for rule in view.model_policies("DestinationRule"):
-        host, resolved = rule["spec"].get("host", ""), _dr_host(rule)
+        host, resolved = rule["spec"].get("host", ""), dr_host(rule)
         rns = rule["metadata"]["namespace"]
         if resolved != service.fqdn:
             if host.split(".")[0] == service.name:
@@ -223,7 +226,7 @@ def destination_rule(view: MeshView, client_namespace: str, namespace: str, serv
             continue
         if (rule.get("spec") or {}).get("workloadSelector"):
             causes.append(f"{ref(rule)} has a workloadSelector, so it applies only to the selected clients.")
-        elif not _visible(rule, client_namespace):
+        elif not exported_to(rule, client_namespace):
             causes.append(f"{ref(rule)} is not exported to {client_namespace} (exportTo).")
         elif chosen is not None and rule is not chosen and ref(rule) != ref(chosen):
             causes.append(f"{ref(chosen)} wins over {ref(rule)}: the client's own namespace is looked up first, "

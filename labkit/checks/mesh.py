@@ -1,25 +1,26 @@
 """Checks on the mesh itself: the environment, namespaces, deployments and sidecars."""
 from __future__ import annotations
 
+from ..contract import Lab
+from ..constants import GATEWAY_DEPLOYMENT, GATEWAY_NAMESPACE
 from . import hints
 from .result import CheckResult, checker
 from .state import MeshView
 
-GATEWAY_NAMESPACE, GATEWAY_DEPLOYMENT = "istio-system", "istio-ingressgateway"
 
 
-def mesh_is_running(lab) -> tuple[bool, str, str]:
-    """(running, detail, hint); a lab backend without the notion counts as running."""
-    running = getattr(lab, "running", True)
-    if running:
-        owner = getattr(lab, "owner", None)
-        detail = {True: "started by this notebook", False: "attached to a mesh another process runs"}.get(owner, "")
+def mesh_is_running(lab: Lab) -> tuple[bool, str, str]:
+    """(running, detail, hint)."""
+    if lab.running:
+        owner = lab.owner
+        detail = "" if owner is None else ("started by this notebook" if owner else
+                                           "attached to a mesh another process runs")
         return True, detail, ""
     return False, "the mesh is not running", ("the process that ran it stopped (a notebook kernel shut down?): run "
                                               "lab = labkit.connect() again")
 
 
-def precondition(result: CheckResult, lab) -> bool:
+def precondition(result: CheckResult, lab: Lab) -> bool:
     """Fail early, with the right hint, when there is no mesh to send traffic through."""
     running, detail, hint = mesh_is_running(lab)
     if not running:
@@ -28,15 +29,10 @@ def precondition(result: CheckResult, lab) -> bool:
 
 
 @checker(lambda lab: "the lab environment is ready")
-def environment(result: CheckResult, lab) -> None:
+def environment(result: CheckResult, lab: Lab) -> None:
     result.add("backend", True, lab.backend)
-    if lab.backend == "local":
-        from ..envoy_binary import envoy_version
-        from ..errors import LabkitError
-        try:
-            result.add("Envoy", True, envoy_version())
-        except LabkitError as exc:
-            result.add("Envoy", False, exc.message, exc.hint or "labkit doctor says what is missing")
+    for item in lab.environment():
+        result.add(item.check, item.ok, item.detail, item.fix)
     running, detail, hint = mesh_is_running(lab)
     result.add("the mesh is running", running, detail, hint)
     if not running:
@@ -52,21 +48,16 @@ def environment(result: CheckResult, lab) -> None:
 
 
 @checker(lambda lab: "this machine has what the labs need (labkit doctor)", settle=False)
-def doctor(result: CheckResult, lab) -> None:
+def doctor(result: CheckResult, lab: Lab) -> None:
     """`labkit doctor` as a check: local tools and limits, or the cluster and its Istio."""
-    if lab.backend == "kube":
-        from ..doctor_kube import kube_doctor
-        for line in kube_doctor():
-            result.add(line["check"], line["ok"], line["detail"], line.get("fix") or "")
-        return
-    from ..doctor import local_doctor
-    for line in local_doctor():
+    from ..backends.doctors import doctor as backend_doctor
+    for line in backend_doctor(lab.backend):
         result.add(line.check, line.ok, line.detail, line.fix)
 
 
 @checker(lambda lab, namespace, enabled=True:
          f"namespace {namespace} has sidecar injection {'enabled' if enabled else 'disabled'}", settle=False)
-def namespace_injected(result: CheckResult, lab, namespace: str, enabled: bool = True) -> None:
+def namespace_injected(result: CheckResult, lab: Lab, namespace: str, enabled: bool = True) -> None:
     view = MeshView(lab)
     exists = view.namespace_exists(namespace)
     result.add(f"namespace {namespace} exists", exists, "", hints.injection(view, namespace))
@@ -82,7 +73,7 @@ def namespace_injected(result: CheckResult, lab, namespace: str, enabled: bool =
 
 @checker(lambda lab, namespace, expected=True:
          f"pods in {namespace} run {'with a sidecar (2/2)' if expected else 'without a sidecar (1/1)'}")
-def pods_have_sidecars(result: CheckResult, lab, namespace: str, expected: bool = True) -> None:
+def pods_have_sidecars(result: CheckResult, lab: Lab, namespace: str, expected: bool = True) -> None:
     if not precondition(result, lab):
         return
     view = MeshView(lab)
@@ -107,7 +98,7 @@ def pods_have_sidecars(result: CheckResult, lab, namespace: str, expected: bool 
 
 
 @checker(lambda lab, namespace, apps=("httpbin", "curl"): f"{', '.join(apps)} run in {namespace}")
-def deployed(result: CheckResult, lab, namespace: str, apps=("httpbin", "curl")) -> None:
+def deployed(result: CheckResult, lab: Lab, namespace: str, apps=("httpbin", "curl")) -> None:
     if not precondition(result, lab):
         return
     view = MeshView(lab)

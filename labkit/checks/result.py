@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Callable, NamedTuple
 
+from ..contract import Lab
 from ..errors import LabkitError
 
 
@@ -78,21 +79,19 @@ class CheckResult:
         printer.text(self.report())
 
 
-SETTLE_SECONDS = {"local": 1.5}  # any other backend (a real cluster): istiod pushes take longer
-DEFAULT_SETTLE_SECONDS = 20.0
 RETRY_PAUSE = 0.25
 
 
 _settle_override: contextvars.ContextVar[float | None] = contextvars.ContextVar("settle_override", default=None)
 
 
-def settle_time(lab) -> float:
+def settle_time(lab: Lab) -> float:
     """How long a change may take to reach every proxy: local config writes are near-instant, but Envoy
     drains connections opened under the old config (1 s here); on a cluster istiod pushes in seconds."""
     override = _settle_override.get()
     if override is not None:
         return override
-    return SETTLE_SECONDS.get(getattr(lab, "backend", ""), DEFAULT_SETTLE_SECONDS)
+    return lab.settle_seconds
 
 
 @contextlib.contextmanager
@@ -123,7 +122,7 @@ def checker(title: Callable[..., str], settle: bool = True):
             bound.apply_defaults()
             name = title(**bound.arguments)
             lab = next(iter(bound.arguments.values()), None)
-            deadline = time.monotonic() + (settle_time(lab) if settle else 0)
+            deadline = time.monotonic() + (settle_time(lab) if settle and lab is not None else 0)
             while True:
                 result = CheckResult(name)
                 try:
@@ -134,7 +133,8 @@ def checker(title: Callable[..., str], settle: bool = True):
                     return result
                 time.sleep(RETRY_PAUSE)
 
-        run.__signature__ = signature
-        run.title = title
+        # A check is a function that also carries its title builder (check widgets and labs.py read it).
+        run.__signature__ = signature  # type: ignore[attr-defined]
+        run.title = title  # type: ignore[attr-defined]
         return run
     return decorate

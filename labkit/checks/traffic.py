@@ -1,7 +1,7 @@
 """Real requests from inside pods: the observations checks and tables are built on.
 
 Every probe is `curl` run in a client pod through `lab.exec`, exactly what a learner would type after
-`kubectl exec`, so an outcome is a real HTTP status or a real curl exit code (56 = connection reset).
+`kubectl exec`, so an outcome is a real HTTP status or a real curl exit code (their meanings: `curl_outcomes`).
 """
 from __future__ import annotations
 
@@ -9,60 +9,16 @@ import json
 import re
 from dataclasses import dataclass
 
+from ..contract import Lab
 from ..errors import LabkitError
+from .curl_outcomes import Outcome
 
 CLIENT_APPS = ("curl", "sleep")
 MIGRATION_NAMESPACES = ("foo", "bar", "legacy")
-CURL_ERRORS = {6: "no such host", 7: "refused", 28: "timeout", 35: "TLS error", 52: "empty reply", 56: "reset",
-               60: "bad certificate"}
 TIMEOUT_S = 5
 
 
-@dataclass(frozen=True)
-class Outcome:
-    client: str      # "curl.foo"
-    target: str      # the URL
-    status: str      # curl's %{http_code}: "200", "503", "000" when no HTTP response came back
-    exit_code: int
-    error: str = ""  # curl's own message (stderr), e.g. "Recv failure: Connection reset by peer"
-    body: str = ""
-
-    @property
-    def answered(self) -> bool:
-        return self.exit_code == 0 and self.status not in ("", "000")
-
-    @property
-    def reset(self) -> bool:
-        return self.exit_code == 56
-
-    @property
-    def label(self) -> str:
-        """What a traffic matrix shows: the status, or what went wrong and curl's exit code."""
-        if self.answered:
-            return self.status
-        return f"{CURL_ERRORS.get(self.exit_code, 'curl error')} ({self.exit_code})"
-
-    def matches(self, expected) -> bool:
-        """`expected` is an HTTP status (200, "503"), "answered" (any HTTP answer, when the sources state only
-        what the page says, not its status) or one of the curl error names ("reset")."""
-        if expected == ANSWERED:
-            return self.answered
-        if isinstance(expected, int) or str(expected).isdigit():
-            return self.answered and self.status == str(expected)
-        return not self.answered and CURL_ERRORS.get(self.exit_code) == expected
-
-
-ANSWERED = "answered"
-
-
-def describe_expected(expected) -> str:
-    if expected == ANSWERED:
-        return "an HTTP answer"
-    return str(expected) if isinstance(expected, int) or str(expected).isdigit() else \
-        f"{expected} ({next((c for c, n in CURL_ERRORS.items() if n == expected), '?')})"
-
-
-def client_deployment(lab, namespace: str, preferred: str | None = None) -> str:
+def client_deployment(lab: Lab, namespace: str, preferred: str | None = None) -> str:
     """The curl/sleep deployment to send requests from in a namespace."""
     names = {d["metadata"]["name"] for d in lab.get("Deployment", namespace=namespace)}
     for name in ((preferred,) if preferred else CLIENT_APPS):
@@ -82,7 +38,7 @@ def url_for(target: str, path: str = "/", default_port: int = 8000) -> str:
     return f"http://{host}:{port or default_port}{path}"
 
 
-def curl(lab, namespace: str, target: str, path: str = "/", *, client: str | None = None,
+def curl(lab: Lab, namespace: str, target: str, path: str = "/", *, client: str | None = None,
          with_body: bool = False, headers: dict | None = None) -> Outcome:
     deployment = client_deployment(lab, namespace, client)
     url = url_for(target, path)
@@ -136,13 +92,13 @@ class Hop:
         return None
 
 
-def hop(lab, client_namespace: str, target: str, *, client: str | None = None) -> Hop:
+def hop(lab: Lab, client_namespace: str, target: str, *, client: str | None = None) -> Hop:
     outcome = curl(lab, client_namespace, target, "/headers", client=client, with_body=True)
     headers = echoed_headers(outcome) or {}
     return Hop(outcome, headers.get("x-forwarded-client-cert"))
 
 
-def matrix(lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES, *, server: str = "httpbin",
+def matrix(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES, *, server: str = "httpbin",
            port: int = 8000, path: str = "/ip") -> dict[tuple[str, str], Outcome]:
     """Every client namespace's curl → every server namespace's service: the migration task's loop."""
     return {(c, s): curl(lab, c, f"{server}.{s}:{port}", path) for c in clients for s in servers}

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import time
 
+from ..constants import PROXY_CONTAINER
+from ..contract import Lab
 from ..errors import LabkitError
 from ..model.access_logging import text_formats
-from ..model.destrule import AUTO
+from ..model.destrule import AUTO, applies_to_host
 from ..model.peerauth import DISABLE, STRICT
 from . import hints
-from .authz import DENIED_BODY, allow_policies, caller_allowed_hint, caller_denied_hint, _principals
+from ..display import result_colour
+from ..model.authz import source_principals
+from .authz_hints import DENIED_BODY, allow_policies, caller_allowed_hint, caller_denied_hint
 from .clients import service_account
 from .mesh import precondition
 from .result import CheckResult, checker
-from .state import ROOT_NAMESPACE, MeshView, policy_mode, policy_selector, ref, service_or_fail, split_target
+from .state import ROOT_NAMESPACE, MeshView, policy_mode, policy_selector, ref
+from .targets import service_or_fail, split_target
 from ..tools.access_log_format import compile_formats, parse_line
 from .traffic import curl, snippet
 
@@ -33,7 +38,7 @@ def _principal(view: MeshView, namespace: str, deployment: str) -> str:
     return f"cluster.local/ns/{namespace}/sa/{service_account(view, namespace, deployment)}"
 
 
-def _wait_for_call(lab, since: float, source: str, destination_prefix: tuple[str, ...]):
+def _wait_for_call(lab: Lab, since: float, source: str, destination_prefix: tuple[str, ...]):
     """The evidence row of a call made after `since` (access logs are flushed every 200 ms locally)."""
     deadline = time.monotonic() + FLUSH_WAIT_S
     while True:
@@ -46,7 +51,7 @@ def _wait_for_call(lab, since: float, source: str, destination_prefix: tuple[str
 
 @checker(lambda lab, client_namespace, client, target, path="/":
          f"{client}.{client_namespace} → {target} is mutual TLS")
-def mtls_between(result: CheckResult, lab, client_namespace: str, client: str, target: str, path: str = "/") -> None:
+def mtls_between(result: CheckResult, lab: Lab, client_namespace: str, client: str, target: str, path: str = "/") -> None:
     """The client's sidecar sends mTLS (no DestinationRule turns it off), the server's sidecar takes it, and the
     access logs show the call as mTLS. An authorization 403 still counts: that call did arrive over mTLS."""
     if not precondition(result, lab):
@@ -83,7 +88,7 @@ def mtls_between(result: CheckResult, lab, client_namespace: str, client: str, t
 
 @checker(lambda lab, target, allowed, denied, path="/":
          f"only {allowed[1]}.{allowed[0]} may call {target} ({denied[1]}.{denied[0]} gets 403)")
-def only_caller_allowed(result: CheckResult, lab, target: str, allowed: tuple[str, str], denied: tuple[str, str],
+def only_caller_allowed(result: CheckResult, lab: Lab, target: str, allowed: tuple[str, str], denied: tuple[str, str],
                         path: str = "/") -> None:
     """`allowed` (namespace, deployment) gets 200 from `target`; `denied`, another caller with a sidecar, gets
     Envoy's 403 `RBAC: access denied`."""
@@ -119,16 +124,15 @@ LOG_COLUMNS = ["start_time", "method", "authority", "path", "response_code", "re
                "response_code_details", "downstream_peer_uri_san", "upstream_cluster"]
 
 
-def access_log(lab, namespace: str, workload: str, last: int = 5):
+def access_log(lab: Lab, namespace: str, workload: str, last: int = 5):
     """The last requests a proxy logged (`kubectl logs POD -c istio-proxy`), as a table: who called
     (`downstream_peer_uri_san`: the caller's SPIFFE id, empty for plaintext, and only when the mesh's
     accessLogFormat has %DOWNSTREAM_PEER_URI_SAN%), what came back, and why (`response_code_details`,
     e.g. rbac_access_denied_matched_policy[none])."""
     import pandas as pd
-    from .edge_tls import _colour
     text, deadline = None, time.monotonic() + 1.0
     while True:  # Envoy writes its access log every 200 ms here (every second or so on a cluster)
-        latest = lab.logs(namespace, workload, container="istio-proxy")
+        latest = lab.logs(namespace, workload, container=PROXY_CONTAINER)
         if latest == text or time.monotonic() > deadline:
             break
         text = latest
@@ -141,7 +145,7 @@ def access_log(lab, namespace: str, workload: str, last: int = 5):
             rows.append({k: entry.get(k) for k in LOG_COLUMNS})
     frame = pd.DataFrame(rows[-last:], columns=LOG_COLUMNS).rename(columns={"downstream_peer_uri_san": "caller"})
     frame["response_code"] = frame["response_code"].astype(str)
-    return frame.style.format(escape="html", na_rep="").map(_colour, subset=["response_code"]).hide(axis="index")
+    return frame.style.format(escape="html", na_rep="").map(result_colour, subset=["response_code"]).hide(axis="index")
 
 
 # ---- the verification flow -------------------------------------------------------------------------
@@ -149,7 +153,7 @@ def access_log(lab, namespace: str, workload: str, last: int = 5):
 OK, LOOK, INFO = "ok", "look here", "info"
 
 
-def verification_flow(lab, namespace: str, service: str, port: int | None = None, since=None):
+def verification_flow(lab: Lab, namespace: str, service: str, port: int | None = None, since=None):
     """Seed 004's verification flow for one service, as a table: step, the command on a real cluster, what
     labkit found, and a verdict (ok / look here / info). `since` (time.time()) limits the last step to the
     calls logged after it."""
@@ -188,7 +192,7 @@ def verification_flow(lab, namespace: str, service: str, port: int | None = None
     row("4. effective mTLS mode", f"istioctl x describe pod <pod> -n {namespace}", "; ".join(modes) or "-",
         LOOK if bare else INFO)
     rules = [r for r in view.model_policies("DestinationRule")
-             if _dr_targets(r, svc.fqdn)]
+             if applies_to_host(r, svc.fqdn)]
     strict = any(view.has_sidecar(namespace, p.name) and sp and view.effective(p).for_port(sp.target_port) == STRICT
                  for p in pods)
     disabling = [r for r in rules if _dr_mode(r) == DISABLE]
@@ -215,7 +219,7 @@ def verification_flow(lab, namespace: str, service: str, port: int | None = None
     _, allows = allow_policies(view, namespace, service)
     typos = hints.principal_typos(view, namespace)
     row("7. AuthorizationPolicies", f"kubectl get authorizationpolicy -n {namespace} -o yaml",
-        "; ".join(f"{ref(p)} allows {', '.join(_principals(p)) or 'per its rules'}" for p in allows)
+        "; ".join(f"{ref(p)} allows {', '.join(source_principals(p)) or 'per its rules'}" for p in allows)
         or "none: every caller is allowed", LOOK if typos else INFO)
     try:
         calls = lab.evidence(since=since).calls
@@ -250,11 +254,6 @@ def _dr_mode(rule: dict) -> str | None:
 def _selector_text(service) -> str:
     selector = getattr(service, "selector", None) or {}
     return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<labels>"
-
-
-def _dr_targets(rule: dict, fqdn: str) -> bool:
-    from ..model.destrule import _dr_host, _host_matches
-    return _host_matches(_dr_host(rule), fqdn)
 
 
 __all__ = ["access_log", "mtls_between", "only_caller_allowed", "verification_flow"]

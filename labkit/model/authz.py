@@ -1,13 +1,9 @@
 """Which AuthorizationPolicies apply to a workload (istio-semantics.md §3)."""
 from __future__ import annotations
 
-from .mesh import ROOT_NAMESPACE, MeshModel, Pod
+from .mesh import ROOT_NAMESPACE, MeshModel, Pod, workload_selector
 
 SUPPORTED_ACTIONS = ("ALLOW", "DENY")
-
-
-def _selector(policy: dict) -> dict:
-    return ((policy.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
 
 
 def policies_for(model: MeshModel, pod: Pod) -> list[dict]:
@@ -17,7 +13,7 @@ def policies_for(model: MeshModel, pod: Pod) -> list[dict]:
         namespace = policy["metadata"]["namespace"]
         if namespace not in (pod.namespace, ROOT_NAMESPACE):
             continue
-        if pod.matches(_selector(policy)):
+        if pod.matches(workload_selector(policy)):
             out.append(policy)
     return out
 
@@ -49,3 +45,14 @@ def unsupported(policies: list[dict]) -> list[str]:
                     notes.append(f"AuthorizationPolicy {name}: requestPrincipals need RequestAuthentication "
                                  "(JWT), which the local mesh does not run; such rules never match")
     return notes
+
+
+def source_principals(policy: dict) -> list[str]:
+    """The principals an AuthorizationPolicy's rules name under from.source.principals."""
+    return [p for rule in (policy.get("spec") or {}).get("rules") or [] for source in rule.get("from") or []
+            for p in (source.get("source") or {}).get("principals") or []]
+
+
+def allows_anyone(policy: dict) -> bool:
+    """An ALLOW rule without `from` matches every caller (with or without an identity)."""
+    return any(not rule.get("from") for rule in (policy.get("spec") or {}).get("rules") or [])

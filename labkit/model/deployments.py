@@ -10,12 +10,13 @@ import hashlib
 import json
 import secrets as random_names
 
+from ..constants import PROXY_CONTAINER
 from .addressing import MAX_POD_INDEX
 from .owners import HASH_LABEL, owner_deployment, replica_set_name
 from ..errors import LabkitError
 
 PROXY_IMAGE = "docker.io/istio/proxyv2:1.28.0"
-SIDECAR = "istio-proxy"
+SIDECAR = PROXY_CONTAINER
 NATIVE_ANNOTATION = "sidecar.istio.io/nativeSidecar"
 
 

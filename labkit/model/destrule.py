@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from .addressing import fqdn
 from .fqdn import resolve as resolve_host
 from .gateways import CA_SUFFIX, CredentialError, KeyCert, ca_credential, credential_resource, server_credential
+from .hostmatch import exported_to, host_matches
 from .k8s_rbac import service_account_may
 from .mesh import ROOT_NAMESPACE, MeshModel, Pod, Service
 from .peerauth import DISABLE, effective_mtls, inferred_service_mode
@@ -41,21 +42,15 @@ class ClientTls:
     selected: bool = False        # the DR has a workloadSelector (and it selects this client)
 
 
-def _dr_host(rule: dict) -> str:
-    # istiod's ResolveShortnameToFQDN (model/fqdn.py): `name.ns` is taken as written and names no Service.
+def dr_host(rule: dict) -> str:
+    """The DestinationRule's host as istiod reads it: ResolveShortnameToFQDN (model/fqdn.py) completes only a
+    dotless name against the DR's namespace; `name.ns` is taken as written and names no Service."""
     return resolve_host(rule["spec"]["host"], rule["metadata"]["namespace"])
 
 
-def _host_matches(pattern: str, host: str) -> bool:
-    if pattern.startswith("*"):
-        return host.endswith(pattern[1:])
-    return pattern == host
-
-
-def _visible(rule: dict, client_namespace: str) -> bool:
-    export = (rule.get("spec") or {}).get("exportTo") or ["*"]
-    own = rule["metadata"]["namespace"]
-    return "*" in export or client_namespace in export or ("." in export and client_namespace == own)
+def applies_to_host(rule: dict, fqdn: str) -> bool:
+    """Whether the DestinationRule's host (maybe a wildcard) covers the service FQDN."""
+    return host_matches(dr_host(rule), fqdn)
 
 
 def _selector(rule: dict) -> dict | None:
@@ -65,19 +60,19 @@ def _selector(rule: dict) -> dict | None:
 
 def destination_rule_for(model: MeshModel, client_namespace: str, service: Service,
                          client: Pod | None = None) -> dict | None:
-    hosted = [r for r in model.of_kind("DestinationRule") if _host_matches(_dr_host(r), service.fqdn)]
+    hosted = [r for r in model.of_kind("DestinationRule") if applies_to_host(r, service.fqdn)]
     if client is not None:
         selected = [r for r in hosted if _selector(r) is not None and r["metadata"]["namespace"] == client.namespace
                     and client.matches(_selector(r))]
         if selected:
-            selected.sort(key=lambda r: _dr_host(r).startswith("*"))
+            selected.sort(key=lambda r: dr_host(r).startswith("*"))
             return selected[0]
     rules = [r for r in hosted if _selector(r) is None]
     for namespace in (client_namespace, service.namespace, ROOT_NAMESPACE):
-        candidates = [r for r in rules if r["metadata"]["namespace"] == namespace and _visible(r, client_namespace)]
+        candidates = [r for r in rules if r["metadata"]["namespace"] == namespace and exported_to(r, client_namespace)]
         if candidates:
             # An exact host beats a wildcard, as istiod's most-specific match does.
-            candidates.sort(key=lambda r: _dr_host(r).startswith("*"))
+            candidates.sort(key=lambda r: dr_host(r).startswith("*"))
             return candidates[0]
     return None
 
@@ -93,7 +88,7 @@ def _policy_for_port(traffic_policy: dict | None, port: int) -> dict:
 def client_tls(model: MeshModel, client_namespace: str, service: Service, port: int,
                client: Pod | None = None) -> ClientTls:
     rule = destination_rule_for(model, client_namespace, service, client)
-    subsets = ()
+    subsets: tuple = ()
     if rule is not None:
         spec = rule.get("spec") or {}
         subsets = tuple((s["name"], dict(s.get("labels") or {}),

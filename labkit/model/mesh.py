@@ -5,12 +5,12 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ..constants import PROXY_CONTAINER, TRUST_DOMAIN
+from ..constants import ROOT_NAMESPACE as ROOT_NAMESPACE  # re-exported: the model's callers read it here
 from . import addressing
 from .owners import owner_deployment
 
-ROOT_NAMESPACE = "istio-system"
-TRUST_DOMAIN = "cluster.local"
-SIDECAR_CONTAINER = "istio-proxy"
+SIDECAR_CONTAINER = PROXY_CONTAINER
 GATEWAY_IMAGE_REPO = "istio/proxyv2"
 
 # Port-name prefixes Istio uses for protocol selection (Service port name or appProtocol).
@@ -209,8 +209,25 @@ def _pod_from_object(obj: dict, subnet: int, deployments: list[dict] | None = No
                                   for c in spec.get("initContainers") or []))
 
 
+def workload_selector(policy: dict) -> dict:
+    """A policy's `selector.matchLabels` (PeerAuthentication, AuthorizationPolicy, ...); {} means every
+    workload in its namespace (or the whole mesh, in the root namespace)."""
+    return ((policy.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+
+
+def secret_data(secret: dict) -> dict[str, bytes]:
+    """A Secret's values, decoded: `data` is base64, `stringData` plain (the API server merges it into data)."""
+    out = {k: str(v).encode() for k, v in (secret.get("stringData") or {}).items()}
+    for k, v in (secret.get("data") or {}).items():
+        try:
+            out[k] = base64.b64decode(v)
+        except (ValueError, TypeError):
+            out[k] = b""
+    return out
+
+
 def build_model(objects: list[dict], subnet: int) -> MeshModel:
-    namespaces = {name: {} for name in ("default", "istio-system", "kube-system")}
+    namespaces: dict[str, dict] = {name: {} for name in ("default", "istio-system", "kube-system")}
     pods: list[Pod] = []
     raw_pods: list[dict] = []
     raw_services: list[dict] = []
@@ -225,8 +242,7 @@ def build_model(objects: list[dict], subnet: int) -> MeshModel:
         elif kind == "Service":
             raw_services.append(obj)
         elif kind == "Secret":
-            secrets[(meta["namespace"], meta["name"])] = {
-                k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+            secrets[(meta["namespace"], meta["name"])] = secret_data(obj)
         else:
             policies.setdefault(kind, []).append(obj)
     pods.extend(_pod_from_object(obj, subnet, policies.get("Deployment")) for obj in raw_pods)

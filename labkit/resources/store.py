@@ -5,16 +5,16 @@ objects; a file lock serialises writers and `generation` tells watchers somethin
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import copy
 import datetime as dt
-import fcntl
 import json
-import os
 import uuid
 from pathlib import Path
 from typing import Iterator
 
+from ..atomic import locked, write_json
 from ..errors import LabkitError
 from .nodeports import assign_node_ports
 from .validate import validate
@@ -48,20 +48,15 @@ class Store:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / "store.json"
-        self._lock_path = self.directory / "store.lock"
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict]:
-        with open(self._lock_path, "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                state = self._read()
-                before = state["generation"]
-                yield state
-                if state["generation"] != before:
-                    self._write(state)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with locked(self.path):
+            state = self._read()
+            before = state["generation"]
+            yield state
+            if state["generation"] != before:
+                self._write(state)
 
     def _read(self) -> dict:
         if not self.path.exists():
@@ -73,9 +68,7 @@ class Store:
                               hint="`labkit down` removes the state; the labs can then start afresh")
 
     def _write(self, state: dict) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
+        write_json(self.path, state)
 
     @property
     def generation(self) -> int:
@@ -96,8 +89,8 @@ class Store:
                 return copy.deepcopy(obj)
         return None
 
-    def apply(self, docs: list[dict], *, system: bool = False, namespace: str | None = None,
-              expect: dict[Key, str | None] | None = None) -> list[tuple[dict, str]]:
+    def apply(self, docs: builtins.list[dict], *, system: bool = False, namespace: str | None = None,
+              expect: dict[Key, str | None] | None = None) -> builtins.list[tuple[dict, str]]:
         """Validate every doc, then store them all (or none). Returns (object, action) pairs.
 
         `namespace` is kubectl's `-n`: the namespace for documents that name none. `expect` maps keys
@@ -160,9 +153,9 @@ class Store:
                 results.append((copy.deepcopy(merged), action))
         return results
 
-    def delete(self, keys: list[Key], *, ignore_missing: bool = False) -> list[dict]:
+    def delete(self, keys: builtins.list[Key], *, ignore_missing: bool = False) -> builtins.list[dict]:
         """Remove objects; deleting a Namespace removes everything in it, as Kubernetes does."""
-        removed = []
+        removed: builtins.list[dict] = []
         with self._locked() as state:
             present = {key_of(o) for o in state["objects"]}
             for key in keys:
@@ -170,10 +163,10 @@ class Store:
                     kind, namespace, name = key
                     raise LabkitError(f'{kind} "{name}" not found', kind=kind, name=name, namespace=namespace or None)
             doomed = set(keys)
-            for kind, namespace, name in keys:
+            for kind, _namespace, name in keys:
                 if kind == "Namespace":
                     doomed |= {key_of(o) for o in state["objects"] if o["metadata"].get("namespace") == name}
-            kept = []
+            kept: builtins.list[dict] = []
             for obj in state["objects"]:
                 (removed if key_of(obj) in doomed else kept).append(obj)
             if removed:
@@ -181,7 +174,7 @@ class Store:
                 state["generation"] += 1
         return removed
 
-    def replace_all(self, objects: list[dict]) -> None:
+    def replace_all(self, objects: builtins.list[dict]) -> None:
         """Reset the store to exactly these (already validated) objects."""
         with self._locked() as state:
             state["objects"] = []

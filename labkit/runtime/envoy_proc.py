@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from ..envoy_binary import envoy_path
 from ..errors import LabkitError
 from ..xds.bootstrap import ads_bootstrap
 from ..xds.control_plane import ControlPlane
-from .files import dump_yaml, write_atomic
+from .files import dump_yaml, write_if_changed
 from .procs import ManagedProcess
 
 
@@ -46,7 +47,7 @@ class EnvoyProcess:
         host, port = self.control_plane.address
         bootstrap = root / "bootstrap.yaml"
         # Private: it holds the token that proves this proxy's node id to the control plane.
-        write_atomic(bootstrap, dump_yaml(ads_bootstrap(self.node_id, self.cluster, host, port, token)), mode=0o600)
+        write_if_changed(bootstrap, dump_yaml(ads_bootstrap(self.node_id, self.cluster, host, port, token)), mode=0o600)
         self._push()
         self.admin_file.unlink(missing_ok=True)
         args = [envoy_path(), "-c", str(bootstrap), "--concurrency", "1", "--disable-hot-restart",
@@ -108,7 +109,7 @@ class EnvoyProcess:
         return self.control_plane.has_config(self.node_id) and not self.missing_listeners()
 
     def stats(self, filter_regex: str) -> dict[str, object]:
-        text = self.admin(f"/stats?format=json&filter={urllib.request.quote(filter_regex)}")
+        text = self.admin(f"/stats?format=json&filter={urllib.parse.quote(filter_regex)}")
         out: dict[str, object] = {}
         for item in json.loads(text).get("stats", []):
             if "name" in item:
@@ -191,7 +192,8 @@ class EnvoyProcess:
             time.sleep(0.02)
 
     def _exit_error(self) -> LabkitError:
-        code = self.process.proc.returncode
+        proc = self.process.proc if self.process else None
+        code = proc.returncode if proc else None
         fatal = [line for line in self.log_tail(200).splitlines() if "[critical]" in line and "backtrace" not in line]
         why = fatal[0].split("] ", 3)[-1] if fatal else f"exit code {code}"
         return LabkitError(f"Envoy {self.name} exited at start: {why}", hint=f"see {self.log_path}")

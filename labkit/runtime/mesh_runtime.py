@@ -21,7 +21,7 @@ from ..resources.nodeports import NODE_PORT_RANGE
 from ..xds.client import remove_endpoint, write_endpoint
 from ..xds.control_plane import ControlPlane
 from .claims import HostClaims
-from .files import write_atomic
+from .files import write_if_changed
 from .network import address_map, write_pod_network
 from .envoy_proc import EnvoyProcess
 from .pods import PodRuntime
@@ -142,9 +142,11 @@ class MeshRuntime:
         self.istiod_log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.istiod_log, "a") as log:
             log.writelines(f"{stamp}\twarn\tads\t{w}\n" for w in fresh)
+        envoy = runtime.envoy
+        assert envoy is not None, "warnings are about a proxy's configuration"
         if any(not secrets for secrets in config.sds.values()):
-            runtime.envoy.log_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(runtime.envoy.log_path, "a") as log:
+            envoy.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(envoy.log_path, "a") as log:
                 log.write(f"{stamp}\twarning\tenvoy config external/envoy/source/extensions/config_subscription/"
                           f"grpc/grpc_subscription_impl.cc:138\tgRPC config: initial fetch timed out for "
                           f"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret\tthread=15\n")
@@ -180,7 +182,7 @@ class MeshRuntime:
                 self.gateway.bind_ip, node_port, explicit=False, what="NodePort", candidates=NODE_PORT_RANGE)
             changed = True
         if changed:
-            write_atomic(self.state_dir / NODE_HOST_PORTS_FILE,
+            write_if_changed(self.state_dir / NODE_HOST_PORTS_FILE,
                                    json.dumps({str(k): v for k, v in sorted(self.node_host_ports.items())}))
         return dict(self.node_host_ports)
 
@@ -193,9 +195,11 @@ class MeshRuntime:
 
     def _issue_identity(self, runtime: PodRuntime) -> None:
         bundle = self.ca.issue(runtime.pod.spiffe_id, hours=CERT_HOURS)
-        runtime.envoy.write_secret(tls_certificate_secret(
+        envoy = runtime.envoy
+        assert envoy is not None, "only pods with a proxy get a workload identity"
+        envoy.write_secret(tls_certificate_secret(
             "default", bundle.cert_pem.decode(), bundle.key_pem.decode()))
-        runtime.envoy.write_secret(validation_secret("ROOTCA", self.ca.root_pem.decode()))
+        envoy.write_secret(validation_secret("ROOTCA", self.ca.root_pem.decode()))
 
     def rotate_identity(self, uid: str) -> None:
         """A fresh workload certificate, pushed over SDS; returns once the proxy ACKed it."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..model.addressing import real_port, service_hostnames
 from ..model.mesh import MeshModel, Pod
-from .files import write_atomic
+from .files import write_if_changed
 
 DEFAULT_PORTS = {80: "http", 443: "https"}
 
@@ -38,7 +38,7 @@ def address_map(model: MeshModel, pod: Pod, gateway_ports: dict[tuple[str, str, 
 
 
 def write_pod_network(directory: Path, mapping: dict[str, str], source_ip: str) -> None:
-    write_atomic(directory / "resolve.json", json.dumps({"hosts": mapping}, indent=1, sort_keys=True))
+    write_if_changed(directory / "resolve.json", json.dumps({"hosts": mapping}, indent=1, sort_keys=True))
     lines = ["# written by labkit: this pod's DNS and kube-proxy, for the real curl"]
     for hostport, target in sorted(mapping.items()):
         host, port = hostport.rsplit(":", 1)
@@ -46,4 +46,4 @@ def write_pod_network(directory: Path, mapping: dict[str, str], source_ip: str) 
         lines.append(f'connect-to = "{host}:{port}:{ip}:{target_port}"')
     # Connections leave from the pod's own IP, so servers (and ipBlocks rules) see who called.
     lines.append(f'interface = "{source_ip}"')
-    write_atomic(directory / ".curlrc", "\n".join(lines) + "\n")
+    write_if_changed(directory / ".curlrc", "\n".join(lines) + "\n")

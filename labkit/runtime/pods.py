@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..constants import PROXY_CONTAINER
 from ..apps.images import app_for_image, image_files
 from ..envoy.common import ProxyPaths
 from ..model.addressing import real_port
@@ -65,7 +66,7 @@ class PodRuntime:
         self._root_digests: dict[str, str] = {}
         self.envoy: EnvoyProcess | None = None
         if pod.sidecar or pod.is_gateway:
-            paths = ProxyPaths(str(directory / "istio-proxy"))
+            paths = ProxyPaths(str(directory / PROXY_CONTAINER))
             kind = "router" if pod.is_gateway else "sidecar"
             node = f"{kind}~{pod.ip}~{pod.name}.{pod.namespace}~{pod.namespace}.svc.cluster.local"
             self.envoy = EnvoyProcess(f"{pod.namespace}/{pod.name}", paths, node,
@@ -166,8 +167,10 @@ class PodRuntime:
         return all(port_open(self.pod.app_ip, real_port(p)) for _, p in container.ports)
 
     def _envoy_status(self, name: str) -> ContainerStatus:
-        process = self.envoy.process
-        ready = self.envoy.ready()
+        envoy = self.envoy
+        assert envoy is not None, "only pods with a proxy report its status"
+        process = envoy.process
+        ready = envoy.ready()
         return ContainerStatus(name, ready, process.restarts if process else 0, _state(process, ready))
 
     def container_statuses(self) -> list[ContainerStatus]:
@@ -183,7 +186,7 @@ class PodRuntime:
             ready = self.app_ready(container)
             out.append(ContainerStatus(container.name, ready, process.restarts, _state(process, ready)))
         if self.pod.sidecar and self.envoy:
-            out.append(self._envoy_status("istio-proxy"))
+            out.append(self._envoy_status(PROXY_CONTAINER))
         return out
 
     def processes(self) -> list[ManagedProcess]:

@@ -7,19 +7,26 @@ needs the in-process `MeshRuntime`, so a second notebook or the CLI sees the sam
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
+from ..constants import PROXY_CONTAINER
 from ..envoy.common import ProxyPaths
 from ..errors import LabkitError
 from ..runtime.envoy_proc import EnvoyProcess
 from .access import ToolAccess
 
-PROXY_DIR = "istio-proxy"
+if TYPE_CHECKING:  # the backend hands itself in; importing it at run time would make a cycle
+    from ..backends.local import LocalLab
+
+PROXY_DIR = PROXY_CONTAINER  # each container has its directory in the pod's
 # Envoy writes access logs from a flush thread (every 200 ms here); `/reopen_logs` wakes it, and the
 # lines are on disk about a millisecond after the admin call returns. One grace period covers all proxies.
 FLUSH_GRACE_S = 0.05
 
 
 class LocalAccess(ToolAccess):
+    lab: LocalLab
+
     def objects(self) -> list[dict]:
         return self.lab.store.snapshot()[1]
 
@@ -42,8 +49,8 @@ class LocalAccess(ToolAccess):
                               hint="only pods with a sidecar (lab.pods() column sidecar) and the gateway have one")
         return handle
 
-    def config_dump(self, namespace: str, pod: str) -> dict:
-        return self.envoy(namespace, pod).config_dump()
+    def config_dump(self, namespace: str, pod: str, *, include_eds: bool = False, why: str = "") -> dict:
+        return self.envoy(namespace, pod).config_dump()  # the admin API's dump; include_eds is for the in-pod path
 
     def access_log(self, namespace: str, pod: str) -> str:
         path = self._proxy_root(namespace, pod) / "access.log"

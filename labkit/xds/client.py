@@ -16,8 +16,8 @@ ENDPOINT_FILE = "xds.json"   # in the mesh's state directory: address and debug 
 
 
 def write_endpoint(state_dir: Path, host: str, port: int, debug_token: str) -> None:
-    from ..runtime.files import write_atomic
-    write_atomic(Path(state_dir) / ENDPOINT_FILE,
+    from ..runtime.files import write_if_changed
+    write_if_changed(Path(state_dir) / ENDPOINT_FILE,
                  json.dumps({"address": f"{host}:{port}", "debug_token": debug_token}), mode=0o600)
 
 
