@@ -71,7 +71,7 @@ class NginxSite(App):
         for server in self.servers:
             if server.matches_name(host):
                 return server
-        return next((s for s in self.servers if any(l.default and l.port == self.port for l in s.listens)),
+        return next((s for s in self.servers if any(lst.default and lst.port == self.port for lst in s.listens)),
                     self.servers[0])
 
     def dispatch(self, request: Request) -> Response:
@@ -171,7 +171,7 @@ def main() -> None:
     host = pod_address()
     servers = []
     for port, members in sorted(ports.items()):
-        ssl_on = any(l.ssl for s in members for l in s.listens if l.port == port)
+        ssl_on = any(lst.ssl for s in members for lst in s.listens if lst.port == port)
         site = NginxSite(port, members, config.mime_types)
         server = site.server(host, real_port(port), _NginxHandler)
         if ssl_on:

@@ -20,7 +20,8 @@ from .edge_hints import edge_hint
 from .edge_probe import edge_curl
 from .mesh import precondition
 from .result import CheckResult, checker
-from .state import MeshView, ref, split_target
+from .state import MeshView, ref
+from .targets import split_target
 from .traffic import curl, snippet
 
 

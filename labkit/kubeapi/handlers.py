@@ -88,7 +88,7 @@ class ResourceHandlers:
         current = {self._uid(o): o for o in self.matching(req)}
         initial = req.param("sendInitialEvents") == "true"
         if initial or resource_version in (None, "", "0"):
-            for uid, obj in current.items():
+            for obj in current.values():
                 yield self._event("ADDED", obj, req, first)
                 first = False
         if initial:

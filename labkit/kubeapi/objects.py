@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..model.deployments import DEPLOYMENT_LABEL
+from ..model.owners import owner_deployment
 from ..resources.store import BUILTIN_NAMESPACES, Store
 from .registry import Resource
 from .views import deployment_view, namespace_view, pod_view, seconds, service_view
@@ -51,7 +51,7 @@ class Objects:
                 objects = [deployment_view(
                     o, [pods[(p["metadata"]["namespace"], p["metadata"]["name"])] for p in stored
                         if p["kind"] == "Pod" and p["metadata"]["namespace"] == o["metadata"]["namespace"]
-                        and (p["metadata"].get("labels") or {}).get(DEPLOYMENT_LABEL) == o["metadata"]["name"]],
+                        and owner_deployment(p["metadata"]) == o["metadata"]["name"]],
                     observed >= int(o["metadata"].get("resourceVersion", 0))) for o in objects]
         elif resource.kind == "Service":
             objects = [service_view(o) for o in objects]

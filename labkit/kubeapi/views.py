@@ -5,12 +5,10 @@ from __future__ import annotations
 import copy
 import datetime as dt
 
-from ..model.deployments import DEPLOYMENT_LABEL, HASH_LABEL, template_hash
+from ..model.deployments import HASH_LABEL, template_hash
 
 NODE_NAME = "labkit-local"
 NODE_IP = "127.0.0.1"
-# Labels the local deployment controller needs but a cluster's pods do not carry.
-INTERNAL_LABELS = (DEPLOYMENT_LABEL,)
 
 
 def now() -> str:
@@ -36,7 +34,6 @@ def pod_view(pod: dict, row: dict | None) -> dict:
     """A stored Pod with the status a kubelet would publish (row: the mesh's status for it, None if not started)."""
     out = copy.deepcopy(pod)
     meta = out["metadata"]
-    meta["labels"] = {k: v for k, v in (meta.get("labels") or {}).items() if k not in INTERNAL_LABELS}
     meta.setdefault("generateName", meta["name"].rsplit("-", 1)[0] + "-")
     spec = out.setdefault("spec", {})
     spec.setdefault("nodeName", NODE_NAME)

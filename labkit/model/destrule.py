@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .addressing import fqdn
 from .fqdn import resolve as resolve_host
 from .gateways import CA_SUFFIX, CredentialError, KeyCert, ca_credential, credential_resource, server_credential
 from .hostmatch import exported_to, host_matches
