@@ -169,5 +169,16 @@ def test_pages_show_follows_the_authz_task(mesh):
     assert "did you mean 'cluster.local/ns/default/sa/bookinfo-productpage'" in hint
     mesh.apply(viewer("reviews", "cluster.local/ns/default/sa/bookinfo-productpage"))
     passes(checks.pages_show, mesh, host, none=("Error fetching",), some=("Ratings service is currently unavailable",))
+    # Issue 21: the pages cannot tell "only productpage" from "anyone": a stranger with a mesh identity can.
+    strangers = (("assets", "curl"), ["details.default:9080", "reviews.default:9080"])
+    passes(checks.refuses_other_callers, mesh, *strangers)
+    mesh.apply("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+               "metadata: {name: details-viewer, namespace: default}\n"
+               "spec: {selector: {matchLabels: {app: details}}, action: ALLOW, rules: [{}]}\n")   # allow everyone
+    passes(checks.pages_show, mesh, host, none=("Error fetching",), some=("Ratings service is currently unavailable",))
+    hint = hints(checks.refuses_other_callers, mesh, *strangers)
+    assert "default/details-viewer has a rule without `from`, which matches every caller" in hint, hint
+    mesh.apply(viewer("details", "cluster.local/ns/default/sa/bookinfo-productpage"))
+    passes(checks.refuses_other_callers, mesh, *strangers)
     mesh.apply(viewer("ratings", "cluster.local/ns/default/sa/bookinfo-reviews"))
     passes(checks.pages_show, mesh, host, some=("glyphicon-star",), none=("currently unavailable",))

@@ -258,19 +258,24 @@ def test_a_pasted_kubectl_without_a_cluster_says_what_to_run_instead(capfd, monk
         """lab.exec("foo", "curl", ['curl', '-s', 'http://httpbin.bar:8000/ip'])"""
 
 
-def test_the_check_result_widget_renders_anew_on_every_run(monkeypatch, tmp_path):
+def test_the_check_result_widget_renders_anew_on_every_run():
     """Issue 21 item 2: the result lives in a widget (its model in the kernel), so a notebook reopened while its
     kernel runs shows the latest click; a click whose result equals the last one still re-renders."""
     from IPython.core.interactiveshell import InteractiveShell
     from labkit.widgets import result_view_class
-    InteractiveShell.instance()
-    view = result_view_class()()
-    changes = []
-    view.observe(lambda change: changes.append(change), names="outputs")
-    result = always(None, True)
-    view.show(result)
-    view.show(always(None, True))
-    assert len(changes) == 2
-    bundle = view._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert bundle["text/html"] == result.to_html() and bundle["text/plain"] == result.report()
+    display = InteractiveShell.instance().display_formatter   # as in a Jupyter kernel: HTML too (IPython's test
+    saved = display.active_types, display.formatters["text/html"].enabled       # shell may render text only)
+    display.active_types, display.formatters["text/html"].enabled = [*display.active_types, "text/html"], True
+    try:
+        view = result_view_class()()
+        changes = []
+        view.observe(lambda change: changes.append(change), names="outputs")
+        result = always(None, True)
+        view.show(result)
+        view.show(always(None, True))
+        assert len(changes) == 2
+        bundle = view._repr_mimebundle_()
+        assert "application/vnd.jupyter.widget-view+json" in bundle
+        assert bundle["text/html"] == result.to_html() and bundle["text/plain"] == result.report()
+    finally:
+        display.active_types, display.formatters["text/html"].enabled = saved

@@ -13,12 +13,17 @@ SPIFFE = "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service
 
 @pytest.fixture
 def shell():
+    """The session's IPython shell, rendering HTML as a Jupyter kernel does (IPython's test shell, which
+    another test may have made the singleton, renders plain text only)."""
     from IPython.core.interactiveshell import InteractiveShell
     shell = InteractiveShell.instance()
+    display, formatter = shell.display_formatter, shell.display_formatter.formatters["text/html"]
+    saved = display.active_types, formatter.enabled
+    display.active_types, formatter.enabled = [*display.active_types, "text/html"], True
     with pd.option_context("display.max_colwidth", 50):
         install(shell)
         yield shell
-    formatter = shell.display_formatter.formatters["text/html"]
+    display.active_types, formatter.enabled = saved
     formatter.pop(pd.DataFrame, None)
     from pandas.io.formats.style import Styler
     formatter.pop(Styler, None)
