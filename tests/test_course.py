@@ -121,8 +121,10 @@ spec: {mtls: {mode: ${MODE}}}
 
 @pytest.fixture(scope="module")
 def shell(lab):
-    from IPython.testing.globalipapp import get_ipython
-    ip = get_ipython()
+    # One shell class for the whole session: other tests make InteractiveShell.instance() too, and a
+    # TerminalInteractiveShell (IPython's globalipapp) cannot sit beside it.
+    from IPython.core.interactiveshell import InteractiveShell
+    ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "labkit")
     session.use(lab)
     yield ip

@@ -95,6 +95,10 @@ class ResourcesOnly:
     def get(self, kind, name=None, namespace=None):
         return [o for o in self.objects if o["kind"] == kind]
 
+    def mesh_access(self):
+        from labkit.tools.access import ToolAccess
+        return ToolAccess(self)
+
 
 def test_the_dr_mode_hint_explains_a_name_dot_namespace_host():
     from labkit.checks import hints

@@ -60,6 +60,7 @@ class ClusterLikeLab(LabBase):
     def reset(self, resources=None): raise NotImplementedError
     def label_namespace(self, namespace, labels): raise NotImplementedError
     def environment(self): return []
+    def proxy_status(self, namespace=None, *, verbose=False): raise NotImplementedError
     def ensure_running(self): pass
     running = True
 

@@ -106,7 +106,9 @@ CASES = {
                                     "mode: SIMPLE", "mode: SIMPLE, caCertificates: /etc/certs/ca.pem")],
                                 "has TLS mode set to SIMPLE but no caCertificates"),
     "no ca port level": ("IST0129",
-                         [dr("tls", "foo", "httpbin.bar.svc.cluster.local", extra=PORT_TLS.format("MUTUAL"))],
+                         # MUTUAL without the client's certificate and key is refused by Istio's webhook itself.
+                         [dr("tls", "foo", "httpbin.bar.svc.cluster.local", extra=PORT_TLS.format(
+                             "MUTUAL, clientCertificate: /etc/certs/cert.pem, privateKey: /etc/certs/key.pem"))],
                          [dr("tls", "foo", "httpbin.bar.svc.cluster.local", extra=PORT_TLS.format("ISTIO_MUTUAL"))],
                          "at port 8000"),
     "vs host not in gateway": ("IST0132", [GATEWAY, GATEWAY_VS.replace('["httpbin.example.com"]',
