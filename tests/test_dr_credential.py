@@ -172,3 +172,13 @@ def test_mutual_needs_the_service_account_to_read_secrets(mesh):
     mesh.apply(RBAC)
     out = mesh.exec("drc-client", "curl", ["curl", "-s", NGINX]).stdout
     assert out == "hello client\n"
+
+
+def test_rejected_istio_config_is_in_istiods_log(mesh):
+    """istiod is Istio's validating webhook: what it refuses, it logs (scope validationServer)."""
+    from labkit.errors import LabkitError
+    with pytest.raises(LabkitError, match="gateway must have at least one server"):
+        mesh.apply("apiVersion: networking.istio.io/v1\nkind: Gateway\n"
+                   "metadata: {name: empty, namespace: istio-system}\nspec: {selector: {istio: ingressgateway}}\n")
+    assert "validationServer\tconfiguration is invalid: gateway must have at least one server" in \
+        mesh.logs("istio-system", "istiod")

@@ -108,7 +108,8 @@ class PodRuntime:
             view = container_view(model, self.pod, container)
             process = self.apps[container.name]
             if view.problems:
-                self.waiting[container.name] = view
+                if process.proc is None:   # a running container keeps what it had (the kubelet does not stop it)
+                    self.waiting[container.name] = view
                 continue
             self.waiting.pop(container.name, None)
             self._write_root(container, view)
