@@ -12,7 +12,7 @@ from labkit.model.access_logging import (CLIENT, ISTIO_JSON_FORMAT, ISTIO_TEXT_F
 from labkit.tools.access_log_format import TextFormat, compile_formats, parse_line
 
 from mesh_scenarios import curl_code, deploy_migration
-from tools_fixtures import docs, migration, model_of
+from tools_fixtures import migration, model_of
 
 
 def mesh_config(body: str) -> str:

@@ -15,7 +15,6 @@ from ..envoy.nodeproxy import build_node_proxy
 from ..envoy.proxy import GatewaySettings, build_proxy_config
 from ..errors import LabkitError
 from ..model.mesh import MeshModel
-from . import xds_files
 from .network import address_map, write_pod_network
 from .envoy_proc import EnvoyProcess
 from .pods import PodRuntime
