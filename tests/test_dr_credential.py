@@ -182,3 +182,14 @@ def test_rejected_istio_config_is_in_istiods_log(mesh):
                    "metadata: {name: empty, namespace: istio-system}\nspec: {selector: {istio: ingressgateway}}\n")
     assert "validationServer\tconfiguration is invalid: gateway must have at least one server" in \
         mesh.logs("istio-system", "istiod")
+
+
+def test_dr_mode_check_explains_the_missing_workload_selector(mesh):
+    from labkit import checks
+    from check_helpers import hints
+    mesh.apply(dr("httpbin", "secure-httpbin.drc-server.svc.cluster.local", "SIMPLE", "client-credential", False))
+    text = hints(checks.dr_mode, mesh, "drc-client", "secure-httpbin.drc-server:8443", "SIMPLE")
+    assert "no workloadSelector" in text and "plaintext" in text
+    mesh.apply(dr("httpbin", "secure-httpbin.drc-server.svc.cluster.local", "SIMPLE", "client-credential", True))
+    from check_helpers import passes
+    passes(checks.dr_mode, mesh, "drc-client", "secure-httpbin.drc-server:8443", "SIMPLE")
