@@ -160,6 +160,8 @@ spec:
         pods = mesh.pods()
         row = pods[(pods.namespace == "vol") & pods.pod.str.startswith("waiting-")].iloc[0]
         assert row.status != "Running" and row.ready == "0/1"
+        assert 'FailedMount  MountVolume.SetUp failed for volume "s" : secret "not-there" not found' in \
+            mesh.logs("vol", row.pod)
         mesh.apply("apiVersion: v1\nkind: Secret\nmetadata: {name: not-there, namespace: vol}\n"
                    "stringData: {a: b}\n")
         mesh.wait_ready("vol", timeout=20)

@@ -111,6 +111,8 @@ class PodRuntime:
             process = self.apps[container.name]
             if view.problems:
                 if process.proc is None:   # a running container keeps what it had (the kubelet does not stop it)
+                    if self.waiting.get(container.name, ContainerView()).problems != view.problems:
+                        self._note_waiting(container.name, view)
                     self.waiting[container.name] = view
                 continue
             self.waiting.pop(container.name, None)
@@ -128,6 +130,13 @@ class PodRuntime:
             if FIXED.get(module):   # the image's program binds its own ports, whatever containerPort says
                 env["LABKIT_BIND"] = ",".join(f"{self.pod.app_ip}:{real_port(p)}" for p in FIXED[module])
             process.env = env
+
+    def _note_waiting(self, name: str, view: ContainerView) -> None:
+        """Why the container waits, where `lab.logs` finds it (on a cluster: the pod's events,
+        `kubectl describe pod`: FailedMount / Failed with CreateContainerConfigError)."""
+        reason = "FailedMount" if view.reason == "ContainerCreating" else "Failed"
+        with open(self.directory / f"{name}.log", "a") as log:
+            log.writelines(f"Warning  {reason}  {problem}\n" for problem in view.problems)
 
     def _write_root(self, container: Container, view: ContainerView) -> None:
         root = self.root_of(container.name)
