@@ -159,7 +159,7 @@ spec:
     try:
         pods = mesh.pods()
         row = pods[(pods.namespace == "vol") & pods.pod.str.startswith("waiting-")].iloc[0]
-        assert row.status != "Running" and row.ready == "0/1"
+        assert row.status == "ContainerCreating" and row.ready == "0/1"
         assert 'FailedMount  MountVolume.SetUp failed for volume "s" : secret "not-there" not found' in \
             mesh.logs("vol", row.pod)
         mesh.apply("apiVersion: v1\nkind: Secret\nmetadata: {name: not-there, namespace: vol}\n"
