@@ -12,7 +12,7 @@ from labkit.model.access_logging import (CLIENT, ISTIO_JSON_FORMAT, ISTIO_TEXT_F
 from labkit.tools.access_log_format import TextFormat, compile_formats, parse_line
 
 from mesh_scenarios import curl_code, deploy_migration
-from tools_fixtures import docs, migration, model_of
+from tools_fixtures import migration, model_of
 
 
 def mesh_config(body: str) -> str:
@@ -123,7 +123,8 @@ def test_default_mesh_logs_istio_text_and_the_tools_read_it(mesh):
     assert lines and lines[-1].startswith("[") and '"GET /ip HTTP/1.1" 200' in lines[-1]
     seen = mesh.evidence(since=since)
     edge = seen.edge("foo/curl", "bar/httpbin")
-    assert edge is not None and edge["codes"] == "200×1"
+    assert edge is not None and edge["codes"] == "200×1" and edge["mtls"] is True   # lent by the server's line
+    assert edge["client_identities"] == []    # no peer identity in Istio's default format
     server_rows = seen.hops[(seen.hops.side == "server") & (seen.hops.destination == "bar/httpbin")]
     assert server_rows.mtls.tolist()[-1] is True    # the Istio SNI in the TEXT line says mTLS
 

@@ -164,14 +164,14 @@ spec:
   template:
     metadata: {labels: {app: tcp-web}}
     spec:
-      containers: [{name: nginx, image: nginx, ports: [{containerPort: 9000}]}]
+      containers: [{name: nginx, image: nginx, ports: [{containerPort: 80}]}]   # stock nginx listens on 80
 ---
 apiVersion: v1
 kind: Service
 metadata: {name: tcp-web, namespace: assets}
 spec:
   selector: {app: tcp-web}
-  ports: [{name: tcp, port: 9000}]
+  ports: [{name: tcp, port: 9000, targetPort: 80}]
 """
 
 

@@ -172,3 +172,24 @@ def test_mutual_needs_the_service_account_to_read_secrets(mesh):
     mesh.apply(RBAC)
     out = mesh.exec("drc-client", "curl", ["curl", "-s", NGINX]).stdout
     assert out == "hello client\n"
+
+
+def test_rejected_istio_config_is_in_istiods_log(mesh):
+    """istiod is Istio's validating webhook: what it refuses, it logs (scope validationServer)."""
+    from labkit.errors import LabkitError
+    with pytest.raises(LabkitError, match="gateway must have at least one server"):
+        mesh.apply("apiVersion: networking.istio.io/v1\nkind: Gateway\n"
+                   "metadata: {name: empty, namespace: istio-system}\nspec: {selector: {istio: ingressgateway}}\n")
+    assert "validationServer\tconfiguration is invalid: gateway must have at least one server" in \
+        mesh.logs("istio-system", "istiod")
+
+
+def test_dr_mode_check_explains_the_missing_workload_selector(mesh):
+    from labkit import checks
+    from check_helpers import hints
+    mesh.apply(dr("httpbin", "secure-httpbin.drc-server.svc.cluster.local", "SIMPLE", "client-credential", False))
+    text = hints(checks.dr_mode, mesh, "drc-client", "secure-httpbin.drc-server:8443", "SIMPLE")
+    assert "no workloadSelector" in text and "plaintext" in text
+    mesh.apply(dr("httpbin", "secure-httpbin.drc-server.svc.cluster.local", "SIMPLE", "client-credential", True))
+    from check_helpers import passes
+    passes(checks.dr_mode, mesh, "drc-client", "secure-httpbin.drc-server:8443", "SIMPLE")

@@ -5,8 +5,6 @@ from importlib import resources
 
 import pytest
 
-from labkit.errors import LabkitError
-
 from golden_support import model_from_yaml
 from labkit import certs
 from labkit.envoy.common import all_route_configs
@@ -350,15 +348,17 @@ def test_gateway_policies_ride_on_every_virtual_host_with_gateway_ports():
 
 
 
-def test_https_servers_sharing_a_port_name_are_refused_like_istios_webhook():
-    # Istio's ValidateGateway: "port names in servers must be unique" (pkg/config/validation), so two servers
-    # of one Gateway never share an RDS route name (https.443.<port name>.<gateway>.<namespace>).
-    servers = "".join(f"  - port: {{number: 443, name: https, protocol: HTTPS}}\n    hosts: [{h}]\n"
+def test_https_servers_on_one_port_get_a_route_each():
+    """Istio's webhook refuses two servers of one Gateway with the same port name (test_resources), so HTTPS
+    servers sharing port 443 have names of their own, and each name makes its own route."""
+    servers = "".join(f"  - port: {{number: 443, name: https-{h[0]}, protocol: HTTPS}}\n    hosts: [{h}]\n"
                       f"    tls: {{mode: SIMPLE, credentialName: cred}}\n" for h in ("a.test", "b.test"))
-    with pytest.raises(LabkitError) as caught:
-        model_of(gw("g", servers), vs("v", "[a.test, b.test]", "[istio-system/g]"))
-    assert caught.value.field == "spec.servers[1].port.name"
-    assert "port names in servers must be unique" in str(caught.value)
+    model = model_of(gw("g", servers), vs("v", "[a.test, b.test]", "[istio-system/g]"))
+    config = gateway_config(model)
+    assert sorted(r["name"] for r in all_route_configs(config)) == ["https.443.https-a.g.istio-system",
+                                                                   "https.443.https-b.g.istio-system"]
+    assert sorted(vhost_domains(config)) == ["a.test:443", "b.test:443"]
+    assert len(config.listeners[0]["filter_chains"]) == 2
 
 
 def test_auto_passthrough_sni_clusters_are_made_once():

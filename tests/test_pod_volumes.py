@@ -159,10 +159,53 @@ spec:
     try:
         pods = mesh.pods()
         row = pods[(pods.namespace == "vol") & pods.pod.str.startswith("waiting-")].iloc[0]
-        assert row.status != "Running" and row.ready == "0/1"
+        assert row.status == "ContainerCreating" and row.ready == "0/1"
+        assert 'FailedMount  MountVolume.SetUp failed for volume "s" : secret "not-there" not found' in \
+            mesh.logs("vol", row.pod)
         mesh.apply("apiVersion: v1\nkind: Secret\nmetadata: {name: not-there, namespace: vol}\n"
                    "stringData: {a: b}\n")
         mesh.wait_ready("vol", timeout=20)
         assert (_root(mesh, "waiting", "curl") / "etc/s/a").read_text() == "b"
     finally:
         mesh.delete("Deployment", "waiting", namespace="vol", ignore_missing=True)
+
+
+WRONG_PORT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hello, namespace: vol}
+spec:
+  selector: {matchLabels: {app: hello}}
+  template:
+    metadata: {labels: {app: hello}}
+    spec:
+      containers:
+      - {name: hello, image: registry.istio.io/release/examples-helloworld-v1:1.0, ports: [{containerPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hello, namespace: vol}
+spec:
+  selector: {app: hello}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hello-right, namespace: vol}
+spec:
+  selector: {app: hello}
+  ports: [{name: http, port: 80, targetPort: 5000}]
+"""
+
+
+def test_programs_listen_where_their_image_says_not_where_containerport_says(mesh):
+    """helloworld's image runs gunicorn on 5000: a containerPort of 8080 documents nothing it serves."""
+    mesh.apply(WRONG_PORT)
+    try:
+        mesh.wait_ready("vol", timeout=30)          # Running, as on Kubernetes without a readiness probe
+        wrong = mesh.exec("vol", "client", ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                            "http://hello.vol/hello"])
+        right = mesh.exec("vol", "client", ["curl", "-s", "http://hello-right.vol/hello"])
+        assert wrong.exit_code == 7 and right.stdout.startswith("Hello version: v1")
+    finally:
+        mesh.delete(WRONG_PORT, ignore_missing=True)

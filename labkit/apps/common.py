@@ -98,7 +98,7 @@ def command_line(default_args: list[str]) -> list[str]:
 
 def pod_address() -> str:
     """The address the pod's containers listen on (behind the sidecar, or the pod IP without one)."""
-    return bind_addresses()[0][0]
+    return os.environ.get("LABKIT_POD_IP") or bind_addresses()[0][0]
 
 
 def server_tls_context(cert_file: str, key_file: str, client_ca_file: str | None = None,

@@ -16,6 +16,7 @@ from labkit.apps.common import (
     access_line, bind_addresses, command_line, enable_tls, go_plaintext_reply, in_container, listen_urls, log,
     log_error, pod_address, serve_until_terminated, server_tls_context,
 )
+from labkit.apps.listen_ports import go_httpbin_settings
 from labkit.model.addressing import real_port
 
 # httpbin warns at import time that flasgger (the Swagger UI) is missing; the container
@@ -45,24 +46,6 @@ def _go_httpbin_teapot(app):
             return [b"I'm a teapot!"]
         return app(environ, start_response)
     return wrapped
-
-
-GO_HTTPBIN_FLAGS = {"port": "PORT", "host": "HOST", "https-cert-file": "HTTPS_CERT_FILE",
-                    "https-key-file": "HTTPS_KEY_FILE"}
-
-
-def go_httpbin_settings(args: list[str], env: dict[str, str]) -> dict[str, str]:
-    """go-httpbin's settings from Go-style flags (-name value, -name=value, --name) over its env."""
-    settings = {flag: env[var] for flag, var in GO_HTTPBIN_FLAGS.items() if env.get(var)}
-    settings.setdefault("port", "8080")
-    items = iter(args)
-    for item in items:
-        if not item.startswith("-"):
-            continue
-        name, sep, value = item.lstrip("-").partition("=")
-        if name in GO_HTTPBIN_FLAGS:
-            settings[name] = value if sep else next(items, "")
-    return settings
 
 
 def _go_httpbin(app) -> None:

@@ -22,7 +22,6 @@ from labkit.apps.common import (
     serve_until_terminated, server_tls_context,
 )
 from labkit.apps import nginx_conf
-from labkit.apps.nginx_image import WELCOME  # noqa: F401  (re-exported for tests and pages)
 from labkit.model.addressing import real_port
 
 

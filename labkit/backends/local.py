@@ -314,10 +314,29 @@ class LocalLab(LabBase):
         docs = load_documents(source)
         if not docs:
             raise LabkitError("no resources found in the input")
-        results = self.store.apply(docs, namespace=namespace)
+        try:
+            results = self.store.apply(docs, namespace=namespace)
+        except LabkitError as exc:
+            self._log_rejected(exc)
+            raise
         self._converge()
         return [AppliedObject(o["kind"], o["metadata"]["name"], o["metadata"].get("namespace"), action)
                 for o, action in results]
+
+    def _log_rejected(self, exc: LabkitError) -> None:
+        """Istio's validating webhook is istiod: a rejected Istio resource leaves istiod's log line
+        (pkg/webhooks/validation/server/server.go: `configuration is invalid: ...`, scope validationServer)."""
+        try:
+            group = kind_info(exc.kind or "").group
+        except LabkitError:
+            return
+        if not group.endswith("istio.io"):
+            return
+        path = istiod_log_path(self.state_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        with open(path, "a") as log:
+            log.write(f"{stamp}\tinfo\tvalidationServer\tconfiguration is invalid: {exc.message}\n")
 
     def delete(self, source, name=None, namespace=None, *, ignore_missing: bool = False) -> list[AppliedObject]:
         if name is not None:

@@ -6,7 +6,7 @@ failed item. Only configuration is inspected here; what traffic did is the calle
 from __future__ import annotations
 
 from ..model import fqdn
-from ..model.destrule import dr_host
+from ..model.destrule import credential_ignored_at_sidecar, dr_host
 from ..model.hostmatch import exported_to
 from ..model.peerauth import DISABLE, STRICT, ignored_policies, level_policy
 from .state import ROOT_NAMESPACE, INJECTION_LABEL, MeshView, labels_text, policy_mode, policy_selector, ref
@@ -261,9 +261,18 @@ def failed_call(view: MeshView, client_namespace: str, client_sidecar: bool, nam
         return (f"DestinationRule {rule_ref(tls.rule)} forces ISTIO_MUTUAL, but {bare[0].name} has no sidecar to answer mTLS "
                 f"(503).")
     if tls.mode in ("SIMPLE", "MUTUAL"):
+        if credential_ignored_at_sidecar(tls, view.client_pod(client_namespace)):
+            return (f"DestinationRule {rule_ref(tls.rule)} has credentialName but no workloadSelector: at a sidecar Istio "
+                    f"then ignores its TLS settings and sends plaintext (a Go TLS server answers 400). Add "
+                    f"workloadSelector: {{matchLabels: {{app: curl}}}} and keep the Secret in {client_namespace}.")
         secret = join(missing_secrets(view, namespace, p.deployment or "") for p in pods)
+        source = ("the Secret named by credentialName (in the client's namespace) must hold the CA that signed its "
+                  "certificate (ca.crt); lab.logs('istio-system', 'istiod') says what istiod could not serve"
+                  if (tls.settings or {}).get("credentialName") else
+                  "caCertificates must be the CA that signed its certificate")
         return secret or (f"DestinationRule {rule_ref(tls.rule)} originates TLS ({tls.mode}): the server app must serve TLS on "
-                          f"port {sp.target_port}, and caCertificates must be the CA that signed its certificate.")
+                          f"port {sp.target_port} (its own configuration, e.g. go-httpbin's -https-cert-file/-https-key-file), "
+                          f"and {source}.")
     if outcome.status == "403":
         return join(["an AuthorizationPolicy denies this caller (body: RBAC: access denied)."]
                     + principal_typos(view, namespace))

@@ -16,6 +16,7 @@ Using Secrets", API reference of SecretVolumeSource/ConfigMapVolumeSource/Volume
 """
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass, field
 
@@ -44,7 +45,7 @@ class ContainerView:
 
 
 def config_map_data(model: MeshModel, namespace: str, name: str) -> dict[str, bytes] | None:
-    import base64
+    """A ConfigMap's `data` and `binaryData` as bytes, or None when it does not exist."""
     for obj in model.of_kind("ConfigMap"):
         if obj["metadata"]["namespace"] == namespace and obj["metadata"]["name"] == name:
             data = {k: str(v).encode() for k, v in (obj.get("data") or {}).items()}
@@ -86,10 +87,9 @@ def _volume_entries(model: MeshModel, pod: Pod, volume: dict,
         key = item.get("key", "")
         if key not in data:
             if not optional:
-                problems.append(f'MountVolume.SetUp failed for volume "{volume.get("name")}" : '
-                                f'configmap references non-existent config key: {key}' if "configMap" in volume
-                                else f'MountVolume.SetUp failed for volume "{volume.get("name")}" : '
-                                     f'references non-existent secret key: {key}')
+                what_key = "configmap references non-existent config key" if "configMap" in volume \
+                    else "references non-existent secret key"
+                problems.append(f'MountVolume.SetUp failed for volume "{volume.get("name")}" : {what_key}: {key}')
             continue
         entries[item.get("path") or key] = (data[key], item.get("mode", default_mode))
     return entries
@@ -128,7 +128,7 @@ _FIELDS = {
 }
 
 
-def _key_ref(model: MeshModel, pod: Pod, ref: dict, secret: bool, view: ContainerView, var: str) -> str | None:
+def _key_ref(model: MeshModel, pod: Pod, ref: dict, secret: bool, view: ContainerView) -> str | None:
     name, key = ref.get("name", ""), ref.get("key", "")
     data = model.secret(pod.namespace, name) if secret else config_map_data(model, pod.namespace, name)
     what = "secret" if secret else "configmap"
@@ -165,9 +165,9 @@ def _resolve_env(model: MeshModel, pod: Pod, raw: dict, view: ContainerView) -> 
             continue
         value: str | None = None
         if "secretKeyRef" in value_from:
-            value = _key_ref(model, pod, value_from["secretKeyRef"] or {}, True, view, name)
+            value = _key_ref(model, pod, value_from["secretKeyRef"] or {}, True, view)
         elif "configMapKeyRef" in value_from:
-            value = _key_ref(model, pod, value_from["configMapKeyRef"] or {}, False, view, name)
+            value = _key_ref(model, pod, value_from["configMapKeyRef"] or {}, False, view)
         elif "fieldRef" in value_from:
             path = (value_from["fieldRef"] or {}).get("fieldPath", "")
             if path.startswith("metadata.labels['"):

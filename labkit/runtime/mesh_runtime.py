@@ -45,9 +45,14 @@ def istiod_log_path(state_dir: Path) -> Path:
 
 
 def _pod_phase(containers) -> str:
+    """kubectl's STATUS column: Running, or the reason a container waits (CrashLoopBackOff,
+    ContainerCreating while a volume's Secret/ConfigMap is missing, CreateContainerConfigError)."""
     if all(c.ready for c in containers):
         return "Running"
-    return "CrashLoopBackOff" if any(c.state == "CrashLoopBackOff" for c in containers) else "Pending"
+    for reason in ("CrashLoopBackOff", "CreateContainerConfigError", "ContainerCreating"):
+        if any(c.state == reason for c in containers):
+            return reason
+    return "Pending"
 
 
 class MeshRuntime:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..constants import PROXY_CONTAINER
 from ..apps.images import app_for_image, image_files
+from ..apps.listen_ports import FIXED, listen_ports
 from ..envoy.common import ProxyPaths
 from ..model.addressing import real_port
 from ..model.mesh import Container, MeshModel, Pod
@@ -64,6 +65,7 @@ class PodRuntime:
         # Why a container has not started (a missing Secret/ConfigMap), as the kubelet would say.
         self.waiting: dict[str, ContainerView] = {}
         self._root_digests: dict[str, str] = {}
+        self.listen: dict[str, tuple[int, ...]] = {}   # container -> ports its program listens on
         self.envoy: EnvoyProcess | None = None
         if pod.sidecar or pod.is_gateway:
             paths = ProxyPaths(str(directory / PROXY_CONTAINER))
@@ -110,7 +112,10 @@ class PodRuntime:
             view = container_view(model, self.pod, container)
             process = self.apps[container.name]
             if view.problems:
-                self.waiting[container.name] = view
+                if process.proc is None:   # a running container keeps what it had (the kubelet does not stop it)
+                    if self.waiting.get(container.name, ContainerView()).problems != view.problems:
+                        self._note_waiting(container.name, view)
+                    self.waiting[container.name] = view
                 continue
             self.waiting.pop(container.name, None)
             self._write_root(container, view)
@@ -120,7 +125,20 @@ class PodRuntime:
             env["LABKIT_ROOT"] = str(self.root_of(container.name))
             env["LABKIT_COMMAND"] = json.dumps(view.command)
             env["LABKIT_ARGS"] = json.dumps(view.args)
+            env["LABKIT_POD_IP"] = self.pod.app_ip
+            module, variant = app_for_image(container.image)
+            ports = listen_ports(module, variant, view.command, view.args, view.env, str(self.root_of(container.name)))
+            self.listen[container.name] = ports if ports is not None else tuple(p for _, p in container.ports)
+            if FIXED.get(module):   # the image's program binds its own ports, whatever containerPort says
+                env["LABKIT_BIND"] = ",".join(f"{self.pod.app_ip}:{real_port(p)}" for p in FIXED[module])
             process.env = env
+
+    def _note_waiting(self, name: str, view: ContainerView) -> None:
+        """Why the container waits, where `lab.logs` finds it (on a cluster: the pod's events,
+        `kubectl describe pod`: FailedMount / Failed with CreateContainerConfigError)."""
+        reason = "FailedMount" if view.reason == "ContainerCreating" else "Failed"
+        with open(self.directory / f"{name}.log", "a") as log:
+            log.writelines(f"Warning  {reason}  {problem}\n" for problem in view.problems)
 
     def _write_root(self, container: Container, view: ContainerView) -> None:
         root = self.root_of(container.name)
@@ -164,7 +182,10 @@ class PodRuntime:
         process = self.apps.get(container.name)
         if process is None or not process.alive():
             return False
-        return all(port_open(self.pod.app_ip, real_port(p)) for _, p in container.ports)
+        # What a kubelet's TCP check of the program's own ports would see (a containerPort the program does
+        # not listen on does not keep a pod from Running on Kubernetes either; calls to it fail).
+        ports = self.listen.get(container.name, tuple(p for _, p in container.ports))
+        return all(port_open(self.pod.app_ip, real_port(p)) for p in ports)
 
     def _envoy_status(self, name: str) -> ContainerStatus:
         envoy = self.envoy

@@ -266,8 +266,12 @@ def calls_from(records: list[Record]) -> list[dict]:
     for record in records:
         if record.side == CLIENT:
             seen = _take_match(pool, record)
-            calls.append(_call(record, reported_by="client" + ("+server" if seen else ""),
-                               client_identity=seen.peer if seen else None, server_identity=record.peer))
+            call = _call(record, reported_by="client" + ("+server" if seen else ""),
+                         client_identity=seen.peer if seen else None, server_identity=record.peer)
+            if call["mtls"] is None and seen is not None:
+                # Istio's default formats say nothing of the client side's TLS; the server's line does.
+                call["mtls"] = seen.mtls
+            calls.append(call)
         elif not record.source_proxied:
             calls.append(_call(record, reported_by="server" if record.side == SERVER else "server (connection)",
                                client_identity=record.peer,
