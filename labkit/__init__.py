@@ -9,15 +9,12 @@ __all__ = ["LabkitError", "connect", "__version__"]
 
 
 def _set_up_notebook_kernel() -> None:
-    """In a Jupyter kernel: LabkitErrors as message and hint; a `!kubectl` that finds no cluster explained;
-    tables that fit the notebook pane."""
-    from .kubectl_hint import install as explain_failing_kubectl
+    """In a Jupyter kernel: LabkitErrors as message and hint; tables that fit the notebook pane."""
     from .notebook_errors import install as show_errors_briefly, kernel_shell
     from .notebook_tables import install as fit_tables_to_the_pane
     shell = kernel_shell()
     if shell is not None:
         show_errors_briefly(shell)
-        explain_failing_kubectl(shell)
         fit_tables_to_the_pane(shell)
 
 
@@ -26,9 +23,7 @@ _set_up_notebook_kernel()
 
 def load_ipython_extension(ipython) -> None:
     """`%load_ext labkit`: the %%apply and %%delete cell magics."""
-    from .kubectl_hint import install as explain_failing_kubectl
     from .magics import load_ipython_extension as load
     from .notebook_errors import install
     load(ipython)
     install(ipython)
-    explain_failing_kubectl(ipython)

@@ -237,29 +237,6 @@ def test_a_labkit_error_in_a_notebook_shows_message_and_hint_not_the_stack(capsy
     assert "ZeroDivisionError" in capsys.readouterr().out and isinstance(other.error_in_exec, ZeroDivisionError)
 
 
-def test_a_pasted_kubectl_without_a_cluster_says_what_to_run_instead(capfd, monkeypatch, tmp_path):
-    from IPython.core.interactiveshell import InteractiveShell
-    from labkit.kubectl_hint import install, lab_equivalent
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))             # kubectl falls back to localhost:8080
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    shell = InteractiveShell.instance()
-    install(shell)
-    install(shell)                                                         # idempotent
-    shell.run_cell("!kubectl label namespace backend istio-injection=enabled --request-timeout=2s\n"
-                   "!kubectl rollout restart deployment/customers-v1 -n backend --request-timeout=2s")
-    shown = capfd.readouterr()
-    text = shown.out + shown.err
-    assert "lab.label_namespace(\"backend\", {'istio-injection': 'enabled'})" in text, text
-    assert 'lab.restart("backend", "customers-v1")' in text, text
-    assert len(text.strip().splitlines()) <= 8, text                      # not a flood of retries
-    shell.run_cell("!echo plain shell commands are untouched")
-    assert "plain shell commands are untouched" in capfd.readouterr().out
-    assert lab_equivalent("kubectl logs -n shop deploy/web-frontend -c istio-proxy") == \
-        'print(lab.logs("shop", "web-frontend", container="istio-proxy"))'
-    assert lab_equivalent("kubectl exec -n foo deploy/curl -- curl -s http://httpbin.bar:8000/ip") == \
-        """lab.exec("foo", "curl", ['curl', '-s', 'http://httpbin.bar:8000/ip'])"""
-
-
 def test_the_check_result_widget_renders_anew_on_every_run():
     """Issue 21 item 2: the result lives in a widget (its model in the kernel), so a notebook reopened while its
     kernel runs shows the latest click; a click whose result equals the last one still re-renders."""

@@ -139,7 +139,7 @@ def test_exec_stdout_stderr_and_container(mesh):
     check(kubectl(mesh, "exec", "deploy/sleep", "-n", "foo", "--", "sh", "-c", "echo out; echo err >&2"), 0,
           "out", "err")
     check(kubectl(mesh, "exec", "deploy/sleep", "-n", "foo", "-c", "nope", "--", "true"), 1, "",
-          "error: container nope is not valid for pod sleep-HASH-ID out of: sleep, istio-proxy")
+          "error: container nope is not valid for pod sleep-HASH-ID out of: sleep, istio-init (init), istio-proxy (init)")
 
 
 def test_logs_tail_and_sidecar(mesh):

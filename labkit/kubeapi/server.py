@@ -266,7 +266,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise bad_request(f"a container name must be specified for pod {req.name}, choose one of: "
                                   f"[{' '.join(names)}]")
             container = names[0]
-        if container not in names:
+        # exec and logs reach init containers too (a native sidecar such as istio-proxy lives there).
+        if container not in names + [c["name"] for c in pod["spec"].get("initContainers") or []]:
             raise bad_request(f"container {container} is not valid for pod {req.name}")
         if sub == "exec":
             command = req.query.get("command", [])

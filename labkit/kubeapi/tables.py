@@ -76,9 +76,13 @@ def _pod_reason(pod: dict) -> str:
 
 
 def _pod(pod: dict) -> tuple[list, list]:
-    statuses = pod["status"].get("containerStatuses", [])
+    # As the API server's pod printer: native sidecars (init containers with restartPolicy Always) count
+    # in READY beside the regular containers; restarts add up over all of them.
+    sidecar_names = {c["name"] for c in pod["spec"].get("initContainers") or [] if c.get("restartPolicy") == "Always"}
+    inits = pod["status"].get("initContainerStatuses", [])
+    statuses = pod["status"].get("containerStatuses", []) + [s for s in inits if s["name"] in sidecar_names]
     ready = sum(s["ready"] for s in statuses)
-    restarts = sum(s["restartCount"] for s in statuses)
+    restarts = sum(s["restartCount"] for s in statuses + [s for s in inits if s["name"] not in sidecar_names])
     return ([col("Ready", description="The aggregate readiness state of this pod for accepting traffic."),
              col("Status", description="The aggregate status of the containers in this pod."),
              col("Restarts", description="The number of times the containers in this pod have been restarted "

@@ -56,7 +56,24 @@ def pod_view(pod: dict, row: dict | None) -> dict:
         statuses.append({"name": container["name"], "image": container.get("image", ""), "imageID": "",
                          "ready": ready, "started": ready, "restartCount": state.get("restarts", 0),
                          "state": current})
-    all_ready = bool(statuses) and all(s["ready"] for s in statuses)
+    # Init containers: a native sidecar (restartPolicy Always, as Istio 1.28+ injects istio-proxy on a
+    # kubelet >= 1.33) runs beside the app and reports readiness; the others ran to completion first.
+    init_statuses = []
+    for container in spec.get("initContainers") or []:
+        state = by_name.get(container["name"], {})
+        if container.get("restartPolicy") == "Always":
+            ready = bool(state.get("ready"))
+            current = {"running": {"startedAt": created}} if ready else {"waiting": {"reason": "PodInitializing"}}
+        else:
+            ready = False
+            current = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": created,
+                                      "finishedAt": created}}
+        init_statuses.append({"name": container["name"], "image": container.get("image", ""), "imageID": "",
+                              "ready": ready, "started": ready, "restartCount": state.get("restarts", 0),
+                              "state": current})
+    sidecars = [s for s, c in zip(init_statuses, spec.get("initContainers") or [])
+                if c.get("restartPolicy") == "Always"]
+    all_ready = bool(statuses) and all(s["ready"] for s in statuses + sidecars)
     started = row is not None
     status = {
         "phase": "Running" if started and any(s["ready"] for s in statuses) else "Pending",
@@ -68,6 +85,8 @@ def pod_view(pod: dict, row: dict | None) -> dict:
         "hostIP": NODE_IP, "hostIPs": [{"ip": NODE_IP}],
         "startTime": created, "containerStatuses": statuses, "qosClass": "BestEffort",
     }
+    if init_statuses:
+        status["initContainerStatuses"] = init_statuses
     if row and row.get("ip"):
         status["podIP"] = row["ip"]
         status["podIPs"] = [{"ip": row["ip"]}]
