@@ -32,7 +32,7 @@ def kubectl(lab, *args: str, stdin: str | None = None, timeout: float = 60) -> R
 
 
 AGE = re.compile(r"(?<![\w.:-])(\d+[smhdy])+(?![\w.:-])")
-POD_SUFFIX = re.compile(r"-[0-9a-f]{9}-[0-9a-f]{5}\b")
+POD_SUFFIX = re.compile(r"-[bcdfghjklmnpqrstvwxz2456789]{10}-[bcdfghjklmnpqrstvwxz2456789]{5}\b")
 
 
 def normalise(text: str) -> str:

@@ -20,9 +20,24 @@ SIDECAR = PROXY_CONTAINER
 NATIVE_ANNOTATION = "sidecar.istio.io/nativeSidecar"
 
 
+# Kubernetes' name suffixes use this alphabet (apimachinery util/rand SafeEncodeString: no vowels, no
+# look-alikes), so pod names look as on a cluster: httpbin-6d8b9f7c4b-x2v9k.
+SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def _safe_encode(number: int, length: int) -> str:
+    out = []
+    for _ in range(length):
+        number, digit = divmod(number, len(SAFE_ALPHABET))
+        out.append(SAFE_ALPHABET[digit])
+    return "".join(out)
+
+
 def template_hash(deployment: dict) -> str:
+    """The `pod-template-hash` of the Deployment's pod template (10 characters, as a ReplicaSet's)."""
     template = deployment["spec"]["template"]
-    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).digest()
+    return _safe_encode(int.from_bytes(digest[:8], "big"), 10)
 
 
 def wants_sidecar(namespace_labels: dict, pod_labels: dict, pod_annotations: dict) -> bool:
@@ -78,7 +93,7 @@ def _make_pod(deployment: dict, namespace_labels: dict, index: int, thash: str, 
             and wants_sidecar(namespace_labels, labels, annotations):
         _inject(spec, labels, annotations, meta["name"], native)
     replica_set = replica_set_name(meta["name"], thash)
-    name = f"{replica_set}-{random_names.token_hex(3)[:5]}"
+    name = f"{replica_set}-{_safe_encode(random_names.randbits(32), 5)}"
     owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": replica_set, "controller": True,
              "blockOwnerDeletion": True}
     return {"apiVersion": "v1", "kind": "Pod",
