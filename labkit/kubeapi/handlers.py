@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from typing import cast
 
 import yaml
 
@@ -28,8 +29,9 @@ SYSTEM_WRITES = ("Pod",)   # pods belong to the deployment controller; writes on
 class Request:
     """What a resource request asks for, parsed from the URL."""
 
-    def __init__(self, resource: Resource, version: str, namespace: str | None, name: str | None,
+    def __init__(self, resource: Resource, version: str, namespace: str | None, name: str,
                  query: dict[str, list[str]], accept: str):
+        """name: "" for requests on the collection."""
         self.resource, self.version, self.namespace, self.name = resource, version, namespace, name
         self.query, self.accept = query, accept
 
@@ -160,9 +162,10 @@ class ResourceHandlers:
             if req.dry_run:
                 return (doc if resource.kind in SYSTEM_WRITES else validate(doc, meta.get("namespace") or "default"),
                         "created")
-            expected = None if expect is False else {key: expect}
-            [(stored, action)] = self.store.apply([doc], system=resource.kind in SYSTEM_WRITES,
-                                                  expect=expected)
+            expected = None if expect is False or expect is True else {key: expect}
+            results = cast("list[tuple[dict, str]]",
+                           self.store.apply([doc], system=resource.kind in SYSTEM_WRITES, expect=expected))
+            stored, action = results[0]
         except LabkitError as exc:
             raise from_labkit(exc, resource, name, req.version)
         self.on_write()
@@ -230,8 +233,8 @@ class ResourceHandlers:
             try:
                 in_store = current is not None and self.store.get(
                     req.resource.kind, req.name, req.namespace or "") is not None
-                stored, action = self._store(req, doc, current["metadata"].get("resourceVersion")
-                                             if in_store else None, kind == "application/apply-patch+yaml")
+                read = current["metadata"].get("resourceVersion") if current is not None and in_store else None
+                stored, action = self._store(req, doc, read, kind == "application/apply-patch+yaml")
             except ApiError as exc:
                 if exc.reason in ("Conflict", "AlreadyExists") and attempt < WRITE_RETRIES - 1:
                     continue   # someone wrote in between: patch the newer version, as the API server does

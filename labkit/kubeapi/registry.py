@@ -70,7 +70,7 @@ def _build() -> dict[str, Resource]:
         Resource("Endpoints", "", ("v1",), "endpoints", True, ("ep",), verbs=READ_ONLY),
     ]
     for info in KINDS.values():
-        categories = ISTIO_CATEGORIES.get(info.group, ())
+        categories: tuple[str, ...] = ISTIO_CATEGORIES.get(info.group, ())
         if info.kind in ("Service", "Deployment"):
             categories = ("all",)
         resources.append(Resource(info.kind, info.group, _preferred_first(info.versions), _plural(info.kind),

@@ -10,6 +10,7 @@ import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from ..certs import MeshCA
@@ -26,11 +27,12 @@ from .status import ApiError, bad_request, method_not_allowed, not_found
 MAX_BODY = 4 * 1024 * 1024
 
 
-class PodAccess:
+class PodAccess(Protocol):
     """What exec and logs need from the mesh owner (LocalLab provides both)."""
 
     def exec_environment(self, namespace: str, target: str) -> tuple[Path, dict]: ...
-    def logs(self, namespace, target, container=None, tail=None) -> str: ...
+
+    def logs(self, namespace: str, target: str, container: str | None = None, tail: int | None = None) -> str: ...
 
 
 class _Server(ThreadingHTTPServer):
@@ -168,7 +170,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if namespace is not None and not resource.namespaced:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        name = rest[1] if len(rest) > 1 else None
+        name = rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else None
         req = Request(resource, version, namespace, name, query, self.headers.get("Accept", ""))
         handlers = api.handlers
@@ -275,16 +277,19 @@ class _Handler(BaseHTTPRequestHandler):
             if "websocket" not in self.headers.get("Upgrade", "").lower():
                 raise bad_request("Upgrade request required")
 
-            websocket_exec(self, lambda: api.pods.exec_environment(req.namespace, req.name), command,
+            namespace = req.namespace or "default"
+            websocket_exec(self, lambda: api.pods.exec_environment(namespace, req.name), command,
                            stdin=req.param("stdin") in ("true", "1"), tty=req.param("tty") in ("true", "1"),
                            sessions=api.exec_sessions)
             return
         if method != "GET":
             raise method_not_allowed()
-        tail = int(req.param("tailLines")) if req.param("tailLines") else None
+        tail_lines = req.param("tailLines")
+        tail = int(tail_lines) if tail_lines else None
+        namespace = req.namespace or "default"
 
         def read() -> str:
-            return api.pods.logs(req.namespace, req.name, container=container)
+            return api.pods.logs(namespace, req.name, container=container)
 
         try:
             text = read()
@@ -294,12 +299,12 @@ class _Handler(BaseHTTPRequestHandler):
         if req.param("follow") in ("true", "1"):
             follow_logs(self, read, api.stopping, skip=len(text) - len(shown))
             return
-        text = shown.encode()
+        body = shown.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(text)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(text)
+        self.wfile.write(body)
 
 
 class KubeAPIServer:
@@ -319,7 +324,7 @@ class KubeAPIServer:
     @property
     def address(self) -> str:
         host, port = self._server.server_address[:2] if self._server else ("127.0.0.1", 0)
-        return f"{host}:{port}"
+        return f"{host!s}:{port}"
 
     @property
     def url(self) -> str:

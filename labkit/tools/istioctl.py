@@ -224,8 +224,8 @@ def run(lab, argv: list[str]) -> tuple[int, str, str]:
                 import yaml
                 return 0, yaml.safe_dump(items, sort_keys=False), ""
             return 0, json.dumps(items, indent=4) + "\n", ""
-        text = {"clusters": _clusters, "listeners": _listeners, "routes": _routes,
-                "endpoints": _endpoints}.get(kind)
-        return 0, (text(view.items) if text else _secrets(view.dump)) + "\n", ""
+        render = {"clusters": _clusters, "listeners": _listeners, "routes": _routes,
+                  "endpoints": _endpoints}.get(kind)
+        return 0, (render(view.items) if render else _secrets(view.dump)) + "\n", ""
     except LabkitError as exc:
         return 1, "", f"Error: {exc}\n"
