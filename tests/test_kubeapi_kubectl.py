@@ -299,3 +299,15 @@ def test_logs_follow_streams_new_lines(mesh):
     finally:
         follower.kill()
         follower.wait(timeout=10)
+
+
+def test_pilot_agent_in_the_proxy_container_and_logs_by_label(mesh):
+    """Seed commands: `kubectl exec ... -c istio-proxy -- pilot-agent request GET clusters` and
+    `kubectl logs -n istio-system -l istio=ingressgateway`."""
+    clusters = kubectl(mesh, "exec", "deploy/sleep", "-n", "foo", "-c", "istio-proxy", "--",
+                       "pilot-agent", "request", "GET", "clusters")
+    assert clusters.exit == 0 and "outbound|8000||httpbin.foo.svc.cluster.local::" in clusters.stdout
+    missing = kubectl(mesh, "exec", "deploy/sleep", "-n", "foo", "--", "pilot-agent", "request", "GET", "certs")
+    assert missing.exit == 1 and "executable file not found" in missing.stderr, "only istio-proxy has the agent"
+    gateway = kubectl(mesh, "logs", "-n", "istio-system", "-l", "istio=ingressgateway", "--tail=3")
+    assert gateway.exit == 0 and len(gateway.stdout.splitlines()) == 3

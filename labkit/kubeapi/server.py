@@ -30,7 +30,7 @@ MAX_BODY = 4 * 1024 * 1024
 class PodAccess(Protocol):
     """What exec and logs need from the mesh owner (LocalLab provides both)."""
 
-    def exec_environment(self, namespace: str, target: str) -> tuple[Path, dict]: ...
+    def exec_environment(self, namespace: str, target: str, container: str | None = None) -> tuple[Path, dict]: ...
 
     def logs(self, namespace: str, target: str, container: str | None = None, tail: int | None = None) -> str: ...
 
@@ -278,7 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise bad_request("Upgrade request required")
 
             namespace = req.namespace or "default"
-            websocket_exec(self, lambda: api.pods.exec_environment(namespace, req.name), command,
+            websocket_exec(self, lambda: api.pods.exec_environment(namespace, req.name, container), command,
                            stdin=req.param("stdin") in ("true", "1"), tty=req.param("tty") in ("true", "1"),
                            sessions=api.exec_sessions)
             return
