@@ -311,3 +311,14 @@ def test_pilot_agent_in_the_proxy_container_and_logs_by_label(mesh):
     assert missing.exit == 1 and "executable file not found" in missing.stderr, "only istio-proxy has the agent"
     gateway = kubectl(mesh, "logs", "-n", "istio-system", "-l", "istio=ingressgateway", "--tail=3")
     assert gateway.exit == 0 and len(gateway.stdout.splitlines()) == 3
+
+
+def test_scale_a_deployment(mesh):
+    check(kubectl(mesh, "scale", "deployment/httpbin", "-n", "foo", "--replicas=2"), 0,
+          "deployment.apps/httpbin scaled")
+    status = kubectl(mesh, "rollout", "status", "deployment/httpbin", "-n", "foo", "--timeout=60s")
+    assert status.exit == 0 and status.stdout.splitlines()[-1] == 'deployment "httpbin" successfully rolled out'
+    assert len(kubectl(mesh, "get", "pods", "-n", "foo", "-l", "app=httpbin", "-o", "name").stdout.split()) == 2
+    check(kubectl(mesh, "scale", "deployment/httpbin", "-n", "foo", "--replicas=1"), 0,
+          "deployment.apps/httpbin scaled")
+    assert mesh.get("Deployment", "httpbin", "foo")[0]["spec"]["replicas"] == 1

@@ -21,7 +21,8 @@ KUBERNETES_VERSION = {"major": "1", "minor": "37", "emulationMajor": "1", "emula
 SUBRESOURCES: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
     "Pod": [("exec", "PodExecOptions", ("create", "get")), ("log", "Pod", ("get",)),
             ("status", "Pod", ("get", "patch", "update"))],
-    "Deployment": [("status", "Deployment", ("get", "patch", "update"))],
+    "Deployment": [("scale", "Scale", ("get", "patch", "update")),
+                   ("status", "Deployment", ("get", "patch", "update"))],
 }
 
 

@@ -15,7 +15,7 @@ from .objects import Objects
 from .patch import json_merge, json_patch, server_side_apply, strategic_merge
 from .registry import Resource
 from .selectors import field_selector, label_selector
-from .status import ApiError, bad_request, from_labkit, not_found
+from .status import ApiError, bad_request, from_labkit, method_not_allowed, not_found
 from .tables import table
 from .views import now
 
@@ -241,6 +241,32 @@ class ResourceHandlers:
                 raise
             return (201 if current is None else 200), self._rendered(req, stored)
         raise from_labkit(StoreConflict("the object has been modified"), req.resource, req.name, req.version)
+
+    def scale(self, req: Request, method: str, body: bytes, content_type: str) -> dict:
+        """deployments/NAME/scale (autoscaling/v1 Scale), what `kubectl scale` reads and patches."""
+        if method in ("PUT", "PATCH"):
+            try:
+                change = json.loads(body or b"{}")
+            except ValueError as exc:
+                raise bad_request(f"the body of the request could not be decoded: {exc}")
+            if "json-patch" in content_type:
+                change = json_patch({"spec": {}}, change)
+            replicas = (change.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int):
+                raise bad_request("spec.replicas must be an integer")
+            patch = json.dumps({"spec": {"replicas": replicas}}).encode()
+            self.patch(req, patch, "application/merge-patch+json")
+        elif method != "GET":
+            raise method_not_allowed()
+        deployment = self.get(Request(req.resource, req.version, req.namespace, req.name, {}, ""))
+        meta = deployment["metadata"]
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                             if k in meta},
+                "spec": {"replicas": deployment["spec"].get("replicas", 1)},
+                "status": {"replicas": deployment["status"].get("replicas", 0),
+                           "selector": ",".join(f"{k}={v}" for k, v in
+                                                deployment["spec"]["selector"]["matchLabels"].items())}}
 
     def delete(self, req: Request) -> dict:
         key = (req.resource.kind, (req.namespace or "") if req.resource.namespaced else "", req.name)

@@ -178,6 +178,12 @@ class _Handler(BaseHTTPRequestHandler):
         if sub in ("exec", "log"):
             self._pod_io(req, sub, method)
             return
+        if sub == "scale" and resource.kind == "Deployment":
+            body = self._body() if method in ("PUT", "PATCH") else b""
+            self.send_json(200, handlers.scale(req, method, body, self.headers.get("Content-Type", "")))
+            return
+        if sub not in (None, "status"):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if method == "GET":
             if watch:
                 self._watch(req)
