@@ -212,7 +212,10 @@ def run(lab, argv: list[str]) -> tuple[int, str, str]:
         if lab is None:
             raise LabkitError("the mesh is not running", hint="open a lab notebook or run `labkit up` first")
         if args.command == "proxy-status":
-            raise LabkitError("proxy-status is not available in this build of labkit")
+            # lab.proxy_status() (labkit/tools/proxy_status.py) prints istioctl's layout itself.
+            if not hasattr(lab, "proxy_status"):
+                raise LabkitError("proxy-status is not available in this build of labkit")
+            return 0, f"{lab.proxy_status()}\n", ""
         target, namespace = _split_target(args.target, args.sub_namespace or args.namespace)
         if args.command == "x":
             return 0, lab.describe(namespace, target).text() + "\n", ""
