@@ -90,6 +90,8 @@ def test_create_namespace_secret_configmap_and_errors(mesh):
     check(kubectl(mesh, "create", "namespace", "bar"), 0, "namespace/bar created")
     check(kubectl(mesh, "create", "namespace", "bar"), 1, "",
           'Error from server (AlreadyExists): namespaces "bar" already exists')
+    check(kubectl(mesh, "create", "namespace", "default"), 1, "",
+          'Error from server (AlreadyExists): namespaces "default" already exists')
     check(kubectl(mesh, "create", "secret", "generic", "files", "-n", "bar", "--from-file=pa-strict.yaml"), 0,
           "secret/files created")
     check(kubectl(mesh, "create", "configmap", "conf", "-n", "bar", "--from-file=pa-strict.yaml"), 0,

@@ -15,7 +15,7 @@ from .objects import Objects
 from .patch import json_merge, json_patch, server_side_apply, strategic_merge
 from .registry import Resource
 from .selectors import field_selector, label_selector
-from .status import ApiError, bad_request, from_labkit, method_not_allowed, not_found
+from .status import ApiError, already_exists, bad_request, from_labkit, method_not_allowed, not_found
 from .tables import table
 from .views import now
 
@@ -185,6 +185,9 @@ class ResourceHandlers:
         if "generateName" in body.get("metadata", {}) and not body["metadata"].get("name"):
             import secrets
             body["metadata"]["name"] = body["metadata"]["generateName"] + secrets.token_hex(3)[:5]
+        name = (body.get("metadata") or {}).get("name") or ""
+        if req.resource.kind == "Namespace" and self.objects.stored("Namespace", name) is not None:
+            raise already_exists(req.resource, name)   # default, istio-system, kube-system always exist
         stored, _ = self._store(req, body, None)
         return 201, stored if req.dry_run else self._rendered(req, stored)
 
