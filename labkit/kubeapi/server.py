@@ -98,8 +98,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _body(self) -> bytes:
+        return self.request_body
+
+    def _read_body(self) -> bytes:
+        """The whole body, read before anything can fail: a body left unread on a kept-alive connection
+        would be taken for the next request."""
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
+            self.close_connection = True
             raise ApiError(413, "RequestEntityTooLarge", "the request body is too large")
         return self.rfile.read(length) if length else b""
 
@@ -126,6 +132,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
+        self.request_body = b""
+        try:
+            self.request_body = self._read_body()
+        except ApiError as exc:
+            self.send_json(exc.code, exc.body())
+            return
         if not self._authenticated():
             return
         try:
@@ -205,7 +217,6 @@ class _Handler(BaseHTTPRequestHandler):
             code, obj = handlers.patch(req, self._body(), self.headers.get("Content-Type", ""))
             self.send_json(code, obj)
         elif method == "DELETE" and name:
-            self._body()
             self.send_json(200, handlers.delete(req))
         else:
             raise method_not_allowed()
