@@ -326,8 +326,37 @@ def test_scale_a_deployment(mesh):
     assert mesh.get("Deployment", "httpbin", "foo")[0]["spec"]["replicas"] == 1
 
 
-def test_an_unserved_api_answers_not_found_and_the_connection_stays_usable(mesh):
-    """`kubectl auth can-i` posts a protobuf body to an API the local mesh does not serve: the answer is
-    NotFound (a body left unread would have been taken for the next request on the connection)."""
-    check(kubectl(mesh, "auth", "can-i", "create", "pods"), 1, "",
-          "Error from server (NotFound): the server could not find the requested resource")
+def test_auth_whoami_and_can_i(mesh):
+    check(kubectl(mesh, "auth", "can-i", "delete", "peerauthentication", "-n", "foo"), 0, "yes")
+    check(kubectl(mesh, "auth", "whoami"), 0, """
+ATTRIBUTE  VALUE
+Username  labkit-admin
+Groups  [system:masters system:authenticated]
+""")
+
+
+def test_an_unserved_api_answers_not_found_and_the_connection_stays_usable(mesh, tmp_path):
+    """A request with a body to an API the local mesh does not serve: NotFound, and the body is read
+    (left unread on the kept-alive connection, it would be taken for the next request)."""
+    import base64
+    import http.client
+    import json
+    import ssl
+
+    import yaml
+    config = yaml.safe_load(mesh.kubeconfig.read_text())
+    user, cluster = config["users"][0]["user"], config["clusters"][0]["cluster"]
+    for name, key in (("client.crt", "client-certificate-data"), ("client.key", "client-key-data")):
+        (tmp_path / name).write_bytes(base64.b64decode(user[key]))
+    context = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+    context.load_cert_chain(tmp_path / "client.crt", tmp_path / "client.key")
+    host, port = cluster["server"].removeprefix("https://").split(":")
+    connection = http.client.HTTPSConnection(host, int(port), context=context)
+    connection.request("POST", "/apis/batch/v1/namespaces/default/jobs", body=b"k8s\x00" + b"x" * 5000,
+                       headers={"Content-Type": "application/vnd.kubernetes.protobuf"})
+    first = connection.getresponse()
+    assert (first.status, json.loads(first.read())["reason"]) == (404, "NotFound")
+    connection.request("GET", "/api/v1/namespaces/default")
+    second = connection.getresponse()
+    assert second.status == 200 and json.loads(second.read())["metadata"]["name"] == "default"
+    connection.close()

@@ -68,6 +68,11 @@ def _build() -> dict[str, Resource]:
         Resource("Pod", "", ("v1",), "pods", True, ("po",), categories=("all",)),
         Resource("Event", "", ("v1",), "events", True, ("ev",), verbs=READ_ONLY),
         Resource("Endpoints", "", ("v1",), "endpoints", True, ("ep",), verbs=READ_ONLY),
+        # Reviews answer questions about the caller (`kubectl auth whoami`, `kubectl auth can-i`).
+        Resource("SelfSubjectReview", "authentication.k8s.io", ("v1",), "selfsubjectreviews", False,
+                 verbs=("create",)),
+        Resource("SelfSubjectAccessReview", "authorization.k8s.io", ("v1",), "selfsubjectaccessreviews", False,
+                 verbs=("create",)),
     ]
     for info in KINDS.values():
         categories: tuple[str, ...] = ISTIO_CATEGORIES.get(info.group, ())

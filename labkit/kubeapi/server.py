@@ -25,6 +25,17 @@ from .registry import READ_ONLY, lookup
 from .status import ApiError, bad_request, method_not_allowed, not_found
 
 MAX_BODY = 4 * 1024 * 1024
+REVIEWS = ("SelfSubjectReview", "SelfSubjectAccessReview")
+GROUPS = ["system:masters", "system:authenticated"]
+
+
+def review(kind: str, api_version: str) -> dict:
+    """The only user is the lab's admin (group system:masters, like kubeadm's admin.conf): it may do anything."""
+    if kind == "SelfSubjectReview":
+        status: dict = {"userInfo": {"username": USER, "groups": GROUPS}}
+    else:
+        status = {"allowed": True, "reason": "the local mesh's admin (system:masters)"}
+    return {"kind": kind, "apiVersion": api_version, "metadata": {}, "spec": {}, "status": status}
 
 
 class PodAccess(Protocol):
@@ -187,6 +198,9 @@ class _Handler(BaseHTTPRequestHandler):
         req = Request(resource, version, namespace, name, query, self.headers.get("Accept", ""))
         handlers = api.handlers
         watch = watch or query.get("watch", [""])[0] in ("1", "true")
+        if resource.kind in REVIEWS and method == "POST":
+            self.send_json(201, review(resource.kind, resource.group_version(version)))
+            return
         if sub in ("exec", "log"):
             self._pod_io(req, sub, method)
             return
