@@ -90,6 +90,8 @@ def test_create_namespace_secret_configmap_and_errors(mesh):
     check(kubectl(mesh, "create", "namespace", "bar"), 0, "namespace/bar created")
     check(kubectl(mesh, "create", "namespace", "bar"), 1, "",
           'Error from server (AlreadyExists): namespaces "bar" already exists')
+    check(kubectl(mesh, "create", "namespace", "default"), 1, "",
+          'Error from server (AlreadyExists): namespaces "default" already exists')
     check(kubectl(mesh, "create", "secret", "generic", "files", "-n", "bar", "--from-file=pa-strict.yaml"), 0,
           "secret/files created")
     check(kubectl(mesh, "create", "configmap", "conf", "-n", "bar", "--from-file=pa-strict.yaml"), 0,
@@ -299,3 +301,62 @@ def test_logs_follow_streams_new_lines(mesh):
     finally:
         follower.kill()
         follower.wait(timeout=10)
+
+
+def test_pilot_agent_in_the_proxy_container_and_logs_by_label(mesh):
+    """Seed commands: `kubectl exec ... -c istio-proxy -- pilot-agent request GET clusters` and
+    `kubectl logs -n istio-system -l istio=ingressgateway`."""
+    clusters = kubectl(mesh, "exec", "deploy/sleep", "-n", "foo", "-c", "istio-proxy", "--",
+                       "pilot-agent", "request", "GET", "clusters")
+    assert clusters.exit == 0 and "outbound|8000||httpbin.foo.svc.cluster.local::" in clusters.stdout
+    missing = kubectl(mesh, "exec", "deploy/sleep", "-n", "foo", "--", "pilot-agent", "request", "GET", "certs")
+    assert missing.exit == 1 and "executable file not found" in missing.stderr, "only istio-proxy has the agent"
+    gateway = kubectl(mesh, "logs", "-n", "istio-system", "-l", "istio=ingressgateway", "--tail=3")
+    assert gateway.exit == 0 and len(gateway.stdout.splitlines()) == 3
+
+
+def test_scale_a_deployment(mesh):
+    check(kubectl(mesh, "scale", "deployment/httpbin", "-n", "foo", "--replicas=2"), 0,
+          "deployment.apps/httpbin scaled")
+    status = kubectl(mesh, "rollout", "status", "deployment/httpbin", "-n", "foo", "--timeout=60s")
+    assert status.exit == 0 and status.stdout.splitlines()[-1] == 'deployment "httpbin" successfully rolled out'
+    assert len(kubectl(mesh, "get", "pods", "-n", "foo", "-l", "app=httpbin", "-o", "name").stdout.split()) == 2
+    check(kubectl(mesh, "scale", "deployment/httpbin", "-n", "foo", "--replicas=1"), 0,
+          "deployment.apps/httpbin scaled")
+    assert mesh.get("Deployment", "httpbin", "foo")[0]["spec"]["replicas"] == 1
+
+
+def test_auth_whoami_and_can_i(mesh):
+    check(kubectl(mesh, "auth", "can-i", "delete", "peerauthentication", "-n", "foo"), 0, "yes")
+    check(kubectl(mesh, "auth", "whoami"), 0, """
+ATTRIBUTE  VALUE
+Username  labkit-admin
+Groups  [system:masters system:authenticated]
+""")
+
+
+def test_an_unserved_api_answers_not_found_and_the_connection_stays_usable(mesh, tmp_path):
+    """A request with a body to an API the local mesh does not serve: NotFound, and the body is read
+    (left unread on the kept-alive connection, it would be taken for the next request)."""
+    import base64
+    import http.client
+    import json
+    import ssl
+
+    import yaml
+    config = yaml.safe_load(mesh.kubeconfig.read_text())
+    user, cluster = config["users"][0]["user"], config["clusters"][0]["cluster"]
+    for name, key in (("client.crt", "client-certificate-data"), ("client.key", "client-key-data")):
+        (tmp_path / name).write_bytes(base64.b64decode(user[key]))
+    context = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+    context.load_cert_chain(tmp_path / "client.crt", tmp_path / "client.key")
+    host, port = cluster["server"].removeprefix("https://").split(":")
+    connection = http.client.HTTPSConnection(host, int(port), context=context)
+    connection.request("POST", "/apis/batch/v1/namespaces/default/jobs", body=b"k8s\x00" + b"x" * 5000,
+                       headers={"Content-Type": "application/vnd.kubernetes.protobuf"})
+    first = connection.getresponse()
+    assert (first.status, json.loads(first.read())["reason"]) == (404, "NotFound")
+    connection.request("GET", "/api/v1/namespaces/default")
+    second = connection.getresponse()
+    assert second.status == 200 and json.loads(second.read())["metadata"]["name"] == "default"
+    connection.close()

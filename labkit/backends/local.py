@@ -42,6 +42,15 @@ from .progress import progress
 from .wake import Doorbell, ring
 
 WATCH_INTERVAL = 0.1
+# istio-proxy's agent forwards `pilot-agent request METHOD PATH` to Envoy's admin API (localhost:15000 in a
+# pod); here each Envoy writes its admin address into the pod directory. `-q`: not the pod's .curlrc.
+PILOT_AGENT = """#!/bin/sh
+if [ "$1" != "request" ] || [ $# -lt 3 ]; then
+  echo "usage: pilot-agent request <method> <path>" >&2
+  exit 1
+fi
+exec curl -q -sS -X "$2" "http://$(cat "$CURL_HOME/istio-proxy/admin-address")/${3#/}"
+"""
 
 
 class LocalLab(LabBase):
@@ -432,14 +441,28 @@ class LocalLab(LabBase):
         row = self._pod_row(namespace, target)
         return self.state_dir / "pods" / f"{row['namespace']}_{row['pod']}"
 
-    def exec_environment(self, namespace: str, target: str) -> tuple[Path, dict]:
+    def exec_environment(self, namespace: str, target: str, container: str | None = None) -> tuple[Path, dict]:
         """(working directory, environment) in which a command runs as if inside the pod: curl gets the
-        pod's DNS, kube-proxy and sidecar through its .curlrc."""
+        pod's DNS, kube-proxy and sidecar through its .curlrc. In the istio-proxy container,
+        `pilot-agent request GET <path>` reaches the pod's Envoy admin API, as in Istio's proxy image."""
         directory = self.pod_dir(namespace, target)
         env = dict(os.environ)
         env.update({"CURL_HOME": str(directory), "HOME": str(directory),
                     "POD_NAME": directory.name.split("_", 1)[1], "POD_NAMESPACE": namespace})
+        if container == "istio-proxy":
+            env["PATH"] = str(self._proxy_tools()) + os.pathsep + env.get("PATH", "")
         return directory, env
+
+    def _proxy_tools(self) -> Path:
+        folder = self.state_dir / "proxy-bin"
+        script = folder / "pilot-agent"
+        if not script.exists():
+            folder.mkdir(exist_ok=True)
+            tmp = script.with_suffix(".tmp")
+            tmp.write_text(PILOT_AGENT)
+            tmp.chmod(0o755)
+            os.replace(tmp, script)
+        return folder
 
     def exec(self, namespace: str, target: str, command: list[str], *, container: str | None = None,
              timeout: float = 30) -> ExecResult:

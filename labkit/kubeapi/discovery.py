@@ -18,9 +18,12 @@ KUBERNETES_VERSION = {"major": "1", "minor": "37", "emulationMajor": "1", "emula
                       "gitVersion": "v1.37.0", "gitCommit": "labkit-local-mesh", "gitTreeState": "clean",
                       "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.25", "compiler": "gc",
                       "platform": "linux/amd64"}
-SUBRESOURCES = {"Pod": [("exec", "PodExecOptions", ("create", "get")), ("log", "Pod", ("get",)),
-                        ("status", "Pod", ("get", "patch", "update"))],
-                "Deployment": [("status", "Deployment", ("get", "patch", "update"))]}
+SUBRESOURCES: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
+    "Pod": [("exec", "PodExecOptions", ("create", "get")), ("log", "Pod", ("get",)),
+            ("status", "Pod", ("get", "patch", "update"))],
+    "Deployment": [("scale", "Scale", ("get", "patch", "update")),
+                   ("status", "Deployment", ("get", "patch", "update"))],
+}
 
 
 def api_versions(address: str) -> dict:
@@ -98,7 +101,7 @@ def openapi_group_version(group: str, version: str) -> dict | None:
         content = ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
         # Strategic merge is not listed: kubectl would then compute it from OpenAPI schemas we do not
         # serve; without it kubectl computes strategic merge patches from its built-in types instead.
-        patch = {"operationId": f"patch{resource.kind}", "parameters": PARAMETERS,
+        patch: dict = {"operationId": f"patch{resource.kind}", "parameters": PARAMETERS,
                  "requestBody": {"content": {c: {"schema": {"type": "object"}} for c in content}, "required": True},
                  "responses": {"200": {"description": "OK"}},
                  "x-kubernetes-action": "patch", "x-kubernetes-group-version-kind": gvk}

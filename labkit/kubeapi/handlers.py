@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from typing import cast
 
 import yaml
 
@@ -14,7 +15,7 @@ from .objects import Objects
 from .patch import json_merge, json_patch, server_side_apply, strategic_merge
 from .registry import Resource
 from .selectors import field_selector, label_selector
-from .status import ApiError, bad_request, from_labkit, not_found
+from .status import ApiError, already_exists, bad_request, from_labkit, method_not_allowed, not_found
 from .tables import table
 from .views import now
 
@@ -28,8 +29,9 @@ SYSTEM_WRITES = ("Pod",)   # pods belong to the deployment controller; writes on
 class Request:
     """What a resource request asks for, parsed from the URL."""
 
-    def __init__(self, resource: Resource, version: str, namespace: str | None, name: str | None,
+    def __init__(self, resource: Resource, version: str, namespace: str | None, name: str,
                  query: dict[str, list[str]], accept: str):
+        """name: "" for requests on the collection."""
         self.resource, self.version, self.namespace, self.name = resource, version, namespace, name
         self.query, self.accept = query, accept
 
@@ -160,9 +162,10 @@ class ResourceHandlers:
             if req.dry_run:
                 return (doc if resource.kind in SYSTEM_WRITES else validate(doc, meta.get("namespace") or "default"),
                         "created")
-            expected = None if expect is False else {key: expect}
-            [(stored, action)] = self.store.apply([doc], system=resource.kind in SYSTEM_WRITES,
-                                                  expect=expected)
+            expected = None if expect is False or expect is True else {key: expect}
+            results = cast("list[tuple[dict, str]]",
+                           self.store.apply([doc], system=resource.kind in SYSTEM_WRITES, expect=expected))
+            stored, action = results[0]
         except LabkitError as exc:
             raise from_labkit(exc, resource, name, req.version)
         self.on_write()
@@ -182,6 +185,9 @@ class ResourceHandlers:
         if "generateName" in body.get("metadata", {}) and not body["metadata"].get("name"):
             import secrets
             body["metadata"]["name"] = body["metadata"]["generateName"] + secrets.token_hex(3)[:5]
+        name = (body.get("metadata") or {}).get("name") or ""
+        if req.resource.kind == "Namespace" and self.objects.stored("Namespace", name) is not None:
+            raise already_exists(req.resource, name)   # default, istio-system, kube-system always exist
         stored, _ = self._store(req, body, None)
         return 201, stored if req.dry_run else self._rendered(req, stored)
 
@@ -230,14 +236,40 @@ class ResourceHandlers:
             try:
                 in_store = current is not None and self.store.get(
                     req.resource.kind, req.name, req.namespace or "") is not None
-                stored, action = self._store(req, doc, current["metadata"].get("resourceVersion")
-                                             if in_store else None, kind == "application/apply-patch+yaml")
+                read = current["metadata"].get("resourceVersion") if current is not None and in_store else None
+                stored, action = self._store(req, doc, read, kind == "application/apply-patch+yaml")
             except ApiError as exc:
                 if exc.reason in ("Conflict", "AlreadyExists") and attempt < WRITE_RETRIES - 1:
                     continue   # someone wrote in between: patch the newer version, as the API server does
                 raise
             return (201 if current is None else 200), self._rendered(req, stored)
         raise from_labkit(StoreConflict("the object has been modified"), req.resource, req.name, req.version)
+
+    def scale(self, req: Request, method: str, body: bytes, content_type: str) -> dict:
+        """deployments/NAME/scale (autoscaling/v1 Scale), what `kubectl scale` reads and patches."""
+        if method in ("PUT", "PATCH"):
+            try:
+                change = json.loads(body or b"{}")
+            except ValueError as exc:
+                raise bad_request(f"the body of the request could not be decoded: {exc}")
+            if "json-patch" in content_type:
+                change = json_patch({"spec": {}}, change)
+            replicas = (change.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int):
+                raise bad_request("spec.replicas must be an integer")
+            patch = json.dumps({"spec": {"replicas": replicas}}).encode()
+            self.patch(req, patch, "application/merge-patch+json")
+        elif method != "GET":
+            raise method_not_allowed()
+        deployment = self.get(Request(req.resource, req.version, req.namespace, req.name, {}, ""))
+        meta = deployment["metadata"]
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                             if k in meta},
+                "spec": {"replicas": deployment["spec"].get("replicas", 1)},
+                "status": {"replicas": deployment["status"].get("replicas", 0),
+                           "selector": ",".join(f"{k}={v}" for k, v in
+                                                deployment["spec"]["selector"]["matchLabels"].items())}}
 
     def delete(self, req: Request) -> dict:
         key = (req.resource.kind, (req.namespace or "") if req.resource.namespaced else "", req.name)

@@ -96,7 +96,7 @@ def json_patch(target: dict, operations: list) -> dict:
     doc = copy.deepcopy(target)
     for op in operations:
         parts = _pointer(op.get("path", ""))
-        parent = doc
+        parent: Any = doc
         for part in parts[:-1]:
             parent = parent[int(part)] if isinstance(parent, list) else parent.get(part)
             if parent is None:
@@ -153,7 +153,7 @@ def _paths(fields: dict, prefix: tuple = ()) -> set[tuple]:
 
 
 def _remove(obj: dict, path: tuple) -> None:
-    node = obj
+    node: Any = obj
     for part in path[:-1]:
         node = node.get(part) if isinstance(node, dict) else None
         if node is None:

@@ -20,7 +20,7 @@ import subprocess
 import termios
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import LabkitError
 from .websocket import BINARY, CLOSE, WebSocket, accept_key
@@ -75,7 +75,8 @@ class ExecSession:
     def __init__(self, socket: WebSocket, command: list[str], stdin: bool, tty: bool):
         self.socket, self.command, self.stdin, self.tty = socket, command, stdin, tty
         self.process: subprocess.Popen | None = None
-        self.input = None   # where the client's stdin goes (a pipe, or the pty's master)
+        self.input: Any = None   # where the client's stdin goes (a pipe, or the pty's master)
+        self.pumps: list[threading.Thread] = []
 
     def start(self, cwd, env) -> None:
         from ..runtime.procs import spawner
@@ -105,7 +106,7 @@ class ExecSession:
                 return   # a pty reports EIO once the command exits; a closed socket ends the copy
         thread = threading.Thread(target=copy, name=f"kubeapi-exec-{channel}", daemon=True)
         thread.start()
-        self.pumps = getattr(self, "pumps", []) + [thread]
+        self.pumps.append(thread)
 
     def read_client(self) -> None:
         """stdin (channel 0), terminal resizes (4) and v5's close of stdin (255, 0) from the client."""
@@ -141,8 +142,9 @@ class ExecSession:
                 pass
 
     def finish(self) -> dict:
+        assert self.process is not None, "start() first"
         code = self.process.wait()
-        for pump in getattr(self, "pumps", []):
+        for pump in self.pumps:
             pump.join(timeout=5)
         if self.tty and self.input is not None:
             self.input.close()

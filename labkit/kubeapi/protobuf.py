@@ -16,7 +16,7 @@ STRING_MAP = "map<string,string>"
 BYTES_MAP = "map<string,bytes>"
 OBJECT_META = {1: ("name", str), 2: ("generateName", str), 3: ("namespace", str), 11: ("labels", STRING_MAP),
                12: ("annotations", STRING_MAP), 14: ("finalizers", [str])}
-SCHEMAS = {
+SCHEMAS: dict[str, dict] = {
     "Namespace": {1: ("metadata", OBJECT_META)},
     "Secret": {1: ("metadata", OBJECT_META), 2: ("data", BYTES_MAP), 3: ("type", str),
                4: ("stringData", STRING_MAP), 5: ("immutable", bool)},
@@ -24,7 +24,7 @@ SCHEMAS = {
                   4: ("immutable", bool)},
     "ServiceAccount": {1: ("metadata", OBJECT_META), 4: ("automountServiceAccountToken", bool)},
 }
-UNKNOWN = {1: ("typeMeta", {1: ("apiVersion", str), 2: ("kind", str)}), 2: ("raw", bytes)}
+UNKNOWN: dict = {1: ("typeMeta", {1: ("apiVersion", str), 2: ("kind", str)}), 2: ("raw", bytes)}
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -43,6 +43,7 @@ def _fields(data: bytes):
     while pos < len(data):
         key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, pos = _varint(data, pos)
         elif wire == 2:

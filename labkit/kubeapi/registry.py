@@ -68,9 +68,14 @@ def _build() -> dict[str, Resource]:
         Resource("Pod", "", ("v1",), "pods", True, ("po",), categories=("all",)),
         Resource("Event", "", ("v1",), "events", True, ("ev",), verbs=READ_ONLY),
         Resource("Endpoints", "", ("v1",), "endpoints", True, ("ep",), verbs=READ_ONLY),
+        # Reviews answer questions about the caller (`kubectl auth whoami`, `kubectl auth can-i`).
+        Resource("SelfSubjectReview", "authentication.k8s.io", ("v1",), "selfsubjectreviews", False,
+                 verbs=("create",)),
+        Resource("SelfSubjectAccessReview", "authorization.k8s.io", ("v1",), "selfsubjectaccessreviews", False,
+                 verbs=("create",)),
     ]
     for info in KINDS.values():
-        categories = ISTIO_CATEGORIES.get(info.group, ())
+        categories: tuple[str, ...] = ISTIO_CATEGORIES.get(info.group, ())
         if info.kind in ("Service", "Deployment"):
             categories = ("all",)
         resources.append(Resource(info.kind, info.group, _preferred_first(info.versions), _plural(info.kind),

@@ -10,6 +10,7 @@ import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from ..certs import MeshCA
@@ -24,13 +25,25 @@ from .registry import READ_ONLY, lookup
 from .status import ApiError, bad_request, method_not_allowed, not_found
 
 MAX_BODY = 4 * 1024 * 1024
+REVIEWS = ("SelfSubjectReview", "SelfSubjectAccessReview")
+GROUPS = ["system:masters", "system:authenticated"]
 
 
-class PodAccess:
+def review(kind: str, api_version: str) -> dict:
+    """The only user is the lab's admin (group system:masters, like kubeadm's admin.conf): it may do anything."""
+    if kind == "SelfSubjectReview":
+        status: dict = {"userInfo": {"username": USER, "groups": GROUPS}}
+    else:
+        status = {"allowed": True, "reason": "the local mesh's admin (system:masters)"}
+    return {"kind": kind, "apiVersion": api_version, "metadata": {}, "spec": {}, "status": status}
+
+
+class PodAccess(Protocol):
     """What exec and logs need from the mesh owner (LocalLab provides both)."""
 
-    def exec_environment(self, namespace: str, target: str) -> tuple[Path, dict]: ...
-    def logs(self, namespace, target, container=None, tail=None) -> str: ...
+    def exec_environment(self, namespace: str, target: str, container: str | None = None) -> tuple[Path, dict]: ...
+
+    def logs(self, namespace: str, target: str, container: str | None = None, tail: int | None = None) -> str: ...
 
 
 class _Server(ThreadingHTTPServer):
@@ -96,8 +109,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _body(self) -> bytes:
+        return self.request_body
+
+    def _read_body(self) -> bytes:
+        """The whole body, read before anything can fail: a body left unread on a kept-alive connection
+        would be taken for the next request."""
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
+            self.close_connection = True
             raise ApiError(413, "RequestEntityTooLarge", "the request body is too large")
         return self.rfile.read(length) if length else b""
 
@@ -124,6 +143,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
+        self.request_body = b""
+        try:
+            self.request_body = self._read_body()
+        except ApiError as exc:
+            self.send_json(exc.code, exc.body())
+            return
         if not self._authenticated():
             return
         try:
@@ -168,14 +193,23 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if namespace is not None and not resource.namespaced:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        name = rest[1] if len(rest) > 1 else None
+        name = rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else None
         req = Request(resource, version, namespace, name, query, self.headers.get("Accept", ""))
         handlers = api.handlers
         watch = watch or query.get("watch", [""])[0] in ("1", "true")
+        if resource.kind in REVIEWS and method == "POST":
+            self.send_json(201, review(resource.kind, resource.group_version(version)))
+            return
         if sub in ("exec", "log"):
             self._pod_io(req, sub, method)
             return
+        if sub == "scale" and resource.kind == "Deployment":
+            body = self._body() if method in ("PUT", "PATCH") else b""
+            self.send_json(200, handlers.scale(req, method, body, self.headers.get("Content-Type", "")))
+            return
+        if sub not in (None, "status"):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if method == "GET":
             if watch:
                 self._watch(req)
@@ -197,7 +231,6 @@ class _Handler(BaseHTTPRequestHandler):
             code, obj = handlers.patch(req, self._body(), self.headers.get("Content-Type", ""))
             self.send_json(code, obj)
         elif method == "DELETE" and name:
-            self._body()
             self.send_json(200, handlers.delete(req))
         else:
             raise method_not_allowed()
@@ -276,16 +309,19 @@ class _Handler(BaseHTTPRequestHandler):
             if "websocket" not in self.headers.get("Upgrade", "").lower():
                 raise bad_request("Upgrade request required")
 
-            websocket_exec(self, lambda: api.pods.exec_environment(req.namespace, req.name), command,
+            namespace = req.namespace or "default"
+            websocket_exec(self, lambda: api.pods.exec_environment(namespace, req.name, container), command,
                            stdin=req.param("stdin") in ("true", "1"), tty=req.param("tty") in ("true", "1"),
                            sessions=api.exec_sessions)
             return
         if method != "GET":
             raise method_not_allowed()
-        tail = int(req.param("tailLines")) if req.param("tailLines") else None
+        tail_lines = req.param("tailLines")
+        tail = int(tail_lines) if tail_lines else None
+        namespace = req.namespace or "default"
 
         def read() -> str:
-            return api.pods.logs(req.namespace, req.name, container=container)
+            return api.pods.logs(namespace, req.name, container=container)
 
         try:
             text = read()
@@ -295,12 +331,12 @@ class _Handler(BaseHTTPRequestHandler):
         if req.param("follow") in ("true", "1"):
             follow_logs(self, read, api.stopping, skip=len(text) - len(shown))
             return
-        text = shown.encode()
+        body = shown.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(text)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(text)
+        self.wfile.write(body)
 
 
 class KubeAPIServer:
@@ -320,7 +356,7 @@ class KubeAPIServer:
     @property
     def address(self) -> str:
         host, port = self._server.server_address[:2] if self._server else ("127.0.0.1", 0)
-        return f"{host}:{port}"
+        return f"{host!s}:{port}"
 
     @property
     def url(self) -> str:

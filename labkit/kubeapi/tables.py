@@ -168,7 +168,7 @@ CRD_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
 
 
 def _field(obj: dict, path: str):
-    value = obj
+    value: object = obj
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     if isinstance(value, (list, dict)):
@@ -188,7 +188,7 @@ def columns_and_cells(obj: dict) -> tuple[list, list]:
     return columns, cells
 
 
-def table(kind: str, objects: list[dict], resource_version: str, include: str) -> dict:
+def table(kind: str, objects: list[dict], resource_version: str, include: str | None) -> dict:
     """A meta.k8s.io/v1 Table; `include` is the request's includeObject (None, Object, PartialObjectMetadata)."""
     if objects:
         columns = columns_and_cells(objects[0])[0]
@@ -196,7 +196,7 @@ def table(kind: str, objects: list[dict], resource_version: str, include: str) -
         columns = columns_and_cells(_empty(kind))[0]
     rows = []
     for obj in objects:
-        row = {"cells": columns_and_cells(obj)[1]}
+        row: dict = {"cells": columns_and_cells(obj)[1]}
         if include == "Object":
             row["object"] = obj
         elif include != "None":

@@ -212,7 +212,10 @@ def run(lab, argv: list[str]) -> tuple[int, str, str]:
         if lab is None:
             raise LabkitError("the mesh is not running", hint="open a lab notebook or run `labkit up` first")
         if args.command == "proxy-status":
-            raise LabkitError("proxy-status is not available in this build of labkit")
+            # lab.proxy_status() (labkit/tools/proxy_status.py) prints istioctl's layout itself.
+            if not hasattr(lab, "proxy_status"):
+                raise LabkitError("proxy-status is not available in this build of labkit")
+            return 0, f"{lab.proxy_status()}\n", ""
         target, namespace = _split_target(args.target, args.sub_namespace or args.namespace)
         if args.command == "x":
             return 0, lab.describe(namespace, target).text() + "\n", ""
@@ -224,8 +227,8 @@ def run(lab, argv: list[str]) -> tuple[int, str, str]:
                 import yaml
                 return 0, yaml.safe_dump(items, sort_keys=False), ""
             return 0, json.dumps(items, indent=4) + "\n", ""
-        text = {"clusters": _clusters, "listeners": _listeners, "routes": _routes,
-                "endpoints": _endpoints}.get(kind)
-        return 0, (text(view.items) if text else _secrets(view.dump)) + "\n", ""
+        render = {"clusters": _clusters, "listeners": _listeners, "routes": _routes,
+                  "endpoints": _endpoints}.get(kind)
+        return 0, (render(view.items) if render else _secrets(view.dump)) + "\n", ""
     except LabkitError as exc:
         return 1, "", f"Error: {exc}\n"
