@@ -182,3 +182,14 @@ def test_proxy_status_is_refused_without_the_mesh_token(mesh):
     assert len(fetch_syncz(endpoint["address"], endpoint["debug_token"])) == 3
     with pytest.raises(LabkitError, match="did not answer"):
         fetch_syncz(endpoint["address"], "wrong")
+
+
+def test_labkit_proxy_status_from_another_process_prints_istioctls_table(mesh):
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "labkit.cli", "proxy-status", "--state-dir", str(mesh.state_dir),
+                          "-v", "1"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "CLUSTER", "CDS", "ECDS", "EDS", "LDS", "RDS", "ISTIOD", "VERSION"]
+    assert len(lines) == 4 and all(" SYNCED (" in line for line in lines[1:])

@@ -47,7 +47,6 @@ class EnvoyProcess:
         bootstrap = root / "bootstrap.yaml"
         # Private: it holds the token that proves this proxy's node id to the control plane.
         write_atomic(bootstrap, dump_yaml(ads_bootstrap(self.node_id, self.cluster, host, port, token)), mode=0o600)
-        self._push()
         self.admin_file.unlink(missing_ok=True)
         args = [envoy_path(), "-c", str(bootstrap), "--concurrency", "1", "--disable-hot-restart",
                 "--admin-address-path", str(self.admin_file), "--file-flush-interval-msec", "200",
@@ -123,7 +122,8 @@ class EnvoyProcess:
     def write_secret(self, secret: dict) -> None:
         """The workload identity (rotation too): pushed over SDS to a running proxy."""
         self.mesh_secrets[secret["name"]] = secret
-        self._push()
+        if self.control_plane is not None and self.config is not None:
+            self.versions = self.control_plane.set_secrets(self.node_id, self._secrets())
 
     def apply(self, config: ProxyConfig) -> dict[str, str]:
         self.config = config
@@ -136,14 +136,16 @@ class EnvoyProcess:
         if self.control_plane is None or self.config is None:
             return self.versions
         config = self.config
-        # A missing credential ([]) is not sent at all, as istiod does (see envoy.common.sds_secret).
-        credentials = [s for secrets in config.sds.values() for s in secrets]
         self.control_plane.register(self.node_id)
         self.versions = self.control_plane.set_config(
-            self.node_id, config.listeners, config.clusters, config.routes,
-            [*self.mesh_secrets.values(), *credentials],
+            self.node_id, config.listeners, config.clusters, config.routes, self._secrets(),
             listener_suffix=f"-retry{self._retries}" if self._retries else "")
         return self.versions
+
+    def _secrets(self) -> list[dict]:
+        # A missing credential ([]) is not sent at all, as istiod does (see envoy.common.sds_secret).
+        credentials = [s for secrets in self.config.sds.values() for s in secrets] if self.config else []
+        return [*self.mesh_secrets.values(), *credentials]
 
     def missing_listeners(self) -> list[str]:
         """Listeners sent but not running: Envoy drops one whose port is taken and stays LIVE."""
