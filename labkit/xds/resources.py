@@ -86,7 +86,7 @@ def canonical(resource: dict) -> str:
 
 
 def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 class Encoder:
@@ -113,7 +113,7 @@ class Encoder:
         _load_nested_types(resource)
         try:
             with self._lock:
-                if len(self._cache) >= self._limit:
+                if len(self._cache) >= self._limit or len(self._parts) >= 4 * self._limit:
                     self._cache.clear()
                     self._references.clear()
                     self._parts.clear()
@@ -128,7 +128,7 @@ class Encoder:
     # message is parsed once and copied (in C) wherever it appears again.
     def _part(self, descriptor, data: dict):
         """The message `descriptor` names, from `data`; an Any (packed) when `data` has an "@type"."""
-        key = (descriptor.full_name, canonical(data))
+        key = (descriptor.full_name, digest(canonical(data)))  # a digest: the text would double the memory
         cached = self._parts.get(key)
         if cached is not None:
             return cached
