@@ -34,7 +34,7 @@ class EnvoyProcess:
         self.config: ProxyConfig | None = None
         self.mesh_secrets: dict[str, dict] = {}   # the workload identity (default, ROOTCA), kept across configs
         self._retries = 0
-        self._bound_cache: tuple[float, set] | None = None
+        self._bound_cache: tuple[float, int | None, set] | None = None   # (when, Envoy pid, bound names)
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -152,12 +152,20 @@ class EnvoyProcess:
         if not self.listeners:
             return []
         now = time.monotonic()
-        if self._bound_cache is None or now - self._bound_cache[0] > 0.5:
+        pid = self.process.pid if self.process else None
+        cache = self._bound_cache
+        # All bound stays true until the next config, retry or restart (each clears the cache or changes
+        # the pid): a status round over every proxy then needs no admin call. A gap is re-checked soon.
+        if cache is None or cache[1] != pid or (now - cache[0] > 0.5 and not self.listener_names <= cache[2]):
             try:
-                self._bound_cache = (now, set(self.listeners_bound()))
+                cache = self._bound_cache = (now, pid, set(self.listeners_bound()))
             except (LabkitError, OSError, ValueError):
                 return [item["name"] for item in self.listeners]
-        return [item["name"] for item in self.listeners if item["name"] not in self._bound_cache[1]]
+        return [item["name"] for item in self.listeners if item["name"] not in cache[2]]
+
+    @property
+    def listener_names(self) -> set[str]:
+        return {item["name"] for item in self.listeners}
 
     def retry_listeners(self) -> None:
         """Send the same listeners under a new version, so Envoy tries to bind the dropped ones again."""
