@@ -1,6 +1,7 @@
 """Keeping the running processes equal to the resolved model: start, configure, restart, stop."""
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -16,7 +17,7 @@ from ..envoy.proxy import GatewaySettings, build_proxy_config
 from ..errors import LabkitError
 from ..model.mesh import MeshModel
 from ..model.push_scope import pods_to_recompute, same_topology
-from ..xds.client import remove_endpoint, write_endpoint
+from ..xds.client import ENDPOINT_FILE
 from ..xds.control_plane import ControlPlane
 from .files import write_atomic
 from .network import address_map, write_pod_network
@@ -50,7 +51,11 @@ class MeshRuntime:
         self._last_model: MeshModel | None = None   # what every proxy's current config was built from
         # istiod's part: every Envoy of this mesh takes its config over one ADS stream from here.
         self.control_plane = ControlPlane(control_plane_ip).start()
-        write_endpoint(self.state_dir, *self.control_plane.address, self.control_plane.debug_token)
+        host, port = self.control_plane.address
+        # Where proxy-status (this process or an attached one) finds the control plane, like istioctl
+        # finds istiod; private, since the token lets its holder read every proxy's sync status.
+        write_atomic(self.state_dir / ENDPOINT_FILE, json.dumps(
+            {"address": f"{host}:{port}", "debug_token": self.control_plane.debug_token}), mode=0o600)
 
     # -- reconcile --------------------------------------------------------------------------------
     def sync(self, model: MeshModel) -> None:
@@ -226,7 +231,7 @@ class MeshRuntime:
                 self.node_proxy.stop()
                 self.node_proxy = None
             self.control_plane.stop()
-            remove_endpoint(self.state_dir)
+            (self.state_dir / ENDPOINT_FILE).unlink(missing_ok=True)
 
     def runtime_for(self, namespace: str, name: str) -> PodRuntime | None:
         with self.lock:
