@@ -192,13 +192,19 @@ class EnvoyProcess:
             self._wait_warmed(deadline=time.monotonic() + 3.0)
 
     def _wait_warmed(self, deadline: float) -> None:
-        """A listener that needs a missing credential warms until its initial fetch times out; wait for
-        that (or give up quietly: a listener dropped for a taken port is the healer's business)."""
+        """A listener that needs a missing credential warms until its initial fetch times out (a new one
+        is not bound yet, an updated one still serves its previous version); wait for that, so the change
+        is in force when apply returns (or give up quietly: a dropped listener is the healer's business)."""
         while time.monotonic() < deadline:
-            self._bound_cache = None
-            if not self.missing_listeners():
+            try:
+                dump = self.config_dump("dynamic_listeners")
+                warming = [c for c in dump.get("configs", []) if c.get("warming_state")]
+            except (LabkitError, OSError, ValueError):
+                warming = [None]
+            if not warming:
+                self._bound_cache = None
                 return
-            time.sleep(0.02)
+            time.sleep(0.05)
 
     def _exit_error(self) -> LabkitError:
         code = self.process.proc.returncode
