@@ -182,3 +182,39 @@ def test_proxy_status_is_refused_without_the_mesh_token(mesh):
     assert len(fetch_syncz(endpoint["address"], endpoint["debug_token"])) == 3
     with pytest.raises(LabkitError, match="did not answer"):
         fetch_syncz(endpoint["address"], "wrong")
+
+
+def test_labkit_proxy_status_from_another_process_prints_istioctls_table(mesh):
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "labkit.cli", "proxy-status", "--state-dir", str(mesh.state_dir),
+                          "-v", "1"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "CLUSTER", "CDS", "ECDS", "EDS", "LDS", "RDS", "ISTIOD", "VERSION"]
+    assert len(lines) == 4 and all(" SYNCED (" in line for line in lines[1:])
+
+
+def test_an_attached_apply_reports_the_nack_too(mesh, monkeypatch, tmp_path):
+    """`labkit apply` beside the notebook that owns the mesh: the owner's proxy rejects the config, and the
+    CLI says so (non-zero, Envoy's words) instead of returning as if it were in force."""
+    import subprocess
+    import sys
+    real = mesh_runtime.build_proxy_config
+
+    def broken(model, pod, paths, gateway):
+        config = real(model, pod, paths, gateway)
+        if pod.labels.get("app") == "httpbin" and pod.namespace == "foo":
+            config.listeners[0]["filter_chains"] = [config.listeners[0]["filter_chains"][0]] * 2
+        return config
+    monkeypatch.setattr(mesh_runtime, "build_proxy_config", broken)
+    policy = tmp_path / "strict.yaml"
+    policy.write_text(strict("foo"))
+    try:
+        out = subprocess.run([sys.executable, "-m", "labkit.cli", "apply", "-f", str(policy), "--state-dir",
+                              str(mesh.state_dir)], capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0
+        assert "rejected its configuration" in out.stderr and "same matching rules" in out.stderr, out.stderr
+    finally:
+        monkeypatch.setattr(mesh_runtime, "build_proxy_config", real)
+        mesh.delete(strict("foo"), ignore_missing=True)

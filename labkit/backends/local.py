@@ -281,6 +281,9 @@ class LocalLab(LabBase):
             try:
                 self.runtime.sync(model)
                 self.last_error = None
+            except LabkitError as exc:
+                self.last_error = str(exc)  # published with this generation, for attached appliers
+                raise
             finally:
                 self._observed = generation
                 self._publish_status()
@@ -293,7 +296,7 @@ class LocalLab(LabBase):
             warnings = [w for ws in self.runtime.warnings.values() for w in ws]
             if self.last_error:
                 warnings.append(self.last_error)
-            write_status(self.state_dir, self._observed, self.runtime.status(), warnings)
+            write_status(self.state_dir, self._observed, self.runtime.status(), warnings, self.last_error)
 
     def _converge(self, timeout: float = 20) -> None:
         """Act on the store now (owner) or wait until the owner has (attached)."""
@@ -308,6 +311,9 @@ class LocalLab(LabBase):
         while time.monotonic() < deadline:
             status = read_status(self.state_dir)
             if status["observed_generation"] >= wanted:
+                if status.get("error"):
+                    # The owner could not put it in force (an Envoy NACKed it, say): say so here too.
+                    raise LabkitError(status["error"])
                 return
             time.sleep(0.005)
         raise LabkitError(f"the mesh owner did not act on the change within {timeout:.0f} s")

@@ -106,9 +106,12 @@ class Ownership:
             self.path.unlink(missing_ok=True)
 
 
-def write_status(directory: Path, generation: int, pods: list[dict], warnings: list[str]) -> None:
+def write_status(directory: Path, generation: int, pods: list[dict], warnings: list[str],
+                 error: str | None = None) -> None:
+    """`error`: why the owner could not act on `generation` (a proxy's NACK, say), for attached appliers."""
     write_if_changed(directory / "status.json", json.dumps(
-        {"observed_generation": generation, "time": time.time(), "pods": pods, "warnings": warnings}))
+        {"observed_generation": generation, "time": time.time(), "pods": pods, "warnings": warnings,
+         "error": error}))
 
 
 def read_status(directory: Path) -> dict:

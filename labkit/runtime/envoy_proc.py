@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -35,7 +34,7 @@ class EnvoyProcess:
         self.config: ProxyConfig | None = None
         self.mesh_secrets: dict[str, dict] = {}   # the workload identity (default, ROOTCA), kept across configs
         self._retries = 0
-        self._bound_cache: tuple[float, set] | None = None
+        self._bound_cache: tuple[float, int | None, set] | None = None   # (when, Envoy pid, bound names)
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -48,7 +47,6 @@ class EnvoyProcess:
         bootstrap = root / "bootstrap.yaml"
         # Private: it holds the token that proves this proxy's node id to the control plane.
         write_if_changed(bootstrap, dump_yaml(ads_bootstrap(self.node_id, self.cluster, host, port, token)), mode=0o600)
-        self._push()
         self.admin_file.unlink(missing_ok=True)
         args = [envoy_path(), "-c", str(bootstrap), "--concurrency", "1", "--disable-hot-restart",
                 "--admin-address-path", str(self.admin_file), "--file-flush-interval-msec", "200",
@@ -109,7 +107,7 @@ class EnvoyProcess:
         return self.control_plane.has_config(self.node_id) and not self.missing_listeners()
 
     def stats(self, filter_regex: str) -> dict[str, object]:
-        text = self.admin(f"/stats?format=json&filter={urllib.parse.quote(filter_regex)}")
+        text = self.admin(f"/stats?format=json&filter={urllib.request.quote(filter_regex)}")
         out: dict[str, object] = {}
         for item in json.loads(text).get("stats", []):
             if "name" in item:
@@ -124,7 +122,8 @@ class EnvoyProcess:
     def write_secret(self, secret: dict) -> None:
         """The workload identity (rotation too): pushed over SDS to a running proxy."""
         self.mesh_secrets[secret["name"]] = secret
-        self._push()
+        if self.control_plane is not None and self.config is not None:
+            self.versions = self.control_plane.set_secrets(self.node_id, self._secrets())
 
     def apply(self, config: ProxyConfig) -> dict[str, str]:
         self.config = config
@@ -137,26 +136,36 @@ class EnvoyProcess:
         if self.control_plane is None or self.config is None:
             return self.versions
         config = self.config
-        # A missing credential ([]) is not sent at all, as istiod does (see envoy.common.sds_secret).
-        credentials = [s for secrets in config.sds.values() for s in secrets]
         self.control_plane.register(self.node_id)
         self.versions = self.control_plane.set_config(
-            self.node_id, config.listeners, config.clusters, config.routes,
-            [*self.mesh_secrets.values(), *credentials],
+            self.node_id, config.listeners, config.clusters, config.routes, self._secrets(),
             listener_suffix=f"-retry{self._retries}" if self._retries else "")
         return self.versions
+
+    def _secrets(self) -> list[dict]:
+        # A missing credential ([]) is not sent at all, as istiod does (see envoy.common.sds_secret).
+        credentials = [s for secrets in self.config.sds.values() for s in secrets] if self.config else []
+        return [*self.mesh_secrets.values(), *credentials]
 
     def missing_listeners(self) -> list[str]:
         """Listeners sent but not running: Envoy drops one whose port is taken and stays LIVE."""
         if not self.listeners:
             return []
         now = time.monotonic()
-        if self._bound_cache is None or now - self._bound_cache[0] > 0.5:
+        pid = self.process.pid if self.process else None
+        cache = self._bound_cache
+        # All bound stays true until the next config, retry or restart (each clears the cache or changes
+        # the pid): a status round over every proxy then needs no admin call. A gap is re-checked soon.
+        if cache is None or cache[1] != pid or (now - cache[0] > 0.5 and not self.listener_names <= cache[2]):
             try:
-                self._bound_cache = (now, set(self.listeners_bound()))
+                cache = self._bound_cache = (now, pid, set(self.listeners_bound()))
             except (LabkitError, OSError, ValueError):
                 return [item["name"] for item in self.listeners]
-        return [item["name"] for item in self.listeners if item["name"] not in self._bound_cache[1]]
+        return [item["name"] for item in self.listeners if item["name"] not in cache[2]]
+
+    @property
+    def listener_names(self) -> set[str]:
+        return {item["name"] for item in self.listeners}
 
     def retry_listeners(self) -> None:
         """Send the same listeners under a new version, so Envoy tries to bind the dropped ones again."""
@@ -183,17 +192,22 @@ class EnvoyProcess:
             self._wait_warmed(deadline=time.monotonic() + 3.0)
 
     def _wait_warmed(self, deadline: float) -> None:
-        """A listener that needs a missing credential warms until its initial fetch times out; wait for
-        that (or give up quietly: a listener dropped for a taken port is the healer's business)."""
+        """A listener that needs a missing credential warms until its initial fetch times out (a new one
+        is not bound yet, an updated one still serves its previous version); wait for that, so the change
+        is in force when apply returns (or give up quietly: a dropped listener is the healer's business)."""
         while time.monotonic() < deadline:
-            self._bound_cache = None
-            if not self.missing_listeners():
+            try:
+                dump = self.config_dump("dynamic_listeners")
+                warming = [c for c in dump.get("configs", []) if c.get("warming_state")]
+            except (LabkitError, OSError, ValueError):
+                warming = [None]
+            if not warming:
+                self._bound_cache = None
                 return
-            time.sleep(0.02)
+            time.sleep(0.05)
 
     def _exit_error(self) -> LabkitError:
-        proc = self.process.proc if self.process else None
-        code = proc.returncode if proc else None
+        code = self.process.proc.returncode
         fatal = [line for line in self.log_tail(200).splitlines() if "[critical]" in line and "backtrace" not in line]
         why = fatal[0].split("] ", 3)[-1] if fatal else f"exit code {code}"
         return LabkitError(f"Envoy {self.name} exited at start: {why}", hint=f"see {self.log_path}")

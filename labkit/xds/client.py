@@ -12,17 +12,7 @@ from google.protobuf import json_format
 from ..errors import LabkitError
 from .syncz import SYNCZ
 
-ENDPOINT_FILE = "xds.json"   # in the mesh's state directory: address and debug token (mode 0600)
-
-
-def write_endpoint(state_dir: Path, host: str, port: int, debug_token: str) -> None:
-    from ..runtime.files import write_if_changed
-    write_if_changed(Path(state_dir) / ENDPOINT_FILE,
-                 json.dumps({"address": f"{host}:{port}", "debug_token": debug_token}), mode=0o600)
-
-
-def remove_endpoint(state_dir: Path) -> None:
-    (Path(state_dir) / ENDPOINT_FILE).unlink(missing_ok=True)
+ENDPOINT_FILE = "xds.json"   # in the mesh's state directory: address and debug token (mode 0600, the owner's)
 
 
 def read_endpoint(state_dir: Path) -> dict:

@@ -16,9 +16,9 @@ import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
 
 from ..errors import LabkitError
-from .resources import CLUSTER, LISTENER, SHORT_NAMES, Encoder
+from .resources import CLUSTER, LISTENER, SECRET, SHORT_NAMES, Encoder
 from .server import AdsServicer, Registry
-from .snapshot import build_snapshot
+from .snapshot import Snapshot, build_snapshot, build_type
 from .watch import ProxyState
 
 ISTIOD_PORT = 15010  # istiod's plaintext xDS port; another free port when it is taken on this address
@@ -116,7 +116,18 @@ class ControlPlane:
     def set_config(self, node_id: str, listeners: list[dict], clusters: list[dict], routes: list[dict],
                    secrets_: list[dict], listener_suffix: str = "") -> dict[str, str]:
         """Replace one proxy's snapshot; pushes the types whose version changed. Returns the versions."""
-        snapshot = build_snapshot(self.encoder, listeners, clusters, routes, secrets_, listener_suffix)
+        return self._replace(node_id, build_snapshot(self.encoder, listeners, clusters, routes, secrets_,
+                                                     listener_suffix))
+
+    def set_secrets(self, node_id: str, secrets_: list[dict]) -> dict[str, str]:
+        """Replace only the proxy's secrets (a certificate rotation): pushed over SDS alone."""
+        with self.registry.lock:
+            current = self.registry.proxies[node_id].snapshot
+        snapshot = Snapshot(types={**current.types, SECRET: build_type(self.encoder, secrets_)},
+                            required=current.required)
+        return self._replace(node_id, snapshot)
+
+    def _replace(self, node_id: str, snapshot: Snapshot) -> dict[str, str]:
         with self.registry.lock:
             state = self.registry.proxies[node_id]
             changed = {t for t, snap in snapshot.types.items() if snap.version != state.snapshot.version(t)}
