@@ -285,7 +285,7 @@ def test_two_hosts_one_gateway_each_with_its_credential(mesh, cleanup, local_tes
           certs.tls_secret("helloworld-credential", "istio-system", hello_cert),
           gateway("mygateway", servers),
           route("httpbin", "httpbin.example.com", "istio-system/mygateway", "httpbin", 8000),
-          route("helloworld", "helloworld.example.com", "istio-system/mygateway", "helloworld.apps", 5000))
+          route("helloworld", "helloworld.example.com", "istio-system/mygateway", "helloworld.apps.svc.cluster.local", 5000))
     status, _, body, _ = curl(mesh, "helloworld.example.com", "/hello", port=443, args=("--cacert", str(ca_file)))
     assert status == "200" and body.startswith("Hello version: v")
     assert curl(mesh, "httpbin.example.com", "/status/418", port=443, args=("--cacert", str(ca_file)))[0] == "418"
