@@ -22,7 +22,7 @@ def sample(name: str) -> str:
 def path(name: str) -> str:
     """The sample's file, for `kubectl apply -f` (Istio ships them as samples/<name>/<name>.yaml)."""
     sample(name)  # the same error for an unknown name
-    return str(resources.files("labkit.data").joinpath("samples", f"{name}.yaml"))
+    return str(resources.files("labkit.data").joinpath("samples").joinpath(f"{name}.yaml"))
 
 
 def system_objects() -> list[dict]:

@@ -85,7 +85,8 @@ class CheckWidget:
     def _record_progress(self, result: CheckResult) -> None:
         """Record the step; a failing re-check of a step that passed since the lab started says the mesh
         moved on (and progress keeps the pass) instead of reading as a broken step."""
-        lab_id = getattr(self.lab, "current_lab", None)
+        assert self.lab is not None, "a check records progress only for a lab"
+        lab_id = self.lab.current_lab
         earlier = None if result.passed else progress.pass_since_start(self.lab, lab_id, result.title)
         progress.record(self.lab, lab_id, result.title, result.passed,
                         [f"{item.label}: {item.detail}" if item.detail else item.label for item in result.items])

@@ -16,6 +16,7 @@ import posixpath
 import ssl
 import sys
 from datetime import datetime, timezone
+from typing import Any
 
 from labkit.apps.common import (
     App, Request, Response, AppRequestHandler, enable_tls, in_container, log, log_error, pod_address,
@@ -163,16 +164,16 @@ def main() -> None:
         log_error(f"nginx: [emerg] {err}")
         sys.exit(1)
     ports: dict[int, list[nginx_conf.Server]] = {}
-    for server in config.servers:
-        for listen in server.listens:
-            if server not in ports.setdefault(listen.port, []):
-                ports[listen.port].append(server)
+    for conf_server in config.servers:
+        for listen in conf_server.listens:
+            if conf_server not in ports.setdefault(listen.port, []):
+                ports[listen.port].append(conf_server)
     host = pod_address()
-    servers = []
+    servers: list = []
     for port, members in sorted(ports.items()):
         ssl_on = any(lst.ssl for s in members for lst in s.listens if lst.port == port)
         site = NginxSite(port, members, config.mime_types)
-        server = site.server(host, real_port(port), _NginxHandler)
+        server: Any = site.server(host, real_port(port), _NginxHandler)
         if ssl_on:
             try:
                 enable_tls(server, _tls_for(members), nginx_plaintext_reply)

@@ -162,8 +162,8 @@ def _origination_socket(model: MeshModel, tls: ClientTls, service: Service, warn
     Reading the disk here keeps a typo in a path from freezing the proxy (see placeholders.py)."""
     settings = tls.settings or {}
     if settings.get("credentialName"):
-        context = _credential_context(model, tls, client, warnings)
-        return {"name": c.TLS_SOCKET, "typed_config": {"@type": c.UPSTREAM_TLS, "common_tls_context": context,
+        credential = _credential_context(model, tls, client, warnings)
+        return {"name": c.TLS_SOCKET, "typed_config": {"@type": c.UPSTREAM_TLS, "common_tls_context": credential,
                                                        "sni": settings.get("sni") or service.fqdn}}
     context: dict = {"tls_params": c.tls_params()}
     if settings.get("caCertificates") and not settings.get("insecureSkipVerify"):

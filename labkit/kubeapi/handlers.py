@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from typing import cast
+
 
 import yaml
 
@@ -163,8 +163,7 @@ class ResourceHandlers:
                 return (doc if resource.kind in SYSTEM_WRITES else validate(doc, meta.get("namespace") or "default"),
                         "created")
             expected = None if expect is False or expect is True else {key: expect}
-            results = cast("list[tuple[dict, str]]",
-                           self.store.apply([doc], system=resource.kind in SYSTEM_WRITES, expect=expected))
+            results = self.store.apply([doc], system=resource.kind in SYSTEM_WRITES, expect=expected)
             stored, action = results[0]
         except LabkitError as exc:
             raise from_labkit(exc, resource, name, req.version)

@@ -73,7 +73,7 @@ class _Server(ThreadingHTTPServer):
         self.connections.add(tls)
         try:
             tls.settimeout(None)
-            self.RequestHandlerClass(tls, client_address, self)
+            self.RequestHandlerClass(tls, client_address, self)  # type: ignore[arg-type]
         except (OSError, ssl.SSLError):
             pass
         finally:

@@ -44,6 +44,7 @@ def pod_view(pod: dict, row: dict | None) -> dict:
     _default_protocols(containers)
     by_name = {c["name"]: c for c in (row or {}).get("containers", [])}
     statuses = []
+    current: dict
     for container in containers:
         state = by_name.get(container["name"], {})
         ready = bool(state.get("ready"))
@@ -58,12 +59,13 @@ def pod_view(pod: dict, row: dict | None) -> dict:
                          "state": current})
     # Init containers: a native sidecar (restartPolicy Always, as Istio 1.28+ injects istio-proxy on a
     # kubelet >= 1.33) runs beside the app and reports readiness; the others ran to completion first.
-    init_statuses = []
+    init_statuses: list[dict] = []
     for container in spec.get("initContainers") or []:
         state = by_name.get(container["name"], {})
         if container.get("restartPolicy") == "Always":
             ready = bool(state.get("ready"))
-            current = {"running": {"startedAt": created}} if ready else {"waiting": {"reason": "PodInitializing"}}
+            current = ({"running": {"startedAt": created}} if ready
+                       else {"waiting": {"reason": "PodInitializing"}})
         else:
             ready = False
             current = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": created,

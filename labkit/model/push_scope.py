@@ -31,7 +31,7 @@ def _disabled(model: MeshModel, pod) -> tuple:
 
 def pods_to_recompute(old: MeshModel | None, new: MeshModel) -> set[str] | None:
     """uids of the pods whose proxy config the change from `old` to `new` can touch; None = all."""
-    if not same_topology(old, new):
+    if old is None or not same_topology(old, new):
         return None
     changed = {kind for kind in set(old.policies) | set(new.policies) if old.of_kind(kind) != new.of_kind(kind)}
     if changed - SCOPED_KINDS:

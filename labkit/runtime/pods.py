@@ -119,7 +119,7 @@ class PodRuntime:
                 continue
             self.waiting.pop(container.name, None)
             self._write_root(container, view)
-            env = {k: v for k, v in process.env.items() if k in _BASE_ENV or k.startswith("LABKIT_")
+            env = {k: v for k, v in (process.env or {}).items() if k in _BASE_ENV or k.startswith("LABKIT_")
                    or k in _POD_ENV}
             env.update(view.env)
             env["LABKIT_ROOT"] = str(self.root_of(container.name))

@@ -9,7 +9,9 @@ def _cmd_istioctl(args: argparse.Namespace) -> int:
     import os
     import sys
 
+    from ..contract import Lab
     from .istioctl import run
+    lab: Lab | None
     backend = (os.environ.get("LABKIT_BACKEND") or "local").lower()
     if backend in ("kube", "kubernetes", "k8s"):
         import labkit
@@ -17,8 +19,8 @@ def _cmd_istioctl(args: argparse.Namespace) -> int:
     else:
         from ..backends.local import LocalLab
         from ..backends.local_state import default_state_dir
-        lab = LocalLab(Path(args.state_dir or default_state_dir()))
-        lab = lab if lab.running else None   # attach to the running mesh; never start one here
+        local = LocalLab(Path(args.state_dir or default_state_dir()))
+        lab = local if local.running else None   # attach to the running mesh; never start one here
     code, out, err = run(lab, args.args)
     sys.stdout.write(out)
     sys.stderr.write(err)

@@ -72,6 +72,7 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
                     if state is None:
                         await context.abort(grpc.StatusCode.UNAUTHENTICATED,
                                             f"node {item.node.id!r} is not a proxy of this mesh or its token is wrong")
+                assert state is not None  # the first request authenticated (or the stream was aborted)
                 for response in self._handle(state, item):
                     await context.write(response)
         finally:
