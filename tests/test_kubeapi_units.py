@@ -9,7 +9,8 @@ from labkit.kubeapi.protobuf import decode
 from labkit.kubeapi.registry import BY_KIND, RESOURCES
 from labkit.kubeapi.selectors import field_selector, label_selector
 from labkit.kubeapi.status import ApiError, from_labkit
-from labkit.kubeapi.tables import human_duration, table
+from labkit.durations import human_duration
+from labkit.kubeapi.tables import table
 from labkit.resources.store import Store, StoreConflict
 
 

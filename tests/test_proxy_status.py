@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from labkit.backends.kube_proxy_status import parse_table
-from labkit.tools.proxy_status import human_duration, proxy_status_frame, render_table
+from labkit.durations import human_duration
+from labkit.tools.proxy_status import proxy_status_frame, render_table
 from labkit.xds.resources import CLUSTER, LISTENER, ROUTE, SECRET
 
 NOW = 1_000_000.0

@@ -11,26 +11,18 @@ from __future__ import annotations
 import json
 import re
 
-# %COMMAND% -> the key Istio's JSON format uses for it (telemetry_logging.go EnvoyJSONLogFormatIstio), plus
-# the TLS commands users add for more detail.
-FIELD_NAMES = {
-    "START_TIME": "start_time", "REQ(:METHOD)": "method", "REQ(X-ENVOY-ORIGINAL-PATH?:PATH)": "path",
-    "PROTOCOL": "protocol", "RESPONSE_CODE": "response_code", "RESPONSE_FLAGS": "response_flags",
-    "RESPONSE_CODE_DETAILS": "response_code_details",
-    "CONNECTION_TERMINATION_DETAILS": "connection_termination_details",
-    "UPSTREAM_TRANSPORT_FAILURE_REASON": "upstream_transport_failure_reason",
-    "BYTES_RECEIVED": "bytes_received", "BYTES_SENT": "bytes_sent", "DURATION": "duration",
-    "RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)": "upstream_service_time", "REQ(X-FORWARDED-FOR)": "x_forwarded_for",
-    "REQ(USER-AGENT)": "user_agent", "REQ(X-REQUEST-ID)": "request_id", "REQ(:AUTHORITY)": "authority",
-    "UPSTREAM_HOST": "upstream_host", "UPSTREAM_CLUSTER_RAW": "upstream_cluster", "UPSTREAM_CLUSTER": "upstream_cluster",
-    "UPSTREAM_LOCAL_ADDRESS": "upstream_local_address", "DOWNSTREAM_LOCAL_ADDRESS": "downstream_local_address",
-    "DOWNSTREAM_REMOTE_ADDRESS": "downstream_remote_address", "REQUESTED_SERVER_NAME": "requested_server_name",
-    "ROUTE_NAME": "route_name", "UPSTREAM_TLS_VERSION": "upstream_tls",
+from ..model.access_logging import ISTIO_JSON_FORMAT
+
+# %COMMAND% -> the key Istio's JSON format uses for it (telemetry_logging.go EnvoyJSONLogFormatIstio, kept
+# once in model/access_logging.py), plus the commands users add for more detail.
+FIELD_NAMES = {command.strip("%"): field for field, command in ISTIO_JSON_FORMAT.items()}
+FIELD_NAMES.update({
+    "UPSTREAM_CLUSTER": "upstream_cluster", "UPSTREAM_TLS_VERSION": "upstream_tls",
     "UPSTREAM_PEER_URI_SAN": "upstream_peer_uri_san", "DOWNSTREAM_TLS_VERSION": "downstream_tls",
     "DOWNSTREAM_PEER_URI_SAN": "downstream_peer_uri_san",
     "DOWNSTREAM_TRANSPORT_FAILURE_REASON": "downstream_transport_failure_reason",
     "ACCESS_LOG_TYPE": "access_log_type",
-}
+})
 _COMMAND = re.compile(r"%([A-Z_]+(?:\([^)%]*\))?(?::\d+)?)%")
 
 

@@ -12,41 +12,13 @@ import time
 import pandas as pd
 
 from ..xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, SHORT_NAMES
+from ..durations import human_duration
 
 EXTENSION_CONFIG = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig"
 SHORT = {**SHORT_NAMES, EXTENSION_CONFIG: "ECDS"}
 CORE_ORDER = (CLUSTER, LISTENER, ENDPOINT, ROUTE)           # setupStatusPrint's legacy order
 KNOWN_TYPES = (CLUSTER, LISTENER, ENDPOINT, ROUTE, EXTENSION_CONFIG)  # getAllKnownXdsTypes
 IGNORED = "IGNORED"
-
-
-def human_duration(seconds: float) -> str:
-    """k8s.io/apimachinery duration.HumanDuration, as istioctl and kubectl print ages."""
-    s = int(seconds)
-    if s < -1:
-        return "<invalid>"
-    if s < 0:
-        return "0s"
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = minutes // 60
-    if hours < 8:
-        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    years, days = hours // 24 // 365, (hours // 24) % 365
-    if hours < 24 * 365 * 8:
-        return f"{years}y{days}d" if days else f"{years}y"
-    return f"{years}y"
 
 
 def _status_text(entry: dict, now: float) -> str:
