@@ -21,11 +21,11 @@ def _cmd_version(args: argparse.Namespace) -> int:
 def _cmd_doctor(args: argparse.Namespace) -> int:
     import os
 
-    from .doctor import DoctorLine, local_doctor
+    from .doctor import local_doctor
     backend = (args.backend or os.environ.get("LABKIT_BACKEND") or "local").lower()
     if backend in ("kube", "kubernetes", "k8s"):
-        from .doctor_kube import kube_doctor
-        lines = [DoctorLine(d["check"], d["ok"], d["detail"], d.get("fix") or "") for d in kube_doctor()]
+        from .doctor_kube import kube_doctor_items
+        lines = kube_doctor_items()
     else:
         lines = local_doctor()
     failed = [line for line in lines if not line.ok]

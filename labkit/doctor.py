@@ -4,15 +4,9 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-from dataclasses import dataclass
+from .contract import EnvironmentItem
 
-
-@dataclass
-class DoctorLine:
-    check: str
-    ok: bool
-    detail: str
-    fix: str = ""
+DoctorLine = EnvironmentItem  # one line of `labkit doctor`, on either backend
 
 
 def _tool_version(tool: str, args: list[str]) -> tuple[bool, str]:

@@ -15,6 +15,8 @@ import re
 import shutil
 from typing import Any, Callable
 
+from .contract import EnvironmentItem
+
 ISTIO_CRDS = [
     "peerauthentications.security.istio.io",
     "authorizationpolicies.security.istio.io",
@@ -136,6 +138,13 @@ def _kubeconfig_check(api_client, context: str | None, kubeconfig: str | None):
                      "check the credentials of that context (`kubectl config view --minify`)"), None
     host = getattr(client.configuration, "host", "?")
     return _line("kubeconfig", True, f"context {chosen} ({host})"), client
+
+
+def kube_doctor_items(api_client=None, *, context: str | None = None,
+                      kubeconfig: str | None = None) -> list[EnvironmentItem]:
+    """kube_doctor's lines in the shape every backend's doctor returns."""
+    return [EnvironmentItem(d["check"], d["ok"], d["detail"], d.get("fix") or "")
+            for d in kube_doctor(api_client, context=context, kubeconfig=kubeconfig)]
 
 
 def kube_doctor(api_client=None, *, context: str | None = None, kubeconfig: str | None = None) -> list[dict]:

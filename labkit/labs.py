@@ -154,7 +154,7 @@ LABS: tuple[LabInfo, ...] = (
         "https://shop.local.test/ via the ingress gateway: TLS failure (curl 16/35/55/56)",
         "the gateway completes TLS for shop.local.test with a trusted certificate",
         "pods in backend run with a sidecar (2/2)",
-        "curl.legacy → customers.backend:80/: reset (56)",
+        "curl.legacy → customers.backend:80/: reset (curl 56)",
         "web-frontend.shop → customers.backend:80 is mutual TLS",
         "only web-frontend.shop may call customers.backend:80 (curl.shop gets 403)",
         "https://shop.local.test/ via the ingress gateway: 200 showing 'Jewel Schaefer'",

@@ -17,3 +17,10 @@ def sample(name: str) -> str:
     if not path.is_file():
         raise LabkitError(f"no sample named {name!r}", hint="samples: " + ", ".join(names()))
     return path.read_text()
+
+
+def system_objects() -> list[dict]:
+    """The mesh's own resources (istio-system: istiod, the ingress gateway), as an Istio install creates them."""
+    from .resources.loader import load_documents
+    text = resources.files("labkit.data").joinpath("istio-system.yaml").read_text()
+    return load_documents(text)

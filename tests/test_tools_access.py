@@ -11,16 +11,16 @@ import json
 import pandas as pd
 import pytest
 
-from labkit.backends.base import ExecResult, Lab
+from labkit.backends.base import ExecResult, LabBase
 from labkit.certs import MeshCA
 from labkit.errors import LabkitError
-from labkit.tools.access import ToolAccess, access_for
+from labkit.tools.access import ToolAccess
 
 from mesh_scenarios import strict
 from tools_fixtures import migration, with_pods
 
 
-class ClusterLikeLab(Lab):
+class ClusterLikeLab(LabBase):
     backend = "fake-cluster"
 
     def __init__(self, objects: list[dict], dump: dict, logs: dict[str, str]):
@@ -57,6 +57,12 @@ class ClusterLikeLab(Lab):
     def restart(self, namespace, target): raise NotImplementedError
     def gateway_url(self, port=80, scheme=None): raise NotImplementedError
     def down(self, keep=False): raise NotImplementedError
+    def reset(self, resources=None): raise NotImplementedError
+    def label_namespace(self, namespace, labels): raise NotImplementedError
+    def environment(self): return []
+    def doctor(self): return []
+    def ensure_running(self): pass
+    running = True
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +87,7 @@ def cluster(tmp_path_factory):
 
 
 def test_a_backend_without_its_own_access_gets_the_generic_one(cluster):
-    assert type(access_for(cluster)) is ToolAccess
+    assert type(cluster.mesh_access()) is ToolAccess
 
 
 def test_describe_and_certs_read_the_proxy_through_pilot_agent(cluster):

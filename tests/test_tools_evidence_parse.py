@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from labkit.backends.local import system_objects
+from labkit.samples import system_objects
 from labkit.tools.evidence import EXTERNAL, Directory, Evidence, read_records
 
 from tools_fixtures import migration, model_of

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.backends.local import system_objects
+from labkit.samples import system_objects
 from labkit.tools.tls_status import CHECK, CONFLICT, OK, tls_status
 
 from mesh_scenarios import strict

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from labkit import certs
-from labkit.backends.local import system_objects
+from labkit.samples import system_objects
 from labkit.certs import MeshCA
 from labkit.envoy.common import ProxyPaths, tls_certificate_secret, validation_secret
 from labkit.envoy.proxy import GatewaySettings, build_proxy_config

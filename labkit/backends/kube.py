@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 from ..errors import LabkitError
 from ..resources.loader import load_documents
-from .base import AppliedObject, ExecResult, Lab, YamlSource
+from .base import AppliedObject, EnvironmentItem, ExecResult, LabBase, YamlSource
 from .kube_exec import run_exec
 from .kube_images import image_map_from_env, rewrite_images
 from .kube_prefix import SYSTEM_NAMESPACES, NamespaceMap, namespaces_in
@@ -143,11 +143,12 @@ def load_api_client(context: str | None = None, kubeconfig: str | None = None):
                            "kubeconfig= and context= at one; `labkit.doctor_kube.kube_doctor()` checks the setup")
 
 
-class KubeLab(Lab):
+class KubeLab(LabBase):
     """Labs on a real cluster with Istio. `KubeLab(context=None, namespace_prefix=None, kubeconfig=None,
     api_client=None)`; usually obtained as ``labkit.connect("kube")`` or with ``LABKIT_BACKEND=kube``."""
 
     backend = "kube"
+    settle_seconds = 20.0  # istiod pushes to every proxy of a real cluster take seconds
 
     def __init__(self, context: str | None = None, namespace_prefix: str | None = None,
                  kubeconfig: str | None = None, api_client=None, *, allow_mesh_wide: bool | None = None,
@@ -179,6 +180,21 @@ class KubeLab(Lab):
     @classmethod
     def connect(cls, **options) -> "KubeLab":
         return cls(**options)
+
+    # ---------------------------------------------------------------- the contract's lifecycle
+    @property
+    def running(self) -> bool:
+        return True  # a cluster outlives this process; an unreachable one fails the first call with a hint
+
+    def ensure_running(self) -> None:
+        return None
+
+    def environment(self) -> list[EnvironmentItem]:
+        return []  # what a cluster needs is checked by doctor()
+
+    def doctor(self) -> list[EnvironmentItem]:
+        from ..doctor_kube import kube_doctor_items
+        return kube_doctor_items(self.api_client)
 
     def __repr__(self) -> str:
         host = getattr(getattr(self.api_client, "configuration", None), "host", "?")

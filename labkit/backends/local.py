@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import threading
 import time
-from importlib import resources as importlib_resources
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +27,8 @@ from ..resources.schema import kind_info
 from ..resources.store import Store, key_of
 from ..runtime.mesh_runtime import MeshRuntime
 from ..runtime.pods import port_open
-from .base import AppliedObject, ExecResult, Lab
+from ..samples import system_objects
+from .base import AppliedObject, EnvironmentItem, ExecResult, LabBase, MeshAccess
 from .local_state import Ownership, Settings, default_state_dir, read_status, write_status
 from .progress import progress
 from .wake import Doorbell, ring
@@ -36,13 +36,10 @@ from .wake import Doorbell, ring
 WATCH_INTERVAL = 0.1
 
 
-def system_objects() -> list[dict]:
-    text = importlib_resources.files("labkit.data").joinpath("istio-system.yaml").read_text()
-    return load_documents(text)
-
-
-class LocalLab(Lab):
+class LocalLab(LabBase):
     backend = "local"
+    # Local config writes are near-instant, but Envoy drains connections opened under the old config (1 s).
+    settle_seconds = 1.5
     _instances: dict[Path, "LocalLab"] = {}
 
     @classmethod
@@ -87,6 +84,26 @@ class LocalLab(Lab):
         s = self.settings
         return GatewaySettings(bind_ip=s.gateway_ip, host_ports=((8080, s.gateway_http_port),
                                                                  (8443, s.gateway_https_port)))
+
+    def ensure_running(self) -> None:
+        if not self.running:
+            self.up()
+
+    def environment(self) -> list[EnvironmentItem]:
+        from ..envoy_binary import envoy_version
+        try:
+            return [EnvironmentItem("Envoy", True, envoy_version())]
+        except LabkitError as exc:
+            return [EnvironmentItem("Envoy", False, exc.message, exc.hint or "labkit doctor says what is missing")]
+
+    def doctor(self) -> list[EnvironmentItem]:
+        from ..doctor import local_doctor
+        return local_doctor()
+
+    def mesh_access(self) -> MeshAccess:
+        """Straight from the state directory: the store, Envoy's admin API and the access-log files."""
+        from ..tools.local_access import LocalAccess
+        return LocalAccess(self)
 
     def up(self) -> "LocalLab":
         """Start the mesh here, or attach to the process that already runs it."""

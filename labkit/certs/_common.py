@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 
+from ..constants import TRUST_DOMAIN
 from ..errors import LabkitError
 
 
@@ -38,7 +39,7 @@ warnings.filterwarnings("ignore", message="Parsed a serial number which wasn't p
 CLOCK_SKEW = timedelta(minutes=5)
 
 MESH_ROOT_CN = "Root CA"
-DEFAULT_TRUST_DOMAIN = "cluster.local"
+DEFAULT_TRUST_DOMAIN = TRUST_DOMAIN
 
 _SPIFFE_RE = re.compile(r"^spiffe://([a-z0-9._-]+)(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]+)$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -12,7 +12,9 @@ import difflib
 from ..model.authz import action_of, policies_for
 from . import hints
 from .clients import NO_MTLS_CLIENT, NO_PLAINTEXT_CLIENT, pick_client
-from .edge_tls import GATEWAY_PRINCIPAL, describe_expected, edge_curl, edge_hint
+from .curl_outcomes import describe_expected
+from ..constants import GATEWAY_PRINCIPAL
+from .edge_tls import edge_curl, edge_hint
 from .mesh import precondition
 from .result import CheckResult, checker
 from .state import MeshView, labels_text, ref

@@ -7,7 +7,8 @@ from .clients import client_has_sidecar
 from .mesh import precondition
 from .result import CheckResult, checker
 from .state import MeshView, service_or_fail, split_target
-from .traffic import curl, describe_expected, hop, snippet
+from .curl_outcomes import describe_expected
+from .traffic import curl, hop, snippet
 
 
 def _split(target: str) -> tuple[str, str, int]:

@@ -6,7 +6,7 @@ Every probe is the command a learner types against a cluster's ingress from a la
 
 so the Host header and the TLS SNI carry the real host name (as `--resolve` does in Istio's secure-ingress
 task), and an outcome is a real HTTP status or curl's exit code: 60 the certificate is not trusted, 7 nothing
-listens, and 35/56 (or 16/55) the server ended the handshake. The gateway port comes from
+listens, and 35/56 (or 16/55) the server ended the handshake (the table: `curl_outcomes`). The gateway port comes from
 `lab.gateway_url(port)`, never from a fixed number.
 """
 from __future__ import annotations
@@ -20,23 +20,18 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .. import certs as certs_lib
+from ..constants import GATEWAY_DEPLOYMENT, GATEWAY_NAMESPACE, GATEWAY_PRINCIPAL
 from ..errors import LabkitError
-from ..model.vsbinding import host_matches, resolve_host, vs_gateways
+from ..model.gateways import CredentialError, ca_credential, credential_cert_pem, has_key_pair
+from ..model.hostmatch import host_matches
+from ..model.vsbinding import destination_hosts, vs_gateways
 from . import hints
 from .mesh import precondition
 from .result import CheckResult, checker
 from .state import MeshView, ref
-from .traffic import TIMEOUT_S, Outcome, snippet
+from .curl_outcomes import Outcome, describe_expected
+from .traffic import TIMEOUT_S, snippet
 
-GATEWAY_NAMESPACE, GATEWAY_DEPLOYMENT = "istio-system", "istio-ingressgateway"
-GATEWAY_PRINCIPAL = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
-# On loopback Envoy's alert races its close: curl reports the alert (56, "tlsv13 alert certificate required"),
-# or only the dropped connection (16 with HTTP/2, 55 with HTTP/1.1, 35 during the handshake). All mean the
-# server refused the TLS session.
-TLS_FAILURE_CODES = (16, 35, 55, 56)
-EDGE_ERRORS = {"refused": (7,), "TLS failure": TLS_FAILURE_CODES, "untrusted": (60,), "timeout": (28,),
-               "reset": (56,), "empty reply": (52,), "no such host": (6,)}
-CERT_KEYS, KEY_KEYS, CA_KEYS = ("tls.crt", "cert"), ("tls.key", "key"), ("ca.crt", "cacert")
 
 
 # ---- one request from this machine -----------------------------------------------------------------
@@ -57,26 +52,6 @@ class EdgeOutcome(Outcome):
     """A curl from this machine through the gateway; `command` is what to type to repeat it."""
     command: str = ""
     headers: str = ""
-    tls: bool = False
-
-    @property
-    def tls_failed(self) -> bool:
-        return not self.answered and self.exit_code in TLS_FAILURE_CODES
-
-    @property
-    def label(self) -> str:
-        if self.answered:
-            return self.status
-        if self.exit_code in TLS_FAILURE_CODES and (self.tls or self.exit_code != 56):
-            return f"TLS failure ({self.exit_code})"
-        names = {7: "refused", 60: "untrusted certificate", 28: "timeout", 56: "reset", 52: "empty reply",
-                 6: "no such host"}
-        return f"{names.get(self.exit_code, 'curl error')} ({self.exit_code})"
-
-    def matches(self, expected) -> bool:
-        if isinstance(expected, int) or str(expected).isdigit():
-            return self.answered and self.status == str(expected)
-        return not self.answered and self.exit_code in EDGE_ERRORS.get(str(expected), ())
 
     def header(self, name: str) -> str | None:
         for line in self.headers.splitlines():
@@ -84,13 +59,6 @@ class EdgeOutcome(Outcome):
             if sep and key.strip().lower() == name.lower():
                 return value.strip()
         return None
-
-
-def describe_expected(expected) -> str:
-    if isinstance(expected, int) or str(expected).isdigit():
-        return str(expected)
-    codes = EDGE_ERRORS.get(str(expected), ())
-    return f"{expected} (curl {'/'.join(str(c) for c in codes)})" if codes else str(expected)
 
 
 def edge_curl(lab, host: str, path: str = "/", *, port: int | None = None, cacert=None, cert=None, key=None,
@@ -120,7 +88,7 @@ def edge_curl(lab, host: str, path: str = "/", *, port: int | None = None, cacer
     headers = "\n".join(line for line in lines if not line.startswith("curl: ("))
     error = errors[-1].removeprefix("curl: ").strip() if errors else ""
     return EdgeOutcome("this machine", url, status.strip() or "000", out.returncode, error, body,
-                       command=" ".join(["curl"] + shown + [url]), headers=headers, tls=tls)
+                       command=" ".join(["curl"] + shown + [url]), headers=headers)
 
 
 def presented_certificate(lab, host: str, port: int = 443):
@@ -188,36 +156,17 @@ def servers_on(view: MeshView, port: int, host: str | None = None) -> list[tuple
     return out
 
 
-def secret_data(secret: dict) -> dict[str, str]:
-    """Decoded Secret values (`data` is base64, `stringData` plain)."""
-    import base64
-    out = {k: str(v) for k, v in (secret.get("stringData") or {}).items()}
-    for k, v in (secret.get("data") or {}).items():
-        try:
-            out[k] = base64.b64decode(v).decode(errors="replace")
-        except (ValueError, TypeError):
-            out[k] = ""
-    return out
-
-
 def secret_certificate(view: MeshView, namespace: str, name: str) -> str | None:
-    secret = view.find("Secret", name, namespace)
-    if secret is None:
+    pem = credential_cert_pem(view.model.secret(namespace, name))
+    return pem.decode(errors="replace") if pem else None
+
+
+def gateway_ca(view: MeshView, name: str) -> str | None:
+    """The CA a MUTUAL server with `credentialName: name` trusts: what the gateway's Envoy really gets."""
+    try:
+        return ca_credential(view.model, GATEWAY_NAMESPACE, name).decode()
+    except CredentialError:
         return None
-    data = secret_data(secret)
-    return next((data[k] for k in CERT_KEYS if data.get(k)), None)
-
-
-def _ca_of_credential(view: MeshView, name: str) -> str | None:
-    own = view.find("Secret", name, GATEWAY_NAMESPACE)
-    partner = view.find("Secret", f"{name}-cacert", GATEWAY_NAMESPACE)
-    for secret in (own, partner):
-        if secret is not None:
-            data = secret_data(secret)
-            found = next((data[k] for k in CA_KEYS if data.get(k)), None)
-            if found:
-                return found
-    return None
 
 
 def credential_hint(view: MeshView, name: str | None) -> str:
@@ -240,8 +189,8 @@ def credential_hint(view: MeshView, name: str | None) -> str:
         return text + (". The gateway's log (lab.logs('istio-system', 'istio-ingressgateway'); kubectl logs -n "
                        "istio-system -l istio=ingressgateway) says 'failed to fetch key and certificate for "
                        f"kubernetes://{name}'.")
-    data = secret_data(secret)
-    if not any(data.get(k) for k in CERT_KEYS) or not any(data.get(k) for k in KEY_KEYS):
+    data = view.model.secret(GATEWAY_NAMESPACE, name) or {}
+    if not has_key_pair(data):
         return (f"Secret {GATEWAY_NAMESPACE}/{name} lacks tls.crt/tls.key (keys: {', '.join(sorted(data)) or 'none'}): "
                 "create it with kubectl create secret tls NAME --cert=... --key=...")
     return ""
@@ -313,13 +262,7 @@ def _route_destinations(view: MeshView, host: str, port: int) -> list[tuple[dict
             continue
         if not any(g in refs for g in vs_gateways(vs)):
             continue
-        for section in ("http", "tls", "tcp"):
-            for rule in spec.get(section) or []:
-                for route in rule.get("route") or []:
-                    dest = route.get("destination") or {}
-                    if dest.get("host"):
-                        out.append((vs, resolve_host(dest["host"], vs["metadata"]["namespace"]),
-                                    (dest.get("port") or {}).get("number")))
+        out += [(vs, fqdn, port) for fqdn, port in destination_hosts(vs)]
     return out
 
 
@@ -347,7 +290,7 @@ def destination_hint(view: MeshView, host: str, port: int, outcome) -> str:
 
 def client_cert_hint(view: MeshView, server: dict, cert) -> str:
     name = (server.get("tls") or {}).get("credentialName")
-    ca = _ca_of_credential(view, name) if name else None
+    ca = gateway_ca(view, name) if name else None
     if ca is None:
         return (f"mode MUTUAL needs the CA that signs client certificates: add ca.crt to Secret {name!r} or create "
                 f"Secret {name}-cacert (key ca.crt or cacert) in {GATEWAY_NAMESPACE}.")

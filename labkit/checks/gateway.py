@@ -6,7 +6,8 @@ import subprocess
 from .mesh import precondition
 from .result import CheckResult, checker
 from .state import MeshView, ref
-from .traffic import CURL_ERRORS, TIMEOUT_S, Outcome, describe_expected, snippet
+from .curl_outcomes import Outcome, describe_expected
+from .traffic import TIMEOUT_S, snippet
 
 
 def gateway_curl(lab, path: str = "/", host: str | None = None, port: int = 80) -> Outcome:
@@ -25,7 +26,7 @@ def _routing_hint(view: MeshView, host: str | None, outcome: Outcome) -> str:
     gateways = view.of_kind("Gateway")
     if not gateways:
         return "no Gateway resource: apply one with selector istio: ingressgateway and a server on port 80."
-    if CURL_ERRORS.get(outcome.exit_code) == "refused":
+    if outcome.matches("refused"):
         return f"nothing listens on the gateway port: check the Gateway's servers ({', '.join(ref(g) for g in gateways)})."
     if outcome.status == "404":
         bound = [ref(v) for v in view.of_kind("VirtualService") if (v.get("spec") or {}).get("gateways")]

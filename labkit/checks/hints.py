@@ -5,7 +5,8 @@ failed item. Only configuration is inspected here; what traffic did is the calle
 """
 from __future__ import annotations
 
-from ..model.destrule import _dr_host, _visible
+from ..model.destrule import dr_host
+from ..model.hostmatch import exported_to
 from ..model.peerauth import DISABLE, STRICT
 from .state import ROOT_NAMESPACE, INJECTION_LABEL, MeshView, labels_text, policy_mode, policy_selector, ref
 
@@ -212,7 +213,7 @@ def destination_rule(view: MeshView, client_namespace: str, namespace: str, serv
     chosen = view.destination_rule(client_namespace, service)
     causes = []
     for rule in view.model_policies("DestinationRule"):
-        host, resolved = rule["spec"].get("host", ""), _dr_host(rule)
+        host, resolved = rule["spec"].get("host", ""), dr_host(rule)
         rns = rule["metadata"]["namespace"]
         if resolved != service.fqdn:
             if host.split(".")[0] == service.name:
@@ -221,7 +222,7 @@ def destination_rule(view: MeshView, client_namespace: str, namespace: str, serv
             continue
         if (rule.get("spec") or {}).get("workloadSelector"):
             causes.append(f"{ref(rule)} has a workloadSelector, so it applies only to the selected clients.")
-        elif not _visible(rule, client_namespace):
+        elif not exported_to(rule, client_namespace):
             causes.append(f"{ref(rule)} is not exported to {client_namespace} (exportTo).")
         elif chosen is not None and rule is not chosen and ref(rule) != ref(chosen):
             causes.append(f"{ref(chosen)} wins over {ref(rule)}: the client's own namespace is looked up first, "

@@ -1,18 +1,17 @@
 """Checks on the mesh itself: the environment, namespaces, deployments and sidecars."""
 from __future__ import annotations
 
+from ..constants import GATEWAY_DEPLOYMENT, GATEWAY_NAMESPACE
 from . import hints
 from .result import CheckResult, checker
 from .state import MeshView
 
-GATEWAY_NAMESPACE, GATEWAY_DEPLOYMENT = "istio-system", "istio-ingressgateway"
 
 
 def mesh_is_running(lab) -> tuple[bool, str, str]:
-    """(running, detail, hint); a lab backend without the notion counts as running."""
-    running = getattr(lab, "running", True)
-    if running:
-        owner = getattr(lab, "owner", None)
+    """(running, detail, hint)."""
+    if lab.running:
+        owner = lab.owner
         detail = {True: "started by this notebook", False: "attached to a mesh another process runs"}.get(owner, "")
         return True, detail, ""
     return False, "the mesh is not running", ("the process that ran it stopped (a notebook kernel shut down?): run "
@@ -30,13 +29,8 @@ def precondition(result: CheckResult, lab) -> bool:
 @checker(lambda lab: "the lab environment is ready")
 def environment(result: CheckResult, lab) -> None:
     result.add("backend", True, lab.backend)
-    if lab.backend == "local":
-        from ..envoy_binary import envoy_version
-        from ..errors import LabkitError
-        try:
-            result.add("Envoy", True, envoy_version())
-        except LabkitError as exc:
-            result.add("Envoy", False, exc.message, exc.hint or "labkit doctor says what is missing")
+    for item in lab.environment():
+        result.add(item.check, item.ok, item.detail, item.fix)
     running, detail, hint = mesh_is_running(lab)
     result.add("the mesh is running", running, detail, hint)
     if not running:
@@ -54,13 +48,7 @@ def environment(result: CheckResult, lab) -> None:
 @checker(lambda lab: "this machine has what the labs need (labkit doctor)", settle=False)
 def doctor(result: CheckResult, lab) -> None:
     """`labkit doctor` as a check: local tools and limits, or the cluster and its Istio."""
-    if lab.backend == "kube":
-        from ..doctor_kube import kube_doctor
-        for line in kube_doctor():
-            result.add(line["check"], line["ok"], line["detail"], line.get("fix") or "")
-        return
-    from ..doctor import local_doctor
-    for line in local_doctor():
+    for line in lab.doctor():
         result.add(line.check, line.ok, line.detail, line.fix)
 
 

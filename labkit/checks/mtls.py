@@ -1,15 +1,16 @@
 """Checks on mutual TLS as traffic shows it: who gets through, who is reset, which hops carry a client cert."""
 from __future__ import annotations
 
+from ..constants import TRUST_DOMAIN
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT
 from . import hints
 from .clients import NO_MTLS_CLIENT, NO_PLAINTEXT_CLIENT, client_has_sidecar, pick_client, service_account
 from .mesh import precondition
 from .result import CheckResult, checker
+from .curl_outcomes import describe_expected
 from .state import ROOT_NAMESPACE, MeshView, policy_mode, policy_selector, ref
-from .traffic import MIGRATION_NAMESPACES, curl, describe_expected, echoed_headers, hop, matrix
+from .traffic import MIGRATION_NAMESPACES, curl, echoed_headers, hop, matrix
 
-TRUST_DOMAIN = "cluster.local"
 
 
 def _plaintext_probe(result, lab, view, namespace, service, port, mode) -> None:

@@ -74,8 +74,6 @@ class CheckResult:
         printer.text(self.report())
 
 
-SETTLE_SECONDS = {"local": 1.5}  # any other backend (a real cluster): istiod pushes take longer
-DEFAULT_SETTLE_SECONDS = 20.0
 RETRY_PAUSE = 0.25
 
 
@@ -88,7 +86,7 @@ def settle_time(lab) -> float:
     override = _settle_override.get()
     if override is not None:
         return override
-    return SETTLE_SECONDS.get(getattr(lab, "backend", ""), DEFAULT_SETTLE_SECONDS)
+    return lab.settle_seconds
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """Real requests from inside pods: the observations checks and tables are built on.
 
 Every probe is `curl` run in a client pod through `lab.exec`, exactly what a learner would type after
-`kubectl exec`, so an outcome is a real HTTP status or a real curl exit code (56 = connection reset).
+`kubectl exec`, so an outcome is a real HTTP status or a real curl exit code (their meanings: `curl_outcomes`).
 """
 from __future__ import annotations
 
@@ -10,48 +10,11 @@ import re
 from dataclasses import dataclass
 
 from ..errors import LabkitError
+from .curl_outcomes import Outcome
 
 CLIENT_APPS = ("curl", "sleep")
 MIGRATION_NAMESPACES = ("foo", "bar", "legacy")
-CURL_ERRORS = {6: "no such host", 7: "refused", 28: "timeout", 35: "TLS error", 52: "empty reply", 56: "reset",
-               60: "bad certificate"}
 TIMEOUT_S = 5
-
-
-@dataclass(frozen=True)
-class Outcome:
-    client: str      # "curl.foo"
-    target: str      # the URL
-    status: str      # curl's %{http_code}: "200", "503", "000" when no HTTP response came back
-    exit_code: int
-    error: str = ""  # curl's own message (stderr), e.g. "Recv failure: Connection reset by peer"
-    body: str = ""
-
-    @property
-    def answered(self) -> bool:
-        return self.exit_code == 0 and self.status not in ("", "000")
-
-    @property
-    def reset(self) -> bool:
-        return self.exit_code == 56
-
-    @property
-    def label(self) -> str:
-        """What a traffic matrix shows: the status, or what went wrong and curl's exit code."""
-        if self.answered:
-            return self.status
-        return f"{CURL_ERRORS.get(self.exit_code, 'curl error')} ({self.exit_code})"
-
-    def matches(self, expected) -> bool:
-        """`expected` is an HTTP status (200, "503") or one of the curl error names ("reset")."""
-        if isinstance(expected, int) or str(expected).isdigit():
-            return self.answered and self.status == str(expected)
-        return not self.answered and CURL_ERRORS.get(self.exit_code) == expected
-
-
-def describe_expected(expected) -> str:
-    return str(expected) if isinstance(expected, int) or str(expected).isdigit() else \
-        f"{expected} ({next((c for c, n in CURL_ERRORS.items() if n == expected), '?')})"
 
 
 def client_deployment(lab, namespace: str, preferred: str | None = None) -> str:

@@ -11,7 +11,7 @@ import json
 import time
 
 from ..errors import LabkitError
-from ..model.destrule import AUTO
+from ..model.destrule import AUTO, applies_to_host
 from ..model.peerauth import DISABLE, STRICT
 from . import hints
 from .authz import DENIED_BODY, allow_policies, caller_allowed_hint, caller_denied_hint, _principals
@@ -190,7 +190,7 @@ def verification_flow(lab, namespace: str, service: str, port: int | None = None
     row("4. effective mTLS mode", f"istioctl x describe pod <pod> -n {namespace}", "; ".join(modes) or "-",
         LOOK if bare else INFO)
     rules = [r for r in view.model_policies("DestinationRule")
-             if _dr_targets(r, svc.fqdn)]
+             if applies_to_host(r, svc.fqdn)]
     strict = any(view.has_sidecar(namespace, p.name) and sp and view.effective(p).for_port(sp.target_port) == STRICT
                  for p in pods)
     disabling = [r for r in rules if _dr_mode(r) == DISABLE]
@@ -252,11 +252,6 @@ def _dr_mode(rule: dict) -> str | None:
 def _selector_text(service) -> str:
     selector = getattr(service, "selector", None) or {}
     return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<labels>"
-
-
-def _dr_targets(rule: dict, fqdn: str) -> bool:
-    from ..model.destrule import _dr_host, _host_matches
-    return _host_matches(_dr_host(rule), fqdn)
 
 
 __all__ = ["access_log", "mtls_between", "only_caller_allowed", "verification_flow"]

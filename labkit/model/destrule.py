@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .addressing import fqdn
+from .hostmatch import exported_to, host_matches
 from .mesh import ROOT_NAMESPACE, MeshModel, Service
 from .peerauth import DISABLE, effective_mtls, inferred_service_mode
 
@@ -26,7 +27,8 @@ class ClientTls:
     subsets: tuple = ()           # (name, labels, tls mode or None)
 
 
-def _dr_host(rule: dict) -> str:
+def dr_host(rule: dict) -> str:
+    """The DestinationRule's host as an FQDN (short names resolve against the DR's namespace)."""
     host = rule["spec"]["host"].lower()
     if "." not in host and host != "*":
         return fqdn(host, rule["metadata"]["namespace"])
@@ -36,26 +38,19 @@ def _dr_host(rule: dict) -> str:
     return host
 
 
-def _host_matches(pattern: str, host: str) -> bool:
-    if pattern.startswith("*"):
-        return host.endswith(pattern[1:])
-    return pattern == host
-
-
-def _visible(rule: dict, client_namespace: str) -> bool:
-    export = (rule.get("spec") or {}).get("exportTo") or ["*"]
-    own = rule["metadata"]["namespace"]
-    return "*" in export or client_namespace in export or ("." in export and client_namespace == own)
+def applies_to_host(rule: dict, fqdn: str) -> bool:
+    """Whether the DestinationRule's host (maybe a wildcard) covers the service FQDN."""
+    return host_matches(dr_host(rule), fqdn)
 
 
 def destination_rule_for(model: MeshModel, client_namespace: str, service: Service) -> dict | None:
     rules = [r for r in model.of_kind("DestinationRule")
-             if _host_matches(_dr_host(r), service.fqdn) and not (r.get("spec") or {}).get("workloadSelector")]
+             if applies_to_host(r, service.fqdn) and not (r.get("spec") or {}).get("workloadSelector")]
     for namespace in (client_namespace, service.namespace, ROOT_NAMESPACE):
-        candidates = [r for r in rules if r["metadata"]["namespace"] == namespace and _visible(r, client_namespace)]
+        candidates = [r for r in rules if r["metadata"]["namespace"] == namespace and exported_to(r, client_namespace)]
         if candidates:
             # An exact host beats a wildcard, as istiod's most-specific match does.
-            candidates.sort(key=lambda r: _dr_host(r).startswith("*"))
+            candidates.sort(key=lambda r: dr_host(r).startswith("*"))
             return candidates[0]
     return None
 

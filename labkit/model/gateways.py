@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .hostmatch import intersect_hosts, subset_of
 from .mesh import MeshModel, Pod
 from .vsbinding import gateway_virtual_services
 
@@ -24,33 +25,13 @@ HTTP_PROTOCOLS = ("HTTP", "HTTP2", "GRPC", "GRPC-WEB")
 TERMINATING_MODES = ("SIMPLE", "MUTUAL", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL")
 CREDENTIAL_PREFIX = "kubernetes://"
 CA_SUFFIX = "-cacert"
+# The keys istiod reads from a credential Secret (kube secretcontroller): certificate and key as a pair, tls.*
+# first; the CA bundle under cacert or ca.crt.
+CERT_KEYS, KEY_KEYS = ("tls.crt", "cert"), ("tls.key", "key")
+CA_KEYS = ("cacert", "ca.crt")
 
 
 # ---- hosts ---------------------------------------------------------------------------------------
-
-def is_wildcard(name: str) -> bool:
-    return name.startswith("*")
-
-
-def subset_of(name: str, other: str) -> bool:
-    """Istio's host.Name.SubsetOf: every host `name` stands for is also covered by `other`."""
-    if is_wildcard(other):
-        if is_wildcard(name):
-            return len(name) >= len(other) and name[1:].endswith(other[1:])
-        return name.endswith(other[1:])
-    return not is_wildcard(name) and name == other
-
-
-def intersect_hosts(hosts: list[str], others: list[str]) -> list[str]:
-    """Istio's Names.Intersection: for each overlapping pair the more specific name, first seen first."""
-    out: list[str] = []
-    for a in hosts:
-        for b in others:
-            pick = a if subset_of(a, b) else b if subset_of(b, a) else None
-            if pick is not None and pick not in out:
-                out.append(pick)
-    return out
-
 
 def vs_hosts(vs: dict) -> list[str]:
     """A VirtualService's hosts as istiod stores them: only dotless short names gain `.<ns>.svc.cluster.local`."""
@@ -230,21 +211,42 @@ def _found(data: dict) -> str:
 def server_credential(model: MeshModel, namespace: str, name: str) -> KeyCert:
     """The key and certificate behind `credentialName: name` for a gateway pod in `namespace`."""
     data = _secret(model, namespace, name)
-    for cert_key, key_key in (("tls.crt", "tls.key"), ("cert", "key")):
+    for cert_key, key_key in zip(CERT_KEYS, KEY_KEYS):
         if data.get(cert_key) and data.get(key_key):
             return _key_cert(data[cert_key], data[key_key])
     raise CredentialError("found secret, but didn't have expected keys (cert and key) or (tls.crt and tls.key); "
                           f"found: {_found(data)}")
 
 
+def ca_secret(own: dict | None, companion: dict | None) -> dict | None:
+    """Which Secret's data a MUTUAL server's CA comes from: `<name>-cacert` when it exists, else `<name>`
+    itself (istiod's GetCaCert; the companion wins even when it lacks the keys)."""
+    return companion if companion is not None else own
+
+
+def ca_pem(data: dict | None):
+    """The CA bundle in a Secret's (decoded) data, as written: `cacert`, else `ca.crt`; None without one."""
+    return next((data[key] for key in CA_KEYS if (data or {}).get(key)), None)
+
+
+def credential_cert_pem(data: dict | None):
+    """The certificate in a Secret's (decoded) data: `tls.crt`, else `cert`; None without one."""
+    return next((data[key] for key in CERT_KEYS if (data or {}).get(key)), None)
+
+
+def has_key_pair(data: dict | None) -> bool:
+    """Whether a Secret's (decoded) data holds a certificate with its key under the same naming scheme."""
+    return any((data or {}).get(c) and (data or {}).get(k) for c, k in zip(CERT_KEYS, KEY_KEYS))
+
+
 def ca_credential(model: MeshModel, namespace: str, name: str) -> bytes:
     """The CA bundle for `kubernetes://<name>-cacert`: the `-cacert` secret first, then `<name>` itself."""
-    data = model.secret(namespace, name + CA_SUFFIX)
+    data = ca_secret(model.secret(namespace, name), model.secret(namespace, name + CA_SUFFIX))
     if data is None:
         data = _secret(model, namespace, name)
-    for key in ("cacert", "ca.crt"):
-        if data.get(key):
-            return b"".join(_pem(cert) for cert in _certificates(data[key]))
+    pem = ca_pem(data)
+    if pem:
+        return b"".join(_pem(cert) for cert in _certificates(pem))
     raise CredentialError(f"found secret, but didn't have expected keys cacert or ca.crt; found: {_found(data)}")
 
 

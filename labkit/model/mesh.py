@@ -5,11 +5,10 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..constants import PROXY_CONTAINER, ROOT_NAMESPACE, TRUST_DOMAIN
 from . import addressing
 
-ROOT_NAMESPACE = "istio-system"
-TRUST_DOMAIN = "cluster.local"
-SIDECAR_CONTAINER = "istio-proxy"
+SIDECAR_CONTAINER = PROXY_CONTAINER
 GATEWAY_IMAGE_REPO = "istio/proxyv2"
 
 # Port-name prefixes Istio uses for protocol selection (Service port name or appProtocol).
@@ -183,6 +182,17 @@ def _pod_from_object(obj: dict, subnet: int) -> Pod:
                volumes=tuple(spec.get("volumes") or []))
 
 
+def secret_data(secret: dict) -> dict[str, bytes]:
+    """A Secret's values, decoded: `data` is base64, `stringData` plain (the API server merges it into data)."""
+    out = {k: str(v).encode() for k, v in (secret.get("stringData") or {}).items()}
+    for k, v in (secret.get("data") or {}).items():
+        try:
+            out[k] = base64.b64decode(v)
+        except (ValueError, TypeError):
+            out[k] = b""
+    return out
+
+
 def build_model(objects: list[dict], subnet: int) -> MeshModel:
     namespaces = {name: {} for name in ("default", "istio-system", "kube-system")}
     pods: list[Pod] = []
@@ -198,8 +208,7 @@ def build_model(objects: list[dict], subnet: int) -> MeshModel:
         elif kind == "Service":
             raw_services.append(obj)
         elif kind == "Secret":
-            secrets[(meta["namespace"], meta["name"])] = {
-                k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+            secrets[(meta["namespace"], meta["name"])] = secret_data(obj)
         else:
             policies.setdefault(kind, []).append(obj)
     for kind in policies:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .addressing import fqdn
+from .hostmatch import exported_to, host_matches, route_destinations
 from .mesh import MeshModel, Service
 
 MESH = "mesh"
@@ -18,11 +19,6 @@ def vs_gateways(vs: dict) -> list[str]:
     namespace = vs["metadata"]["namespace"]
     gateways = (vs.get("spec") or {}).get("gateways") or [MESH]
     return [_gateway_key(g, namespace) for g in gateways]
-
-
-def _visible(vs: dict, client_namespace: str) -> bool:
-    export = (vs.get("spec") or {}).get("exportTo") or ["*"]
-    return "*" in export or client_namespace in export or ("." in export and client_namespace == vs["metadata"]["namespace"])
 
 
 def resolve_host(host: str, namespace: str) -> str:
@@ -40,19 +36,18 @@ def resolve_host(host: str, namespace: str) -> str:
     return host
 
 
-def host_matches(pattern: str, host: str) -> bool:
-    if pattern == "*":
-        return True
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:])
-    return pattern == host
+def destination_hosts(vs: dict) -> list[tuple[str, int | None]]:
+    """(FQDN, port or None) of each route destination of a VirtualService, short names resolved."""
+    namespace = vs["metadata"]["namespace"]
+    return [(resolve_host(d["host"], namespace), (d.get("port") or {}).get("number"))
+            for _, _, _, d in route_destinations(vs) if d.get("host")]
 
 
 def mesh_virtual_services(model: MeshModel, client_namespace: str, service: Service) -> list[dict]:
     """VirtualServices bound to `mesh` that take over traffic to `service` for this client namespace."""
     out = []
     for vs in model.of_kind("VirtualService"):
-        if MESH not in vs_gateways(vs) or not _visible(vs, client_namespace):
+        if MESH not in vs_gateways(vs) or not exported_to(vs, client_namespace):
             continue
         hosts = [resolve_host(h, vs["metadata"]["namespace"]) for h in (vs.get("spec") or {}).get("hosts") or []]
         if any(host_matches(h, service.fqdn) for h in hosts):
@@ -63,7 +58,7 @@ def mesh_virtual_services(model: MeshModel, client_namespace: str, service: Serv
 def gateway_virtual_services(model: MeshModel, gateway: str, proxy_namespace: str) -> list[dict]:
     """VirtualServices naming `gateway` ("ns/name") and exported to the gateway proxy's namespace."""
     return [vs for vs in model.of_kind("VirtualService")
-            if gateway in vs_gateways(vs) and _visible(vs, proxy_namespace)]
+            if gateway in vs_gateways(vs) and exported_to(vs, proxy_namespace)]
 
 
 # ---- which match conditions apply to one proxy -----------------------------------------------------

@@ -8,6 +8,7 @@ import ipaddress
 import re
 
 from ..errors import LabkitError
+from ..model.hostmatch import VS_ROUTE_SECTIONS
 from .schema import KINDS, METADATA, check_node, kind_info
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -213,7 +214,7 @@ def _check_virtual_service(obj: dict, where: dict) -> None:
             if status is not None and not 200 <= status <= 599:
                 path = f"spec.http[{index}].{key}.{field}" + (".httpStatus" if isinstance(value, dict) else "")
                 raise LabkitError(f"HTTP status {status} must be between 200 and 599", field=path, **where)
-    for section in ("http", "tls", "tcp"):
+    for section in VS_ROUTE_SECTIONS:
         for index, rule in enumerate(spec.get(section) or []):
             if not rule.get("route") and not rule.get("redirect") and not rule.get("directResponse"):
                 raise LabkitError("a rule needs route, redirect or directResponse",

@@ -3,13 +3,14 @@
 `ToolAccess` works on any backend through the public Lab API (`get`, `pods`, `exec`, `logs`): the
 config dump comes from `pilot-agent request GET config_dump` in the istio-proxy container, as
 `istioctl proxy-config` falls back to. The local mesh has a faster, direct way (`LocalAccess`: the
-Envoy admin API and the log files). `access_for` picks one; a backend can register its own.
+Envoy admin API and the log files). `Lab.mesh_access()` returns the backend's; a backend with a better
+way overrides that one method (the only extension point).
 """
 from __future__ import annotations
 
 import json
-from typing import Callable
 
+from ..constants import PROXY_CONTAINER
 from ..errors import LabkitError
 from ..model.mesh import MeshModel, build_model
 from ..resources.schema import KINDS
@@ -35,8 +36,9 @@ class ToolAccess:
     def subnet(self) -> int:
         return SUBNET_UNUSED
 
-    def model(self) -> MeshModel:
-        return build_model(self.objects(), self.subnet)
+    def model(self, objects: list[dict] | None = None) -> MeshModel:
+        """The resolved mesh, from `objects` when the caller has read them already."""
+        return build_model(self.objects() if objects is None else objects, self.subnet)
 
     def addresses(self) -> dict[str, tuple[str, str]] | None:
         """pod IP → (namespace, pod), for reading addresses in access logs."""
@@ -49,7 +51,7 @@ class ToolAccess:
 
     def config_dump(self, namespace: str, pod: str) -> dict:
         result = self.lab.exec(namespace, pod, ["pilot-agent", "request", "GET", "config_dump"],
-                               container="istio-proxy", timeout=60)
+                               container=PROXY_CONTAINER, timeout=60)
         if not result.ok:
             raise LabkitError(f"cannot read the proxy config: {result.stderr.strip() or result.exit_code}",
                               kind="Pod", name=pod, namespace=namespace,
@@ -61,7 +63,7 @@ class ToolAccess:
                               namespace=namespace) from None
 
     def access_log(self, namespace: str, pod: str) -> str:
-        return self.lab.logs(namespace, pod, container="istio-proxy")
+        return self.lab.logs(namespace, pod, container=PROXY_CONTAINER)
 
     def access_logs(self, proxies: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
         """(namespace, pod, log text) of each proxy that answers; a pod going away is skipped."""
@@ -72,18 +74,3 @@ class ToolAccess:
             except (LabkitError, OSError):
                 continue
         return out
-
-
-_REGISTRY: dict[str, Callable] = {}
-
-
-def register(backend: str, factory: Callable) -> None:
-    """Let a backend provide its own access (e.g. a cluster backend using istioctl)."""
-    _REGISTRY[backend] = factory
-
-
-def access_for(lab) -> ToolAccess:
-    if lab.backend == "local" and "local" not in _REGISTRY:
-        from .local_access import LocalAccess
-        register("local", LocalAccess)
-    return _REGISTRY.get(lab.backend, ToolAccess)(lab)

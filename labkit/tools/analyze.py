@@ -22,6 +22,7 @@ from ..model.mesh import build_model
 from ..resources.loader import load_documents
 from ..resources.store import BUILTIN_NAMESPACES, key_of
 from ..resources.validate import validate
+from ..samples import system_objects
 from . import analyze_security, analyze_traffic
 from .analyze_base import CODES, LEVEL_ORDER, Context, Message, message
 from .render import frame_html
@@ -111,11 +112,6 @@ def analyze_objects(objects: list[dict], *, subnet: int, observed: list[dict] | 
     return analyze_context(ctx)
 
 
-def _system_objects() -> list[dict]:
-    from ..backends.local import system_objects
-    return system_objects()
-
-
 def analyze_documents(docs: list[dict], *, with_system: bool = True) -> AnalysisReport:
     """Analyze resource documents alone: each is validated (IST0106 when it fails), pods are derived."""
     schema_errors, objects = [], []
@@ -130,7 +126,7 @@ def analyze_documents(docs: list[dict], *, with_system: bool = True) -> Analysis
                                          name=meta.get("name") or "?"))
     if with_system:
         present = {key_of(o) for o in objects}
-        objects += [o for o in _system_objects() if key_of(o) not in present]
+        objects += [o for o in system_objects() if key_of(o) not in present]
     try:
         pods, _ = reconcile_pods(objects)
     except LabkitError:

@@ -1,31 +1,19 @@
 """Analyzer checks on traffic resources: Gateway, VirtualService, DestinationRule (istio-semantics §2, §4, §5)."""
 from __future__ import annotations
 
-import base64
 from typing import Iterator
 
 from ..certs import inspect
 from ..errors import LabkitError
 from ..model.mesh import Pod
-from ..model.vsbinding import MESH, host_matches, resolve_host, vs_gateways
+from ..model.destrule import applies_to_host
+from ..model.gateways import CA_SUFFIX, ca_pem, ca_secret, credential_cert_pem, has_key_pair
+from ..model.hostmatch import host_matches, hosts_overlap, route_destinations
+from ..model.mesh import secret_data
+from ..model.vsbinding import MESH, resolve_host, vs_gateways
 from .analyze_base import Context, Message, message
 from .common import selector_string
 
-CERT_KEYS, KEY_KEYS, CA_KEYS = ("tls.crt", "cert"), ("tls.key", "key"), ("ca.crt", "cacert")
-
-
-def hosts_overlap(a: str, b: str) -> bool:
-    """Istio's host.Name.Matches: equal names, or a wildcard on either side covering the other."""
-    a, b = a.lower(), b.lower()
-    if a == "*" or b == "*":
-        return True
-    if a.startswith("*") and b.startswith("*"):
-        return a[1:].endswith(b[1:]) or b[1:].endswith(a[1:])
-    if a.startswith("*"):
-        return b.endswith(a[1:])
-    if b.startswith("*"):
-        return a.endswith(b[1:])
-    return a == b
 
 
 def gateway_pods(ctx: Context, gateway: dict) -> list[Pod]:
@@ -79,19 +67,19 @@ def _credentials(ctx: Context, gateway: dict, secret_namespace: str) -> Iterator
 
 
 def _credential_problem(ctx: Context, secret: dict, mode: str | None) -> str | None:
-    data = secret.get("data") or {}
-    cert = next((data[k] for k in CERT_KEYS if k in data), None)
-    if cert is None or not any(k in data for k in KEY_KEYS):
+    data = secret_data(secret)
+    cert = credential_cert_pem(data)
+    if cert is None or not has_key_pair(data):
         return f"secret {secret['metadata']['name']} has no tls.crt/tls.key (or cert/key)"
     try:
-        leaf = inspect(base64.b64decode(cert))[0]
+        leaf = inspect(cert)[0]
     except (LabkitError, ValueError) as exc:
         return f"the certificate does not parse ({exc})"
     if leaf["expired"]:
         return f"the certificate expired on {leaf['not_after']:%Y-%m-%d}"
-    if mode == "MUTUAL" and not any(k in data for k in CA_KEYS):
-        companion = ctx.find("Secret", secret["metadata"]["namespace"], f"{secret['metadata']['name']}-cacert")
-        if companion is None:
+    if mode == "MUTUAL":
+        companion = ctx.find("Secret", secret["metadata"]["namespace"], secret["metadata"]["name"] + CA_SUFFIX)
+        if ca_pem(ca_secret(data, secret_data(companion) if companion else None)) is None:
             return "MUTUAL needs a CA (ca.crt in the secret, or a <name>-cacert secret)"
     return None
 
@@ -140,18 +128,13 @@ def _bare_hosts(server: dict) -> list[str]:
 # ---- VirtualService ------------------------------------------------------------------------------
 
 def _destinations(vs: dict) -> Iterator[dict]:
-    spec = vs.get("spec") or {}
-    for section in ("http", "tls", "tcp"):
-        for rule in spec.get(section) or []:
-            for route in rule.get("route") or []:
-                if (route.get("destination") or {}).get("host"):
-                    yield route["destination"]
+    return (d for _, _, _, d in route_destinations(vs) if d.get("host"))
 
 
 def _has_subset(ctx: Context, fqdn: str, subset: str) -> bool:
     for rule in ctx.of_kind("DestinationRule"):
         spec = rule.get("spec") or {}
-        if host_matches(resolve_host(spec.get("host", ""), rule["metadata"]["namespace"]), fqdn) and \
+        if applies_to_host(rule, fqdn) and \
                 any(s.get("name") == subset for s in spec.get("subsets") or []):
             return True
     return False
@@ -205,8 +188,7 @@ def _hosts_in_gateway(vs: dict, gateway: dict) -> Iterator[Message]:
 def check_destination_rules(ctx: Context) -> Iterator[Message]:
     for rule in ctx.of_kind("DestinationRule"):
         spec, meta = rule.get("spec") or {}, rule["metadata"]
-        host = resolve_host(spec.get("host", ""), meta["namespace"])
-        services = [s for s in ctx.model.services if host_matches(host, s.fqdn)]
+        services = [s for s in ctx.model.services if applies_to_host(rule, s.fqdn)]
         if not services:
             yield message("IST0174", rule,
                           f'DestinationRule for non-existent service registry host "{spec.get("host")}".')

@@ -13,13 +13,12 @@ import pandas as pd
 
 from ..certs import inspect, verify_chain
 from ..errors import LabkitError
+from ..model.gateways import CA_KEYS, CERT_KEYS, ca_pem, ca_secret, credential_cert_pem
 from .common import dump_section
 
 COLUMNS = ["source", "role", "subject", "issuer", "sans", "spiffe_id", "serial", "not_before", "not_after",
            "days_left", "status", "chain"]
 SECRETS_DUMP = "SecretsConfigDump"
-CERT_KEYS = ("tls.crt", "cert")
-CA_KEYS = ("ca.crt", "cacert")
 
 
 def _data_source(source: dict | None) -> str | None:
@@ -131,8 +130,8 @@ def secret_certs(secret: dict, companion: dict | None = None) -> pd.DataFrame:
     data = {k: base64.b64decode(v).decode(errors="replace") for k, v in (secret.get("data") or {}).items()}
     extra = {k: base64.b64decode(v).decode(errors="replace") for k, v in ((companion or {}).get("data") or {}).items()}
     source = f"secret {meta.get('namespace', '')}/{meta.get('name', '')}"
-    cert = next((data[k] for k in CERT_KEYS if k in data), None)
-    ca = next((d[k] for d in (data, extra) for k in CA_KEYS if k in d), None)
+    cert = credential_cert_pem(data)
+    ca = ca_pem(ca_secret(data, extra if companion is not None else None))
     rows: list[dict] = []
     if cert:
         rows += pem_rows(source, cert, ca_pem=ca)

@@ -12,7 +12,8 @@ from typing import Callable
 from ..model.authz import action_of, policies_for
 from ..model.mesh import ROOT_NAMESPACE, MeshModel, Pod, Service
 from ..model.peerauth import effective_mtls, ignored_policies
-from ..model.vsbinding import MESH, host_matches, resolve_host, vs_gateways
+from ..model.destrule import applies_to_host
+from ..model.vsbinding import MESH, destination_hosts, vs_gateways
 from .common import find_pod, has_proxy, workload_name
 
 CertLookup = Callable[[Pod], "dict | None"]
@@ -97,23 +98,14 @@ class PodDescription:
 
 
 def _destination_hosts(vs: dict) -> set[str]:
-    spec, namespace = vs.get("spec") or {}, vs["metadata"]["namespace"]
-    hosts = set()
-    for section in ("http", "tls", "tcp"):
-        for rule in spec.get(section) or []:
-            for route in rule.get("route") or []:
-                host = (route.get("destination") or {}).get("host")
-                if host:
-                    hosts.add(resolve_host(host, namespace))
-    return hosts
+    return {fqdn for fqdn, _ in destination_hosts(vs)}
 
 
 def _destination_rules(model: MeshModel, pod: Pod, services: list[Service]) -> tuple[list[dict], list[str]]:
     rules, warnings = [], []
     for rule in model.of_kind("DestinationRule"):
         spec = rule.get("spec") or {}
-        host = resolve_host(spec.get("host", ""), rule["metadata"]["namespace"])
-        if not any(host_matches(host, s.fqdn) for s in services):
+        if not any(applies_to_host(rule, s.fqdn) for s in services):
             continue
         subsets = spec.get("subsets") or []
         matching = [s["name"] for s in subsets if pod.matches(s.get("labels"))]

@@ -1,6 +1,7 @@
 """The bodies of the Lab's verification methods, so `backends/base.py` stays a list of one-liners.
 
-Each function takes a `ToolAccess` (how to reach this backend's mesh) and returns a tool's view.
+Each function takes a `MeshAccess` (`Lab.mesh_access()`: how to reach this backend's mesh) and returns a
+tool's view.
 """
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def certs(access, namespace: str, target: str):
     """A proxy's certificates (`target` = pod or deployment), or a Secret's (`target` = "secret/NAME")."""
     if target.startswith("secret/"):
         name = target.split("/", 1)[1]
-        secrets = {o["metadata"]["name"]: o for o in access.lab.get("Secret", namespace=namespace)}
+        secrets = {o["metadata"]["name"]: o for o in access.objects()
+                   if o["kind"] == "Secret" and o["metadata"].get("namespace") == namespace}
         if name not in secrets:
             raise LabkitError(f'secrets "{name}" not found', kind="Secret", name=name, namespace=namespace,
                               hint="a gateway's credentialName secret lives in the gateway pod's namespace "

@@ -14,7 +14,7 @@ import pandas as pd
 from ..model.destrule import AUTO, client_tls, endpoint_wants_mtls
 from ..model.mesh import ROOT_NAMESPACE, MeshModel, Pod, Service, ServicePort
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT, effective_mtls
-from ..model.vsbinding import MESH, resolve_host, vs_gateways
+from ..model.vsbinding import MESH, destination_hosts, vs_gateways
 from .common import has_proxy, workload_id
 
 ISTIO_MUTUAL, PLAINTEXT = "ISTIO_MUTUAL", "plaintext"
@@ -110,13 +110,7 @@ def gateway_routed_hosts(model: MeshModel) -> set[str]:
     for vs in model.of_kind("VirtualService"):
         if all(g == MESH for g in vs_gateways(vs)):
             continue
-        spec = vs.get("spec") or {}
-        for section in ("http", "tls", "tcp"):
-            for rule in spec.get(section) or []:
-                for route in rule.get("route") or []:
-                    host = (route.get("destination") or {}).get("host")
-                    if host:
-                        hosts.add(resolve_host(host, vs["metadata"]["namespace"]))
+        hosts |= {fqdn for fqdn, _ in destination_hosts(vs)}
     return hosts
 
 
