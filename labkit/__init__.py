@@ -1,27 +1,11 @@
 """labkit: hands-on Istio mTLS and gateway labs, on a local mesh of real Envoy proxies or a real cluster."""
 from __future__ import annotations
 
+from .backends.connect import connect
 from .errors import LabkitError
 
 __version__ = "0.1.0"
 __all__ = ["LabkitError", "connect", "__version__"]
-
-
-def connect(backend: str | None = None, **options):
-    """The lab to drive: the local mesh by default, `"kube"` for a real cluster with Istio.
-
-    The backend comes from the argument, else $LABKIT_BACKEND, else "local".
-    """
-    import os
-
-    name = (backend or os.environ.get("LABKIT_BACKEND") or "local").lower()
-    if name == "local":
-        from .backends.local import LocalLab
-        return LocalLab.connect(**options)
-    if name in ("kube", "kubernetes", "k8s"):
-        from .backends.kube import KubeLab
-        return KubeLab(**options)
-    raise LabkitError(f"unknown backend {name!r}", hint='use "local" (default) or "kube"')
 
 
 def load_ipython_extension(ipython) -> None:

@@ -21,13 +21,8 @@ def _cmd_version(args: argparse.Namespace) -> int:
 def _cmd_doctor(args: argparse.Namespace) -> int:
     import os
 
-    from .doctor import local_doctor
-    backend = (args.backend or os.environ.get("LABKIT_BACKEND") or "local").lower()
-    if backend in ("kube", "kubernetes", "k8s"):
-        from .doctor_kube import kube_doctor_items
-        lines = kube_doctor_items()
-    else:
-        lines = local_doctor()
+    from .backends.doctors import doctor
+    lines = doctor(args.backend or os.environ.get("LABKIT_BACKEND") or "local")
     failed = [line for line in lines if not line.ok]
     if not args.quiet or failed:
         for line in lines:

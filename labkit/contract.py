@@ -115,10 +115,6 @@ class Lab(abc.ABC):
     def environment(self) -> list[EnvironmentItem]:
         """What this backend needs beyond the mesh itself (the Envoy binary; the cluster's Istio)."""
 
-    @abc.abstractmethod
-    def doctor(self) -> list[EnvironmentItem]:
-        """`labkit doctor` for this backend: local tools and limits, or the cluster and its Istio."""
-
     # -- resources --------------------------------------------------------------------------------------
     @abc.abstractmethod
     def apply(self, source: YamlSource, namespace: str | None = None) -> list[AppliedObject]:

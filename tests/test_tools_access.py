@@ -60,7 +60,6 @@ class ClusterLikeLab(LabBase):
     def reset(self, resources=None): raise NotImplementedError
     def label_namespace(self, namespace, labels): raise NotImplementedError
     def environment(self): return []
-    def doctor(self): return []
     def ensure_running(self): pass
     running = True
 

@@ -86,12 +86,12 @@ class LabBase(Lab):
 
     def reset_lab(self, lab_id: str, timeout: float = 120) -> None:
         """Bring the mesh to the starting point of a lab ("03"), so a learner can begin at any lab."""
-        from .. import progress, session
+        from .. import current, progress
         from ..labs import lab_info, start_resources
         lab_id = lab_info(lab_id).id
         self.ensure_running()  # e.g. the kernel that ran the local mesh is gone: run it here
         self.reset(start_resources(lab_id))
         self.wait_ready(timeout=timeout)
         self.current_lab = lab_id
-        session.use(self)
+        current.use(self)
         progress.started(self, lab_id)

@@ -192,10 +192,6 @@ class KubeLab(LabBase):
     def environment(self) -> list[EnvironmentItem]:
         return []  # what a cluster needs is checked by doctor()
 
-    def doctor(self) -> list[EnvironmentItem]:
-        from ..doctor_kube import kube_doctor_items
-        return kube_doctor_items(self.api_client)
-
     def __repr__(self) -> str:
         host = getattr(getattr(self.api_client, "configuration", None), "host", "?")
         pre = f", namespace_prefix={self.nsmap.prefix!r}" if self.nsmap.enabled else ""

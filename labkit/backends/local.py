@@ -96,10 +96,6 @@ class LocalLab(LabBase):
         except LabkitError as exc:
             return [EnvironmentItem("Envoy", False, exc.message, exc.hint or "labkit doctor says what is missing")]
 
-    def doctor(self) -> list[EnvironmentItem]:
-        from ..doctor import local_doctor
-        return local_doctor()
-
     def mesh_access(self) -> MeshAccess:
         """Straight from the state directory: the store, Envoy's admin API and the access-log files."""
         from ..tools.local_access import LocalAccess

@@ -6,7 +6,8 @@ from . import hints
 from .clients import client_has_sidecar
 from .mesh import precondition
 from .result import CheckResult, checker
-from .state import MeshView, service_or_fail, split_target
+from .state import MeshView
+from .targets import service_or_fail, split_target
 from .curl_outcomes import describe_expected
 from .traffic import curl, hop, snippet
 

@@ -48,7 +48,8 @@ def environment(result: CheckResult, lab) -> None:
 @checker(lambda lab: "this machine has what the labs need (labkit doctor)", settle=False)
 def doctor(result: CheckResult, lab) -> None:
     """`labkit doctor` as a check: local tools and limits, or the cluster and its Istio."""
-    for line in lab.doctor():
+    from ..backends.doctors import doctor as backend_doctor
+    for line in backend_doctor(lab.backend):
         result.add(line.check, line.ok, line.detail, line.fix)
 
 

@@ -1,35 +1,30 @@
 """The mesh configuration as checks reason about it: the stored resources, resolved by Istio's rules.
 
-Built only from the Lab API (`get`, `pods`), so the same hints work on the local mesh and on a cluster;
-the resolution itself (PeerAuthentication levels, DestinationRule lookup) is the local engine's model,
-which follows istiod.
+Read through `lab.mesh_access()`, the same path the tools use, so hints and tools see the same mesh on
+the local backend and on a cluster; the resolution itself (PeerAuthentication levels, DestinationRule
+lookup) is labkit.model, which follows istiod.
 """
 from __future__ import annotations
 
 from functools import cached_property
 
+from ..contract import Lab
 from ..model.destrule import ClientTls, client_tls, destination_rule_for
-from ..model.mesh import ROOT_NAMESPACE, MeshModel, Pod, Service, build_model
+from ..model.mesh import ROOT_NAMESPACE, MeshModel, Pod, Service
 from ..model.peerauth import EffectiveMtls, effective_mtls
 
-KINDS = ("Namespace", "Pod", "Service", "Deployment", "Secret", "PeerAuthentication", "DestinationRule",
-         "AuthorizationPolicy", "Gateway", "VirtualService")
 INJECTION_LABEL = "istio-injection"
 
 
 class MeshView:
-    def __init__(self, lab):
+    def __init__(self, lab: Lab):
         self.lab = lab
-        self.objects: list[dict] = []
-        for kind in KINDS:
-            try:
-                self.objects.extend(lab.get(kind))
-            except Exception:  # a kind this backend does not serve (e.g. no Gateway CRD) reads as none
-                continue
+        self.access = lab.mesh_access()
+        self.objects: list[dict] = self.access.objects()
 
     @cached_property
     def model(self) -> MeshModel:
-        return build_model([o for o in self.objects if o["kind"] != "Deployment"], subnet=1)
+        return self.access.model(self.objects)
 
     @cached_property
     def pod_table(self):
@@ -114,21 +109,3 @@ def labels_text(labels: dict) -> str:
 
 
 __all__ = ["MeshView", "ROOT_NAMESPACE", "policy_mode", "policy_selector", "ref", "labels_text"]
-
-
-def split_target(target: str, default_port: int) -> tuple[str, str, int]:
-    """`httpbin.bar` or `httpbin.bar:8000` → (service, namespace, port)."""
-    host, _, port = target.partition(":")
-    service, _, namespace = host.partition(".")
-    return service, namespace.split(".")[0], int(port or default_port)
-
-
-def service_or_fail(result, view: "MeshView", target: str, default_port: int):
-    """(service, namespace, port) for a `name.ns[:port]` target, or None after adding the failed item."""
-    from . import hints
-    name, namespace, port = split_target(target, default_port)
-    service = view.service(name, namespace)
-    if service is None:
-        result.add(f"service {target}", False, "not found", hints.missing_deployment(view, namespace, name))
-        return None
-    return service, namespace, port

@@ -18,7 +18,8 @@ from .authz import DENIED_BODY, allow_policies, caller_allowed_hint, caller_deni
 from .clients import service_account
 from .mesh import precondition
 from .result import CheckResult, checker
-from .state import ROOT_NAMESPACE, MeshView, policy_mode, policy_selector, ref, service_or_fail, split_target
+from .state import ROOT_NAMESPACE, MeshView, policy_mode, policy_selector, ref
+from .targets import service_or_fail, split_target
 from .traffic import curl, snippet
 
 FLUSH_WAIT_S = 2.0
