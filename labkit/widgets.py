@@ -12,12 +12,12 @@ import os
 from . import progress
 from .checks.result import CheckResult
 from .checks.traffic import MIGRATION_NAMESPACES
+from .display import GREEN, GREY, RED, YELLOW, outcome_colour
 
 NONINTERACTIVE_ENV = "LABKIT_NONINTERACTIVE"
 # Kernels started by these run notebooks unattended (the kernel's parent process is one of them).
 _HEADLESS_RUNNERS = ("pytest", "nbval", "nbconvert", "nbclient", "papermill")
 
-GREEN, RED, ORANGE, GREY, YELLOW = "#c8e6c9", "#ffcdd2", "#ffe0b2", "#e0e0e0", "#fff9c4"
 
 
 def _kernel():
@@ -140,21 +140,6 @@ def check(fn, *args, raise_on_fail: bool | None = None, **kwargs) -> None:
 
 
 # -- colour-coded tables -------------------------------------------------------------------------------
-def outcome_colour(value) -> str:
-    text = str(value)
-    if text.startswith("2"):
-        colour = GREEN
-    elif text.startswith("reset") or text == "000":
-        colour = RED
-    elif text == "403":
-        colour = ORANGE
-    elif text.startswith("503"):
-        colour = GREY
-    else:
-        colour = YELLOW
-    return f"background-color: {colour}; text-align: center"
-
-
 def style_matrix(frame):
     """200 green, reset (curl 56) red, 403 orange, 503 grey, anything else yellow."""
     return frame.style.map(outcome_colour)

@@ -41,6 +41,9 @@ def test_environment(m):
 def test_environment_fails_when_the_mesh_is_gone():
     class Gone:
         backend, running, owner = "local", False, False
+
+        def environment(self):
+            return []
     assert "labkit.connect()" in hints(checks.environment, Gone())
 
 

@@ -10,7 +10,7 @@ import pytest
 from labkit import certs, checks
 from labkit.labs import in_namespace
 from labkit.samples import sample
-from labkit.checks.edge_tls import edge_curl, presented_certificate
+from labkit.checks.edge_probe import edge_curl, presented_certificate
 from check_helpers import fails, hints, passes, remove_all
 
 pytestmark = pytest.mark.envoy

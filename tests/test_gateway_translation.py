@@ -14,8 +14,8 @@ from labkit.envoy.proxy import GatewaySettings
 from labkit.envoy.rbac import (ALLOW_FILTER, DENY_FILTER, rbac_configs, rbac_network_filters, rbac_warnings,
                                string_matcher)
 from labkit.envoy.routing import catch_all_last
-from labkit.model.gateways import (CredentialError, ca_credential, gateway_servers, intersect_hosts,
-                                   server_credential, subset_of, vs_hosts)
+from labkit.model.gateways import CredentialError, ca_credential, gateway_servers, server_credential, vs_hosts
+from labkit.model.hostmatch import intersect_hosts, subset_of
 from labkit.model.vsbinding import RouteContext, applicable_rule
 
 SYSTEM = resources.files("labkit.data").joinpath("istio-system.yaml").read_text()

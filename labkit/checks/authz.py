@@ -7,93 +7,19 @@ The callers are real: curl on this machine through the ingress gateway (whose id
 """
 from __future__ import annotations
 
-import difflib
-
-from ..model.authz import action_of, policies_for
+from ..constants import GATEWAY_PRINCIPAL
+from ..display import result_colour, short
+from ..model.authz import action_of, allows_anyone, source_principals
 from . import hints
+from .authz_hints import DENIED_BODY, caller_allowed_hint, caller_denied_hint
 from .clients import NO_MTLS_CLIENT, NO_PLAINTEXT_CLIENT, pick_client
 from .curl_outcomes import describe_expected
-from ..constants import GATEWAY_PRINCIPAL
-from .edge_tls import edge_curl, edge_hint
+from .edge_hints import edge_hint
+from .edge_probe import edge_curl
 from .mesh import precondition
 from .result import CheckResult, checker
-from .state import MeshView, labels_text, ref
+from .state import MeshView, ref
 from .traffic import curl, snippet
-
-DENIED_BODY = "RBAC: access denied"
-
-
-def _principals(policy: dict) -> list[str]:
-    return [p for rule in (policy.get("spec") or {}).get("rules") or [] for source in rule.get("from") or []
-            for p in (source.get("source") or {}).get("principals") or []]
-
-
-def _allows_anyone(policy: dict) -> bool:
-    """An ALLOW rule without `from` matches every caller (with or without an identity)."""
-    return any(not rule.get("from") for rule in (policy.get("spec") or {}).get("rules") or [])
-
-
-def allow_policies(view: MeshView, namespace: str, service_name: str) -> tuple[list, list[dict]]:
-    """(pods behind the service, ALLOW policies that apply to them)."""
-    service = view.service(service_name, namespace)
-    pods = view.endpoints(service) if service else []
-    found: dict[str, dict] = {}
-    for pod in pods:
-        for policy in policies_for(view.model, pod):
-            if action_of(policy) == "ALLOW":
-                found[ref(policy)] = policy
-    return pods, list(found.values())
-
-
-def caller_denied_hint(view: MeshView, namespace: str, service_name: str, principal: str) -> str:
-    """Why a caller with identity `principal` gets 403 from `service_name.namespace`."""
-    pods, allows = allow_policies(view, namespace, service_name)
-    if not allows:
-        return "a DENY policy matches this caller (kubectl get authorizationpolicy -n " + namespace + ")."
-    causes = []
-    for policy in allows:
-        if not (policy.get("spec") or {}).get("rules"):
-            causes.append(f"{ref(policy)} has no rules (allow-nothing): it denies every request to the workloads "
-                          "it selects.")
-            continue
-        allowed = _principals(policy)
-        if principal in allowed:
-            causes.append(f"{ref(policy)} lists {principal}, so a `to` (methods, paths) or `when` condition of the "
-                          "rule does not match this request.")
-            continue
-        close = difflib.get_close_matches(principal, allowed, n=1, cutoff=0.6)
-        text = f"{ref(policy)} allows {', '.join(allowed) or 'no principal'}, not {principal}"
-        if close:
-            text += f" ({close[0]!r} is almost it: the form is cluster.local/ns/<namespace>/sa/<service account>)"
-        causes.append(text + ".")
-    causes.extend(hints.principal_typos(view, namespace))
-    return hints.join(causes)
-
-
-def caller_allowed_hint(view: MeshView, namespace: str, service_name: str, principal: str | None) -> str:
-    """Why a caller that should be denied got through."""
-    pods, allows = allow_policies(view, namespace, service_name)
-    if not pods:
-        return f"no pod behind {service_name}.{namespace}."
-    unguarded = [p.name for p in pods if not view.has_sidecar(namespace, p.name)]
-    if unguarded:
-        return (f"{unguarded[0]} has no sidecar, so nothing enforces any policy there: "
-                + hints.missing_sidecar(view, namespace, unguarded[0]))
-    if not allows:
-        selectors = [(ref(p), ((p.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
-                     for p in view.model_policies("AuthorizationPolicy", namespace)]
-        if selectors:
-            name, selector = selectors[0]
-            return (f"no ALLOW policy applies to {service_name}'s pods: {name} selects {selector}, but the pods' "
-                    f"labels are {labels_text(pods[0].labels)}.")
-        return (f"no AuthorizationPolicy applies to {service_name}.{namespace}: without an ALLOW policy every caller "
-                "is allowed. Apply one that selects its pods and allows only the wanted principal.")
-    for policy in allows:
-        if _allows_anyone(policy):
-            return f"{ref(policy)} has a rule without `from`, which matches every caller."
-        if principal and principal in _principals(policy):
-            return f"{ref(policy)} allows {principal} itself."
-    return ""
 
 
 # ---- checks --------------------------------------------------------------------------------------
@@ -188,7 +114,7 @@ def authz_summary(view: MeshView, host: str) -> str:
         for policy in view.model_policies("AuthorizationPolicy", namespace):
             selector = ((policy.get("spec") or {}).get("selector") or {}).get("matchLabels") or "every workload"
             rules = (policy.get("spec") or {}).get("rules")
-            who = ", ".join(_principals(policy)) or ("anyone" if rules and _allows_anyone(policy) else
+            who = ", ".join(source_principals(policy)) or ("anyone" if rules and allows_anyone(policy) else
                                                      "nobody" if not rules else "anyone matching its rules")
             parts.append(f"{ref(policy)} ({action_of(policy)}, {selector}): {who}")
         parts.extend(hints.principal_typos(view, namespace))
@@ -203,7 +129,6 @@ def authz_summary(view: MeshView, host: str) -> str:
 def callers_table(lab, namespace: str, service: str, host: str, port: int = 80, path: str = "/get"):
     """The three kinds of caller of a service, what each got, coloured (200 green, 403 orange, reset red)."""
     import pandas as pd
-    from .edge_tls import _colour, short
     view = MeshView(lab)
     rows = []
     outcome = edge_curl(lab, host, path, port=80)
@@ -220,7 +145,7 @@ def callers_table(lab, namespace: str, service: str, host: str, port: int = 80, 
         rows.append({"caller": f"{seen.client} ({'sidecar' if sidecar else 'no sidecar'})", "identity": identity,
                      "result": seen.label, "response": short(seen.body) if seen.answered else seen.error})
     frame = pd.DataFrame(rows, columns=["caller", "identity", "result", "response"])
-    return frame.style.format(escape="html").map(_colour, subset=["result"]).hide(axis="index")
+    return frame.style.format(escape="html").map(result_colour, subset=["result"]).hide(axis="index")
 
 
 __all__ = ["callers_table", "caller_allowed_hint", "caller_denied_hint", "only_gateway_allowed", "pages_show"]

@@ -14,7 +14,9 @@ from ..errors import LabkitError
 from ..model.destrule import AUTO, applies_to_host
 from ..model.peerauth import DISABLE, STRICT
 from . import hints
-from .authz import DENIED_BODY, allow_policies, caller_allowed_hint, caller_denied_hint, _principals
+from ..display import result_colour
+from ..model.authz import source_principals
+from .authz_hints import DENIED_BODY, allow_policies, caller_allowed_hint, caller_denied_hint
 from .clients import service_account
 from .mesh import precondition
 from .result import CheckResult, checker
@@ -124,7 +126,6 @@ def access_log(lab, namespace: str, workload: str, last: int = 5):
     (`downstream_peer_uri_san`: the caller's SPIFFE id, empty for plaintext), what came back, and why
     (`response_code_details`, e.g. rbac_access_denied_matched_policy[none])."""
     import pandas as pd
-    from .edge_tls import _colour
     text, deadline = None, time.monotonic() + 1.0
     while True:  # Envoy writes its access log every 200 ms here (every second or so on a cluster)
         latest = lab.logs(namespace, workload, container="istio-proxy")
@@ -144,7 +145,7 @@ def access_log(lab, namespace: str, workload: str, last: int = 5):
             rows.append({k: entry.get(k) for k in LOG_COLUMNS})
     frame = pd.DataFrame(rows[-last:], columns=LOG_COLUMNS).rename(columns={"downstream_peer_uri_san": "caller"})
     frame["response_code"] = frame["response_code"].astype(str)
-    return frame.style.format(escape="html", na_rep="").map(_colour, subset=["response_code"]).hide(axis="index")
+    return frame.style.format(escape="html", na_rep="").map(result_colour, subset=["response_code"]).hide(axis="index")
 
 
 # ---- the verification flow -------------------------------------------------------------------------
@@ -218,7 +219,7 @@ def verification_flow(lab, namespace: str, service: str, port: int | None = None
     _, allows = allow_policies(view, namespace, service)
     typos = hints.principal_typos(view, namespace)
     row("7. AuthorizationPolicies", f"kubectl get authorizationpolicy -n {namespace} -o yaml",
-        "; ".join(f"{ref(p)} allows {', '.join(_principals(p)) or 'per its rules'}" for p in allows)
+        "; ".join(f"{ref(p)} allows {', '.join(source_principals(p)) or 'per its rules'}" for p in allows)
         or "none: every caller is allowed", LOOK if typos else INFO)
     try:
         calls = lab.evidence(since=since).calls

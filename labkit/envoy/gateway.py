@@ -9,7 +9,8 @@ becomes an SDS file without a secret: the listener still binds and only the hand
 from __future__ import annotations
 
 from ..model.gateways import (CA_SUFFIX, CredentialError, Server, bound_virtual_services, ca_credential,
-                              credential_resource, gateway_servers, server_credential, subset_of)
+                              credential_resource, gateway_servers, server_credential)
+from ..model.hostmatch import subset_of
 from ..model.mesh import MeshModel, Pod
 from ..model.vsbinding import RouteContext, match_applies
 from . import common as c

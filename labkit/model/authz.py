@@ -49,3 +49,14 @@ def unsupported(policies: list[dict]) -> list[str]:
                     notes.append(f"AuthorizationPolicy {name}: requestPrincipals need RequestAuthentication "
                                  "(JWT), which the local mesh does not run; such rules never match")
     return notes
+
+
+def source_principals(policy: dict) -> list[str]:
+    """The principals an AuthorizationPolicy's rules name under from.source.principals."""
+    return [p for rule in (policy.get("spec") or {}).get("rules") or [] for source in rule.get("from") or []
+            for p in (source.get("source") or {}).get("principals") or []]
+
+
+def allows_anyone(policy: dict) -> bool:
+    """An ALLOW rule without `from` matches every caller (with or without an identity)."""
+    return any(not rule.get("from") for rule in (policy.get("spec") or {}).get("rules") or [])

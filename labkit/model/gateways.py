@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .hostmatch import intersect_hosts, subset_of
+from .hostmatch import intersect_hosts
 from .mesh import MeshModel, Pod
 from .vsbinding import gateway_virtual_services
 

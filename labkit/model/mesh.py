@@ -5,7 +5,8 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..constants import PROXY_CONTAINER, ROOT_NAMESPACE, TRUST_DOMAIN
+from ..constants import PROXY_CONTAINER, TRUST_DOMAIN
+from ..constants import ROOT_NAMESPACE as ROOT_NAMESPACE  # re-exported: the model's callers read it here
 from . import addressing
 
 SIDECAR_CONTAINER = PROXY_CONTAINER

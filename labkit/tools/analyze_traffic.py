@@ -8,7 +8,7 @@ from ..errors import LabkitError
 from ..model.mesh import Pod
 from ..model.destrule import applies_to_host
 from ..model.gateways import CA_SUFFIX, ca_pem, ca_secret, credential_cert_pem, has_key_pair
-from ..model.hostmatch import host_matches, hosts_overlap, route_destinations
+from ..model.hostmatch import hosts_overlap, route_destinations
 from ..model.mesh import secret_data
 from ..model.vsbinding import MESH, resolve_host, vs_gateways
 from .analyze_base import Context, Message, message
@@ -187,7 +187,7 @@ def _hosts_in_gateway(vs: dict, gateway: dict) -> Iterator[Message]:
 
 def check_destination_rules(ctx: Context) -> Iterator[Message]:
     for rule in ctx.of_kind("DestinationRule"):
-        spec, meta = rule.get("spec") or {}, rule["metadata"]
+        spec = rule.get("spec") or {}
         services = [s for s in ctx.model.services if applies_to_host(rule, s.fqdn)]
         if not services:
             yield message("IST0174", rule,
