@@ -10,7 +10,7 @@ peers need to trust it.
 """
 from __future__ import annotations
 
-from ._common import CertBundle
+from .bundle import CertBundle
 from .files import cacert_secret, load_pem_files, tls_secret, write_pem
 from .inspect import inspect, verify_chain
 from .issue import (make_ca, make_client_cert, make_expired_client_cert, make_intermediate_ca, make_server_cert,

@@ -7,10 +7,9 @@ import os
 import re
 import tempfile
 import warnings
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Union
+from typing import Protocol, Union, runtime_checkable
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -41,17 +40,17 @@ CLOCK_SKEW = timedelta(minutes=5)
 MESH_ROOT_CN = "Root CA"
 DEFAULT_TRUST_DOMAIN = TRUST_DOMAIN
 
-_SPIFFE_RE = re.compile(r"^spiffe://([a-z0-9._-]+)(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]+)$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_CURVES = {"p-256": ec.SECP256R1, "p-384": ec.SECP384R1, "p-521": ec.SECP521R1}
-_CURVE_ALIASES = {"prime256v1": "p-256", "secp256r1": "p-256", "secp384r1": "p-384", "secp521r1": "p-521",
+SPIFFE_RE = re.compile(r"^spiffe://([a-z0-9._-]+)(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]+)$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+CURVES = {"p-256": ec.SECP256R1, "p-384": ec.SECP384R1, "p-521": ec.SECP521R1}
+CURVE_ALIASES = {"prime256v1": "p-256", "secp256r1": "p-256", "secp384r1": "p-384", "secp521r1": "p-521",
                   "p256": "p-256", "p384": "p-384", "p521": "p-521"}
-_EKU_NAMES = {ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth", ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
+EKU_NAMES = {ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth", ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
               ExtendedKeyUsageOID.CODE_SIGNING: "codeSigning",
               ExtendedKeyUsageOID.EMAIL_PROTECTION: "emailProtection",
               ExtendedKeyUsageOID.OCSP_SIGNING: "OCSPSigning"}
 # openssl's names, so inspect() reads like `openssl x509 -text`.
-_SIG_NAMES = {SignatureAlgorithmOID.RSA_WITH_SHA1: "sha1WithRSAEncryption",
+SIG_NAMES = {SignatureAlgorithmOID.RSA_WITH_SHA1: "sha1WithRSAEncryption",
               SignatureAlgorithmOID.RSA_WITH_SHA256: "sha256WithRSAEncryption",
               SignatureAlgorithmOID.RSA_WITH_SHA384: "sha384WithRSAEncryption",
               SignatureAlgorithmOID.RSA_WITH_SHA512: "sha512WithRSAEncryption",
@@ -61,115 +60,65 @@ _SIG_NAMES = {SignatureAlgorithmOID.RSA_WITH_SHA1: "sha1WithRSAEncryption",
               SignatureAlgorithmOID.ECDSA_WITH_SHA512: "ecdsa-with-SHA512",
               SignatureAlgorithmOID.ED25519: "ED25519"}
 # The short names `openssl x509 -subject` prints for the usual attributes.
-_ATTR_NAMES = {NameOID.COMMON_NAME: "CN", NameOID.ORGANIZATION_NAME: "O",
+ATTR_NAMES = {NameOID.COMMON_NAME: "CN", NameOID.ORGANIZATION_NAME: "O",
                NameOID.ORGANIZATIONAL_UNIT_NAME: "OU", NameOID.COUNTRY_NAME: "C",
                NameOID.STATE_OR_PROVINCE_NAME: "ST", NameOID.LOCALITY_NAME: "L",
                NameOID.EMAIL_ADDRESS: "emailAddress", NameOID.SERIAL_NUMBER: "serialNumber",
                NameOID.DOMAIN_COMPONENT: "DC"}
 
-_ENCRYPTED_KEY_HINT = ("labkit, like Envoy, needs an unencrypted key: create it with `-nodes` (or `-noenc`), "
+ENCRYPTED_KEY_HINT = ("labkit, like Envoy, needs an unencrypted key: create it with `-nodes` (or `-noenc`), "
                        "or decrypt it with `openssl pkey -in KEY -out KEY.plain`")
 
 
-# --------------------------------------------------------------------------------------------
-# The bundle
-
-
-@dataclass(frozen=True)
-class CertBundle:
-    """PEM bytes of a certificate (plus intermediates), its private key and the root that trusts it.
-
-    `key_pem` is b"" for a bundle loaded without a key. It never appears in repr/str, so a bundle
-    (including a CA's) can be printed in a notebook or logged safely.
-    """
-    cert_pem: bytes
-    key_pem: bytes = field(default=b"", repr=False)
-    ca_pem: bytes | None = None
-
-    def __post_init__(self) -> None:
-        # Accept str for convenience in notebooks, but store bytes so equality and hashing are stable.
-        for name in ("cert_pem", "key_pem", "ca_pem"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                object.__setattr__(self, name, value.encode())
-
-    @property
-    def cert(self) -> x509.Certificate:
-        """The first (leaf) certificate."""
-        return _load_certs(self.cert_pem, what="cert_pem")[0]
-
-    @property
-    def chain(self) -> list[x509.Certificate]:
-        return _load_certs(self.cert_pem, what="cert_pem")
-
-    @property
-    def has_key(self) -> bool:
-        return bool(self.key_pem)
-
-    def info(self) -> dict:
-        """`inspect()` of the leaf certificate."""
-        from .inspect import inspect  # reading certificates builds on these helpers, not the reverse
-        return inspect(self.cert_pem)[0]
-
-    def __repr__(self) -> str:
-        try:
-            cert = self.cert
-            subject = _name_str(cert.subject) or "(empty)"
-            sans = _san_strings(cert)
-            detail = f"subject={subject!r}"
-            if sans:
-                detail += f", sans={sans!r}"
-            detail += f", issuer={_name_str(cert.issuer)!r}, not_after={_fmt_time(cert.not_valid_after_utc)!r}"
-        except LabkitError:
-            detail = f"cert_pem=<{len(self.cert_pem)} bytes, unparseable>"
-        key = "<hidden>" if self.key_pem else "<none>"
-        ca = "yes" if self.ca_pem else "no"
-        return f"CertBundle({detail}, key={key}, ca_pem={ca})"
-
-    __str__ = __repr__
 
 
 # --------------------------------------------------------------------------------------------
 # Helpers
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _aware(when: datetime) -> datetime:
+def aware(when: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
-def _fmt_time(when: datetime) -> str:
+def fmt_time(when: datetime) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _as_bytes(pem: PemLike) -> bytes:
-    if isinstance(pem, CertBundle):
+@runtime_checkable
+class HasCertPem(Protocol):
+    """Anything carrying a PEM certificate chain (a CertBundle): accepted wherever PEM is."""
+    cert_pem: bytes
+
+
+def as_bytes(pem: PemLike) -> bytes:
+    if isinstance(pem, HasCertPem):
         return pem.cert_pem
     return pem.encode() if isinstance(pem, str) else bytes(pem)
 
 
-def _source_bytes(pem) -> bytes:
+def source_bytes(pem) -> bytes:
     if isinstance(pem, os.PathLike):
-        return _read(Path(pem))
+        return read_file(Path(pem))
     if isinstance(pem, str) and "-----BEGIN" not in pem and "\n" not in pem and os.path.isfile(pem):
-        return _read(Path(pem))
-    return _as_bytes(pem)
+        return read_file(Path(pem))
+    return as_bytes(pem)
 
 
-def _pem(cert: x509.Certificate) -> bytes:
+def encode_cert(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _key_pem(key) -> bytes:
+def encode_key(key) -> bytes:
     # PKCS#8 ("BEGIN PRIVATE KEY") is what openssl 3 writes and what Envoy, curl and Python all read.
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
-def _load_certs(data: bytes, *, what: str) -> list[x509.Certificate]:
+def load_certs(data: bytes, *, what: str) -> list[x509.Certificate]:
     if b"-----BEGIN" in data:
         if b"PRIVATE KEY-----" in data and b"BEGIN CERTIFICATE" not in data:
             raise LabkitError(f"{what} holds a private key, not a certificate",
@@ -185,31 +134,31 @@ def _load_certs(data: bytes, *, what: str) -> list[x509.Certificate]:
                           hint="a PEM certificate starts with -----BEGIN CERTIFICATE-----") from None
 
 
-def _load_key(data: bytes, *, what: str = "the private key", skip_rsa_check: bool = False):
+def load_key(data: bytes, *, what: str = "the private key", skip_rsa_check: bool = False):
     loader = serialization.load_pem_private_key if b"-----BEGIN" in data else serialization.load_der_private_key
     try:
         return loader(data, password=None, unsafe_skip_rsa_key_validation=skip_rsa_check)
     except TypeError:  # "Password was not given but private key is encrypted"
-        raise LabkitError(f"{what} is encrypted with a passphrase", hint=_ENCRYPTED_KEY_HINT) from None
+        raise LabkitError(f"{what} is encrypted with a passphrase", hint=ENCRYPTED_KEY_HINT) from None
     except ValueError as e:
         if b"BEGIN CERTIFICATE" in data:
             raise LabkitError(f"{what} is a certificate, not a private key",
                               hint="the .key file is the key, the .crt file the certificate") from None
         if b"ENCRYPTED" in data:
-            raise LabkitError(f"{what} is encrypted with a passphrase", hint=_ENCRYPTED_KEY_HINT) from None
+            raise LabkitError(f"{what} is encrypted with a passphrase", hint=ENCRYPTED_KEY_HINT) from None
         raise LabkitError(f"{what} is not a readable private key ({e})") from None
     except Exception as e:  # unsupported algorithms surface as UnsupportedAlgorithm
         raise LabkitError(f"{what} is not a usable private key ({e})") from None
 
 
-def _check_key_matches(cert: x509.Certificate, key, *, cert_what: str = "the certificate",
+def check_key_matches(cert: x509.Certificate, key, *, cert_what: str = "the certificate",
                        key_what: str = "the private key") -> None:
     if cert.public_key() != key.public_key():
         raise LabkitError(f"{key_what} does not belong to {cert_what}",
                           hint="compare `openssl x509 -noout -pubkey -in CERT` with `openssl pkey -pubout -in KEY`")
 
 
-def _new_key(key_type: str):
+def new_key(key_type: str):
     spec = key_type.strip().lower().replace("ecdsa", "ec")
     algo, _, param = spec.partition(":")
     if algo == "rsa":
@@ -219,14 +168,14 @@ def _new_key(key_type: str):
             raise LabkitError(f"unsupported key_type {key_type!r}: RSA needs 2048 to 8192 bits, e.g. 'rsa:2048'")
         return rsa.generate_private_key(public_exponent=65537, key_size=bits)
     if algo == "ec":
-        curve = _CURVE_ALIASES.get(param, param) or "p-256"
-        if curve not in _CURVES:
+        curve = CURVE_ALIASES.get(param, param) or "p-256"
+        if curve not in CURVES:
             raise LabkitError(f"unsupported key_type {key_type!r}: use 'ec' (P-256), 'ec:P-384' or 'ec:P-521'")
-        return ec.generate_private_key(_CURVES[curve]())
+        return ec.generate_private_key(CURVES[curve]())
     raise LabkitError(f"unsupported key_type {key_type!r}: use 'rsa', 'rsa:4096', 'ec' or 'ec:P-384'")
 
 
-def _name(cn: str, org: str | None) -> x509.Name:
+def x509_name(cn: str, org: str | None) -> x509.Name:
     # O before CN, the order of `-subj '/O=example Inc./CN=example.com'` in the Istio docs.
     attrs = []
     if org:
@@ -235,20 +184,20 @@ def _name(cn: str, org: str | None) -> x509.Name:
     return x509.Name(attrs)
 
 
-def _name_str(name: x509.Name) -> str:
+def name_str(name: x509.Name) -> str:
     # Certificate order (like `openssl x509 -subject`), not RFC 4514's reversed order, so what the
     # learner sees matches the -subj they typed.
-    return ", ".join("+".join(f"{_ATTR_NAMES.get(a.oid) or a.rfc4514_attribute_name}={a.value}" for a in rdn)
+    return ", ".join("+".join(f"{ATTR_NAMES.get(a.oid) or a.rfc4514_attribute_name}={a.value}" for a in rdn)
                      for rdn in name.rdns)
 
 
-def _serial_hex(serial: int) -> str:
+def serial_hex(serial: int) -> str:
     # openssl prints serials upper case in whole bytes: `-set_serial 0` shows as "00".
     text = f"{serial:X}"
     return text.zfill(len(text) + len(text) % 2)
 
 
-def _san_strings(cert: x509.Certificate) -> list[str]:
+def san_strings(cert: x509.Certificate) -> list[str]:
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -268,7 +217,7 @@ def _san_strings(cert: x509.Certificate) -> list[str]:
     return out
 
 
-def _parse_sans(entries: list[str]) -> list[x509.GeneralName]:
+def parse_sans(entries: list[str]) -> list[x509.GeneralName]:
     out: list[x509.GeneralName] = []
     for raw in entries:
         entry = raw.strip()
@@ -295,31 +244,31 @@ def _parse_sans(entries: list[str]) -> list[x509.GeneralName]:
     return out
 
 
-def _check_spiffe_id(spiffe_id: str) -> None:
-    if not isinstance(spiffe_id, str) or not _SPIFFE_RE.match(spiffe_id):
+def check_spiffe_id(spiffe_id: str) -> None:
+    if not isinstance(spiffe_id, str) or not SPIFFE_RE.match(spiffe_id):
         raise LabkitError(f"{spiffe_id!r} is not a SPIFFE ID",
                           hint="Istio's form is spiffe://cluster.local/ns/<namespace>/sa/<service account>")
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
+def cert_is_ca(cert: x509.Certificate) -> bool:
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
         return False
 
 
-def _has_ca_false(cert: x509.Certificate) -> bool:
+def has_ca_false(cert: x509.Certificate) -> bool:
     try:
         return not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         return False  # a v1 root without extensions is still a trust anchor for OpenSSL
 
 
-def _is_expired(cert: x509.Certificate) -> bool:
-    return _now() > cert.not_valid_after_utc
+def is_expired(cert: x509.Certificate) -> bool:
+    return utc_now() > cert.not_valid_after_utc
 
 
-def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+def signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
     try:
         child.verify_directly_issued_by(parent)
         return True
@@ -327,7 +276,7 @@ def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
         return False
 
 
-def _key_type(public_key) -> str:
+def key_type_name(public_key) -> str:
     if isinstance(public_key, rsa.RSAPublicKey):
         return f"RSA {public_key.key_size}"
     if isinstance(public_key, ec.EllipticCurvePublicKey):
@@ -340,12 +289,12 @@ def _key_type(public_key) -> str:
     return type(public_key).__name__
 
 
-def _sig_alg(cert: x509.Certificate) -> str:
+def sig_alg(cert: x509.Certificate) -> str:
     oid = cert.signature_algorithm_oid
-    return _SIG_NAMES.get(oid, oid.dotted_string)
+    return SIG_NAMES.get(oid, oid.dotted_string)
 
 
-def _atomic_write(path: Path, data: bytes, mode: int, *, durable: bool = False) -> None:
+def atomic_write(path: Path, data: bytes, mode: int, *, durable: bool = False) -> None:
     # mkstemp creates the file 0600, so a key is never readable by others, not even for a moment.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -362,7 +311,7 @@ def _atomic_write(path: Path, data: bytes, mode: int, *, durable: bool = False) 
         raise
 
 
-def _read(path: Path) -> bytes:
+def read_file(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:

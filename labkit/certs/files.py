@@ -6,8 +6,9 @@ from pathlib import Path
 
 
 from ..errors import LabkitError
-from ._common import (CertBundle, PemLike, _DNS1123_SUBDOMAIN, _as_bytes, _atomic_write, _check_key_matches,
-                      _key_pem, _load_certs, _load_key, _pem, _read)
+from .bundle import CertBundle
+from .common import (PemLike, DNS1123_SUBDOMAIN, as_bytes, atomic_write, check_key_matches,
+                      encode_key, load_certs, load_key, encode_cert, read_file)
 
 
 def write_pem(bundle: CertBundle, directory: Path | str, stem: str) -> dict[str, Path]:
@@ -19,13 +20,13 @@ def write_pem(bundle: CertBundle, directory: Path | str, stem: str) -> dict[str,
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {"cert": directory / f"{stem}.crt"}
-    _atomic_write(paths["cert"], bundle.cert_pem, 0o644)
+    atomic_write(paths["cert"], bundle.cert_pem, 0o644)
     if bundle.key_pem:
         paths["key"] = directory / f"{stem}.key"
-        _atomic_write(paths["key"], bundle.key_pem, 0o600)
+        atomic_write(paths["key"], bundle.key_pem, 0o600)
     if bundle.ca_pem:
         paths["ca"] = directory / f"{stem}-ca.crt"
-        _atomic_write(paths["ca"], bundle.ca_pem, 0o644)
+        atomic_write(paths["ca"], bundle.ca_pem, 0o644)
     return paths
 
 
@@ -37,18 +38,18 @@ def load_pem_files(cert_path: Path | str, key_path: Path | str | None = None,
     mistake shows up now rather than as an Envoy listener that never comes up.
     """
     cert_path = Path(cert_path)
-    certs = _load_certs(_read(cert_path), what=str(cert_path))
-    cert_pem = b"".join(_pem(c) for c in certs)
+    certs = load_certs(read_file(cert_path), what=str(cert_path))
+    cert_pem = b"".join(encode_cert(c) for c in certs)
     key_pem = b""
     if key_path is not None:
         key_path = Path(key_path)
-        key = _load_key(_read(key_path), what=str(key_path))
-        _check_key_matches(certs[0], key, cert_what=str(cert_path), key_what=str(key_path))
-        key_pem = _key_pem(key)
+        key = load_key(read_file(key_path), what=str(key_path))
+        check_key_matches(certs[0], key, cert_what=str(cert_path), key_what=str(key_path))
+        key_pem = encode_key(key)
     ca_pem = None
     if ca_path is not None:
         ca_path = Path(ca_path)
-        ca_pem = b"".join(_pem(c) for c in _load_certs(_read(ca_path), what=str(ca_path)))
+        ca_pem = b"".join(encode_cert(c) for c in load_certs(read_file(ca_path), what=str(ca_path)))
     return CertBundle(cert_pem=cert_pem, key_pem=key_pem, ca_pem=ca_pem)
 
 
@@ -66,11 +67,11 @@ def tls_secret(name: str, namespace: str, bundle: CertBundle, ca_pem: PemLike | 
         raise LabkitError("a TLS secret needs the private key, and this bundle has none",
                           kind="Secret", name=name, namespace=namespace,
                           hint="load it with certs.load_pem_files(cert_path, key_path)")
-    _load_certs(bundle.cert_pem, what="the bundle's cert_pem")  # refuse to ship what Istio cannot parse
+    load_certs(bundle.cert_pem, what="the bundle's cert_pem")  # refuse to ship what Istio cannot parse
     data = {"tls.crt": _b64(bundle.cert_pem), "tls.key": _b64(bundle.key_pem)}
     if ca_pem:
-        _load_certs(_as_bytes(ca_pem), what="ca_pem")
-        data["ca.crt"] = _b64(_as_bytes(ca_pem))
+        load_certs(as_bytes(ca_pem), what="ca_pem")
+        data["ca.crt"] = _b64(as_bytes(ca_pem))
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -87,22 +88,22 @@ def cacert_secret(name: str, namespace: str, ca_pem: PemLike) -> dict:
     """
     secret_name = name if name.endswith("-cacert") else f"{name}-cacert"
     _check_secret_name(secret_name, namespace)
-    _load_certs(_as_bytes(ca_pem), what="ca_pem")  # refuse to ship something Istio cannot parse
+    load_certs(as_bytes(ca_pem), what="ca_pem")  # refuse to ship something Istio cannot parse
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": secret_name, "namespace": namespace},
         "type": "Opaque",
-        "data": {"cacert": _b64(_as_bytes(ca_pem))},
+        "data": {"cacert": _b64(as_bytes(ca_pem))},
     }
 
 
 def _check_secret_name(name: str, namespace: str) -> None:
-    if len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
+    if len(name) > 253 or not DNS1123_SUBDOMAIN.match(name):
         raise LabkitError("a Secret name must be lowercase letters, digits, '-' and '.', starting and ending "
                           "with a letter or digit", kind="Secret", name=name, namespace=namespace,
                           field="metadata.name")
-    if not namespace or len(namespace) > 63 or "." in namespace or not _DNS1123_SUBDOMAIN.match(namespace):
+    if not namespace or len(namespace) > 63 or "." in namespace or not DNS1123_SUBDOMAIN.match(namespace):
         raise LabkitError("a namespace must be lowercase letters, digits and '-'", kind="Secret", name=name,
                           namespace=namespace, field="metadata.namespace")
 

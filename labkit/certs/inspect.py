@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 
-from ._common import (PemLike, _EKU_NAMES, _as_bytes, _aware, _fmt_time, _has_ca_false, _is_ca, _key_type,
-                      _load_certs, _name_str, _now, _san_strings, _serial_hex, _sig_alg, _signed_by, _source_bytes)
+from .common import (PemLike, EKU_NAMES, as_bytes, aware, fmt_time, has_ca_false, cert_is_ca, key_type_name,
+                      load_certs, name_str, utc_now, san_strings, serial_hex, sig_alg, signed_by, source_bytes)
 
 
 def inspect(pem: PemLike | os.PathLike, *, now: datetime | None = None) -> list[dict]:
@@ -20,30 +20,30 @@ def inspect(pem: PemLike | os.PathLike, *, now: datetime | None = None) -> list[
 
     Accepts PEM bytes/str, or a path (a Path, or a str that names an existing file).
     """
-    now = _aware(now) if now is not None else _now()
+    now = aware(now) if now is not None else utc_now()
     out = []
-    for cert in _load_certs(_source_bytes(pem), what="the PEM text"):
+    for cert in load_certs(source_bytes(pem), what="the PEM text"):
         not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
-        sans = _san_strings(cert)
+        sans = san_strings(cert)
         spiffe = next((s[4:] for s in sans if s.startswith("URI:spiffe://")), None)
         try:
-            eku = [_EKU_NAMES.get(o, o.dotted_string)
+            eku = [EKU_NAMES.get(o, o.dotted_string)
                    for o in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value]
         except x509.ExtensionNotFound:
             eku = []
         out.append({
-            "subject": _name_str(cert.subject),
-            "issuer": _name_str(cert.issuer),
-            "serial": _serial_hex(cert.serial_number),
+            "subject": name_str(cert.subject),
+            "issuer": name_str(cert.issuer),
+            "serial": serial_hex(cert.serial_number),
             "not_before": not_before,
             "not_after": not_after,
             "sans": sans,
             "spiffe_id": spiffe,
-            "is_ca": _is_ca(cert),
-            "key_type": _key_type(cert.public_key()),
+            "is_ca": cert_is_ca(cert),
+            "key_type": key_type_name(cert.public_key()),
             "eku": eku,
-            "self_signed": cert.issuer == cert.subject and _signed_by(cert, cert),
-            "signature_algorithm": _sig_alg(cert),
+            "self_signed": cert.issuer == cert.subject and signed_by(cert, cert),
+            "signature_algorithm": sig_alg(cert),
             "fingerprint_sha256": cert.fingerprint(hashes.SHA256()).hex(":").upper(),
             "expired": now > not_after,
             "not_yet_valid": now < not_before,
@@ -61,39 +61,39 @@ def verify_chain(leaf_pem: PemLike, ca_pem: PemLike, *, hostname: str | None = N
     "signed by a different CA (issuer CN=example.com), not by CN=other.com". With `hostname`, also
     checks the leaf's DNS/IP SANs the way Envoy does (no fallback to the CN).
     """
-    when = _aware(at) if at is not None else _now()
-    given = _load_certs(_as_bytes(leaf_pem), what="leaf_pem")
-    anchors = _load_certs(_as_bytes(ca_pem), what="ca_pem")
+    when = aware(at) if at is not None else utc_now()
+    given = load_certs(as_bytes(leaf_pem), what="leaf_pem")
+    anchors = load_certs(as_bytes(ca_pem), what="ca_pem")
     leaf, pool = given[0], given[1:]
 
     path = [leaf]
     anchor = None
     while anchor is None:
         current = path[-1]
-        anchor = next((a for a in anchors if _signed_by(current, a)), None)
+        anchor = next((a for a in anchors if signed_by(current, a)), None)
         if anchor is not None:
             break
-        step = next((c for c in pool if c not in path and _signed_by(current, c)), None)
+        step = next((c for c in pool if c not in path and signed_by(current, c)), None)
         if step is None or len(path) > 8:
             return False, _unsigned_reason(current, leaf, anchors)
         path.append(step)
 
     for cert in path[1:]:
-        if not _is_ca(cert):
-            return False, (f"the intermediate {_name_str(cert.subject)} is not a CA (basicConstraints CA:TRUE "
+        if not cert_is_ca(cert):
+            return False, (f"the intermediate {name_str(cert.subject)} is not a CA (basicConstraints CA:TRUE "
                            "missing), so it cannot sign certificates")
-    if anchor != leaf and _has_ca_false(anchor):
-        return False, (f"the CA file's certificate {_name_str(anchor.subject)} is not a CA (basicConstraints "
+    if anchor != leaf and has_ca_false(anchor):
+        return False, (f"the CA file's certificate {name_str(anchor.subject)} is not a CA (basicConstraints "
                        "CA:FALSE); pass the CA's certificate, not a leaf")
 
     for cert in path + ([anchor] if anchor not in path else []):
         whose = "" if cert is leaf else f"the {'CA' if cert is anchor else 'intermediate'} certificate " \
-                                       f"{_name_str(cert.subject)} "
+                                       f"{name_str(cert.subject)} "
         if when > cert.not_valid_after_utc:
-            return False, f"{whose}expired on {_fmt_time(cert.not_valid_after_utc)}".strip()
+            return False, f"{whose}expired on {fmt_time(cert.not_valid_after_utc)}".strip()
         if when < cert.not_valid_before_utc:
             what = f"{whose}not yet valid" if whose else "not yet valid"
-            return False, f"{what} (valid from {_fmt_time(cert.not_valid_before_utc)})"
+            return False, f"{what} (valid from {fmt_time(cert.not_valid_before_utc)})"
 
     if hostname is not None:
         reason = _hostname_mismatch(leaf, hostname)
@@ -103,16 +103,16 @@ def verify_chain(leaf_pem: PemLike, ca_pem: PemLike, *, hostname: str | None = N
 
 
 def _unsigned_reason(cert: x509.Certificate, leaf: x509.Certificate, anchors: list[x509.Certificate]) -> str:
-    whose = "" if cert is leaf else f"the intermediate {_name_str(cert.subject)} is "
-    issuer = _name_str(cert.issuer) or "(empty)"
-    if cert.issuer == cert.subject and _signed_by(cert, cert):
+    whose = "" if cert is leaf else f"the intermediate {name_str(cert.subject)} is "
+    issuer = name_str(cert.issuer) or "(empty)"
+    if cert.issuer == cert.subject and signed_by(cert, cert):
         return f"{whose}self-signed ({issuer}) and not in the CA file"
     same_name = [a for a in anchors if a.subject == cert.issuer]
     if same_name:
         # The classic lab mistake: the CA was regenerated after the certificate was issued.
         return (f"{whose}signed by a different CA (issuer {issuer}): the CA file has a certificate with that "
                 "name but a different key, so the CA was probably regenerated after this certificate was made")
-    held = "; ".join(_name_str(a.subject) or "(empty subject)" for a in anchors)
+    held = "; ".join(name_str(a.subject) or "(empty subject)" for a in anchors)
     return f"{whose}signed by a different CA (issuer {issuer}), not by {held}"
 
 
@@ -130,7 +130,7 @@ def _hostname_mismatch(cert: x509.Certificate, hostname: str) -> str:
             return ""
         if ip is None and any(_dns_match(p, hostname) for p in san.get_values_for_type(x509.DNSName)):
             return ""
-    names = _san_strings(cert)
+    names = san_strings(cert)
     cn = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     if not names and cn and _dns_match(cn[0], hostname):
         return (f"not valid for {hostname}: it has no subject alternative names, only CN={cn[0]} "

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Iterable
+import abc
+from typing import Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -11,10 +12,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ..errors import LabkitError
 
-if TYPE_CHECKING:
-    from .mesh_ca import MeshCA
-from ._common import (CLOCK_SKEW, CertBundle, _aware, _check_key_matches, _check_spiffe_id, _fmt_time, _is_ca,
-                      _key_pem, _load_certs, _load_key, _name, _name_str, _new_key, _now, _parse_sans, _pem)
+from .bundle import CertBundle
+from .common import (CLOCK_SKEW, aware, check_key_matches, check_spiffe_id, fmt_time, cert_is_ca,
+                      encode_key, load_certs, load_key, x509_name, name_str, new_key, utc_now, parse_sans, encode_cert)
 
 
 def make_ca(cn: str, org: str | None = None, days: int = 365, key_type: str = "rsa") -> CertBundle:
@@ -22,27 +22,27 @@ def make_ca(cn: str, org: str | None = None, days: int = 365, key_type: str = "r
 
     key_type: "rsa" (2048 bits), "rsa:4096", "ec" (P-256) or "ec:P-384".
     """
-    key = _new_key(key_type)
-    subject = _name(cn, org)
-    now = _now()
+    key = new_key(key_type)
+    subject = x509_name(cn, org)
+    now = utc_now()
     return _issue(None, subject=subject, public_key=key.public_key(), key=key,
                   not_before=now - CLOCK_SKEW, not_after=now + timedelta(days=days), ca=True)
 
 
-def make_intermediate_ca(parent: CertBundle | "MeshCA", cn: str, org: str | None = None, days: int = 365,
+def make_intermediate_ca(parent: CertBundle | "IssuingCA", cn: str, org: str | None = None, days: int = 365,
                          key_type: str = "rsa") -> CertBundle:
     """An intermediate CA signed by `parent` (Istio's "plug in CA certificates" setup).
 
     `cert_pem` is the intermediate followed by the parent's intermediates, `ca_pem` the root.
     """
-    issuer = _Issuer.of(parent)
-    key = _new_key(key_type)
-    now = _now()
-    return _issue(issuer, subject=_name(cn, org), public_key=key.public_key(), key=key,
+    issuer = Issuer.of(parent)
+    key = new_key(key_type)
+    now = utc_now()
+    return _issue(issuer, subject=x509_name(cn, org), public_key=key.public_key(), key=key,
                   not_before=now - CLOCK_SKEW, not_after=now + timedelta(days=days), ca=True, path_length=0)
 
 
-def make_server_cert(ca: CertBundle | "MeshCA", cn: str, sans: Iterable[str] | None = None, days: int = 365,
+def make_server_cert(ca: CertBundle | "IssuingCA", cn: str, sans: Iterable[str] | None = None, days: int = 365,
                      *, org: str | None = None, key_type: str = "rsa",
                      not_before: datetime | None = None) -> CertBundle:
     """A TLS server certificate (serverAuth) for `cn`, signed by `ca`.
@@ -55,7 +55,7 @@ def make_server_cert(ca: CertBundle | "MeshCA", cn: str, sans: Iterable[str] | N
                  [ExtendedKeyUsageOID.SERVER_AUTH])
 
 
-def make_client_cert(ca: CertBundle | "MeshCA", cn: str, days: int = 365, *, sans: Iterable[str] | None = None,
+def make_client_cert(ca: CertBundle | "IssuingCA", cn: str, days: int = 365, *, sans: Iterable[str] | None = None,
                      org: str | None = None, key_type: str = "rsa",
                      not_before: datetime | None = None) -> CertBundle:
     """A TLS client certificate (clientAuth) for `cn`, signed by `ca`, for mutual TLS at a gateway.
@@ -67,14 +67,14 @@ def make_client_cert(ca: CertBundle | "MeshCA", cn: str, days: int = 365, *, san
                  [ExtendedKeyUsageOID.CLIENT_AUTH])
 
 
-def make_expired_client_cert(ca: CertBundle | "MeshCA", cn: str, *, key_type: str = "rsa") -> CertBundle:
+def make_expired_client_cert(ca: CertBundle | "IssuingCA", cn: str, *, key_type: str = "rsa") -> CertBundle:
     """A client certificate whose validity ended yesterday, for negative tests."""
-    now = _now()
+    now = utc_now()
     return _leaf(ca, cn, None, [cn], 1, key_type, now - timedelta(days=2), [ExtendedKeyUsageOID.CLIENT_AUTH],
                  backdate=False)
 
 
-def make_workload_cert(ca: CertBundle | "MeshCA", spiffe_id: str, hours: float = 24) -> CertBundle:
+def make_workload_cert(ca: CertBundle | "IssuingCA", spiffe_id: str, hours: float = 24) -> CertBundle:
     """A mesh workload certificate shaped like istiod's.
 
     The identity is only the URI SAN (what Envoy's `match_subject_alt_names` and Istio's
@@ -82,7 +82,7 @@ def make_workload_cert(ca: CertBundle | "MeshCA", spiffe_id: str, hours: float =
     RFC 5280 requires. Both EKUs, because a sidecar is server and client in the same handshakes.
     ECDSA P-256, because a mesh issues many of these and EC keys are generated in microseconds.
     """
-    issuer = _Issuer.of(ca)
+    issuer = Issuer.of(ca)
     return issuer.issue_workload(spiffe_id, hours)
 
 
@@ -90,16 +90,25 @@ def _leaf(ca, cn: str, org: str | None, sans: list[str], days: float, key_type: 
           not_before: datetime | None, ekus: list, backdate: bool = True) -> CertBundle:
     if not cn:
         raise LabkitError("a certificate needs a common name (cn)")
-    issuer = _Issuer.of(ca)
-    key = _new_key(key_type)
-    issued = _aware(not_before) if not_before is not None else _now()
+    issuer = Issuer.of(ca)
+    key = new_key(key_type)
+    issued = aware(not_before) if not_before is not None else utc_now()
     # An explicit not_before is taken literally: the caller wants exactly that window.
     start = issued - CLOCK_SKEW if backdate and not_before is None else issued
-    return _issue(issuer, subject=_name(cn, org), public_key=key.public_key(), key=key, not_before=start,
-                  not_after=issued + timedelta(days=days), sans=_parse_sans(sans), ekus=ekus)
+    return _issue(issuer, subject=x509_name(cn, org), public_key=key.public_key(), key=key, not_before=start,
+                  not_after=issued + timedelta(days=days), sans=parse_sans(sans), ekus=ekus)
 
 
-class _Issuer:
+class IssuingCA(abc.ABC):
+    """A CA that keeps its parsed certificate and key (MeshCA): the make_* functions sign with it directly."""
+
+    @property
+    @abc.abstractmethod
+    def issuer(self) -> "Issuer":
+        """The parsed certificate and key this CA signs with."""
+
+
+class Issuer:
     """A CA's parsed certificate and key, ready to sign; parsed once per call (or once per MeshCA)."""
 
     __slots__ = ("cert", "key", "chain_pem", "root_pem", "aki")
@@ -113,19 +122,18 @@ class _Issuer:
             self.aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(cert.public_key())
 
     def __repr__(self) -> str:
-        return f"<issuer {_name_str(self.cert.subject)}>"
+        return f"<issuer {name_str(self.cert.subject)}>"
 
     @classmethod
-    def of(cls, ca) -> "_Issuer":
-        from .mesh_ca import MeshCA  # MeshCA issues through this module: import at use, not at load
-        if isinstance(ca, MeshCA):
-            return ca._issuer
+    def of(cls, ca) -> "Issuer":
+        if isinstance(ca, IssuingCA):
+            return ca.issuer
         if not isinstance(ca, CertBundle):
             raise LabkitError(f"expected a CA CertBundle (from certs.make_ca) or a MeshCA, got {type(ca).__name__}")
-        certs = _load_certs(ca.cert_pem, what="the CA's cert_pem")
+        certs = load_certs(ca.cert_pem, what="the CA's cert_pem")
         cert = certs[0]
-        if not _is_ca(cert):
-            raise LabkitError(f"{_name_str(cert.subject) or 'the certificate'} is not a CA certificate "
+        if not cert_is_ca(cert):
+            raise LabkitError(f"{name_str(cert.subject) or 'the certificate'} is not a CA certificate "
                               "(basicConstraints CA:TRUE is missing), so it cannot sign other certificates",
                               hint="pass the bundle returned by certs.make_ca(...)")
         if not ca.key_pem:
@@ -133,26 +141,26 @@ class _Issuer:
                               hint="load it with certs.load_pem_files(cert_path, key_path)")
         # Validating an RSA key costs ~25 ms per parse; this key signs only, and the match check
         # below plus verification of what it signs catch a corrupt key anyway.
-        key = _load_key(ca.key_pem, skip_rsa_check=True)
-        _check_key_matches(cert, key)
-        root = ca.ca_pem if ca.ca_pem else _pem(cert)
+        key = load_key(ca.key_pem, skip_rsa_check=True)
+        check_key_matches(cert, key)
+        root = ca.ca_pem if ca.ca_pem else encode_cert(cert)
         # Intermediates travel with the leaf; a root never does (the peer has it already).
         chain = ca.cert_pem if ca.ca_pem else b""
         return cls(cert, key, chain, root)
 
     def issue_workload(self, spiffe_id: str, hours: float) -> CertBundle:
-        _check_spiffe_id(spiffe_id)
+        check_spiffe_id(spiffe_id)
         if hours <= 0:
             raise LabkitError(f"hours must be positive, got {hours}")
         key = ec.generate_private_key(ec.SECP256R1())
-        now = _now()
+        now = utc_now()
         return _issue(self, subject=x509.Name([]), public_key=key.public_key(), key=key,
                       not_before=now - CLOCK_SKEW, not_after=now + timedelta(hours=hours),
                       sans=[x509.UniformResourceIdentifier(spiffe_id)],
                       ekus=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
 
 
-def _issue(issuer: _Issuer | None, *, subject: x509.Name, public_key, key, not_before: datetime,
+def _issue(issuer: Issuer | None, *, subject: x509.Name, public_key, key, not_before: datetime,
            not_after: datetime, ca: bool = False, path_length: int | None = None,
            sans: list[x509.GeneralName] | None = None, ekus: list | None = None) -> CertBundle:
     """Build, sign and PEM-encode one certificate for `key`. issuer None means self-signed."""
@@ -161,8 +169,8 @@ def _issue(issuer: _Issuer | None, *, subject: x509.Name, public_key, key, not_b
         # expires; clamp so `days_left` tells the truth.
         not_after = min(not_after, issuer.cert.not_valid_after_utc)
     if not_after <= not_before:
-        raise LabkitError(f"the validity window is empty (not_before {_fmt_time(not_before)}, "
-                          f"not_after {_fmt_time(not_after)})")
+        raise LabkitError(f"the validity window is empty (not_before {fmt_time(not_before)}, "
+                          f"not_after {fmt_time(not_after)})")
     ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
     builder = (x509.CertificateBuilder()
                .subject_name(subject)
@@ -192,7 +200,7 @@ def _issue(issuer: _Issuer | None, *, subject: x509.Name, public_key, key, not_b
     # Ed25519/Ed448 CAs (a learner's `openssl genpkey -algorithm ed25519`) hash internally.
     cert = builder.sign(signer, None if isinstance(signer, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey))
                         else hashes.SHA256())
-    cert_pem = _pem(cert) + (issuer.chain_pem if issuer is not None else b"")
-    return CertBundle(cert_pem=cert_pem, key_pem=_key_pem(key), ca_pem=None if issuer is None else issuer.root_pem)
+    cert_pem = encode_cert(cert) + (issuer.chain_pem if issuer is not None else b"")
+    return CertBundle(cert_pem=cert_pem, key_pem=encode_key(key), ca_pem=None if issuer is None else issuer.root_pem)
 
 

@@ -15,12 +15,13 @@ try:  # not on Windows, where labkit does not run the local mesh anyway
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-from ._common import (CertBundle, DEFAULT_TRUST_DOMAIN, MESH_ROOT_CN, _atomic_write, _check_key_matches, _fmt_time,
-                      _is_ca, _is_expired, _key_pem, _load_certs, _load_key, _name_str, _pem)
-from .issue import _Issuer, make_ca
+from .bundle import CertBundle
+from .common import (DEFAULT_TRUST_DOMAIN, MESH_ROOT_CN, atomic_write, check_key_matches, fmt_time,
+                      cert_is_ca, is_expired, encode_key, load_certs, load_key, name_str, encode_cert)
+from .issue import Issuer, IssuingCA, make_ca
 
 
-class MeshCA:
+class MeshCA(IssuingCA):
     """The local mesh's self-signed root, standing in for istiod's "istio-ca".
 
     The root key lives only in this object and in `root-key.pem` (mode 0600, directory 0700); it is
@@ -32,16 +33,20 @@ class MeshCA:
     ROOT_KEY = "root-key.pem"
 
     def __init__(self, cert_pem: bytes, key_pem: bytes, directory: Path | None = None):
-        cert = _load_certs(cert_pem, what="the mesh root certificate")[0]
-        key = _load_key(key_pem, skip_rsa_check=True)
-        _check_key_matches(cert, key)
-        if not _is_ca(cert):
+        cert = load_certs(cert_pem, what="the mesh root certificate")[0]
+        key = load_key(key_pem, skip_rsa_check=True)
+        check_key_matches(cert, key)
+        if not cert_is_ca(cert):
             raise LabkitError("the mesh root certificate is not a CA (basicConstraints CA:TRUE missing)")
-        self._root_pem = _pem(cert)
-        self._issuer = _Issuer(cert, key, b"", self._root_pem)
+        self._root_pem = encode_cert(cert)
+        self._issuer = Issuer(cert, key, b"", self._root_pem)
         self.directory = Path(directory) if directory is not None else None
         org = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
         self.trust_domain = str(org[0].value) if org else DEFAULT_TRUST_DOMAIN
+
+    @property
+    def issuer(self) -> Issuer:
+        return self._issuer
 
     @classmethod
     def create(cls, trust_domain: str = DEFAULT_TRUST_DOMAIN, *, days: int = 3650,
@@ -69,9 +74,9 @@ class MeshCA:
             have_cert, have_key = cert_path.exists(), key_path.exists()
             if have_cert and have_key:
                 ca = cls(cert_path.read_bytes(), key_path.read_bytes(), directory)
-                if _is_expired(ca._issuer.cert):
+                if is_expired(ca._issuer.cert):
                     raise LabkitError(f"the mesh root CA in {directory} expired on "
-                                      f"{_fmt_time(ca._issuer.cert.not_valid_after_utc)}",
+                                      f"{fmt_time(ca._issuer.cert.not_valid_after_utc)}",
                                       hint=f"delete {directory} and restart the mesh to make a new root")
                 if trust_domain is not None and trust_domain != ca.trust_domain:
                     raise LabkitError(f"the mesh root in {directory} is for trust domain {ca.trust_domain!r}, "
@@ -88,8 +93,8 @@ class MeshCA:
             ca = cls.create(trust_domain or DEFAULT_TRUST_DOMAIN, days=days, key_type=key_type)
             # Key first: a crash in between leaves "key without cert", which is reported above,
             # never a certificate whose key is lost.
-            _atomic_write(key_path, _key_pem(ca._issuer.key), 0o600, durable=True)
-            _atomic_write(cert_path, ca.root_pem, 0o644, durable=True)
+            atomic_write(key_path, encode_key(ca._issuer.key), 0o600, durable=True)
+            atomic_write(cert_path, ca.root_pem, 0o644, durable=True)
             ca.directory = directory
             return ca
 
@@ -112,8 +117,8 @@ class MeshCA:
     def __repr__(self) -> str:
         cert = self._issuer.cert
         where = f", directory={str(self.directory)!r}" if self.directory else ""
-        return (f"MeshCA(subject={_name_str(cert.subject)!r}, trust_domain={self.trust_domain!r}, "
-                f"not_after={_fmt_time(cert.not_valid_after_utc)!r}{where})")
+        return (f"MeshCA(subject={name_str(cert.subject)!r}, trust_domain={self.trust_domain!r}, "
+                f"not_after={fmt_time(cert.not_valid_after_utc)!r}{where})")
 
     __str__ = __repr__
 
