@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..envoy.proxy import GatewaySettings
+from ..envoy.gateway_settings import GatewaySettings
 from ..envoy_binary import envoy_path
 from ..errors import LabkitError
 from ..model.deployments import reconcile_pods

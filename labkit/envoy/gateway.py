@@ -14,7 +14,7 @@ from ..model.hostmatch import subset_of
 from ..model.mesh import MeshModel, Pod
 from ..model.vsbinding import RouteContext, match_applies
 from . import common as c
-from .proxy import GatewaySettings
+from .gateway_settings import GatewaySettings
 from .rbac import rbac_filters, rbac_network_filters, rbac_per_route, rbac_warnings
 from .routing import FAULT_FILTER, catch_all_last, destination_cluster, virtual_service_routes
 from .sidecar import outbound_clusters

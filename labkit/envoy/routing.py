@@ -6,6 +6,7 @@ import re
 from ..model.mesh import MeshModel, Service, ServicePort
 from ..model.vsbinding import RouteContext, applicable_rule, mesh_virtual_services, resolve_host
 from .common import TYPE
+from .names import outbound_cluster_name
 
 FAULT_FILTER = {"name": "envoy.filters.http.fault",
                 "typed_config": {"@type": TYPE + "envoy.extensions.filters.http.fault.v3.HTTPFault"}}
@@ -74,7 +75,6 @@ def route_match(match: dict | None) -> dict:
 
 
 def destination_cluster(model: MeshModel, destination: dict, vs_namespace: str, default_port: int | None) -> str:
-    from .sidecar import outbound_cluster_name
     host = resolve_host(destination["host"], vs_namespace)
     service = model.service_by_fqdn(host)
     port = (destination.get("port") or {}).get("number")
@@ -219,7 +219,6 @@ def catch_all_last(routes: list[dict]) -> list[dict]:
 
 
 def default_route(model: MeshModel, service: Service, sp: ServicePort) -> dict:
-    from .sidecar import outbound_cluster_name
     return {"name": "default", "match": {"prefix": "/"},
             "route": {"cluster": outbound_cluster_name(service, sp.port), "timeout": "0s",
                       "retry_policy": DEFAULT_RETRY}}

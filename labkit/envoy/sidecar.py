@@ -12,6 +12,7 @@ from ..model.destrule import AUTO, ClientTls, client_tls, endpoint_wants_mtls
 from ..model.mesh import MeshModel, Pod, Service, ServicePort
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT, effective_mtls
 from . import common as c
+from .names import outbound_cluster_name, outbound_sni
 from .placeholders import UNVERIFIABLE_CA_PEM
 from .rbac import rbac_filters, rbac_network_filters, rbac_per_route, rbac_warnings
 from .routing import FAULT_FILTER, mesh_routes_for
@@ -86,13 +87,6 @@ def _add_inbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Prox
 
 
 # ---- outbound ------------------------------------------------------------------------------------
-
-def outbound_cluster_name(service: Service, port: int, subset: str = "") -> str:
-    return f"outbound|{port}|{subset}|{service.fqdn}"
-
-
-def outbound_sni(service: Service, port: int, subset: str = "") -> str:
-    return f"outbound_.{port}_.{subset}_.{service.fqdn}"
 
 
 def _upstream_socket(model: MeshModel, tls: ClientTls, service: Service, sp: ServicePort, subset: str,
