@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: help lab test test-browser browser learner bench clean install
+.PHONY: help lab lint test test-browser browser learner bench clean install
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -35,7 +35,11 @@ lab: $(STAMP) ## Start JupyterLab on labs/ (local mesh backend by default)
 browser: ## Install Debian's Chromium for the browser test (needs root or passwordless sudo)
 	@bash scripts/install-browser.sh
 
-test: $(STAMP) ## Run the whole test suite (unit, local mesh, notebooks, lab 03 in headless Chromium)
+lint: $(STAMP) ## ruff and mypy over labkit/ (rules in pyproject.toml); must report nothing
+	$(VENV)/bin/ruff check labkit
+	$(VENV)/bin/mypy
+
+test: $(STAMP) lint ## Run `make lint`, then the whole test suite (unit, local mesh, notebooks, lab 03 in headless Chromium)
 	@bash scripts/install-browser.sh --quiet || echo "make test: tests/test_browser.py will be skipped (no Chromium, see above)"
 	$(PY) -m pytest tests labs --nbval-lax --nbval-current-env --ignore=labs/learner -p no:cacheprovider $(PYTEST_ARGS)
 

@@ -80,8 +80,6 @@ class Lab(abc.ABC):
     backend: str = "abstract"
     # How long a change may take to reach every proxy (checks wait this long before concluding).
     settle_seconds: float = 2.0
-    # Where this lab keeps its files (progress, state); None when it keeps none on this machine.
-    state_dir: Path | None = None
     current_lab: str | None = None  # the lab id of the last reset_lab: where checks record progress
 
     # -- lifecycle ------------------------------------------------------------------------------------

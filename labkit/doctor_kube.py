@@ -285,7 +285,8 @@ def _webhook_check(k8s, api) -> dict:
 
 
 def _skew_check(server: str | None, kubectl: str | None, istiod: str | None, istioctl: str | None) -> dict:
-    problems, notes = [], []
+    problems: list[str] = []
+    notes: list[str] = []
     s, k = _minor(server), _minor(kubectl)
     if s and k:
         diff = abs(s[1] - k[1]) if s[0] == k[0] else 99

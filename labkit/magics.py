@@ -67,6 +67,11 @@ def _ready(cell: str, verb: str) -> bool:
 
 @magics_class
 class LabMagics(Magics):
+    def _user_ns(self) -> dict:
+        """The notebook's variables, for ${NAME} in a cell (a registered magic always has a shell)."""
+        assert self.shell is not None
+        return self.shell.user_ns
+
     @magic_arguments()
     @argument("-n", "--namespace", help="namespace for documents that name none (kubectl -n)")
     @argument("--no-wait", action="store_true", help="do not wait for new or restarted pods to be ready")
@@ -77,7 +82,7 @@ class LabMagics(Magics):
         if not _ready(cell, "apply"):
             return
         lab = session.current()
-        applied = lab.apply(expand(cell, self.shell.user_ns), namespace=args.namespace)
+        applied = lab.apply(expand(cell, self._user_ns()), namespace=args.namespace)
         display(changes_table(applied))
         if not args.no_wait and any(a.kind in POD_KINDS and a.action != "unchanged" for a in applied):
             lab.wait_ready(timeout=60)
@@ -91,7 +96,7 @@ class LabMagics(Magics):
         args = parse_argstring(self.delete, line)
         if not _ready(cell, "delete"):
             return
-        deleted = session.current().delete(expand(cell, self.shell.user_ns), namespace=args.namespace,
+        deleted = session.current().delete(expand(cell, self._user_ns()), namespace=args.namespace,
                                            ignore_missing=args.ignore_not_found)
         display(changes_table(deleted))
 

@@ -13,7 +13,7 @@ def names() -> list[str]:
 
 def sample(name: str) -> str:
     """YAML text of a sample (e.g. "httpbin", "curl", "sleep"), ready for `lab.apply(..., namespace=...)`."""
-    path = resources.files("labkit.data").joinpath("samples", f"{name}.yaml")
+    path = resources.files("labkit.data").joinpath("samples").joinpath(f"{name}.yaml")
     if not path.is_file():
         raise LabkitError(f"no sample named {name!r}", hint="samples: " + ", ".join(names()))
     return path.read_text()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Any
 
 from . import progress
 from .checks.result import CheckResult
@@ -43,7 +44,8 @@ def interactive() -> bool:
         return False
     try:
         import psutil
-        parent = psutil.Process().parent().cmdline()
+        parent_process = psutil.Process().parent()
+        parent = parent_process.cmdline() if parent_process else []
     except Exception:
         return True
     return not _is_headless_runner(parent)
@@ -74,8 +76,8 @@ class CheckWidget:
         self.fn, self.args, self.kwargs = fn, args, kwargs
         self.lab = args[0] if args else None  # every check takes the lab first
         self.result: CheckResult | None = None
-        self.handle = None
-        self.button = _check_button() if _kernel() is not None else None
+        self.handle: Any = None
+        self.button: Any = _check_button() if _kernel() is not None else None
 
     def run(self) -> CheckResult:
         self.result = self.fn(*self.args, **self.kwargs)
@@ -89,7 +91,7 @@ class CheckWidget:
 
     def show(self) -> None:
         if self.button is None:
-            print(self.result.report())
+            print(self.result.report() if self.result else "")
             return
         from IPython.display import display
         self.handle = display(self.result, display_id=True)

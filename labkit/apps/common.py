@@ -313,7 +313,7 @@ class _AppRequestHandler(BaseHTTPRequestHandler):
         return self.rfile.read(int(length)) if length and length.isdigit() else b""
 
     def _read_chunked(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
             if size == 0:

@@ -369,7 +369,7 @@ class KubeLab(LabBase):
         if created:
             labels[CREATED_LABEL] = "true"
         if self.nsmap.enabled:
-            labels[OWNER_LABEL] = self.nsmap.prefix
+            labels[OWNER_LABEL] = str(self.nsmap.prefix)
         return labels
 
     def _selector(self, created: bool) -> str:
@@ -632,7 +632,7 @@ class KubeLab(LabBase):
         if namespace:
             namespaces: list[str | None] = [self.nsmap.ns(namespace)]
         elif self._touched_namespaces:
-            namespaces = sorted(self._touched_namespaces)
+            namespaces = list(sorted(self._touched_namespaces))
         else:
             namespaces = [None]
         label = f"pods in {namespace}" if namespace else "pods"
@@ -918,7 +918,7 @@ class KubeLab(LabBase):
                             raise
                     continue
                 shown = self.nsmap.unns(name) if self._is_namespace_kind(resource) else name
-                self.cleaned.append(AppliedObject(resource.kind, shown, self.nsmap.unns(ns) if ns else None,
+                self.cleaned.append(AppliedObject(resource.kind, str(shown), self.nsmap.unns(ns) if ns else None,
                                                   "deleted"))
             for item in self._list_for_cleanup(resource, touched_sel):
                 self._release(resource, item)
@@ -949,7 +949,7 @@ class KubeLab(LabBase):
         except ApiException:
             return  # e.g. a required field only labkit set: leave the object as it is
         shown = self.nsmap.unns(name) if self._is_namespace_kind(resource) else name
-        self.cleaned.append(AppliedObject(resource.kind, shown, self.nsmap.unns(ns) if ns else None, "released"))
+        self.cleaned.append(AppliedObject(resource.kind, str(shown), self.nsmap.unns(ns) if ns else None, "released"))
 
     def _served_groups(self) -> set[str]:
         with self._errors("discovery"):

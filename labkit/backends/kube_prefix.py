@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, overload
 
 from ..errors import LabkitError
 
@@ -71,13 +71,19 @@ class NamespaceMap:
     def is_system(self, namespace: str | None) -> bool:
         return namespace in SYSTEM_NAMESPACES
 
+    @overload
+    def ns(self, namespace: str) -> str: ...
+
+    @overload
+    def ns(self, namespace: None) -> None: ...
+
     def ns(self, namespace: str | None) -> str | None:
         """Lab namespace → cluster namespace. Idempotent: an already prefixed name is kept."""
         if namespace is None or not self.enabled or not isinstance(namespace, str):
             return namespace
         if not namespace or namespace in SYSTEM_NAMESPACES or "*" in namespace:
             return namespace
-        if namespace.startswith(self.prefix + "-"):
+        if namespace.startswith(f"{self.prefix}-"):
             return namespace
         mapped = f"{self.prefix}-{namespace}"
         if len(mapped) > 63:
@@ -86,11 +92,17 @@ class NamespaceMap:
                               hint="use a shorter LABKIT_NAMESPACE_PREFIX")
         return mapped
 
+    @overload
+    def unns(self, namespace: str) -> str: ...
+
+    @overload
+    def unns(self, namespace: None) -> None: ...
+
     def unns(self, namespace: str | None) -> str | None:
         """Cluster namespace → lab namespace (strips this learner's prefix)."""
         if namespace is None or not self.enabled or not isinstance(namespace, str):
             return namespace
-        head = self.prefix + "-"
+        head = f"{self.prefix}-"
         if namespace.startswith(head) and len(namespace) > len(head):
             return namespace[len(head):]
         return namespace
@@ -99,7 +111,7 @@ class NamespaceMap:
         """Whether this learner may see the cluster namespace (own prefixed ones and system ones)."""
         if not self.enabled or namespace is None:
             return True
-        return namespace in SYSTEM_NAMESPACES or namespace.startswith(self.prefix + "-")
+        return namespace in SYSTEM_NAMESPACES or namespace.startswith(f"{self.prefix}-")
 
     # -- whole objects ------------------------------------------------------------------------
     def map_object(self, obj: dict, known: Iterable[str] = ()) -> dict:
@@ -117,7 +129,7 @@ class NamespaceMap:
         """A deep copy of `obj` as the lab sees it (this learner's prefix removed)."""
         if not self.enabled:
             return copy.deepcopy(obj)
-        head = self.prefix + "-"
+        head = f"{self.prefix}-"
         return transform_object(obj, self.unns, lambda label: label.startswith(head))
 
     def map_host(self, host: str, known: Iterable[str] = ()) -> str:
@@ -264,7 +276,7 @@ def _authz(spec: dict, f: NsFunc) -> None:
                 if key in source:
                     source[key] = _map_list(source[key], lambda v: map_principal(v, f))
         for cond in _dicts(rule.get("when")):
-            key = cond.get("key")
+            key = cond.get("key") or ""
             if key == "source.namespace":
                 fn = lambda v: f(v) if isinstance(v, str) else v  # noqa: E731
             elif key == "source.principal":

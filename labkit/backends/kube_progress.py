@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 
 def in_notebook() -> bool:
@@ -22,8 +23,8 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self._last: tuple | None = None
         self._printed: tuple | None = None
-        self._bar = None
-        self._label = None
+        self._bar: Any = None    # ipywidgets.IntProgress in a notebook
+        self._label: Any = None
         use_widget = in_notebook() if widget is None else widget
         if use_widget:
             try:

@@ -28,7 +28,7 @@ from ..resources.store import Store, key_of
 from ..runtime.mesh_runtime import MeshRuntime
 from ..runtime.pods import port_open
 from ..samples import system_objects
-from .base import AppliedObject, EnvironmentItem, ExecResult, LabBase, MeshAccess
+from .base import AppliedObject, EnvironmentItem, ExecResult, LabBase, MeshAccess, YamlSource
 from .local_state import Ownership, Settings, default_state_dir, read_status, write_status
 from .progress import progress
 from .wake import Doorbell, ring
@@ -173,8 +173,10 @@ class LocalLab(LabBase):
     # -- the control loop -------------------------------------------------------------------------
     def _watch(self) -> None:
         last_status = 0.0
+        doorbell = self._doorbell
+        assert doorbell is not None, "the watcher runs only after up() opened the doorbell"
         while not self._stop.is_set():
-            self._doorbell.wait(WATCH_INTERVAL)
+            doorbell.wait(WATCH_INTERVAL)
             if self._stop.is_set():
                 break
             try:
@@ -410,7 +412,7 @@ class LocalLab(LabBase):
             time.sleep(0.02)
         return False
 
-    def reset(self, resources: list[dict] | str | None = None) -> None:
+    def reset(self, resources: YamlSource | None = None) -> None:
         """Remove every learner resource (keeping the mesh's own), then apply `resources`."""
         system = {key_of(o) for o in system_objects()}
         doomed = [key_of(o) for o in self.store.list() if key_of(o) not in system and o["kind"] != "Pod"]

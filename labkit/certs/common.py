@@ -9,7 +9,7 @@ import tempfile
 import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Protocol, Union, runtime_checkable
+from typing import Callable, Protocol, Union, runtime_checkable
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -42,7 +42,7 @@ DEFAULT_TRUST_DOMAIN = TRUST_DOMAIN
 
 SPIFFE_RE = re.compile(r"^spiffe://([a-z0-9._-]+)(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]+)$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-CURVES = {"p-256": ec.SECP256R1, "p-384": ec.SECP384R1, "p-521": ec.SECP521R1}
+CURVES: dict[str, Callable[[], ec.EllipticCurve]] = {"p-256": ec.SECP256R1, "p-384": ec.SECP384R1, "p-521": ec.SECP521R1}
 CURVE_ALIASES = {"prime256v1": "p-256", "secp256r1": "p-256", "secp384r1": "p-384", "secp521r1": "p-521",
                   "p256": "p-256", "p384": "p-384", "p521": "p-521"}
 EKU_NAMES = {ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth", ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
@@ -187,7 +187,7 @@ def x509_name(cn: str, org: str | None) -> x509.Name:
 def name_str(name: x509.Name) -> str:
     # Certificate order (like `openssl x509 -subject`), not RFC 4514's reversed order, so what the
     # learner sees matches the -subj they typed.
-    return ", ".join("+".join(f"{ATTR_NAMES.get(a.oid) or a.rfc4514_attribute_name}={a.value}" for a in rdn)
+    return ", ".join("+".join(f"{ATTR_NAMES.get(a.oid) or a.rfc4514_attribute_name}={a.value!s}" for a in rdn)
                      for rdn in name.rdns)
 
 

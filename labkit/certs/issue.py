@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 import abc
-from typing import Iterable
+from typing import Any, Iterable, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -119,7 +119,8 @@ class Issuer:
             ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
             self.aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
         except x509.ExtensionNotFound:  # a v1 CA made with plain openssl has no SKI
-            self.aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(cert.public_key())
+            public_key = cast(Any, cert.public_key())  # a CA's key signs: RSA, EC or EdDSA, never DSA/X25519
+            self.aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key)
 
     def __repr__(self) -> str:
         return f"<issuer {name_str(self.cert.subject)}>"

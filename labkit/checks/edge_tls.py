@@ -75,7 +75,7 @@ def credential_missing(result: CheckResult, lab, host: str, cacert=None) -> None
     found = server_for(view, host, 443)
     name = ((found[1].get("tls") or {}).get("credentialName") if found else None)
     outcome = edge_curl(lab, host, "/", port=443, cacert=cacert)
-    exists = bool(name) and view.find("Secret", name, GATEWAY_NAMESPACE) is not None
+    exists = name is not None and view.find("Secret", name, GATEWAY_NAMESPACE) is not None
     result.add(outcome.command, outcome.tls_failed, f"{outcome.label}: {outcome.error or outcome.status}",
                f"credentialName {name!r} names an existing Secret, so the gateway has its certificate: set it to a "
                "name that does not exist (wrong-secret) to see the failure." if exists else

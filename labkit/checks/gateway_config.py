@@ -55,7 +55,7 @@ def gateway_ca(view: MeshView, name: str) -> str | None:
 def server_for(view: MeshView, host: str, port: int) -> tuple[dict, dict] | None:
     found = servers_on(view, port, host)
     exact = [(g, s) for g, s in found if host.lower() in [h.lower() for h in server_hosts(s)]]
-    return (exact or found or [None])[0]
+    return (exact or found)[0] if (exact or found) else None
 
 
 def route_destinations(view: MeshView, host: str, port: int) -> list[tuple[dict, str, int | None]]:

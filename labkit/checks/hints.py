@@ -11,9 +11,9 @@ from ..model.peerauth import DISABLE, STRICT
 from .state import ROOT_NAMESPACE, INJECTION_LABEL, MeshView, labels_text, policy_mode, policy_selector, ref
 
 
-def rule_ref(rule: str) -> str:
+def rule_ref(rule: str | None) -> str:
     """The model names rules `name.namespace`; kubectl shows `namespace/name`."""
-    name, _, namespace = rule.rpartition(".")
+    name, _, namespace = (rule or "").rpartition(".")
     return f"{namespace}/{name}"
 
 

@@ -20,14 +20,15 @@ def tls_status(lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES, 
     for server_ns in servers:
         svc = view.service(service, server_ns)
         pods = view.endpoints(svc) if svc else []
-        sp = (svc.port(port) or svc.ports[0]) if svc else None
+        sp = (svc.port(port) or svc.ports[0]) if svc and svc.ports else None
         server_sidecar = bool(pods) and all(view.has_sidecar(server_ns, p.name) for p in pods)
-        server_mode = view.effective(pods[0]).for_port(sp.target_port) if pods and server_sidecar else "no sidecar"
+        server_mode = (view.effective(pods[0]).for_port(sp.target_port) if sp and pods and server_sidecar
+                       else "no sidecar")
         for client_ns in clients:
             client_sidecar = client_has_sidecar(view, client_ns)
             if not client_sidecar:
                 client_tls = "plaintext (no sidecar)"
-            elif svc is None:
+            elif svc is None or sp is None:
                 client_tls = "?"
             else:
                 tls = view.client_tls(client_ns, svc, sp.port)

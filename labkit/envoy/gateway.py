@@ -8,6 +8,8 @@ becomes an SDS file without a secret: the listener still binds and only the hand
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ..model.gateways import (CA_SUFFIX, CredentialError, Server, bound_virtual_services, ca_credential,
                               credential_resource, gateway_servers, server_credential)
 from ..model.hostmatch import subset_of
@@ -113,7 +115,9 @@ class _GatewayBuilder:
 
     def _http_routes(self, servers: list[Server]) -> dict:
         """The route configuration shared by `servers`, inlined in the listener (see http_connection_manager)."""
-        return c.route_config(servers[0].route_name, self._virtual_hosts(servers), ignore_port=False)
+        name = servers[0].route_name
+        assert name is not None, "HTTP and terminated HTTPS servers always have a route name"
+        return c.route_config(name, self._virtual_hosts(servers), ignore_port=False)
 
     def _virtual_hosts(self, servers: list[Server]) -> list[dict]:
         """istiod's buildGatewayHTTPRouteConfig: one virtual host per hostname, later VirtualServices append."""
@@ -244,7 +248,7 @@ class _GatewayBuilder:
             context["combined_validation_context"] = {
                 "default_validation_context": default,
                 "validation_context_sds_secret_config": c.sds_secret(self._ca(server), self.paths)}
-        typed = {"@type": c.DOWNSTREAM_TLS, "common_tls_context": context}
+        typed: dict[str, Any] = {"@type": c.DOWNSTREAM_TLS, "common_tls_context": context}
         if mode in ("MUTUAL", "OPTIONAL_MUTUAL"):
             typed["require_client_certificate"] = mode == "MUTUAL"
         return {"name": c.TLS_SOCKET, "typed_config": typed}

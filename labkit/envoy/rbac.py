@@ -152,10 +152,12 @@ def _when_permission_keys(port_map: PortMap) -> dict:
 
 def _when(conditions: list[dict], port_map: PortMap) -> tuple[list[dict], list[dict]]:
     """(principal terms, permission terms) for `when` conditions; unknown keys never match."""
-    principals, permissions = [], []
+    principals: list[dict] = []
+    permissions: list[dict] = []
     permission_keys = _when_permission_keys(port_map)
     for cond in conditions:
         key = cond.get("key", "")
+        build: Callable[..., dict]
         values, not_values = cond.get("values") or [], cond.get("notValues") or []
         if key.startswith("request.headers[") and key.endswith("]"):
             header = key[len("request.headers["):-1]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from ..model.mesh import MeshModel, Service, ServicePort
 from ..model.vsbinding import RouteContext, applicable_rule, mesh_virtual_services, resolve_host
@@ -87,7 +88,7 @@ def destination_cluster(model: MeshModel, destination: dict, vs_namespace: str, 
 
 
 def _fault(fault: dict) -> dict:
-    out = {"@type": TYPE + "envoy.extensions.filters.http.fault.v3.HTTPFault"}
+    out: dict[str, Any] = {"@type": TYPE + "envoy.extensions.filters.http.fault.v3.HTTPFault"}
     abort, delay = fault.get("abort"), fault.get("delay")
     if abort:
         pct = (abort.get("percentage") or {}).get("value", 100)

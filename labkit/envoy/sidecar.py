@@ -6,6 +6,7 @@ clusters `inbound|<port>||` and `outbound|<port>|<subset>|<fqdn>`, outbound rout
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from ..model.addressing import real_port, service_hostnames
 from ..model.destrule import AUTO, ClientTls, client_tls, endpoint_wants_mtls
@@ -59,14 +60,15 @@ def _add_inbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Prox
             config.routes.append(c.route_config(route_name, [
                 {"name": f"inbound|http|{port}", "domains": ["*"], "routes": [route]}], ignore_port=False))
 
+            # Called within this iteration only, so the loop variables it reads are the current ones.
             def app_filters(tls: bool):
-                return [c.http_connection_manager(f"inbound_{chain_name}", route_name, paths,
+                return [c.http_connection_manager(f"inbound_{chain_name}", route_name, paths,  # noqa: B023
                                                   server_name="istio-envoy", http_filters=rbac_filters(),
                                                   forward_client_cert=tls)]
             alpn_in = HTTP_ALPN_IN
         else:
             def app_filters(tls: bool):
-                return [*tcp_authz, c.tcp_proxy(f"inbound_{chain_name}", cluster, paths)]
+                return [*tcp_authz, c.tcp_proxy(f"inbound_{chain_name}", cluster, paths)]  # noqa: B023
             alpn_in = TCP_ALPN_IN
         mode = mtls.for_port(port)
         chains = []
@@ -125,7 +127,7 @@ def _origination_socket(tls: ClientTls, service: Service, warnings: list[str]) -
             warnings.append(f"DestinationRule {tls.rule}: caCertificates file {ca_file} not found; "
                             f"TLS to {service.fqdn} fails verification")
             trusted = {"inline_string": UNVERIFIABLE_CA_PEM}
-        validation = {"trusted_ca": trusted}
+        validation: dict[str, Any] = {"trusted_ca": trusted}
         if settings.get("subjectAltNames"):
             validation["match_typed_subject_alt_names"] = [
                 {"san_type": "DNS", "matcher": {"exact": san}} for san in settings["subjectAltNames"]]

@@ -65,7 +65,7 @@ def _policy_for_port(traffic_policy: dict | None, port: int) -> dict:
 
 def client_tls(model: MeshModel, client_namespace: str, service: Service, port: int) -> ClientTls:
     rule = destination_rule_for(model, client_namespace, service)
-    subsets = ()
+    subsets: tuple = ()
     if rule is not None:
         spec = rule.get("spec") or {}
         subsets = tuple((s["name"], dict(s.get("labels") or {}),

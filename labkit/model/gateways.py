@@ -226,12 +226,14 @@ def ca_secret(own: dict | None, companion: dict | None) -> dict | None:
 
 def ca_pem(data: dict | None):
     """The CA bundle in a Secret's (decoded) data, as written: `cacert`, else `ca.crt`; None without one."""
-    return next((data[key] for key in CA_KEYS if (data or {}).get(key)), None)
+    data = data or {}
+    return next((data[key] for key in CA_KEYS if data.get(key)), None)
 
 
 def credential_cert_pem(data: dict | None):
     """The certificate in a Secret's (decoded) data: `tls.crt`, else `cert`; None without one."""
-    return next((data[key] for key in CERT_KEYS if (data or {}).get(key)), None)
+    data = data or {}
+    return next((data[key] for key in CERT_KEYS if data.get(key)), None)
 
 
 def has_key_pair(data: dict | None) -> bool:

@@ -195,7 +195,7 @@ def secret_data(secret: dict) -> dict[str, bytes]:
 
 
 def build_model(objects: list[dict], subnet: int) -> MeshModel:
-    namespaces = {name: {} for name in ("default", "istio-system", "kube-system")}
+    namespaces: dict[str, dict] = {name: {} for name in ("default", "istio-system", "kube-system")}
     pods: list[Pod] = []
     raw_services: list[dict] = []
     policies: dict[str, list[dict]] = {}

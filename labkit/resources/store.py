@@ -5,6 +5,7 @@ objects; a file lock serialises writers and `generation` tells watchers somethin
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import copy
 import datetime as dt
@@ -92,8 +93,8 @@ class Store:
                 return copy.deepcopy(obj)
         return None
 
-    def apply(self, docs: list[dict], *, system: bool = False,
-              namespace: str | None = None) -> list[tuple[dict, str]]:
+    def apply(self, docs: builtins.list[dict], *, system: bool = False,
+              namespace: str | None = None) -> builtins.list[tuple[dict, str]]:
         """Validate every doc, then store them all (or none). Returns (object, action) pairs.
 
         `namespace` is kubectl's `-n`: the namespace for documents that name none."""
@@ -147,9 +148,9 @@ class Store:
                 results.append((copy.deepcopy(merged), action))
         return results
 
-    def delete(self, keys: list[Key], *, ignore_missing: bool = False) -> list[dict]:
+    def delete(self, keys: builtins.list[Key], *, ignore_missing: bool = False) -> builtins.list[dict]:
         """Remove objects; deleting a Namespace removes everything in it, as Kubernetes does."""
-        removed = []
+        removed: builtins.list[dict] = []
         with self._locked() as state:
             present = {key_of(o) for o in state["objects"]}
             for key in keys:
@@ -157,10 +158,10 @@ class Store:
                     kind, namespace, name = key
                     raise LabkitError(f'{kind} "{name}" not found', kind=kind, name=name, namespace=namespace or None)
             doomed = set(keys)
-            for kind, namespace, name in keys:
+            for kind, _namespace, name in keys:
                 if kind == "Namespace":
                     doomed |= {key_of(o) for o in state["objects"] if o["metadata"].get("namespace") == name}
-            kept = []
+            kept: builtins.list[dict] = []
             for obj in state["objects"]:
                 (removed if key_of(obj) in doomed else kept).append(obj)
             if removed:
@@ -168,7 +169,7 @@ class Store:
                 state["generation"] += 1
         return removed
 
-    def replace_all(self, objects: list[dict]) -> None:
+    def replace_all(self, objects: builtins.list[dict]) -> None:
         """Reset the store to exactly these (already validated) objects."""
         with self._locked() as state:
             state["objects"] = []

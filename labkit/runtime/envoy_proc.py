@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -75,7 +76,7 @@ class EnvoyProcess:
             return False
 
     def stats(self, filter_regex: str) -> dict[str, object]:
-        text = self.admin(f"/stats?format=json&filter={urllib.request.quote(filter_regex)}")
+        text = self.admin(f"/stats?format=json&filter={urllib.parse.quote(filter_regex)}")
         out: dict[str, object] = {}
         for item in json.loads(text).get("stats", []):
             if "name" in item:
@@ -161,7 +162,8 @@ class EnvoyProcess:
         raise LabkitError(f"Envoy {self.name} did not take its new configuration: {reason}", hint=hint)
 
     def _exit_error(self) -> LabkitError:
-        code = self.process.proc.returncode
+        proc = self.process.proc if self.process else None
+        code = proc.returncode if proc else None
         fatal = [line for line in self.log_tail(200).splitlines() if "[critical]" in line and "backtrace" not in line]
         why = fatal[0].split("] ", 3)[-1] if fatal else f"exit code {code}"
         hint = f"see {self.log_path}"

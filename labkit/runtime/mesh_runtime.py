@@ -90,8 +90,10 @@ class MeshRuntime:
         fresh = [w for w in warnings if w not in seen]
         if fresh:
             stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            runtime.envoy.log_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(runtime.envoy.log_path, "a") as log:
+            envoy = runtime.envoy
+            assert envoy is not None, "warnings are about a proxy's configuration"
+            envoy.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(envoy.log_path, "a") as log:
                 log.writelines(f"{stamp}\twarning\t{w}\n" for w in fresh)
 
     def _sync_node_proxy(self, model: MeshModel) -> list[EnvoyProcess]:
@@ -118,9 +120,11 @@ class MeshRuntime:
 
     def _issue_identity(self, runtime: PodRuntime) -> None:
         bundle = self.ca.issue(runtime.pod.spiffe_id, hours=CERT_HOURS)
-        runtime.envoy.write_secret(tls_certificate_secret(
+        envoy = runtime.envoy
+        assert envoy is not None, "only pods with a proxy get a workload identity"
+        envoy.write_secret(tls_certificate_secret(
             "default", bundle.cert_pem.decode(), bundle.key_pem.decode()))
-        runtime.envoy.write_secret(validation_secret("ROOTCA", self.ca.root_pem.decode()))
+        envoy.write_secret(validation_secret("ROOTCA", self.ca.root_pem.decode()))
 
     def rotate_identity(self, uid: str) -> None:
         with self.lock:

@@ -87,6 +87,7 @@ class PodRuntime:
         tls = self._tls_files()
         for process in self.apps.values():
             if tls:
+                assert process.env is not None, "app processes get an explicit environment"
                 process.env["LABKIT_TLS_CERT_FILE"], process.env["LABKIT_TLS_KEY_FILE"] = tls
             process.start()
 
@@ -103,8 +104,10 @@ class PodRuntime:
         return all(port_open(self.pod.app_ip, real_port(p)) for _, p in container.ports)
 
     def _envoy_status(self, name: str) -> ContainerStatus:
-        process = self.envoy.process
-        ready = self.envoy.live() and not self.envoy.missing_listeners()
+        envoy = self.envoy
+        assert envoy is not None, "only pods with a proxy report its status"
+        process = envoy.process
+        ready = envoy.live() and not envoy.missing_listeners()
         return ContainerStatus(name, ready, process.restarts if process else 0, _state(process, ready))
 
     def container_statuses(self) -> list[ContainerStatus]:

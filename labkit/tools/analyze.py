@@ -119,7 +119,7 @@ def analyze_documents(docs: list[dict], *, with_system: bool = True) -> Analysis
         try:
             objects.append(validate(doc))
         except LabkitError as exc:
-            meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+            meta: dict = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
             schema_errors.append(message("IST0106", None, f"Schema validation error: {exc.message}"
                                          + (f" (field {exc.field})" if exc.field else ""),
                                          kind=str(doc.get("kind") or "?"), namespace=meta.get("namespace", "default"),

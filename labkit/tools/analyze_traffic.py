@@ -101,7 +101,7 @@ def _ports(ctx: Context, gateway: dict, pods: list[Pod]) -> Iterator[Message]:
 
 def check_conflicting_gateways(ctx: Context) -> Iterator[Message]:
     """Same selector and port with overlapping hosts on two Gateways (IST0145, as conflictinggateway.go)."""
-    table: dict[tuple[str, int], dict[str, list[str]]] = {}
+    table: dict[tuple[str, int | None], dict[str, list[str]]] = {}
     for gateway in ctx.of_kind("Gateway"):
         key_selector = selector_string((gateway.get("spec") or {}).get("selector"))
         name = f"{gateway['metadata']['namespace']}/{gateway['metadata']['name']}"
@@ -212,7 +212,7 @@ def _unverified(tls: dict | None, rule: dict) -> bool:
 def _server_verification(rule: dict) -> Iterator[Message]:
     spec, meta = rule.get("spec") or {}, rule["metadata"]
     policy = spec.get("trafficPolicy") or {}
-    tls = policy.get("tls")
+    tls = policy.get("tls") or {}
     if _unverified(tls, rule):
         yield message("IST0128", rule,
                       f"DestinationRule {meta['name']} in namespace {meta['namespace']} has TLS mode set to "

@@ -20,6 +20,7 @@ import datetime as dt
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -166,7 +167,7 @@ def interpret(line: dict, proxy: Endpoint, directory: Directory) -> list[Record]
         # gateway's; the mTLS peer certificate still names the proxy that made the connection.
         downstream = directory.with_identity(_spiffe(line.get("downstream_peer_uri_san")))
     source = downstream.node if downstream else EXTERNAL
-    common = {"time": when, "proxy": proxy, "authority": line.get("authority"), "method": line.get("method"),
+    common: dict[str, Any] = {"time": when, "proxy": proxy, "authority": line.get("authority"), "method": line.get("method"),
               "path": line.get("path"), "code": int(line.get("response_code") or 0),
               "flags": line.get("response_flags") or "-", "raw": line}
     if line.get("listener") == "NotSet":

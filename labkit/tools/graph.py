@@ -51,7 +51,9 @@ def _acyclic(nodes: list[str], edges: list[tuple[str, str]]) -> list[tuple[str, 
     """The edges that point forward in a greedy caller-first order (Eades, Lin and Smyth): in a reply
     cycle A→B→A the side that calls out more stays on the left, and the cycle cannot stretch the layout."""
     pairs = [(s, d) for s, d in edges if s != d]
-    remaining, left, right = set(nodes), [], []
+    remaining = set(nodes)
+    left: list[str] = []
+    right: list[str] = []
 
     def degree(node: str, outgoing: bool) -> int:
         return sum(1 for s, d in pairs if (s if outgoing else d) == node and (d if outgoing else s) in remaining)
@@ -140,7 +142,8 @@ class MeshGraph:
 
     def _ports(self) -> None:
         """Where each edge leaves and enters a box: spread along the side, ordered by the other end's height."""
-        self.out_y, self.in_y = {}, {}
+        self.out_y: dict[int, float] = {}
+        self.in_y: dict[int, float] = {}
         for node_id in self.nodes:
             top = self.position[node_id][1]
             for side, key, other in ((self.out_y, "source", "destination"), (self.in_y, "destination", "source")):
@@ -167,11 +170,13 @@ class MeshGraph:
     def _edge_svg(self, edge: dict) -> str:
         sx, sy = self.position[edge["source"]]
         dx, dy = self.position[edge["destination"]]
-        x1, y1 = sx + NODE_W, self.out_y[id(edge)]
-        x2, y2 = dx, self.in_y[id(edge)]
+        x1: float = sx + NODE_W
+        y1: float = self.out_y[id(edge)]
+        x2: float = dx
+        y2: float = self.in_y[id(edge)]
         if x2 <= x1:  # a call back to an earlier column (or within one): loop below the boxes
             x1, y1, x2, y2 = sx + NODE_W / 2, sy + NODE_H, dx + NODE_W / 2, dy + NODE_H
-            controls = ((x1, y1 + 70), (x2, y2 + 70))
+            controls: tuple[tuple[float, float], tuple[float, float]] = ((x1, y1 + 70), (x2, y2 + 70))
         else:
             bend = max(60.0, (x2 - x1) / 2)
             controls = ((x1 + bend, y1), (x2 - bend, y2))

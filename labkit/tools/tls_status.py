@@ -145,7 +145,8 @@ def rows(model: MeshModel, client: str | None = None, service: str | None = None
             for pod in clients:
                 if pod.is_gateway and svc.fqdn not in gateway_hosts and client is None:
                     continue
-                for endpoint in servers or [None]:
+                candidates: list[Pod | None] = list(servers) or [None]
+                for endpoint in candidates:
                     out.append(_row(model, pod, svc, sp, endpoint))
     return out
 
