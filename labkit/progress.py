@@ -5,6 +5,8 @@ lock and replace the file atomically.
 """
 from __future__ import annotations
 
+from .contract import Lab
+
 import contextlib
 import fcntl
 import json
@@ -55,12 +57,12 @@ def _updating(path: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def started(lab, lab_id: str) -> None:
+def started(lab: Lab, lab_id: str) -> None:
     with _updating(path_for(lab)) as data:
         data["labs"].setdefault(lab_id, {"steps": {}})["started"] = time.time()
 
 
-def record(lab, lab_id: str | None, title: str, passed: bool) -> None:
+def record(lab: Lab, lab_id: str | None, title: str, passed: bool) -> None:
     """Remember a check's latest outcome under the lab the notebook reset to."""
     key = lab_id or "unassigned"
     with _updating(path_for(lab)) as data:

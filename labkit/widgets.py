@@ -10,6 +10,7 @@ import functools
 import os
 from typing import Any
 
+from .contract import Lab
 from . import progress
 from .checks.result import CheckResult
 from .checks.traffic import MIGRATION_NAMESPACES
@@ -147,13 +148,13 @@ def style_matrix(frame):
     return frame.style.map(outcome_colour)
 
 
-def traffic_matrix(lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
+def traffic_matrix(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
     """curl from every client namespace to httpbin in every server namespace, as a coloured table."""
     from .checks.traffic import matrix, matrix_frame
     return style_matrix(matrix_frame(matrix(lab, clients, servers)))
 
 
-def pods_table(lab, namespaces=None):
+def pods_table(lab: Lab, namespaces=None):
     """`kubectl get pods` for some namespaces, READY coloured: with a sidecar green, without grey."""
     frame = lab.pods()
     if namespaces:
@@ -168,7 +169,7 @@ def pods_table(lab, namespaces=None):
     return frame.style.apply(colour, axis=1)
 
 
-def tls_table(lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
+def tls_table(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
     """The TLS status per client/server pair (configuration and a real request), coloured by result."""
     from .checks.tables import tls_status
     frame = tls_status(lab, clients, servers)
@@ -176,7 +177,7 @@ def tls_table(lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
         lambda v: f"background-color: {GREEN}" if v == "yes" else "", subset=["mTLS"])
 
 
-def mtls_matrix(lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
+def mtls_matrix(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
     """Which hops are mutual TLS, client by server: the mesh's security graph as a table."""
     from .checks.tables import tls_status
     frame = tls_status(lab, clients, servers)

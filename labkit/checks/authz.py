@@ -7,6 +7,7 @@ The callers are real: curl on this machine through the ingress gateway (whose id
 """
 from __future__ import annotations
 
+from ..contract import Lab
 from ..constants import GATEWAY_PRINCIPAL
 from ..display import result_colour, short
 from ..model.authz import action_of, allows_anyone, source_principals
@@ -26,7 +27,7 @@ from .traffic import curl, snippet
 
 @checker(lambda lab, namespace, service, host, port=80, path="/get":
          f"only the ingress gateway may call {service}.{namespace}")
-def only_gateway_allowed(result: CheckResult, lab, namespace: str, service: str, host: str, port: int = 80,
+def only_gateway_allowed(result: CheckResult, lab: Lab, namespace: str, service: str, host: str, port: int = 80,
                          path: str = "/get") -> None:
     """Through the gateway: 200. From a pod with a sidecar (a mesh identity, not the gateway's): 403
     `RBAC: access denied`. From a pod without a sidecar (plaintext into STRICT): reset (curl 56)."""
@@ -73,14 +74,14 @@ def _service_account(view: MeshView, namespace: str, deployment: str) -> str:
     return service_account(view, namespace, deployment)
 
 
-def _pages_title(lab, host, path="/productpage", every=(), some=(), none=(), loads=4, expect=200) -> str:
+def _pages_title(lab: Lab, host, path="/productpage", every=(), some=(), none=(), loads=4, expect=200) -> str:
     parts = [f"every load shows {t!r}" for t in every] + [f"one shows {t!r}" for t in some] + \
         [f"none shows {t!r}" for t in none]
     return f"http://{host}{path} over {loads} loads: " + ("; ".join(parts) or describe_expected(expect))
 
 
 @checker(_pages_title)
-def pages_show(result: CheckResult, lab, host: str, path: str = "/productpage", every=(), some=(), none=(),
+def pages_show(result: CheckResult, lab: Lab, host: str, path: str = "/productpage", every=(), some=(), none=(),
                loads: int = 4, expect=200) -> None:
     """Load a page several times through the gateway (port 80): Bookinfo's product page differs by which
     reviews version answered, so "one load shows" and "no load shows" need several."""
@@ -126,7 +127,7 @@ def authz_summary(view: MeshView, host: str) -> str:
 
 # ---- a table ---------------------------------------------------------------------------------------
 
-def callers_table(lab, namespace: str, service: str, host: str, port: int = 80, path: str = "/get"):
+def callers_table(lab: Lab, namespace: str, service: str, host: str, port: int = 80, path: str = "/get"):
     """The three kinds of caller of a service, what each got, coloured (200 green, 403 orange, reset red)."""
     import pandas as pd
     view = MeshView(lab)

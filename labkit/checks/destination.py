@@ -1,6 +1,7 @@
 """Checks on the client side of TLS (DestinationRule modes) and on single calls."""
 from __future__ import annotations
 
+from ..contract import Lab
 from ..model.peerauth import STRICT
 from . import hints
 from .clients import client_has_sidecar
@@ -17,7 +18,7 @@ def _split(target: str) -> tuple[str, str, int]:
 
 
 @checker(lambda lab, client_namespace, target, mode: f"curl.{client_namespace} → {target} uses tls mode {mode}")
-def dr_mode(result: CheckResult, lab, client_namespace: str, target: str, mode: str) -> None:
+def dr_mode(result: CheckResult, lab: Lab, client_namespace: str, target: str, mode: str) -> None:
     """The DestinationRule in effect for this client sets `mode`, and the traffic shows it."""
     if not precondition(result, lab):
         return
@@ -53,13 +54,13 @@ def dr_mode(result: CheckResult, lab, client_namespace: str, target: str, mode: 
                    hints.failed_call(view, client_namespace, True, namespace, service_name, port, seen.outcome))
 
 
-def _responds_title(lab, client_namespace, target, expect=200, path="/", contains=None) -> str:
+def _responds_title(lab: Lab, client_namespace, target, expect=200, path="/", contains=None) -> str:
     text = f" showing {contains!r}" if contains else ""
     return f"curl.{client_namespace} → {target}{path}: {describe_expected(expect)}{text}"
 
 
 @checker(_responds_title)
-def responds(result: CheckResult, lab, client_namespace: str, target: str, expect=200, path: str = "/",
+def responds(result: CheckResult, lab: Lab, client_namespace: str, target: str, expect=200, path: str = "/",
              contains: str | None = None) -> None:
     """One request from a client pod gets the expected status (or curl error such as "reset")."""
     if not precondition(result, lab):

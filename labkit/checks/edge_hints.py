@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
+from ..contract import Lab
 from .. import certs as certs_lib
 from ..constants import GATEWAY_NAMESPACE, GATEWAY_PRINCIPAL
 from ..errors import LabkitError
@@ -134,7 +135,7 @@ def client_cert_hint(view: MeshView, server: dict, cert) -> str:
     return ""
 
 
-def trust_hint(lab, view: MeshView, host: str, port: int, cacert) -> str:
+def trust_hint(lab: Lab, view: MeshView, host: str, port: int, cacert) -> str:
     """Why curl does not trust the certificate the gateway presents (exit 60)."""
     if not cacert:
         return ("curl does not trust the certificate: pass --cacert with the CA that signed it (for a self-signed "
@@ -154,7 +155,7 @@ def trust_hint(lab, view: MeshView, host: str, port: int, cacert) -> str:
             f"--cacert {Path(cacert).name} must be the CA that signed it.")
 
 
-def edge_hint(lab, view: MeshView, host: str, port: int, outcome: EdgeOutcome, *, cacert=None, cert=None) -> str:
+def edge_hint(lab: Lab, view: MeshView, host: str, port: int, outcome: EdgeOutcome, *, cacert=None, cert=None) -> str:
     """The likely cause of an unexpected outcome at the gateway, read from the configuration."""
     if outcome.exit_code == 7:
         return listener_hint(view, port)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..contract import Lab
 from .. import certs as certs_lib
 from ..constants import GATEWAY_DEPLOYMENT, GATEWAY_NAMESPACE
 from ..errors import LabkitError
@@ -24,7 +25,7 @@ from .curl_outcomes import Outcome
 from .traffic import TIMEOUT_S
 
 
-def gateway_address(lab, port: int) -> tuple[str, int]:
+def gateway_address(lab: Lab, port: int) -> tuple[str, int]:
     """(IP, local port) where the gateway serves Gateway port `port` (80, 443) on this machine."""
     parts = urlsplit(lab.gateway_url(port))
     host = parts.hostname or "127.0.0.1"
@@ -49,7 +50,7 @@ class EdgeOutcome(Outcome):
         return None
 
 
-def edge_curl(lab, host: str, path: str = "/", *, port: int | None = None, cacert=None, cert=None, key=None,
+def edge_curl(lab: Lab, host: str, path: str = "/", *, port: int | None = None, cacert=None, cert=None, key=None,
               extra: tuple = ()) -> EdgeOutcome:
     """`curl --resolve host:PORT:IP [--cacert] [--cert --key] SCHEME://host:PORT/path`, run on this machine."""
     port = port or (443 if cacert or cert else 80)
@@ -79,7 +80,7 @@ def edge_curl(lab, host: str, path: str = "/", *, port: int | None = None, cacer
                        command=" ".join(["curl"] + shown + [url]), headers=headers)
 
 
-def presented_certificate(lab, host: str, port: int = 443):
+def presented_certificate(lab: Lab, host: str, port: int = 443):
     """The certificate the gateway port shows a client that asks for `host` (SNI), trusted or not;
     None when no TLS session starts. What `openssl s_client -servername host` prints."""
     from cryptography import x509
@@ -106,7 +107,7 @@ def certificate_summary(cert) -> str:
     return f"subject {info['subject']}, issuer {info['issuer']}"
 
 
-def gateway_log(lab) -> str:
+def gateway_log(lab: Lab) -> str:
     try:
         return lab.logs(GATEWAY_NAMESPACE, GATEWAY_DEPLOYMENT)
     except LabkitError:

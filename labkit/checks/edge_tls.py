@@ -5,6 +5,7 @@ here passes on the state a lab step asks for and fails, with that hint, on any o
 """
 from __future__ import annotations
 
+from ..contract import Lab
 from .. import certs as certs_lib
 from ..constants import GATEWAY_NAMESPACE
 from ..display import result_colour, short
@@ -25,13 +26,13 @@ def _scheme(port, cacert, cert) -> str:
     return "https" if (port or (443 if cacert or cert else 80)) in (443, 8443) else "http"
 
 
-def _via_title(lab, host, path="/", expect=200, contains=None, port=None, cacert=None, cert=None, key=None) -> str:
+def _via_title(lab: Lab, host, path="/", expect=200, contains=None, port=None, cacert=None, cert=None, key=None) -> str:
     return (f"{_scheme(port, cacert, cert)}://{host}{path} via the ingress gateway: {describe_expected(expect)}"
             + (" with a client certificate" if cert else "") + (f" showing {contains!r}" if contains else ""))
 
 
 @checker(_via_title)
-def via_gateway(result: CheckResult, lab, host: str, path: str = "/", expect=200, contains: str | None = None,
+def via_gateway(result: CheckResult, lab: Lab, host: str, path: str = "/", expect=200, contains: str | None = None,
                 port: int | None = None, cacert=None, cert=None, key=None) -> None:
     """One request from this machine through the ingress gateway (HTTP, or HTTPS when a CA or client cert is
     given) gets `expect`: a status, or "refused", "TLS failure", "untrusted"."""
@@ -53,7 +54,7 @@ def via_gateway(result: CheckResult, lab, host: str, path: str = "/", expect=200
 
 
 @checker(lambda lab, host, path="/": f"without --cacert, curl rejects the certificate for {host} (exit 60)")
-def untrusted_rejected(result: CheckResult, lab, host: str, path: str = "/") -> None:
+def untrusted_rejected(result: CheckResult, lab: Lab, host: str, path: str = "/") -> None:
     """A self-signed (or private-CA) certificate is not in the system's trust store: curl stops with exit 60."""
     if not precondition(result, lab):
         return
@@ -67,7 +68,7 @@ def untrusted_rejected(result: CheckResult, lab, host: str, path: str = "/") -> 
 
 
 @checker(lambda lab, host, cacert=None: f"{host}: the handshake fails and the gateway log names the missing secret")
-def credential_missing(result: CheckResult, lab, host: str, cacert=None) -> None:
+def credential_missing(result: CheckResult, lab: Lab, host: str, cacert=None) -> None:
     """The Gateway's credentialName names no Secret: the gateway ends the handshake and says why in its log."""
     if not precondition(result, lab):
         return
@@ -95,7 +96,7 @@ def credential_missing(result: CheckResult, lab, host: str, cacert=None) -> None
 
 @checker(lambda lab, host, path="/", cacert=None, cert=None, key=None:
          f"{host} requires a client certificate (MUTUAL)")
-def client_cert_required(result: CheckResult, lab, host: str, path: str = "/", cacert=None, cert=None,
+def client_cert_required(result: CheckResult, lab: Lab, host: str, path: str = "/", cacert=None, cert=None,
                          key=None) -> None:
     """With a client certificate from the trusted CA the request gets through; without one the TLS session is
     refused (curl shows 'tlsv13 alert certificate required', or only the dropped connection)."""
@@ -121,7 +122,7 @@ def client_cert_required(result: CheckResult, lab, host: str, path: str = "/", c
 
 @checker(lambda lab, host, path="/", cacert=None, cert=None, key=None:
          f"{host} rejects a client certificate from another CA")
-def foreign_client_rejected(result: CheckResult, lab, host: str, path: str = "/", cacert=None, cert=None,
+def foreign_client_rejected(result: CheckResult, lab: Lab, host: str, path: str = "/", cacert=None, cert=None,
                             key=None) -> None:
     if not precondition(result, lab):
         return
@@ -139,7 +140,7 @@ def foreign_client_rejected(result: CheckResult, lab, host: str, path: str = "/"
 
 @checker(lambda lab, host, path="/", cacert=None, namespace=None, secret=None, contains=None:
          f"https://{host}{path} reaches the backend's own TLS (PASSTHROUGH)")
-def passthrough_serves(result: CheckResult, lab, host: str, path: str = "/", cacert=None, namespace: str = "",
+def passthrough_serves(result: CheckResult, lab: Lab, host: str, path: str = "/", cacert=None, namespace: str = "",
                        secret: str = "", contains: str | None = None) -> None:
     """The gateway forwards the TLS bytes untouched: the client sees the certificate of the backend's Secret
     `namespace/secret`, and the response comes from the backend, not from an Envoy."""
@@ -181,7 +182,7 @@ def passthrough_serves(result: CheckResult, lab, host: str, path: str = "/", cac
 
 
 @checker(lambda lab, host, cacert=None, port=443: f"the gateway completes TLS for {host} with a trusted certificate")
-def serves_certificate(result: CheckResult, lab, host: str, cacert=None, port: int = 443) -> None:
+def serves_certificate(result: CheckResult, lab: Lab, host: str, cacert=None, port: int = 443) -> None:
     """The TLS handshake for `host` succeeds and curl trusts the certificate (any HTTP status counts: this is
     about the edge, not about what the application answers)."""
     if not precondition(result, lab):
@@ -205,7 +206,7 @@ def serves_certificate(result: CheckResult, lab, host: str, cacert=None, port: i
 
 # ---- tables ----------------------------------------------------------------------------------------
 
-def edge_table(lab, requests: dict[str, dict]):
+def edge_table(lab: Lab, requests: dict[str, dict]):
     """One row per named request (label → `edge_curl` keyword arguments, with `host` and `path`): the command,
     and what came back, coloured (2xx green, 403 orange, 503 grey, refused/TLS failures red)."""
     import pandas as pd

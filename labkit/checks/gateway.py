@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 
+from ..contract import Lab
 from .mesh import precondition
 from .result import CheckResult, checker
 from .state import MeshView, ref
@@ -10,7 +11,7 @@ from .curl_outcomes import Outcome, describe_expected
 from .traffic import TIMEOUT_S, snippet
 
 
-def gateway_curl(lab, path: str = "/", host: str | None = None, port: int = 80) -> Outcome:
+def gateway_curl(lab: Lab, path: str = "/", host: str | None = None, port: int = 80) -> Outcome:
     """curl from this machine to the ingress gateway (`curl -H "Host: ..." $GATEWAY_URL/path`)."""
     url = lab.gateway_url(port) + path
     command = ["curl", "-sS", "--max-time", str(TIMEOUT_S), "-w", "\n%{http_code}"]
@@ -40,7 +41,7 @@ def _routing_hint(view: MeshView, host: str | None, outcome: Outcome) -> str:
 @checker(lambda lab, path="/", host=None, expect=200, contains=None:
          f"the ingress gateway serves {host or '*'}{path}: {describe_expected(expect)}"
          + (f" showing {contains!r}" if contains else ""))
-def gateway_serves(result: CheckResult, lab, path: str = "/", host: str | None = None, expect=200,
+def gateway_serves(result: CheckResult, lab: Lab, path: str = "/", host: str | None = None, expect=200,
                    contains: str | None = None) -> None:
     if not precondition(result, lab):
         return

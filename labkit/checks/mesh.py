@@ -1,6 +1,7 @@
 """Checks on the mesh itself: the environment, namespaces, deployments and sidecars."""
 from __future__ import annotations
 
+from ..contract import Lab
 from ..constants import GATEWAY_DEPLOYMENT, GATEWAY_NAMESPACE
 from . import hints
 from .result import CheckResult, checker
@@ -8,17 +9,18 @@ from .state import MeshView
 
 
 
-def mesh_is_running(lab) -> tuple[bool, str, str]:
+def mesh_is_running(lab: Lab) -> tuple[bool, str, str]:
     """(running, detail, hint)."""
     if lab.running:
         owner = lab.owner
-        detail = {True: "started by this notebook", False: "attached to a mesh another process runs"}.get(owner, "")
+        detail = "" if owner is None else ("started by this notebook" if owner else
+                                           "attached to a mesh another process runs")
         return True, detail, ""
     return False, "the mesh is not running", ("the process that ran it stopped (a notebook kernel shut down?): run "
                                               "lab = labkit.connect() again")
 
 
-def precondition(result: CheckResult, lab) -> bool:
+def precondition(result: CheckResult, lab: Lab) -> bool:
     """Fail early, with the right hint, when there is no mesh to send traffic through."""
     running, detail, hint = mesh_is_running(lab)
     if not running:
@@ -27,7 +29,7 @@ def precondition(result: CheckResult, lab) -> bool:
 
 
 @checker(lambda lab: "the lab environment is ready")
-def environment(result: CheckResult, lab) -> None:
+def environment(result: CheckResult, lab: Lab) -> None:
     result.add("backend", True, lab.backend)
     for item in lab.environment():
         result.add(item.check, item.ok, item.detail, item.fix)
@@ -46,7 +48,7 @@ def environment(result: CheckResult, lab) -> None:
 
 
 @checker(lambda lab: "this machine has what the labs need (labkit doctor)", settle=False)
-def doctor(result: CheckResult, lab) -> None:
+def doctor(result: CheckResult, lab: Lab) -> None:
     """`labkit doctor` as a check: local tools and limits, or the cluster and its Istio."""
     from ..backends.doctors import doctor as backend_doctor
     for line in backend_doctor(lab.backend):
@@ -55,7 +57,7 @@ def doctor(result: CheckResult, lab) -> None:
 
 @checker(lambda lab, namespace, enabled=True:
          f"namespace {namespace} has sidecar injection {'enabled' if enabled else 'disabled'}", settle=False)
-def namespace_injected(result: CheckResult, lab, namespace: str, enabled: bool = True) -> None:
+def namespace_injected(result: CheckResult, lab: Lab, namespace: str, enabled: bool = True) -> None:
     view = MeshView(lab)
     exists = view.namespace_exists(namespace)
     result.add(f"namespace {namespace} exists", exists, "", hints.injection(view, namespace))
@@ -71,7 +73,7 @@ def namespace_injected(result: CheckResult, lab, namespace: str, enabled: bool =
 
 @checker(lambda lab, namespace, expected=True:
          f"pods in {namespace} run {'with a sidecar (2/2)' if expected else 'without a sidecar (1/1)'}")
-def pods_have_sidecars(result: CheckResult, lab, namespace: str, expected: bool = True) -> None:
+def pods_have_sidecars(result: CheckResult, lab: Lab, namespace: str, expected: bool = True) -> None:
     if not precondition(result, lab):
         return
     view = MeshView(lab)
@@ -96,7 +98,7 @@ def pods_have_sidecars(result: CheckResult, lab, namespace: str, expected: bool 
 
 
 @checker(lambda lab, namespace, apps=("httpbin", "curl"): f"{', '.join(apps)} run in {namespace}")
-def deployed(result: CheckResult, lab, namespace: str, apps=("httpbin", "curl")) -> None:
+def deployed(result: CheckResult, lab: Lab, namespace: str, apps=("httpbin", "curl")) -> None:
     if not precondition(result, lab):
         return
     view = MeshView(lab)

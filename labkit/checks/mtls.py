@@ -1,6 +1,7 @@
 """Checks on mutual TLS as traffic shows it: who gets through, who is reset, which hops carry a client cert."""
 from __future__ import annotations
 
+from ..contract import Lab
 from ..constants import TRUST_DOMAIN
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT
 from . import hints
@@ -13,7 +14,7 @@ from .traffic import MIGRATION_NAMESPACES, curl, echoed_headers, hop, matrix
 
 
 
-def _plaintext_probe(result, lab, view, namespace, service, port, mode) -> None:
+def _plaintext_probe(result, lab: Lab, view, namespace, service, port, mode) -> None:
     client = pick_client(view, sidecar=False, prefer=("legacy",))
     label = "plaintext from a pod without a sidecar"
     if client is None:
@@ -28,7 +29,7 @@ def _plaintext_probe(result, lab, view, namespace, service, port, mode) -> None:
                    hints.strict_applies(view, namespace, service, port))
 
 
-def _mtls_probe(result, lab, view, namespace, service, port, mode) -> None:
+def _mtls_probe(result, lab: Lab, view, namespace, service, port, mode) -> None:
     client = pick_client(view, sidecar=True, prefer=(namespace,) + MIGRATION_NAMESPACES)
     label = "a request from a pod with a sidecar"
     if client is None:
@@ -46,7 +47,7 @@ def _mtls_probe(result, lab, view, namespace, service, port, mode) -> None:
                "a DISABLE PeerAuthentication makes in-mesh clients fall back to plaintext")
 
 
-def _verify_mode(result, lab, namespace: str, service: str, port: int, mode: str) -> None:
+def _verify_mode(result, lab: Lab, namespace: str, service: str, port: int, mode: str) -> None:
     if not precondition(result, lab):
         return
     view = MeshView(lab)
@@ -58,18 +59,18 @@ def _verify_mode(result, lab, namespace: str, service: str, port: int, mode: str
 
 
 @checker(lambda lab, namespace, service="httpbin", port=8000: f"STRICT mTLS is enforced for {service}.{namespace}")
-def strict_enforced(result: CheckResult, lab, namespace: str, service: str = "httpbin", port: int = 8000) -> None:
+def strict_enforced(result: CheckResult, lab: Lab, namespace: str, service: str = "httpbin", port: int = 8000) -> None:
     _verify_mode(result, lab, namespace, service, port, STRICT)
 
 
 @checker(lambda lab, namespace, service="httpbin", port=8000:
          f"{service}.{namespace} accepts mTLS and plaintext (PERMISSIVE)")
-def permissive(result: CheckResult, lab, namespace: str, service: str = "httpbin", port: int = 8000) -> None:
+def permissive(result: CheckResult, lab: Lab, namespace: str, service: str = "httpbin", port: int = 8000) -> None:
     _verify_mode(result, lab, namespace, service, port, PERMISSIVE)
 
 
 @checker(lambda lab, mode, namespaces=("foo", "bar"): f"mesh-wide PeerAuthentication sets {mode}")
-def mesh_wide_mode(result: CheckResult, lab, mode: str, namespaces=("foo", "bar")) -> None:
+def mesh_wide_mode(result: CheckResult, lab: Lab, mode: str, namespaces=("foo", "bar")) -> None:
     """The root-namespace policy sets `mode`, and the namespaces without their own policy behave so."""
     view = MeshView(lab)
     policies = [p for p in view.peer_authentications(ROOT_NAMESPACE) if not policy_selector(p)]
@@ -95,7 +96,7 @@ def mesh_wide_mode(result: CheckResult, lab, mode: str, namespaces=("foo", "bar"
 
 @checker(lambda lab, namespace, service="httpbin", port=8000:
          f"plaintext is allowed on {service}.{namespace}:{port} by a port-level exception")
-def port_exception(result: CheckResult, lab, namespace: str, service: str = "httpbin", port: int = 8000) -> None:
+def port_exception(result: CheckResult, lab: Lab, namespace: str, service: str = "httpbin", port: int = 8000) -> None:
     if not precondition(result, lab):
         return
     view = MeshView(lab)
@@ -125,7 +126,7 @@ def _matrix_title(expected: dict | None, default) -> str:
 
 @checker(lambda lab, expected=None, default=200, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES:
          _matrix_title(expected, default))
-def traffic_matrix_matches(result: CheckResult, lab, expected: dict | None = None, default=200,
+def traffic_matrix_matches(result: CheckResult, lab: Lab, expected: dict | None = None, default=200,
                            clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES) -> None:
     """curl from every client namespace to httpbin in every server namespace; `expected` lists the exceptions,
     e.g. {("legacy", "foo"): "reset"}, everything else must be `default`."""
@@ -149,7 +150,7 @@ def traffic_matrix_matches(result: CheckResult, lab, expected: dict | None = Non
 @checker(lambda lab, client_namespace, server_namespace, mtls=True, server="httpbin":
          f"curl.{client_namespace} → {server}.{server_namespace} is "
          + ("mutual TLS (X-Forwarded-Client-Cert names the caller)" if mtls else "plaintext (no X-Forwarded-Client-Cert)"))
-def mtls_hop(result: CheckResult, lab, client_namespace: str, server_namespace: str, mtls: bool = True,
+def mtls_hop(result: CheckResult, lab: Lab, client_namespace: str, server_namespace: str, mtls: bool = True,
              server: str = "httpbin") -> None:
     if not precondition(result, lab):
         return
@@ -182,7 +183,7 @@ def mtls_hop(result: CheckResult, lab, client_namespace: str, server_namespace: 
 
 @checker(lambda lab, namespace, service, expect=200:
          f"a browser outside the mesh reaches {service}.{namespace} on its NodePort: {describe_expected(expect)}")
-def node_port_serves(result: CheckResult, lab, namespace: str, service: str, expect=200) -> None:
+def node_port_serves(result: CheckResult, lab: Lab, namespace: str, service: str, expect=200) -> None:
     """A plaintext request from this machine (not a pod) to the Service's NodePort, like a browser's."""
     import subprocess
     if not precondition(result, lab):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Callable, NamedTuple
 
+from ..contract import Lab
 from ..errors import LabkitError
 
 
@@ -80,7 +81,7 @@ RETRY_PAUSE = 0.25
 _settle_override: contextvars.ContextVar[float | None] = contextvars.ContextVar("settle_override", default=None)
 
 
-def settle_time(lab) -> float:
+def settle_time(lab: Lab) -> float:
     """How long a change may take to reach every proxy: local config writes are near-instant, but Envoy
     drains connections opened under the old config (1 s here); on a cluster istiod pushes in seconds."""
     override = _settle_override.get()
@@ -117,7 +118,7 @@ def checker(title: Callable[..., str], settle: bool = True):
             bound.apply_defaults()
             name = title(**bound.arguments)
             lab = next(iter(bound.arguments.values()), None)
-            deadline = time.monotonic() + (settle_time(lab) if settle else 0)
+            deadline = time.monotonic() + (settle_time(lab) if settle and lab is not None else 0)
             while True:
                 result = CheckResult(name)
                 try:

@@ -1,12 +1,13 @@
 """Tables of what the mesh does, per client/server pair, for learners to read (not pass/fail)."""
 from __future__ import annotations
 
+from ..contract import Lab
 from .clients import client_has_sidecar
 from .state import MeshView
 from .traffic import MIGRATION_NAMESPACES, hop
 
 
-def tls_status(lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES, service: str = "httpbin",
+def tls_status(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES, service: str = "httpbin",
                port: int = 8000):
     """Per client/server pair: the configuration on each side and what a real request showed.
 

@@ -9,6 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from ..contract import Lab
 from ..errors import LabkitError
 from .curl_outcomes import Outcome
 
@@ -17,7 +18,7 @@ MIGRATION_NAMESPACES = ("foo", "bar", "legacy")
 TIMEOUT_S = 5
 
 
-def client_deployment(lab, namespace: str, preferred: str | None = None) -> str:
+def client_deployment(lab: Lab, namespace: str, preferred: str | None = None) -> str:
     """The curl/sleep deployment to send requests from in a namespace."""
     names = {d["metadata"]["name"] for d in lab.get("Deployment", namespace=namespace)}
     for name in ((preferred,) if preferred else CLIENT_APPS):
@@ -37,7 +38,7 @@ def url_for(target: str, path: str = "/", default_port: int = 8000) -> str:
     return f"http://{host}:{port or default_port}{path}"
 
 
-def curl(lab, namespace: str, target: str, path: str = "/", *, client: str | None = None,
+def curl(lab: Lab, namespace: str, target: str, path: str = "/", *, client: str | None = None,
          with_body: bool = False, headers: dict | None = None) -> Outcome:
     deployment = client_deployment(lab, namespace, client)
     url = url_for(target, path)
@@ -91,13 +92,13 @@ class Hop:
         return None
 
 
-def hop(lab, client_namespace: str, target: str, *, client: str | None = None) -> Hop:
+def hop(lab: Lab, client_namespace: str, target: str, *, client: str | None = None) -> Hop:
     outcome = curl(lab, client_namespace, target, "/headers", client=client, with_body=True)
     headers = echoed_headers(outcome) or {}
     return Hop(outcome, headers.get("x-forwarded-client-cert"))
 
 
-def matrix(lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES, *, server: str = "httpbin",
+def matrix(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES, *, server: str = "httpbin",
            port: int = 8000, path: str = "/ip") -> dict[tuple[str, str], Outcome]:
     """Every client namespace's curl → every server namespace's service: the migration task's loop."""
     return {(c, s): curl(lab, c, f"{server}.{s}:{port}", path) for c in clients for s in servers}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 
+from ..contract import Lab
 from ..errors import LabkitError
 from ..model.destrule import AUTO, applies_to_host
 from ..model.peerauth import DISABLE, STRICT
@@ -35,7 +36,7 @@ def _principal(view: MeshView, namespace: str, deployment: str) -> str:
     return f"cluster.local/ns/{namespace}/sa/{service_account(view, namespace, deployment)}"
 
 
-def _wait_for_call(lab, since: float, source: str, destination_prefix: tuple[str, ...]):
+def _wait_for_call(lab: Lab, since: float, source: str, destination_prefix: tuple[str, ...]):
     """The evidence row of a call made after `since` (access logs are flushed every 200 ms locally)."""
     deadline = time.monotonic() + FLUSH_WAIT_S
     while True:
@@ -48,7 +49,7 @@ def _wait_for_call(lab, since: float, source: str, destination_prefix: tuple[str
 
 @checker(lambda lab, client_namespace, client, target, path="/":
          f"{client}.{client_namespace} → {target} is mutual TLS")
-def mtls_between(result: CheckResult, lab, client_namespace: str, client: str, target: str, path: str = "/") -> None:
+def mtls_between(result: CheckResult, lab: Lab, client_namespace: str, client: str, target: str, path: str = "/") -> None:
     """The client's sidecar sends mTLS (no DestinationRule turns it off), the server's sidecar takes it, and the
     access logs show the call as mTLS. An authorization 403 still counts: that call did arrive over mTLS."""
     if not precondition(result, lab):
@@ -85,7 +86,7 @@ def mtls_between(result: CheckResult, lab, client_namespace: str, client: str, t
 
 @checker(lambda lab, target, allowed, denied, path="/":
          f"only {allowed[1]}.{allowed[0]} may call {target} ({denied[1]}.{denied[0]} gets 403)")
-def only_caller_allowed(result: CheckResult, lab, target: str, allowed: tuple[str, str], denied: tuple[str, str],
+def only_caller_allowed(result: CheckResult, lab: Lab, target: str, allowed: tuple[str, str], denied: tuple[str, str],
                         path: str = "/") -> None:
     """`allowed` (namespace, deployment) gets 200 from `target`; `denied`, another caller with a sidecar, gets
     Envoy's 403 `RBAC: access denied`."""
@@ -121,7 +122,7 @@ LOG_COLUMNS = ["start_time", "method", "authority", "path", "response_code", "re
                "response_code_details", "downstream_peer_uri_san", "upstream_cluster"]
 
 
-def access_log(lab, namespace: str, workload: str, last: int = 5):
+def access_log(lab: Lab, namespace: str, workload: str, last: int = 5):
     """The last requests a proxy logged (`kubectl logs POD -c istio-proxy`), as a table: who called
     (`downstream_peer_uri_san`: the caller's SPIFFE id, empty for plaintext), what came back, and why
     (`response_code_details`, e.g. rbac_access_denied_matched_policy[none])."""
@@ -153,7 +154,7 @@ def access_log(lab, namespace: str, workload: str, last: int = 5):
 OK, LOOK, INFO = "ok", "look here", "info"
 
 
-def verification_flow(lab, namespace: str, service: str, port: int | None = None, since=None):
+def verification_flow(lab: Lab, namespace: str, service: str, port: int | None = None, since=None):
     """Seed 004's verification flow for one service, as a table: step, the command on a real cluster, what
     labkit found, and a verdict (ok / look here / info). `since` (time.time()) limits the last step to the
     calls logged after it."""

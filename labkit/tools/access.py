@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from ..contract import Lab
 from ..constants import PROXY_CONTAINER
 from ..errors import LabkitError
 from ..model.mesh import MeshModel, build_model
@@ -19,7 +20,7 @@ SUBNET_UNUSED = 10  # a cluster's pods have real IPs; the model's loopback addre
 
 
 class ToolAccess:
-    def __init__(self, lab):
+    def __init__(self, lab: Lab):
         self.lab = lab
 
     # -- resources ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ tool's view.
 """
 from __future__ import annotations
 
+from ..contract import MeshAccess
 from ..errors import LabkitError
 from ..model.mesh import MeshModel
 from . import certs_view, describe as describe_view, tls_status as tls_view
@@ -15,11 +16,11 @@ from .graph import MeshGraph, build_graph
 from .proxy_config import ProxyConfigView
 
 
-def tls_status(access, client=None, service=None, conflicts_only=False):
+def tls_status(access: MeshAccess, client=None, service=None, conflicts_only=False):
     return tls_view.tls_status(access.model(), client, service, conflicts_only)
 
 
-def describe(access, namespace: str, target: str) -> describe_view.PodDescription:
+def describe(access: MeshAccess, namespace: str, target: str) -> describe_view.PodDescription:
     def certificate(pod):
         try:
             return certs_view.workload_identity(access.config_dump(pod.namespace, pod.name))
@@ -28,12 +29,12 @@ def describe(access, namespace: str, target: str) -> describe_view.PodDescriptio
     return describe_view.describe(access.model(), namespace, target, certificate)
 
 
-def proxy_config(access, namespace: str, target: str, kind: str) -> ProxyConfigView:
+def proxy_config(access: MeshAccess, namespace: str, target: str, kind: str) -> ProxyConfigView:
     pod = find_pod(access.model(), namespace, target)
     return ProxyConfigView(f"{namespace}/{pod.name}", kind, access.config_dump(namespace, pod.name))
 
 
-def certs(access, namespace: str, target: str):
+def certs(access: MeshAccess, namespace: str, target: str):
     """A proxy's certificates (`target` = pod or deployment), or a Secret's (`target` = "secret/NAME")."""
     if target.startswith("secret/"):
         name = target.split("/", 1)[1]
@@ -48,7 +49,7 @@ def certs(access, namespace: str, target: str):
     return certs_view.proxy_certs(access.config_dump(namespace, pod.name))
 
 
-def evidence(access, since=None, model: MeshModel | None = None) -> Evidence:
+def evidence(access: MeshAccess, since=None, model: MeshModel | None = None) -> Evidence:
     model = model or access.model()
     directory = Directory(model, access.addresses())
     logs = access.access_logs(access.proxies(model))
@@ -56,14 +57,14 @@ def evidence(access, since=None, model: MeshModel | None = None) -> Evidence:
     return Evidence(records, skipped, len(logs), endpoints=directory.by_pod.values())
 
 
-def graph(access, since=None, idle: bool = False) -> MeshGraph:
+def graph(access: MeshAccess, since=None, idle: bool = False) -> MeshGraph:
     model = access.model()
     seen = evidence(access, since, model)
     extra = sorted({workload_id(p) for p in model.pods}) if idle else None
     return build_graph(seen.edges.to_dict("records"), seen.endpoints, extra)
 
 
-def analyze(access) -> AnalysisReport:
+def analyze(access: MeshAccess) -> AnalysisReport:
     objects = access.objects()
     try:
         observed = evidence(access).calls.to_dict("records")

@@ -7,11 +7,15 @@ needs the in-process `MeshRuntime`, so a second notebook or the CLI sees the sam
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from ..envoy.common import ProxyPaths
 from ..errors import LabkitError
 from ..runtime.envoy_proc import EnvoyProcess
 from .access import ToolAccess
+
+if TYPE_CHECKING:  # the backend hands itself in; importing it at run time would make a cycle
+    from ..backends.local import LocalLab
 
 PROXY_DIR = "istio-proxy"
 # Envoy writes access logs from a flush thread (every 200 ms here); `/reopen_logs` wakes it, and the
@@ -20,6 +24,8 @@ FLUSH_GRACE_S = 0.05
 
 
 class LocalAccess(ToolAccess):
+    lab: LocalLab
+
     def objects(self) -> list[dict]:
         return self.lab.store.snapshot()[1]
 
