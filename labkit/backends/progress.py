@@ -1,46 +1,66 @@
-"""One progress display that updates in place: a widget in notebooks, nothing noisy elsewhere."""
+"""A quiet progress display: one ipywidgets bar updated in place in a notebook, else short text lines."""
 from __future__ import annotations
 
-import contextlib
+import sys
+from typing import Any
 
 
-def _in_notebook() -> bool:
+def in_notebook() -> bool:
+    """True when running under a Jupyter kernel (IPython with a kernel attached)."""
     try:
         from IPython import get_ipython
-        shell = get_ipython()
-        return shell is not None and getattr(shell, "kernel", None) is not None
     except ImportError:
         return False
+    ip = get_ipython()
+    return ip is not None and getattr(ip, "kernel", None) is not None
 
 
-class _Bar:
-    def __init__(self, label: str):
-        self.label = label
-        self.widget = None
-        if _in_notebook():
-            import ipywidgets
-            from IPython.display import display
-            self.widget = ipywidgets.IntProgress(value=0, min=0, max=1, description=label,
-                                                 style={"description_width": "initial"})
-            display(self.widget)
+class Progress:
+    """`update(done, total, text)` as often as you like; only changes are shown."""
 
-    def update(self, done: int, total: int) -> None:
-        if self.widget is not None:
-            self.widget.max = max(total, 1)
-            self.widget.value = done
-            self.widget.description = f"{self.label} {done}/{total}"
+    def __init__(self, description: str, total: int = 0, *, stream=None, widget: bool | None = None):
+        self.description = description
+        self.stream = stream if stream is not None else sys.stderr
+        self._last: tuple | None = None
+        self._printed: tuple | None = None
+        self._bar: Any = None    # ipywidgets.IntProgress in a notebook
+        self._label: Any = None
+        use_widget = in_notebook() if widget is None else widget
+        if use_widget:
+            try:
+                import ipywidgets
+                from IPython.display import display
+                self._bar = ipywidgets.IntProgress(value=0, min=0, max=max(total, 1),
+                                                   description=description[:20])
+                self._label = ipywidgets.Label(value="")
+                display(ipywidgets.HBox([self._bar, self._label]))
+            except Exception:  # noqa: BLE001 - no widget: fall back to text
+                self._bar = None
 
-    def close(self, ok: bool) -> None:
-        if self.widget is not None:
-            self.widget.bar_style = "success" if ok else "danger"
+    @property
+    def widget(self):
+        return self._bar
 
+    def update(self, done: int, total: int, text: str = "") -> None:
+        state = (done, total, text)
+        if state == self._last:
+            return
+        self._last = state
+        if self._bar is not None:
+            self._bar.max = max(total, 1)
+            self._bar.value = min(done, max(total, 1))
+            self._label.value = f"{done}/{total} {text}".strip()
+            return
+        if (done, total) == self._printed:
+            return  # text only changes: stay quiet
+        self._printed = (done, total)
+        print(f"{self.description}: {done}/{total} {text}".rstrip(), file=self.stream, flush=True)
 
-@contextlib.contextmanager
-def progress(label: str):
-    bar = _Bar(label)
-    ok = False
-    try:
-        yield bar
-        ok = True
-    finally:
-        bar.close(ok)
+    def close(self, ok: bool, text: str = "") -> None:
+        if self._bar is not None:
+            self._bar.bar_style = "success" if ok else "danger"
+            if text:
+                self._label.value = text
+            return
+        if text:
+            print(f"{self.description}: {text}", file=self.stream, flush=True)
