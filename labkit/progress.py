@@ -5,14 +5,14 @@ lock and replace the file atomically.
 """
 from __future__ import annotations
 
-from .contract import Lab
-
 import contextlib
-import fcntl
 import json
 import os
 import time
 from pathlib import Path
+
+from .atomic import locked, write_json
+from .contract import Lab
 
 FILE_NAME = "progress.json"
 
@@ -44,17 +44,10 @@ def load(path: Path) -> dict:
 
 @contextlib.contextmanager
 def _updating(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            data = load(path)
-            yield data
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-            os.replace(tmp, path)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with locked(path):
+        data = load(path)
+        yield data
+        write_json(path, data)
 
 
 def started(lab: Lab, lab_id: str) -> None:

@@ -14,21 +14,12 @@ from .contract import Lab
 from . import progress
 from .checks.result import CheckResult
 from .checks.traffic import MIGRATION_NAMESPACES
+from .kernel import in_kernel
 from .display import GREEN, GREY, RED, YELLOW, outcome_colour
 
 NONINTERACTIVE_ENV = "LABKIT_NONINTERACTIVE"
 # Kernels started by these run notebooks unattended (the kernel's parent process is one of them).
 _HEADLESS_RUNNERS = ("pytest", "nbval", "nbconvert", "nbclient", "papermill")
-
-
-
-def _kernel():
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    shell = get_ipython()
-    return shell if shell is not None and getattr(shell, "kernel", None) is not None else None
 
 
 def interactive() -> bool:
@@ -41,7 +32,7 @@ def interactive() -> bool:
     setting = os.environ.get(NONINTERACTIVE_ENV, "").strip().lower()
     if setting:
         return setting in ("0", "false", "no")
-    if _kernel() is None:
+    if not in_kernel():
         return False
     try:
         import psutil
@@ -78,7 +69,7 @@ class CheckWidget:
         self.lab = args[0] if args else None  # every check takes the lab first
         self.result: CheckResult | None = None
         self.handle: Any = None
-        self.button: Any = _check_button() if _kernel() is not None else None
+        self.button: Any = _check_button() if in_kernel() else None
 
     def run(self) -> CheckResult:
         self.result = self.fn(*self.args, **self.kwargs)

@@ -29,7 +29,7 @@ from labkit.backends.kube import KubeLab, select_config  # noqa: E402
 from labkit.backends.kube_exec import parse_exec_status  # noqa: E402
 from labkit.backends.kube_images import map_image, parse_image_map, rewrite_images  # noqa: E402
 from labkit.backends.kube_prefix import NamespaceMap, map_host, namespaces_in, normalize_prefix  # noqa: E402
-from labkit.backends.kube_progress import Progress  # noqa: E402
+from labkit.backends.progress import Progress  # noqa: E402
 from labkit.backends.kube_views import default_container, pod_ready, pod_row, pod_status, rollout_state, \
     selector_string  # noqa: E402
 from labkit.doctor_kube import format_report, kube_doctor  # noqa: E402

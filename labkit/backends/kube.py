@@ -29,7 +29,7 @@ from .base import AppliedObject, EnvironmentItem, ExecResult, LabBase, YamlSourc
 from .kube_exec import run_exec
 from .kube_images import image_map_from_env, rewrite_images
 from .kube_prefix import SYSTEM_NAMESPACES, NamespaceMap, namespaces_in
-from .kube_progress import Progress
+from .progress import Progress
 from .kube_views import POD_COLUMNS, default_container, pod_ready, pod_row, pod_status, \
     rollout_state, selector_string
 

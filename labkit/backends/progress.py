@@ -1,31 +1,27 @@
-"""A quiet progress display: one ipywidgets bar updated in place in a notebook, else short text lines."""
+"""The one progress display: an ipywidgets bar updated in place in a notebook, else short text lines
+(or nothing, for `quiet` waits that are usually instant, like the local mesh's)."""
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import Any
+from typing import Any, Iterator
 
-
-def in_notebook() -> bool:
-    """True when running under a Jupyter kernel (IPython with a kernel attached)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    ip = get_ipython()
-    return ip is not None and getattr(ip, "kernel", None) is not None
+from ..kernel import in_kernel
 
 
 class Progress:
     """`update(done, total, text)` as often as you like; only changes are shown."""
 
-    def __init__(self, description: str, total: int = 0, *, stream=None, widget: bool | None = None):
+    def __init__(self, description: str, total: int = 0, *, stream=None, widget: bool | None = None,
+                 quiet: bool = False):
         self.description = description
+        self.quiet = quiet
         self.stream = stream if stream is not None else sys.stderr
         self._last: tuple | None = None
         self._printed: tuple | None = None
         self._bar: Any = None    # ipywidgets.IntProgress in a notebook
         self._label: Any = None
-        use_widget = in_notebook() if widget is None else widget
+        use_widget = in_kernel() if widget is None else widget
         if use_widget:
             try:
                 import ipywidgets
@@ -51,7 +47,7 @@ class Progress:
             self._bar.value = min(done, max(total, 1))
             self._label.value = f"{done}/{total} {text}".strip()
             return
-        if (done, total) == self._printed:
+        if self.quiet or (done, total) == self._printed:
             return  # text only changes: stay quiet
         self._printed = (done, total)
         print(f"{self.description}: {done}/{total} {text}".rstrip(), file=self.stream, flush=True)
@@ -64,3 +60,15 @@ class Progress:
             return
         if text:
             print(f"{self.description}: {text}", file=self.stream, flush=True)
+
+
+@contextlib.contextmanager
+def progress(label: str) -> Iterator[Progress]:
+    """A quiet Progress for a block: the bar turns green when the block ends normally, red when it raises."""
+    bar = Progress(label, quiet=True)
+    ok = False
+    try:
+        yield bar
+        ok = True
+    finally:
+        bar.close(ok)

@@ -1,11 +1,9 @@
 """Shared pieces of labkit.certs: the bundle type, constants and small X.509 helpers."""
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 import re
-import tempfile
 import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -18,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 
+from ..atomic import write_atomic
 from ..constants import TRUST_DOMAIN
 from ..errors import LabkitError
 
@@ -295,20 +294,8 @@ def sig_alg(cert: x509.Certificate) -> str:
 
 
 def atomic_write(path: Path, data: bytes, mode: int, *, durable: bool = False) -> None:
-    # mkstemp creates the file 0600, so a key is never readable by others, not even for a moment.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if durable:  # only the root must survive a crash; workload certs are reissued on start
-                f.flush()
-                os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    # durable: only the root must survive a crash; workload certs are reissued on start.
+    write_atomic(path, data, mode, durable=durable)
 
 
 def read_file(path: Path) -> bytes:

@@ -9,13 +9,12 @@ import builtins
 import contextlib
 import copy
 import datetime as dt
-import fcntl
 import json
-import os
 import uuid
 from pathlib import Path
 from typing import Iterator
 
+from ..atomic import locked, write_json
 from ..errors import LabkitError
 from .nodeports import assign_node_ports
 from .validate import validate
@@ -45,20 +44,15 @@ class Store:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / "store.json"
-        self._lock_path = self.directory / "store.lock"
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict]:
-        with open(self._lock_path, "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                state = self._read()
-                before = state["generation"]
-                yield state
-                if state["generation"] != before:
-                    self._write(state)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with locked(self.path):
+            state = self._read()
+            before = state["generation"]
+            yield state
+            if state["generation"] != before:
+                self._write(state)
 
     def _read(self) -> dict:
         if not self.path.exists():
@@ -70,9 +64,7 @@ class Store:
                               hint="`labkit down` removes the state; the labs can then start afresh")
 
     def _write(self, state: dict) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
+        write_json(self.path, state)
 
     @property
     def generation(self) -> int:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import yaml
 
+from .. import atomic
 from ..envoy.common import ProxyConfig, ProxyPaths
 
 
@@ -34,16 +33,7 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> bool:
     # A private file's directory is private too (the first workload key is written before Envoy's
     # own directories are prepared).
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if not mode & 0o077 else 0o777)
-    # A temp name of its own: two threads writing the same file must not rename each other's temp file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_atomic(path, text, mode)
     return True
 
 
