@@ -4,7 +4,7 @@ trusts) are labkit.model's."""
 from __future__ import annotations
 
 from ..constants import GATEWAY_NAMESPACE
-from ..model.gateways import CredentialError, ca_credential, credential_cert_pem
+from ..model.gateways import CredentialError, ca_credential, credential_cert_pem, gateways_for
 from ..model.hostmatch import host_matches
 from ..model.vsbinding import destination_hosts, vs_gateways
 from .state import MeshView
@@ -19,8 +19,8 @@ def gateway_selector(gateway: dict) -> dict:
 
 
 def selects_a_gateway(view: MeshView, gateway: dict) -> bool:
-    selector = gateway_selector(gateway)
-    return any(all(p.labels.get(k) == v for k, v in selector.items()) for p in gateway_pods(view))
+    """Whether some gateway pod runs this Gateway (the model's rule: gateways_for)."""
+    return any(gateway in gateways_for(view.model, p) for p in gateway_pods(view))
 
 
 def server_hosts(server: dict) -> list[str]:
