@@ -109,7 +109,7 @@ LABS: tuple[LabInfo, ...] = (
         "a browser outside the mesh reaches httpbin-nodeport.bar on its NodePort: 200",
         MIGRATION_MATRIX,
         "curl.legacy → web-frontend.default:80/: 500 showing 'ECONNRESET'",
-        "the ingress gateway serves customers.default.svc.cluster.local/: 200",
+        "http://customers.default.svc.cluster.local/ via the ingress gateway: 200",
         "curl.legacy → web-frontend.default:80/: 200 showing 'Jewel Schaefer'",
     )),
     LabInfo("04", "DestinationRule TLS modes", "04-destination-rule-tls.ipynb", migration, (

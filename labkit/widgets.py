@@ -160,18 +160,24 @@ def pods_table(lab: Lab, namespaces=None):
     return frame.style.apply(colour, axis=1)
 
 
-def tls_table(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
-    """The TLS status per client/server pair (configuration and a real request), coloured by result."""
-    from .checks.tables import tls_status
-    frame = tls_status(lab, clients, servers)
-    return frame.style.map(outcome_colour, subset=["result"]).map(
+def tls_configured_and_observed(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
+    """Per client/server pair: the TLS each side is configured for and what a real request showed
+    (coloured by result). `lab.tls_status()` is the configured side alone."""
+    from .checks.tables import configured_and_observed_tls
+    frame = configured_and_observed_tls(lab, clients, servers)
+    styled = frame.style.set_caption("TLS: configured (policies) and observed (a real request)")
+    return styled.map(outcome_colour, subset=["result"]).map(
         lambda v: f"background-color: {GREEN}" if v == "yes" else "", subset=["mTLS"])
+
+
+# Lab 04's name for it.
+tls_table = tls_configured_and_observed
 
 
 def mtls_matrix(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
     """Which hops are mutual TLS, client by server: the mesh's security graph as a table."""
-    from .checks.tables import tls_status
-    frame = tls_status(lab, clients, servers)
+    from .checks.tables import configured_and_observed_tls
+    frame = configured_and_observed_tls(lab, clients, servers)
     cell = frame.apply(lambda r: "mTLS" if r["mTLS"] == "yes" else "plaintext" if r["mTLS"] == "no" else r["result"],
                        axis=1)
     table = frame.assign(hop=cell).pivot(index="client", columns="server", values="hop")

@@ -262,7 +262,7 @@ spec:
 def test_gateway_serves(m):
     assert "no Gateway resource" in hints(checks.gateway_serves, m, "/get", host="httpbin.example.com")
     m.apply(GATEWAY)
-    assert "no VirtualService bound" in hints(checks.gateway_serves, m, "/get", host="httpbin.example.com")
+    assert "no VirtualService lists host" in hints(checks.gateway_serves, m, "/get", host="httpbin.example.com")
     m.apply(ROUTE)
     passes(checks.gateway_serves, m, "/get", host="httpbin.example.com", contains="httpbin.example.com")
 

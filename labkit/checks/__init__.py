@@ -6,9 +6,8 @@ same call raises AssertionError with the details when it fails.
 from .authz import callers_table, only_gateway_allowed, pages_show
 from .course import lab_complete
 from .destination import dr_mode, responds
-from .edge_tls import (client_cert_required, credential_missing, edge_table, foreign_client_rejected,
+from .edge_tls import (client_cert_required, credential_missing, edge_table, foreign_client_rejected, gateway_serves,
                        passthrough_serves, serves_certificate, untrusted_rejected, via_gateway)
-from .gateway import gateway_serves
 from .mesh import deployed, doctor, environment, namespace_injected, pods_have_sidecars
 from .mtls import (mesh_wide_mode, mtls_hop, node_port_serves, permissive, port_exception, strict_enforced,
                    traffic_matrix_matches)

@@ -53,6 +53,21 @@ def via_gateway(result: CheckResult, lab: Lab, host: str, path: str = "/", expec
         result.add(f"the response shows {contains!r}", contains in outcome.body, snippet(outcome.body, contains))
 
 
+def _serves_title(lab, path="/", host=None, expect=200, contains=None) -> str:
+    return _via_title(lab, host or "(no host)", path, expect, contains)
+
+
+@checker(_serves_title)
+def gateway_serves(result: CheckResult, lab: Lab, path: str = "/", host: str | None = None, expect=200,
+                   contains: str | None = None) -> None:
+    """`via_gateway` with the path first (lab 03's spelling): the same request, outcome and hints."""
+    if host is None:
+        result.add("a host to ask the gateway for", False, "none given",
+                   "pass host=: the Host header (and SNI) the Gateway and VirtualService match on")
+        return
+    via_gateway.__wrapped__(result, lab, host, path, expect, contains)
+
+
 @checker(lambda lab, host, path="/": f"without --cacert, curl rejects the certificate for {host} (exit 60)")
 def untrusted_rejected(result: CheckResult, lab: Lab, host: str, path: str = "/") -> None:
     """A self-signed (or private-CA) certificate is not in the system's trust store: curl stops with exit 60."""
@@ -221,7 +236,7 @@ def edge_table(lab: Lab, requests: dict[str, dict]):
     return frame.style.format(escape="html").map(result_colour, subset=["result"]).hide(axis="index")
 
 
-__all__ = ["client_cert_required", "credential_missing", "edge_curl",
+__all__ = ["client_cert_required", "gateway_serves", "credential_missing", "edge_curl",
            "edge_hint", "edge_table", "foreign_client_rejected", "passthrough_serves", "presented_certificate",
            "serves_certificate", "untrusted_rejected", "via_gateway"]
 

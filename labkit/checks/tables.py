@@ -7,9 +7,12 @@ from .state import MeshView
 from .traffic import MIGRATION_NAMESPACES, hop
 
 
-def tls_status(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES, service: str = "httpbin",
+def configured_and_observed_tls(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES, service: str = "httpbin",
                port: int = 8000):
     """Per client/server pair: the configuration on each side and what a real request showed.
+
+    Not `lab.tls_status()`, which is the configuration alone (istioctl's old `authn tls-check`): this
+    table adds the observed side, so a learner sees a prediction next to what really happened.
 
     Configuration columns come from the policies (server mode: PeerAuthentication; client TLS:
     DestinationRule or auto mTLS); the last columns from curl to httpbin's /headers, where the

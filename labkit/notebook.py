@@ -1,0 +1,21 @@
+"""Everything a lab notebook uses, behind the one import line every lab starts with:
+
+    from labkit.notebook import *
+
+`labkit` (connect), `checks` (the validators), `samples` (the sample apps' YAML), `certs` (making
+certificates), `check` (run a validator with a Check button) and the tables: `pods_table`,
+`traffic_matrix`, `mtls_matrix`, `tls_configured_and_observed` (lab 04's `tls_table`), `edge_table`,
+`callers_table`, `access_log`, `verification_flow`. `lab.tls_status()` (configuration only) and the other
+istioctl-like views are methods of the lab itself.
+"""
+from __future__ import annotations
+
+import labkit
+
+from . import certs, checks, samples
+from .checks import access_log, callers_table, edge_table, verification_flow
+from .widgets import check, mtls_matrix, pods_table, tls_configured_and_observed, tls_table, traffic_matrix
+
+__all__ = ["labkit", "certs", "checks", "samples", "check", "pods_table", "traffic_matrix", "mtls_matrix",
+           "tls_configured_and_observed", "tls_table", "edge_table", "callers_table", "access_log",
+           "verification_flow"]
