@@ -867,19 +867,10 @@ class KubeLab(LabBase):
                 istioctl_error = exc
         else:
             istioctl_error = None
-        path = "config_dump?include_eds" if kind in ("endpoint", "endpoints") else "config_dump"
-        result = self.exec(namespace, pod_name, ["pilot-agent", "request", "GET", path],
-                           container="istio-proxy", timeout=60)
-        if not result.ok:
-            extra = f" (istioctl also failed: {istioctl_error})" if istioctl_error else ""
-            raise LabkitError(f"cannot read the proxy config: {result.stderr.strip() or result.exit_code}{extra}",
-                              kind="Pod", name=pod_name, namespace=namespace,
-                              hint="the pod needs an istio-proxy sidecar (lab.pods() column sidecar)")
-        try:
-            dump = json.loads(result.stdout)
-        except ValueError:
-            raise LabkitError("the proxy's config_dump is not JSON", kind="Pod", name=pod_name,
-                              namespace=namespace) from None
+        # The same in-pod dump the tools read (one access path), with endpoints when they are asked for.
+        dump = self.mesh_access().config_dump(
+            namespace, pod_name, include_eds=kind in ("endpoint", "endpoints"),
+            why=f" (istioctl also failed: {istioctl_error})" if istioctl_error else "")
         return select_config(dump, kind)
 
     # ---------------------------------------------------------------- clean-up

@@ -50,11 +50,14 @@ class ToolAccess:
     def proxies(self, model: MeshModel) -> list[tuple[str, str]]:
         return [(p.namespace, p.name) for p in model.pods if p.sidecar or p.is_gateway]
 
-    def config_dump(self, namespace: str, pod: str) -> dict:
-        result = self.lab.exec(namespace, pod, ["pilot-agent", "request", "GET", "config_dump"],
+    def config_dump(self, namespace: str, pod: str, *, include_eds: bool = False, why: str = "") -> dict:
+        """`pilot-agent request GET config_dump` in the pod's istio-proxy container (`include_eds`: with
+        endpoints, as `istioctl proxy-config endpoint` asks); `why` is added to the error (what else failed)."""
+        path = "config_dump?include_eds" if include_eds else "config_dump"
+        result = self.lab.exec(namespace, pod, ["pilot-agent", "request", "GET", path],
                                container=PROXY_CONTAINER, timeout=60)
         if not result.ok:
-            raise LabkitError(f"cannot read the proxy config: {result.stderr.strip() or result.exit_code}",
+            raise LabkitError(f"cannot read the proxy config: {result.stderr.strip() or result.exit_code}{why}",
                               kind="Pod", name=pod, namespace=namespace,
                               hint="the pod needs an istio-proxy sidecar (lab.pods() column sidecar)")
         try:

@@ -48,8 +48,8 @@ class LocalAccess(ToolAccess):
                               hint="only pods with a sidecar (lab.pods() column sidecar) and the gateway have one")
         return handle
 
-    def config_dump(self, namespace: str, pod: str) -> dict:
-        return self.envoy(namespace, pod).config_dump()
+    def config_dump(self, namespace: str, pod: str, *, include_eds: bool = False, why: str = "") -> dict:
+        return self.envoy(namespace, pod).config_dump()  # the admin API's dump; include_eds is for the in-pod path
 
     def access_log(self, namespace: str, pod: str) -> str:
         path = self._proxy_root(namespace, pod) / "access.log"
