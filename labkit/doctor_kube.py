@@ -117,7 +117,7 @@ def _kubeconfig_check(api_client, context: str | None, kubeconfig: str | None):
         contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)
     except Exception as exc:  # noqa: BLE001
         if os.environ.get("KUBERNETES_SERVICE_HOST"):
-            from .backends.kube import load_api_client
+            from .backends.kube_client import load_api_client
             try:
                 return _line("kubeconfig", True, "in-cluster service account"), load_api_client()
             except Exception:  # noqa: BLE001
@@ -131,7 +131,7 @@ def _kubeconfig_check(api_client, context: str | None, kubeconfig: str | None):
         return _line("kubeconfig", False, f"context {chosen!r} not in {where} (have: {', '.join(map(str, names))})",
                      "pick one: `kubectl config use-context NAME` or KubeLab(context=NAME)"), None
     try:
-        from .backends.kube import load_api_client
+        from .backends.kube_client import load_api_client
         client = load_api_client(chosen, kubeconfig)
     except Exception as exc:  # noqa: BLE001
         return _line("kubeconfig", False, f"context {chosen!r} unusable: {str(exc)[:200]}",
