@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-SIDECAR = "istio-proxy"
+from ..constants import PROXY_CONTAINER
+
+SIDECAR = PROXY_CONTAINER
 POD_COLUMNS = ["namespace", "pod", "ready", "sidecar", "status", "restarts", "ip"]
 
 

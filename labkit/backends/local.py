@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..constants import PROXY_CONTAINER
 from ..envoy.gateway_settings import GatewaySettings
 from ..envoy_binary import envoy_path
 from ..errors import LabkitError
@@ -367,13 +368,13 @@ class LocalLab(LabBase):
 
     def logs(self, namespace: str, target: str, container: str | None = None, tail: int | None = None) -> str:
         directory = self.pod_dir(namespace, target)
-        if container in ("istio-proxy", "envoy"):
-            parts = [directory / "istio-proxy" / "envoy.log", directory / "istio-proxy" / "access.log"]
+        if container in (PROXY_CONTAINER, "envoy"):
+            parts = [directory / PROXY_CONTAINER / "envoy.log", directory / PROXY_CONTAINER / "access.log"]
         else:
             name = container or next((p.stem for p in sorted(directory.glob("*.log"))), None)
             if name is None:
-                gateway_log = directory / "istio-proxy" / "envoy.log"
-                parts = [gateway_log, directory / "istio-proxy" / "access.log"]
+                gateway_log = directory / PROXY_CONTAINER / "envoy.log"
+                parts = [gateway_log, directory / PROXY_CONTAINER / "access.log"]
             else:
                 parts = [directory / f"{name}.log"]
                 if not parts[0].exists():

@@ -11,6 +11,7 @@ from ..contract import Lab
 from ..constants import GATEWAY_PRINCIPAL
 from ..display import result_colour, short
 from ..model.authz import action_of, allows_anyone, source_principals
+from ..model.mesh import workload_selector
 from . import hints
 from .authz_hints import DENIED_BODY, caller_allowed_hint, caller_denied_hint
 from .clients import NO_MTLS_CLIENT, NO_PLAINTEXT_CLIENT, pick_client
@@ -113,7 +114,7 @@ def authz_summary(view: MeshView, host: str) -> str:
     parts = []
     for namespace in namespaces:
         for policy in view.model_policies("AuthorizationPolicy", namespace):
-            selector = ((policy.get("spec") or {}).get("selector") or {}).get("matchLabels") or "every workload"
+            selector = workload_selector(policy) or "every workload"
             rules = (policy.get("spec") or {}).get("rules")
             who = ", ".join(source_principals(policy)) or ("anyone" if rules and allows_anyone(policy) else
                                                      "nobody" if not rules else "anyone matching its rules")

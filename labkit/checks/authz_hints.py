@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 
 from ..model.authz import action_of, allows_anyone, policies_for, source_principals
+from ..model.mesh import workload_selector
 from . import hints
 from .state import MeshView, labels_text, ref
 
@@ -58,7 +59,7 @@ def caller_allowed_hint(view: MeshView, namespace: str, service_name: str, princ
         return (f"{unguarded[0]} has no sidecar, so nothing enforces any policy there: "
                 + hints.missing_sidecar(view, namespace, unguarded[0]))
     if not allows:
-        selectors = [(ref(p), ((p.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
+        selectors = [(ref(p), workload_selector(p))
                      for p in view.model_policies("AuthorizationPolicy", namespace)]
         if selectors:
             name, selector = selectors[0]

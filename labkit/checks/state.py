@@ -10,7 +10,7 @@ from functools import cached_property
 
 from ..contract import Lab
 from ..model.destrule import ClientTls, client_tls, destination_rule_for
-from ..model.mesh import ROOT_NAMESPACE, MeshModel, Pod, Service
+from ..model.mesh import ROOT_NAMESPACE, MeshModel, Pod, Service, workload_selector
 from ..model.peerauth import EffectiveMtls, effective_mtls
 
 INJECTION_LABEL = "istio-injection"
@@ -93,7 +93,7 @@ def policy_mode(policy: dict) -> str:
 
 
 def policy_selector(policy: dict) -> dict:
-    return ((policy.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return workload_selector(policy)
 
 
 def ref(obj: dict) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 
+from ..constants import PROXY_CONTAINER
 from ..contract import Lab
 from ..errors import LabkitError
 from ..model.destrule import AUTO, applies_to_host
@@ -129,7 +130,7 @@ def access_log(lab: Lab, namespace: str, workload: str, last: int = 5):
     import pandas as pd
     text, deadline = None, time.monotonic() + 1.0
     while True:  # Envoy writes its access log every 200 ms here (every second or so on a cluster)
-        latest = lab.logs(namespace, workload, container="istio-proxy")
+        latest = lab.logs(namespace, workload, container=PROXY_CONTAINER)
         if latest == text or time.monotonic() > deadline:
             break
         text = latest

@@ -1,13 +1,9 @@
 """Which AuthorizationPolicies apply to a workload (istio-semantics.md §3)."""
 from __future__ import annotations
 
-from .mesh import ROOT_NAMESPACE, MeshModel, Pod
+from .mesh import ROOT_NAMESPACE, MeshModel, Pod, workload_selector
 
 SUPPORTED_ACTIONS = ("ALLOW", "DENY")
-
-
-def _selector(policy: dict) -> dict:
-    return ((policy.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
 
 
 def policies_for(model: MeshModel, pod: Pod) -> list[dict]:
@@ -17,7 +13,7 @@ def policies_for(model: MeshModel, pod: Pod) -> list[dict]:
         namespace = policy["metadata"]["namespace"]
         if namespace not in (pod.namespace, ROOT_NAMESPACE):
             continue
-        if pod.matches(_selector(policy)):
+        if pod.matches(workload_selector(policy)):
             out.append(policy)
     return out
 

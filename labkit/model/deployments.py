@@ -10,6 +10,7 @@ import hashlib
 import json
 import secrets as random_names
 
+from ..constants import PROXY_CONTAINER
 from .addressing import MAX_POD_INDEX
 from ..errors import LabkitError
 
@@ -46,10 +47,10 @@ def _make_pod(deployment: dict, namespace_labels: dict, index: int, thash: str) 
     spec = template.get("spec") or {}
     if not any(c.get("image", "").find("istio/proxyv2") >= 0 for c in spec.get("containers", [])) \
             and wants_sidecar(namespace_labels, labels, annotations):
-        spec.setdefault("containers", []).append({"name": "istio-proxy", "image": PROXY_IMAGE})
+        spec.setdefault("containers", []).append({"name": PROXY_CONTAINER, "image": PROXY_IMAGE})
         labels["security.istio.io/tlsMode"] = "istio"
         labels.setdefault("service.istio.io/canonical-name", labels.get("app", meta["name"]))
-        annotations["sidecar.istio.io/status"] = '{"containers":["istio-proxy"]}'
+        annotations["sidecar.istio.io/status"] = f'{{"containers":["{PROXY_CONTAINER}"]}}'
     name = f"{meta['name']}-{thash[:9]}-{random_names.token_hex(3)[:5]}"
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": meta["namespace"], "labels": labels,

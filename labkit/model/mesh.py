@@ -183,6 +183,12 @@ def _pod_from_object(obj: dict, subnet: int) -> Pod:
                volumes=tuple(spec.get("volumes") or []))
 
 
+def workload_selector(policy: dict) -> dict:
+    """A policy's `selector.matchLabels` (PeerAuthentication, AuthorizationPolicy, ...); {} means every
+    workload in its namespace (or the whole mesh, in the root namespace)."""
+    return ((policy.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+
+
 def secret_data(secret: dict) -> dict[str, bytes]:
     """A Secret's values, decoded: `data` is base64, `stringData` plain (the API server merges it into data)."""
     out = {k: str(v).encode() for k, v in (secret.get("stringData") or {}).items()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .mesh import ROOT_NAMESPACE, MeshModel, Pod
+from .mesh import ROOT_NAMESPACE, MeshModel, Pod, workload_selector
 
 PERMISSIVE, STRICT, DISABLE, UNSET = "PERMISSIVE", "STRICT", "DISABLE", "UNSET"
 
@@ -30,10 +30,6 @@ def _mode(policy: dict | None) -> str:
     return ((policy.get("spec") or {}).get("mtls") or {}).get("mode") or UNSET
 
 
-def _selector(policy: dict) -> dict:
-    return ((policy.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-
-
 def _name(policy: dict) -> str:
     return f"{policy['metadata']['name']}.{policy['metadata']['namespace']}"
 
@@ -41,14 +37,14 @@ def _name(policy: dict) -> str:
 def _levels(model: MeshModel, namespace: str, pod: Pod | None):
     """(mesh, namespace, workload) policies, the oldest at each level (the model keeps them sorted)."""
     policies = model.of_kind("PeerAuthentication")
-    mesh = next((p for p in policies if p["metadata"]["namespace"] == ROOT_NAMESPACE and not _selector(p)), None)
-    ns_level = next((p for p in policies if p["metadata"]["namespace"] == namespace and not _selector(p)), None)
+    mesh = next((p for p in policies if p["metadata"]["namespace"] == ROOT_NAMESPACE and not workload_selector(p)), None)
+    ns_level = next((p for p in policies if p["metadata"]["namespace"] == namespace and not workload_selector(p)), None)
     if namespace == ROOT_NAMESPACE:
         ns_level = None  # the root namespace's selector-less policy is the mesh level
     workload = None
     if pod is not None and namespace != ROOT_NAMESPACE:
-        workload = next((p for p in policies if p["metadata"]["namespace"] == namespace and _selector(p)
-                         and pod.matches(_selector(p))), None)
+        workload = next((p for p in policies if p["metadata"]["namespace"] == namespace and workload_selector(p)
+                         and pod.matches(workload_selector(p))), None)
     return mesh, ns_level, workload
 
 
@@ -84,10 +80,10 @@ def ignored_policies(model: MeshModel) -> list[tuple[dict, str]]:
     seen_levels: dict[tuple[str, bool], dict] = {}
     for policy in model.of_kind("PeerAuthentication"):
         namespace = policy["metadata"]["namespace"]
-        if namespace == ROOT_NAMESPACE and _selector(policy):
+        if namespace == ROOT_NAMESPACE and workload_selector(policy):
             out.append((policy, "a policy with a selector in the root namespace is ignored"))
             continue
-        if not _selector(policy):
+        if not workload_selector(policy):
             key = (namespace, False)
             if key in seen_levels:
                 first = seen_levels[key]

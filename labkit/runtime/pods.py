@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..constants import PROXY_CONTAINER
 from ..apps.images import app_for_image
 from ..envoy.common import ProxyPaths
 from ..model.addressing import real_port
@@ -47,7 +48,7 @@ class PodRuntime:
         self.apps: dict[str, ManagedProcess] = {}
         self.envoy: EnvoyProcess | None = None
         if pod.sidecar or pod.is_gateway:
-            paths = ProxyPaths(str(directory / "istio-proxy"))
+            paths = ProxyPaths(str(directory / PROXY_CONTAINER))
             kind = "router" if pod.is_gateway else "sidecar"
             node = f"{kind}~{pod.ip}~{pod.name}.{pod.namespace}~{pod.namespace}.svc.cluster.local"
             self.envoy = EnvoyProcess(f"{pod.namespace}/{pod.name}", paths, node,
@@ -120,7 +121,7 @@ class PodRuntime:
             ready = self.app_ready(container)
             out.append(ContainerStatus(container.name, ready, process.restarts, _state(process, ready)))
         if self.pod.sidecar and self.envoy:
-            out.append(self._envoy_status("istio-proxy"))
+            out.append(self._envoy_status(PROXY_CONTAINER))
         return out
 
     def processes(self) -> list[ManagedProcess]:

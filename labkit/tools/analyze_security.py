@@ -6,7 +6,7 @@ from typing import Iterator
 
 from ..model.addressing import service_hostnames
 from ..model.deployments import wants_sidecar
-from ..model.mesh import ROOT_NAMESPACE, Pod
+from ..model.mesh import ROOT_NAMESPACE, Pod, workload_selector
 from ..model.peerauth import STRICT, effective_mtls, ignored_policies
 from . import tls_status
 from .analyze_base import Context, Message, message
@@ -22,7 +22,7 @@ def _injection_enabled(labels: dict) -> bool:
 
 
 def _selector(obj: dict) -> dict:
-    return ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return workload_selector(obj)
 
 
 def check_injection(ctx: Context) -> Iterator[Message]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..model.authz import action_of, policies_for
-from ..model.mesh import ROOT_NAMESPACE, MeshModel, Pod, Service
+from ..model.mesh import ROOT_NAMESPACE, MeshModel, Pod, Service, workload_selector
 from ..model.peerauth import effective_mtls, ignored_policies
 from ..model.destrule import applies_to_host
 from ..model.vsbinding import MESH, destination_hosts, vs_gateways
@@ -121,7 +121,7 @@ def _destination_rules(model: MeshModel, pod: Pod, services: list[Service]) -> t
 def _would_target(policy: dict, pod: Pod) -> bool:
     """Whether an ignored PeerAuthentication was meant for this pod: learners expect to see those here."""
     namespace = policy["metadata"]["namespace"]
-    selector = ((policy.get("spec") or {}).get("selector") or {}).get("matchLabels")
+    selector = workload_selector(policy)
     return namespace in (pod.namespace, ROOT_NAMESPACE) and pod.matches(selector)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from ..constants import PROXY_CONTAINER
 from ..envoy.common import ProxyPaths
 from ..errors import LabkitError
 from ..runtime.envoy_proc import EnvoyProcess
@@ -17,7 +18,7 @@ from .access import ToolAccess
 if TYPE_CHECKING:  # the backend hands itself in; importing it at run time would make a cycle
     from ..backends.local import LocalLab
 
-PROXY_DIR = "istio-proxy"
+PROXY_DIR = PROXY_CONTAINER  # each container has its directory in the pod's
 # Envoy writes access logs from a flush thread (every 200 ms here); `/reopen_logs` wakes it, and the
 # lines are on disk about a millisecond after the admin call returns. One grace period covers all proxies.
 FLUSH_GRACE_S = 0.05
