@@ -29,6 +29,7 @@ import re
 from typing import Any, Callable, Iterable, overload
 
 from ..errors import LabkitError
+from ..model.hostmatch import VS_ROUTE_SECTIONS
 
 #: Namespaces shared by the whole cluster: never prefixed.
 SYSTEM_NAMESPACES = frozenset({"istio-system", "kube-system", "kube-public", "kube-node-lease"})
@@ -293,7 +294,7 @@ def _virtual_service(spec: dict, f: NsFunc, host: Callable[[Any], Any]) -> None:
         spec["gateways"] = _map_list(spec["gateways"], lambda g: map_ns_slash(g, f))
     if "hosts" in spec:
         spec["hosts"] = _map_list(spec["hosts"], host)
-    for proto in ("http", "tls", "tcp"):
+    for proto in VS_ROUTE_SECTIONS:
         for route in _dicts(spec.get(proto)):
             for match in _dicts(route.get("match")):
                 if "gateways" in match:
