@@ -109,3 +109,24 @@ def test_curl_exit_codes_mean_what_curl_says():
     assert describe_expected("reset") == "reset (curl 56)"
     assert describe_expected("TLS failure") == "TLS failure (curl 16/35/55/56)"
     assert describe_expected(403) == "403"
+
+
+def _pa(name, namespace, mode, created, selector=None):
+    spec = {"mtls": {"mode": mode}}
+    if selector:
+        spec["selector"] = {"matchLabels": selector}
+    return {"kind": "PeerAuthentication", "spec": spec,
+            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": created}}
+
+
+def test_the_oldest_level_policy_wins_and_the_rest_are_ignored():
+    from labkit.model.peerauth import ignored_policies, level_policy
+    model = build_model([_pa("newer", "foo", "DISABLE", "2030-01-02T00:00:00Z"),
+                         _pa("older", "foo", "STRICT", "2030-01-01T00:00:00Z"),
+                         _pa("mesh", "istio-system", "PERMISSIVE", "2030-01-01T00:00:00Z"),
+                         _pa("root-selector", "istio-system", "STRICT", "2030-01-01T00:00:00Z", {"app": "x"})],
+                        subnet=10)
+    assert level_policy(model, "foo")["metadata"]["name"] == "older"
+    assert level_policy(model, "istio-system")["metadata"]["name"] == "mesh"
+    assert level_policy(model, "bar") is None
+    assert sorted(p["metadata"]["name"] for p, _ in ignored_policies(model)) == ["newer", "root-selector"]

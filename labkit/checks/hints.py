@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..model.destrule import dr_host
 from ..model.hostmatch import exported_to
-from ..model.peerauth import DISABLE, STRICT
+from ..model.peerauth import DISABLE, STRICT, ignored_policies, level_policy
 from .state import ROOT_NAMESPACE, INJECTION_LABEL, MeshView, labels_text, policy_mode, policy_selector, ref
 
 
@@ -124,7 +124,7 @@ def misplaced_strict(view: MeshView, namespace: str) -> list[str]:
         if policy_mode(policy) != STRICT:
             continue
         pns, selector = policy["metadata"]["namespace"], policy_selector(policy)
-        if pns == ROOT_NAMESPACE and selector:
+        if pns == ROOT_NAMESPACE and selector:  # model.peerauth.ignored_policies says why: root + selector
             out.append(f"{ref(policy)} has a selector in the root namespace {ROOT_NAMESPACE}: istiod ignores it.")
         elif pns not in (namespace, ROOT_NAMESPACE):
             out.append(f"the STRICT policy {ref(policy)} is in namespace {pns}, not {namespace}, so it covers {pns} "
@@ -139,11 +139,13 @@ def misplaced_strict(view: MeshView, namespace: str) -> list[str]:
 def duplicates(view: MeshView, namespace: str) -> list[str]:
     """Several selector-less policies at one level: the oldest wins and istiod ignores the others."""
     out = []
+    ignored = [p for p, _ in ignored_policies(view.model) if not policy_selector(p)]
     for level in {namespace, ROOT_NAMESPACE}:
-        same = [p for p in view.peer_authentications(level) if not policy_selector(p)]
-        if len(same) > 1:
-            out.append(f"{len(same)} policies without a selector in {level}: the oldest, {ref(same[0])} "
-                       f"({policy_mode(same[0])}), wins and the others are ignored.")
+        winner = level_policy(view.model, level)
+        others = [p for p in ignored if p["metadata"]["namespace"] == level]
+        if winner is not None and others:
+            out.append(f"{len(others) + 1} policies without a selector in {level}: the oldest, {ref(winner)} "
+                       f"({policy_mode(winner)}), wins and the others are ignored.")
     return out
 
 

@@ -48,6 +48,12 @@ def _levels(model: MeshModel, namespace: str, pod: Pod | None):
     return mesh, ns_level, workload
 
 
+def level_policy(model: MeshModel, namespace: str) -> dict | None:
+    """The selector-less policy that sets `namespace`'s level (the mesh level for the root namespace)."""
+    mesh, ns_level, _ = _levels(model, namespace, None)
+    return mesh if namespace == ROOT_NAMESPACE else ns_level
+
+
 def effective_mtls(model: MeshModel, pod: Pod) -> EffectiveMtls:
     mesh, ns_level, workload = _levels(model, pod.namespace, pod)
     mode, applied = PERMISSIVE, []
