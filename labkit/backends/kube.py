@@ -23,16 +23,9 @@ from .base import AppliedObject, EnvironmentItem, LabBase
 from .kube_images import image_map_from_env
 from .kube_prefix import NamespaceMap
 from .kube_client import GATEWAY_SERVICE, load_api_client, truthy, url_of
+from ..tools.proxy_config import PROXY_CONFIG_TYPES, select_config
 from .kube_cleanup import KubeCleanup
 
-PROXY_CONFIG_TYPES = {
-    "bootstrap": "BootstrapConfigDump",
-    "cluster": "ClustersConfigDump", "clusters": "ClustersConfigDump",
-    "listener": "ListenersConfigDump", "listeners": "ListenersConfigDump",
-    "route": "RoutesConfigDump", "routes": "RoutesConfigDump",
-    "secret": "SecretsConfigDump", "secrets": "SecretsConfigDump",
-    "endpoint": "EndpointsConfigDump", "endpoints": "EndpointsConfigDump",
-}
 
 
 class KubeLab(KubeCleanup, LabBase):
@@ -186,33 +179,3 @@ class KubeLab(KubeCleanup, LabBase):
             namespace, pod_name, include_eds=kind in ("endpoint", "endpoints"),
             why=f" (istioctl also failed: {istioctl_error})" if istioctl_error else "")
         return select_config(dump, kind)
-
-
-def select_config(dump: dict, kind: str) -> Any:
-    """The part of an Envoy config_dump istioctl's `proxy-config <kind> -o json` shows."""
-    kind = kind.lower()
-    if kind in ("all", "config_dump"):
-        return dump
-    type_name = PROXY_CONFIG_TYPES[kind]
-    # Exact type name: "ScopedRoutesConfigDump" also ends with "RoutesConfigDump" and comes first.
-    section = next((c for c in dump.get("configs") or []
-                    if str(c.get("@type", "")).rsplit(".", 1)[-1] == type_name), None)
-    if section is None:
-        return [] if kind not in ("bootstrap", "secret", "secrets") else {}
-    if type_name == "BootstrapConfigDump":
-        return section.get("bootstrap", section)
-    if type_name == "ClustersConfigDump":
-        return [c.get("cluster") for c in (section.get("static_clusters") or [])
-                + (section.get("dynamic_active_clusters") or []) if c.get("cluster")]
-    if type_name == "ListenersConfigDump":
-        out = [c.get("listener") for c in section.get("static_listeners") or [] if c.get("listener")]
-        out += [(c.get("active_state") or {}).get("listener") for c in section.get("dynamic_listeners") or []
-                if (c.get("active_state") or {}).get("listener")]
-        return out
-    if type_name == "RoutesConfigDump":
-        return [c.get("route_config") for c in (section.get("static_route_configs") or [])
-                + (section.get("dynamic_route_configs") or []) if c.get("route_config")]
-    if type_name == "EndpointsConfigDump":
-        return [c.get("endpoint_config") for c in (section.get("static_endpoint_configs") or [])
-                + (section.get("dynamic_endpoint_configs") or []) if c.get("endpoint_config")]
-    return section

@@ -6,6 +6,7 @@ resource's full JSON stays one click away in the notebook, and `view[name]` retu
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import pandas as pd
 
@@ -52,6 +53,37 @@ def resources(dump: dict, kind: str) -> list[dict]:
         return rds + _inline_routes(resources(dump, "listeners"))
     return [e.get("secret") or e for key in ("static_secrets", "dynamic_active_secrets", "dynamic_warming_secrets")
             for e in section.get(key) or []]
+
+
+PROXY_CONFIG_TYPES = {
+    "bootstrap": "BootstrapConfigDump",
+    "cluster": "ClustersConfigDump", "clusters": "ClustersConfigDump",
+    "listener": "ListenersConfigDump", "listeners": "ListenersConfigDump",
+    "route": "RoutesConfigDump", "routes": "RoutesConfigDump",
+    "secret": "SecretsConfigDump", "secrets": "SecretsConfigDump",
+    "endpoint": "EndpointsConfigDump", "endpoints": "EndpointsConfigDump",
+}
+
+
+def select_config(dump: dict, kind: str) -> Any:
+    """The part of an Envoy config_dump `istioctl proxy-config <kind> -o json` shows (KubeLab.proxy_config_json):
+    listeners, clusters and routes as the tables read them (`resources`), bootstrap, endpoints and secrets as
+    their sections."""
+    kind = kind.lower()
+    if kind in ("all", "config_dump"):
+        return dump
+    type_name = PROXY_CONFIG_TYPES[kind]
+    if type_name in ("ClustersConfigDump", "ListenersConfigDump", "RoutesConfigDump"):
+        return resources(dump, kind)
+    section = dump_section(dump, type_name) or None
+    if section is None:
+        return [] if kind not in ("bootstrap", "secret", "secrets") else {}
+    if type_name == "BootstrapConfigDump":
+        return section.get("bootstrap", section)
+    if type_name == "EndpointsConfigDump":
+        return [c.get("endpoint_config") for c in (section.get("static_endpoint_configs") or [])
+                + (section.get("dynamic_endpoint_configs") or []) if c.get("endpoint_config")]
+    return section
 
 
 def _inline_routes(listeners: list[dict]) -> list[dict]:
