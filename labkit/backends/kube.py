@@ -18,6 +18,7 @@ import os
 import shutil
 from typing import Any
 
+from ..constants import GATEWAY_NAMESPACE
 from ..errors import LabkitError
 from .base import AppliedObject, EnvironmentItem, LabBase
 from .kube_images import image_map_from_env
@@ -100,7 +101,7 @@ class KubeLab(KubeCleanup, LabBase):
         if env:
             return env.rstrip("/")
         svc_ns, _, svc_name = self.gateway_service.rpartition("/")
-        svc_ns = svc_ns or "istio-system"
+        svc_ns = svc_ns or GATEWAY_NAMESPACE
         resource = self._resource("v1", "Service")
         with self._errors("get", kind="Service", name=svc_name, namespace=svc_ns):
             svc = self._fetch(resource, svc_name, svc_ns)
