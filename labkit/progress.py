@@ -29,7 +29,7 @@ def find_state_dir(state_dir: str | Path | None = None) -> Path:
     return labs if labs.exists() else here
 
 
-def path_for(lab=None, state_dir: str | Path | None = None) -> Path:
+def path_for(lab: Lab | None = None, state_dir: str | Path | None = None) -> Path:
     directory = state_dir or getattr(lab, "state_dir", None)
     return find_state_dir(directory) / FILE_NAME
 
@@ -86,7 +86,7 @@ def table(data: dict):
     return pd.DataFrame(rows).set_index("lab")
 
 
-def show(lab=None, state_dir: str | Path | None = None):
+def show(lab: Lab | None = None, state_dir: str | Path | None = None):
     """The progress table, styled for a notebook (done labs in green)."""
     frame = table(load(path_for(lab, state_dir)))
     return frame.style.apply(

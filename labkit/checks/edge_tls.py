@@ -26,7 +26,8 @@ def _scheme(port, cacert, cert) -> str:
     return "https" if (port or (443 if cacert or cert else 80)) in (443, 8443) else "http"
 
 
-def _via_title(lab: Lab, host, path="/", expect=200, contains=None, port=None, cacert=None, cert=None, key=None) -> str:
+def _via_title(lab: Lab, host, path="/", expect=200, contains=None, port=None, cacert=None, cert=None,
+               key=None) -> str:
     return (f"{_scheme(port, cacert, cert)}://{host}{path} via the ingress gateway: {describe_expected(expect)}"
             + (" with a client certificate" if cert else "") + (f" showing {contains!r}" if contains else ""))
 
@@ -53,7 +54,7 @@ def via_gateway(result: CheckResult, lab: Lab, host: str, path: str = "/", expec
         result.add(f"the response shows {contains!r}", contains in outcome.body, snippet(outcome.body, contains))
 
 
-def _serves_title(lab, path="/", host=None, expect=200, contains=None) -> str:
+def _serves_title(lab: Lab, path="/", host=None, expect=200, contains=None) -> str:
     return _via_title(lab, host or "(no host)", path, expect, contains)
 
 
