@@ -130,3 +130,13 @@ def test_the_oldest_level_policy_wins_and_the_rest_are_ignored():
     assert level_policy(model, "istio-system")["metadata"]["name"] == "mesh"
     assert level_policy(model, "bar") is None
     assert sorted(p["metadata"]["name"] for p, _ in ignored_policies(model)) == ["newer", "root-selector"]
+
+
+def test_server_hosts_per_namespace():
+    from labkit.model.gateways import server_dns_names, server_hosts_for_namespace
+    server = {"hosts": ["a.example.com", "*/b.example.com", "./c.example.com", "bar/d.example.com"]}
+    assert server_dns_names(server) == ["a.example.com", "b.example.com", "c.example.com", "d.example.com"]
+    assert server_hosts_for_namespace(server, "istio-system", "istio-system") == [
+        "a.example.com", "b.example.com", "c.example.com"]
+    assert server_hosts_for_namespace(server, "istio-system", "bar") == ["a.example.com", "b.example.com",
+                                                                        "d.example.com"]

@@ -4,7 +4,7 @@ trusts) are labkit.model's."""
 from __future__ import annotations
 
 from ..constants import GATEWAY_NAMESPACE
-from ..model.gateways import CredentialError, ca_credential, credential_cert_pem, gateways_for
+from ..model.gateways import CredentialError, ca_credential, credential_cert_pem, gateways_for, server_dns_names
 from ..model.hostmatch import host_matches
 from ..model.vsbinding import destination_hosts, vs_gateways
 from .state import MeshView
@@ -24,7 +24,7 @@ def selects_a_gateway(view: MeshView, gateway: dict) -> bool:
 
 
 def server_hosts(server: dict) -> list[str]:
-    return [h.split("/", 1)[1] if "/" in h else h for h in server.get("hosts") or []]
+    return server_dns_names(server)
 
 
 def servers_on(view: MeshView, port: int, host: str | None = None) -> list[tuple[dict, dict]]:

@@ -105,13 +105,26 @@ class Server:
         return [host for ns, host in self.hosts if ns in ("*", namespace)]
 
 
-def _parse_host(text: str, gateway_namespace: str) -> tuple[str, str]:
+def parse_server_host(text: str, gateway_namespace: str) -> tuple[str, str]:
+    """A server host `[ns/]dnsName` as (namespace or "*", dnsName): no prefix or `*/` is any namespace,
+    `./` the Gateway's own."""
     namespace, _, host = text.rpartition("/")
     if not namespace:
         namespace = "*"
     elif namespace == ".":
         namespace = gateway_namespace
     return namespace, host.lower()
+
+
+def server_dns_names(server: dict) -> list[str]:
+    """The dnsName part of each host of a Gateway `servers[]` entry, as written (namespace prefix dropped)."""
+    return [host for _, host in (parse_server_host(h, "") for h in server.get("hosts") or [])]
+
+
+def server_hosts_for_namespace(server: dict, gateway_namespace: str, namespace: str) -> list[str]:
+    """The hosts of a `servers[]` entry a VirtualService in `namespace` may bind to (NamesForNamespace)."""
+    parsed = (parse_server_host(h, gateway_namespace) for h in server.get("hosts") or [])
+    return [host for ns, host in parsed if ns in ("*", namespace)]
 
 
 def gateways_for(model: MeshModel, pod: Pod) -> list[dict]:
@@ -134,7 +147,7 @@ def _server(model: MeshModel, pod: Pod, gateway: dict, index: int, spec: dict) -
     return Server(gateway_name=meta["name"], gateway_namespace=meta["namespace"], index=index,
                   number=port["number"], target_port=_target_port(model, pod, port["number"]),
                   port_name=port.get("name", ""), protocol=(port.get("protocol") or "").upper(),
-                  hosts=tuple(_parse_host(h, meta["namespace"]) for h in spec.get("hosts") or []),
+                  hosts=tuple(parse_server_host(h, meta["namespace"]) for h in spec.get("hosts") or []),
                   tls=dict(spec.get("tls") or {}))
 
 

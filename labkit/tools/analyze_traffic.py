@@ -7,7 +7,8 @@ from ..certs import inspect
 from ..errors import LabkitError
 from ..model.mesh import Pod
 from ..model.destrule import applies_to_host
-from ..model.gateways import CA_SUFFIX, ca_pem, ca_secret, credential_cert_pem, has_key_pair
+from ..model.gateways import (CA_SUFFIX, ca_pem, ca_secret, credential_cert_pem, has_key_pair, server_dns_names,
+                              server_hosts_for_namespace)
 from ..model.hostmatch import hosts_overlap, route_destinations
 from ..model.mesh import secret_data
 from ..model.vsbinding import MESH, resolve_host, vs_gateways
@@ -122,7 +123,7 @@ def check_conflicting_gateways(ctx: Context) -> Iterator[Message]:
 
 
 def _bare_hosts(server: dict) -> list[str]:
-    return [h.split("/", 1)[1] if "/" in h else h for h in server.get("hosts") or []]
+    return server_dns_names(server)
 
 
 # ---- VirtualService ------------------------------------------------------------------------------
@@ -169,12 +170,8 @@ def check_virtual_services(ctx: Context) -> Iterator[Message]:
 def _hosts_in_gateway(vs: dict, gateway: dict) -> Iterator[Message]:
     """Every VS host must overlap a host of a server that admits the VS's namespace (§4 hosts table)."""
     vs_namespace, gw_namespace = vs["metadata"]["namespace"], gateway["metadata"]["namespace"]
-    allowed = []
-    for server in _servers(gateway):
-        for entry in server.get("hosts") or []:
-            scope, _, host = entry.rpartition("/")
-            if scope in ("", "*") or (scope == "." and vs_namespace == gw_namespace) or scope == vs_namespace:
-                allowed.append(host)
+    allowed = [host for server in _servers(gateway)
+               for host in server_hosts_for_namespace(server, gw_namespace, vs_namespace)]
     missing = [h for h in (vs.get("spec") or {}).get("hosts") or [] if not any(hosts_overlap(h, a) for a in allowed)]
     if missing:
         yield message("IST0132", vs,
