@@ -99,8 +99,7 @@ def binding_hint(view: MeshView, host: str, port: int) -> str:
 def destination_hint(view: MeshView, host: str, port: int, outcome) -> str:
     """Why the gateway routes but the destination fails (503) or refuses (403)."""
     for vs, fqdn, dest_port in route_destinations(view, host, port):
-        parts = fqdn.split(".")
-        service = view.service(parts[0], parts[1]) if len(parts) > 2 and parts[2] == "svc" else None
+        service = view.model.service_by_fqdn(fqdn)
         if service is None:
             return (f"VirtualService {ref(vs)} routes to {fqdn}, which is no Service: check the destination host "
                     "(short names are resolved in the VirtualService's namespace).")
