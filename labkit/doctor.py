@@ -78,6 +78,11 @@ def local_doctor(gateway_ports: tuple[int, ...] = ()) -> list[DoctorLine]:
         lines.append(DoctorLine("inotify instances", enough, f"{used} of {limit} in use (an Envoy takes about 5)",
                                 "" if enough else "stop other meshes (`labkit down`) or raise the limit: "
                                                   "sudo sysctl fs.inotify.max_user_instances=1024"))
+    # Every mesh on the host claims its subnet and ports in one shared folder (runtime/claims.py).
+    from .runtime.claims import claims_dir_status
+    ok, detail = claims_dir_status()
+    lines.append(DoctorLine("mesh claims folder", ok, detail,
+                            "" if ok else "as root: deploy/class-folder.sh creates it (or set LABKIT_CLAIMS_DIR)"))
     for port in gateway_ports:
         free = _can_bind("127.0.0.1", port)
         lines.append(DoctorLine(f"gateway port {port}", free, "free" if free else "in use",
