@@ -117,6 +117,25 @@ def tree_pss_mb(pid: int) -> float:
     return total
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by a learner: its live processes, and the children it reaped (every curl)."""
+    import psutil
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        times = root.cpu_times()
+        total += times.children_user + times.children_system
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                continue
+    except psutil.NoSuchProcess:
+        pass
+    return total
+
+
 def run(count: int, seconds: float, think: float) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix="labkit-workshop-"))
     os.chmod(run_dir, 0o755)  # learners of other uids look for the stop file here
@@ -142,10 +161,13 @@ def run(count: int, seconds: float, think: float) -> dict:
             logs = learners[broken[0]][1].with_suffix(".log").read_text()[-1500:]
             raise RuntimeError(f"learners {broken} did not get ready; learner {broken[0]}'s log:\n{logs}")
         print(f"   all ready after {all_ready:.1f} s; checks running for {seconds:.0f} s", flush=True)
+        cpu_start, loop_start, load_start = (sum(tree_cpu_s(proc.pid) for proc, _ in learners), time.monotonic(),
+                                             os.getloadavg()[0])
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             time.sleep(min(10.0, max(0.0, deadline - time.monotonic())))
             pss.append(sum(tree_pss_mb(proc.pid) for proc, _ in learners) / count)
+        cores = (sum(tree_cpu_s(proc.pid) for proc, _ in learners) - cpu_start) / (time.monotonic() - loop_start)
     finally:
         (run_dir / "stop").touch()
         results = []
@@ -163,10 +185,13 @@ def run(count: int, seconds: float, think: float) -> dict:
            "check_p50_s": round(percentile(check_times, 50), 3), "check_p99_s": round(percentile(check_times, 99), 3),
            "cold_start_p50_s": round(percentile(colds, 50), 2), "all_ready_s": round(all_ready, 1),
            "checks_run": len(check_times), "checks_failed": sum(r["failed"] for r in results if r),
-           "load_average_after": [round(x, 2) for x in os.getloadavg()]}
+           # What the class itself used (cores, all learners together) while checking, and the machine's load
+           # (1-minute average, which includes the class) before and after: the rest is other people's work.
+           "cpu_cores_used": round(cores, 2), "load_average_1m": [round(load_start, 2), round(os.getloadavg()[0], 2)]}
     print(f"   check p50 {row['check_p50_s']:.2f} s, p99 {row['check_p99_s']:.2f} s ({row['checks_run']} checks, "
           f"{row['checks_failed']} failed); cold start p50 {row['cold_start_p50_s']:.1f} s; "
-          f"PSS {row['pss_per_learner_mb']:.0f} MB per learner", flush=True)
+          f"PSS {row['pss_per_learner_mb']:.0f} MB per learner; the class used {row['cpu_cores_used']:.2f} cores, "
+          f"load average {row['load_average_1m']}", flush=True)
     return row
 
 
@@ -176,6 +201,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60, help="how long the checks loop at each size")
     parser.add_argument("--think", type=float, default=10.0,
                         help="pause between two checks of one learner (s): reading the result, editing YAML")
+    parser.add_argument("--keep-going", action="store_true", help="measure every size, even past the p99 limit")
     parser.add_argument("--learner", help=argparse.SUPPRESS)  # internal: run one learner (run directory)
     args = parser.parse_args()
     if args.learner:
@@ -190,7 +216,7 @@ def main() -> None:
             rows.append({"learners": count, "error": str(exc)[:2000], "check_p99_s": float("inf")})
             break
         rows.append(row)
-        if row["check_p99_s"] > P99_LIMIT_S:
+        if row["check_p99_s"] > P99_LIMIT_S and not args.keep_going:
             print(f"   check p99 above {P99_LIMIT_S} s: stopping here")
             break
     fitting = [r for r in rows if "error" not in r and r["check_p99_s"] <= P99_LIMIT_S]

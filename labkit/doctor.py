@@ -45,6 +45,11 @@ def local_doctor(gateway_ports: tuple[int, ...] = ()) -> list[DoctorLine]:
     lines.append(DoctorLine("loopback range", ok, "127.0.0.0/8 addresses are bindable" if ok else
                             "cannot bind 127.1.0.1",
                             "" if ok else "on macOS add aliases: sudo ifconfig lo0 alias 127.1.0.1 up (see README)"))
+    # Every mesh on the host claims its subnet and ports in one shared folder (runtime/claims.py).
+    from .runtime.claims import claims_dir_status
+    ok, detail = claims_dir_status()
+    lines.append(DoctorLine("mesh claims folder", ok, detail,
+                            "" if ok else "as root: deploy/class-folder.sh creates it (or set LABKIT_CLAIMS_DIR)"))
     for port in gateway_ports:
         free = _can_bind("127.0.0.1", port)
         lines.append(DoctorLine(f"gateway port {port}", free, "free" if free else "in use",

@@ -189,8 +189,14 @@ c.JupyterHub.load_roles = [{{"name": "labkit-test", "services": ["labkit-test"],
                 hub.wait(30)
             except subprocess.TimeoutExpired:
                 hub.kill()
+        import psutil
+        for proc in psutil.process_iter(["username"]):
+            if proc.info["username"] in names:  # only the processes of the users this test created, by pid
+                try:
+                    proc.kill()
+                except psutil.NoSuchProcess:
+                    pass
         for name in names:
-            subprocess.run(["pkill", "-u", name], capture_output=True)  # only these test users' processes
             subprocess.run(["userdel", "-r", name], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 

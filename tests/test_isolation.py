@@ -47,9 +47,15 @@ class Learner:
     def __init__(self, folder: Path, user: pwd.struct_passwd | None = None):
         self.folder, self.user = folder, user
         self.state_dir = folder / ".labkit"
-        self.stderr = open(folder.parent / f"{folder.name}.stderr", "w")
+        self.stderr_path = folder / "worker.stderr"  # removed with the folder
+        self.stderr = open(self.stderr_path, "w")
         ids = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
-        python, extra_env = interpreter_for(user) if user else (sys.executable, {})
+        try:
+            python, extra_env = interpreter_for(user) if user else (sys.executable, {})
+        except BaseException:  # (a skip) leave no folder behind
+            self.stderr.close()
+            subprocess.run(["rm", "-rf", str(folder)], check=False)
+            raise
         self.proc = subprocess.Popen([python, str(WORKER)], env={**learner_env(self.state_dir), **extra_env},
                                      cwd=folder,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
@@ -62,7 +68,7 @@ class Learner:
             if not line:
                 self.proc.wait(10)
                 raise AssertionError(f"learner in {self.folder} exited {self.proc.returncode}: "
-                                     + (self.folder.parent / f"{self.folder.name}.stderr").read_text()[-2000:])
+                                     + self.stderr_path.read_text()[-2000:])
             self.info = json.loads(line)
         return self.info
 

@@ -71,6 +71,16 @@ def _prepare(directory: Path) -> None:
                               hint=f"as root: chmod 1777 {directory} (or set LABKIT_CLAIMS_DIR)")
 
 
+def claims_dir_status() -> tuple[bool, str]:
+    """Whether this user can claim addresses (for `labkit doctor`): the folder exists or can be made, shared."""
+    directory = claims_dir()
+    try:
+        _prepare(directory)
+    except LabkitError as exc:
+        return False, exc.message
+    return True, f"{directory} (sticky, shared by all users)"
+
+
 def listening_addresses() -> set[tuple[str, int]]:
     """Every IPv4 (ip, port) in LISTEN state on this host's network namespace, any user (/proc/net/tcp)."""
     found = set()
