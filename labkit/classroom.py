@@ -234,7 +234,7 @@ def dashboard(directory: Path | str | None = None, refresh: float = 10.0):
         try:
             records = read_class(directory)
         except Exception as exc:  # noqa: BLE001  (shown in the dashboard, which keeps refreshing)
-            heading.value = f"<b>class folder problem:</b> {_xml(exc)}"
+            heading.value = f"<b>class folder problem:</b> {_xml(str(exc))}"
             return
         frame = class_table(records, now)
         stuck = int((frame["stuck"] != "").sum()) if len(frame) else 0

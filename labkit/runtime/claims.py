@@ -83,7 +83,7 @@ def claims_dir_status() -> tuple[bool, str]:
 
 def listening_addresses() -> set[tuple[str, int]]:
     """Every IPv4 (ip, port) in LISTEN state on this host's network namespace, any user (/proc/net/tcp)."""
-    found = set()
+    found: set[tuple[str, int]] = set()
     try:
         lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
     except OSError:
@@ -173,7 +173,7 @@ class HostClaims:
                                        "(`labkit down` in its folder)")
             return requested
         order = list(SUBNETS)
-        start = order.index(preferred) if preferred in SUBNETS else 0
+        start = order.index(preferred) if preferred is not None and preferred in SUBNETS else 0
         for subnet in order[start:] + order[:start]:
             if self._try_subnet(subnet, wait=0) == "claimed":
                 return subnet
