@@ -25,7 +25,7 @@ from ..envoy_binary import envoy_path
 from ..errors import LabkitError
 from ..kubeapi import KubeAPIServer, kubeconfig_path
 from ..model.addressing import control_plane_ip
-from ..model.deployments import reconcile_pods
+from ..model.deployments import AddressAllocator, reconcile_pods
 from ..model.mesh import ROOT_NAMESPACE, build_model
 from ..resources.loader import load_documents
 from ..resources.schema import kind_info
@@ -37,7 +37,8 @@ from ..tools.proxy_status import proxy_status_frame
 from ..xds.client import fetch_syncz, read_endpoint
 from ..samples import system_objects
 from .base import AppliedObject, EnvironmentItem, ExecResult, LabBase, MeshAccess, YamlSource
-from .local_state import Ownership, Settings, default_state_dir, read_status, write_status
+from .local_state import (Ownership, Settings, default_state_dir, read_last_pod_index, read_status,
+                          write_last_pod_index, write_status)
 from .progress import progress
 from .wake import Doorbell, ring
 
@@ -270,11 +271,14 @@ class LocalLab(LabBase):
             if self.runtime is None:
                 return
             generation, objects = self.store.snapshot()
-            create, delete = reconcile_pods(objects, native_sidecars=self.settings.native_sidecars)
+            addresses = AddressAllocator(read_last_pod_index(self.state_dir))
+            create, delete = reconcile_pods(objects, native_sidecars=self.settings.native_sidecars,
+                                            addresses=addresses)
             if delete:
                 self.store.delete(delete, ignore_missing=True)
             if create:
                 self.store.apply(create, system=True)
+                write_last_pod_index(self.state_dir, addresses.last)
             if create or delete:
                 generation, objects = self.store.snapshot()
             model = build_model(objects, self.settings.subnet)

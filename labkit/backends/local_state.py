@@ -119,3 +119,17 @@ def read_status(directory: Path) -> dict:
         return json.loads((directory / "status.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {"observed_generation": -1, "pods": [], "warnings": []}
+
+
+LAST_POD_INDEX_FILE = "last-reserved-pod-index"   # like host-local IPAM's last_reserved_ip file
+
+
+def read_last_pod_index(directory: Path) -> int:
+    try:
+        return int((directory / LAST_POD_INDEX_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return 1
+
+
+def write_last_pod_index(directory: Path, index: int) -> None:
+    write_if_changed(directory / LAST_POD_INDEX_FILE, str(index), mode=0o600)

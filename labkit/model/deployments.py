@@ -102,8 +102,30 @@ def _make_pod(deployment: dict, namespace_labels: dict, index: int, thash: str, 
             "spec": spec, "status": {"index": index}}
 
 
-def reconcile_pods(objects: list[dict], native_sidecars: bool = True) -> tuple[list[dict], list[tuple[str, str, str]]]:
-    """Pods to create and pod keys to delete so each Deployment runs `replicas` current pods."""
+class AddressAllocator:
+    """Which pod index (address 127.<subnet>.<index>.x) a new pod gets: the next free one after the last
+    handed out, wrapping around, as the CNI host-local IPAM plugin allocates pod IPs (it remembers the last
+    reserved IP). A new pod therefore does not take the address a deleted pod had just used, so access-log
+    lines that name the old pod's address are not mistaken for the new pod's traffic."""
+
+    def __init__(self, last: int = 1):
+        self.last = last
+
+    def allocate(self, used: set[int]) -> int | None:
+        size = MAX_POD_INDEX - 1        # indexes 2..MAX_POD_INDEX (1 is the control plane's)
+        for step in range(1, size + 1):
+            index = 2 + (self.last - 2 + step) % size
+            if index not in used:
+                self.last = index
+                return index
+        return None
+
+
+def reconcile_pods(objects: list[dict], native_sidecars: bool = True, addresses: AddressAllocator | None = None,
+                   ) -> tuple[list[dict], list[tuple[str, str, str]]]:
+    """Pods to create and pod keys to delete so each Deployment runs `replicas` current pods. `addresses`
+    hands out pod indexes (default: a fresh allocator, i.e. the lowest free ones)."""
+    addresses = addresses or AddressAllocator()
     namespaces = {o["metadata"]["name"]: o["metadata"].get("labels") or {} for o in objects
                   if o["kind"] == "Namespace"}
     deployments = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects
@@ -127,7 +149,7 @@ def reconcile_pods(objects: list[dict], native_sidecars: bool = True) -> tuple[l
         for extra in current[replicas:]:
             delete.append(("Pod", namespace, extra["metadata"]["name"]))
         for _ in range(replicas - len(current)):
-            index = next((i for i in range(2, MAX_POD_INDEX + 1) if i not in used), None)
+            index = addresses.allocate(used)
             if index is None:
                 raise LabkitError(f"the local mesh holds at most {MAX_POD_INDEX - 1} pods", kind="Deployment",
                                   name=name, namespace=namespace)
