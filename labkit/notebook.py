@@ -3,7 +3,7 @@
     from labkit.notebook import *
 
 `labkit` (connect), `checks` (the validators), `samples` (the sample apps' YAML), `certs` (making
-certificates), `check` (run a validator with a Check button) and the tables: `pods_table`,
+certificates), `check` (run a validator with a Check button) and the tables (labkit.display.tables): `pods_table`,
 `traffic_matrix`, `mtls_matrix`, `tls_configured_and_observed` (lab 04's `tls_table`), `edge_table`,
 `callers_table`, `access_log`, `verification_flow`. `lab.tls_status()` (configuration only) and the other
 istioctl-like views are methods of the lab itself.
@@ -13,8 +13,10 @@ from __future__ import annotations
 import labkit
 
 from . import certs, checks, samples
-from .checks import access_log, callers_table, edge_table, verification_flow
-from .widgets import check, mtls_matrix, pods_table, tls_configured_and_observed, tls_table, traffic_matrix
+from .checks import verification_flow
+from .display.tables import (access_log, callers_table, edge_table, mtls_matrix, pods_table,
+                             tls_configured_and_observed, tls_table, traffic_matrix)
+from .widgets import check
 
 __all__ = ["labkit", "certs", "checks", "samples", "check", "pods_table", "traffic_matrix", "mtls_matrix",
            "tls_configured_and_observed", "tls_table", "edge_table", "callers_table", "access_log",

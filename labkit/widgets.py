@@ -11,12 +11,9 @@ import os
 from html import escape
 from typing import Any
 
-from .contract import Lab
 from . import progress
 from .checks.result import CheckResult
-from .checks.traffic import MIGRATION_NAMESPACES
 from .kernel import in_kernel
-from .display import GREEN, GREY, RED, YELLOW, outcome_colour
 
 NONINTERACTIVE_ENV = "LABKIT_NONINTERACTIVE"
 # Kernels started by these run notebooks unattended (the kernel's parent process is one of them).
@@ -178,55 +175,3 @@ def check(fn, *args, raise_on_fail: bool | None = None, **kwargs) -> None:
         raise AssertionError(result.report())
 
 
-# -- colour-coded tables -------------------------------------------------------------------------------
-def style_matrix(frame):
-    """200 green, reset (curl 56) red, 403 orange, 503 grey, anything else yellow."""
-    return frame.style.map(outcome_colour)
-
-
-def traffic_matrix(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
-    """curl from every client namespace to httpbin in every server namespace, as a coloured table."""
-    from .checks.traffic import matrix, matrix_frame
-    return style_matrix(matrix_frame(matrix(lab, clients, servers)))
-
-
-def pods_table(lab: Lab, namespaces=None):
-    """`kubectl get pods` for some namespaces, READY coloured: with a sidecar green, without grey."""
-    frame = lab.pods()
-    if namespaces:
-        frame = frame[frame.namespace.isin(list(namespaces))].reset_index(drop=True)
-    frame = frame[["namespace", "pod", "ready", "status", "restarts"]]
-
-    def colour(row):
-        done, total = str(row["ready"]).split("/")
-        if row["status"] != "Running" or done != total:
-            return ["background-color: " + YELLOW] * len(row)
-        return [f"background-color: {GREEN if total == '2' else GREY}"] * len(row)
-    return frame.style.apply(colour, axis=1)
-
-
-def tls_configured_and_observed(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
-    """Per client/server pair: the TLS each side is configured for and what a real request showed
-    (coloured by result). `lab.tls_status()` is the configured side alone."""
-    from .checks.tables import configured_and_observed_tls
-    frame = configured_and_observed_tls(lab, clients, servers)
-    styled = frame.style.set_caption("TLS: configured (policies) and observed (a real request)")
-    return styled.map(outcome_colour, subset=["result"]).map(
-        lambda v: f"background-color: {GREEN}" if v == "yes" else "", subset=["mTLS"])
-
-
-# Lab 04's name for it.
-tls_table = tls_configured_and_observed
-
-
-def mtls_matrix(lab: Lab, clients=MIGRATION_NAMESPACES, servers=MIGRATION_NAMESPACES):
-    """Which hops are mutual TLS, client by server: the mesh's security graph as a table."""
-    from .checks.tables import configured_and_observed_tls
-    frame = configured_and_observed_tls(lab, clients, servers)
-    cell = frame.apply(lambda r: "mTLS" if r["mTLS"] == "yes" else "plaintext" if r["mTLS"] == "no" else r["result"],
-                       axis=1)
-    table = frame.assign(hop=cell).pivot(index="client", columns="server", values="hop")
-    table = table.loc[[c for c in frame["client"].unique()], [s for s in frame["server"].unique()]]
-    table.index.name, table.columns.name = None, "from \\ to"
-    return table.style.map(lambda v: f"background-color: {GREEN if v == 'mTLS' else YELLOW if v == 'plaintext' else RED}"
-                                     "; text-align: center")

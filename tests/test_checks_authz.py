@@ -6,6 +6,7 @@ import pytest
 
 from mesh_scenarios import destination_rule
 
+from labkit.display import tables
 from labkit import checks
 from check_helpers import fails, hints, passes
 from labkit.samples import sample
@@ -120,7 +121,7 @@ def test_policies_that_let_everyone_in_are_named(mesh):
 def test_callers_table(mesh):
     mesh.reset_lab("07")
     mesh.apply(ROUTE + "---\n" + STRICT + "---\n" + policy())
-    frame = checks.callers_table(mesh, "assets", "asset-management", HOST).data
+    frame = tables.callers_table(mesh, "assets", "asset-management", HOST).data
     assert list(frame.result) == ["200", "403", "reset (56)"]
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from labkit.display import tables
 from labkit import certs, checks
 from labkit.labs import in_namespace
 from labkit.samples import sample
@@ -207,6 +208,6 @@ def test_passthrough_shows_the_backends_certificate(m):
 
 
 def test_edge_table_colours_failures(m):
-    styled = checks.edge_table(m, {"nothing listens": dict(host="local.test", port=80)})
+    styled = tables.edge_table(m, {"nothing listens": dict(host="local.test", port=80)})
     assert styled.data.loc[0, "result"] == "refused (7)"
     assert "#ffcdd2" in styled.to_html()

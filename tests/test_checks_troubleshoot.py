@@ -8,6 +8,7 @@ import pytest
 
 from labkit.samples import sample
 
+from labkit.display import tables
 from labkit import checks
 from check_helpers import hints, passes
 
@@ -95,7 +96,7 @@ def test_each_fault_fails_its_check_until_fixed(mesh):
     hint = hints(checks.only_caller_allowed, lab, "customers.backend:80", ("shop", "web-frontend"), ("shop", "curl"))
     assert ("allows cluster.local/ns/default/sa/web-frontend, almost but not the caller's identity "
             "cluster.local/ns/shop/sa/web-frontend") in hint
-    log = checks.access_log(lab, "backend", "customers-v1", last=2).data   # web-frontend's call, then curl's
+    log = tables.access_log(lab, "backend", "customers-v1", last=2).data   # web-frontend's call, then curl's
     denied = log[log.caller == "spiffe://cluster.local/ns/shop/sa/web-frontend"]
     assert list(denied.response_code) == ["403"]
     assert denied.response_code_details.iloc[0].startswith("rbac_access_denied")

@@ -7,7 +7,8 @@ from labkit import progress, session
 from labkit.checks.result import CheckResult, checker
 from labkit.errors import LabkitError
 from labkit.labs import LABS, lab_info, start_resources
-from labkit.widgets import check, interactive, outcome_colour
+from labkit.display.colours import outcome_colour
+from labkit.widgets import check, interactive
 
 
 # -- results and the checker decorator (no mesh) ----------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from ..contract import Lab
 from ..constants import GATEWAY_PRINCIPAL
-from ..display import result_colour, short
 from ..model.authz import action_of, allows_anyone, source_principals
 from ..model.mesh import workload_selector
 from . import hints
@@ -155,29 +154,5 @@ def refuses_other_callers(result: CheckResult, lab, caller: tuple[str, str], tar
                    f"{seen.label}: {snippet(seen.body, 'RBAC') if seen.answered else seen.error}", hint)
 
 
-# ---- a table ---------------------------------------------------------------------------------------
-
-def callers_table(lab: Lab, namespace: str, service: str, host: str, port: int = 80, path: str = "/get"):
-    """The three kinds of caller of a service, what each got, coloured (200 green, 403 orange, reset red)."""
-    import pandas as pd
-    view = MeshView(lab)
-    rows = []
-    outcome = edge_curl(lab, host, path, port=80)
-    rows.append({"caller": "this machine, through the ingress gateway",
-                 "identity": GATEWAY_PRINCIPAL + " (the gateway)",
-                 "result": outcome.label, "response": short(outcome.body) if outcome.answered else outcome.error})
-    for sidecar in (True, False):
-        client = pick_client(view, sidecar=sidecar, prefer=(namespace, "legacy"))
-        if client is None:
-            continue
-        seen = curl(lab, client[0], f"{service}.{namespace}:{port}", path, client=client[1], with_body=True)
-        identity = (f"cluster.local/ns/{client[0]}/sa/{_service_account(view, *client)}" if sidecar
-                    else "none (plaintext)")
-        rows.append({"caller": f"{seen.client} ({'sidecar' if sidecar else 'no sidecar'})", "identity": identity,
-                     "result": seen.label, "response": short(seen.body) if seen.answered else seen.error})
-    frame = pd.DataFrame(rows, columns=["caller", "identity", "result", "response"])
-    return frame.style.format(escape="html").map(result_colour, subset=["result"]).hide(axis="index")
-
-
-__all__ = ["callers_table", "caller_allowed_hint", "caller_denied_hint", "only_gateway_allowed", "pages_show",
+__all__ = ["caller_allowed_hint", "caller_denied_hint", "only_gateway_allowed", "pages_show",
            "refuses_other_callers"]

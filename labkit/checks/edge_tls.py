@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..contract import Lab
 from .. import certs as certs_lib
 from ..constants import GATEWAY_NAMESPACE
-from ..display import result_colour, short
+from ..display.colours import short
 from . import hints
 from .curl_outcomes import describe_expected
 from .edge_hints import conflicting_gateways_hint, edge_hint
@@ -224,22 +224,7 @@ def serves_certificate(result: CheckResult, lab: Lab, host: str, cacert=None, po
 
 # ---- tables ----------------------------------------------------------------------------------------
 
-def edge_table(lab: Lab, requests: dict[str, dict]):
-    """One row per named request (label → `edge_curl` keyword arguments, with `host` and `path`): the command,
-    and what came back, coloured (2xx green, 403 orange, 503 grey, refused/TLS failures red)."""
-    import pandas as pd
-    rows = []
-    for label, spec in requests.items():
-        spec = dict(spec)
-        host, path = spec.pop("host"), spec.pop("path", "/")
-        outcome = edge_curl(lab, host, path, **spec)
-        rows.append({"request": label, "result": outcome.label, "curl says": outcome.error or short(outcome.body),
-                     "command": outcome.command})
-    frame = pd.DataFrame(rows, columns=["request", "result", "curl says", "command"])
-    return frame.style.format(escape="html").map(result_colour, subset=["result"]).hide(axis="index")
-
-
 __all__ = ["client_cert_required", "gateway_serves", "credential_missing", "edge_curl",
-           "edge_hint", "edge_table", "foreign_client_rejected", "passthrough_serves", "presented_certificate",
+           "edge_hint", "foreign_client_rejected", "passthrough_serves", "presented_certificate",
            "serves_certificate", "untrusted_rejected", "via_gateway"]
 

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import time
 
-from ..constants import PROXY_CONTAINER
 from ..contract import Lab
 from ..errors import LabkitError
-from ..model.access_logging import text_formats
 from ..model.destrule import AUTO, applies_to_host
 from ..model.peerauth import DISABLE, STRICT
 from . import hints
-from ..display import result_colour
 from ..model.authz import source_principals
 from .authz_hints import DENIED_BODY, allow_policies, caller_allowed_hint, caller_denied_hint
 from .clients import service_account
@@ -24,7 +21,6 @@ from .mesh import precondition
 from .result import CheckResult, checker
 from .state import ROOT_NAMESPACE, MeshView, policy_mode, policy_selector, ref
 from .targets import service_or_fail, split_target
-from ..tools.access_log_format import compile_formats, parse_line
 from .traffic import curl, snippet
 
 FLUSH_WAIT_S = 2.0
@@ -119,34 +115,6 @@ def only_caller_allowed(result: CheckResult, lab: Lab, target: str, allowed: tup
 
 
 # ---- access logs, as a table ------------------------------------------------------------------------
-
-LOG_COLUMNS = ["start_time", "method", "authority", "path", "response_code", "response_flags",
-               "response_code_details", "downstream_peer_uri_san", "upstream_cluster"]
-
-
-def access_log(lab: Lab, namespace: str, workload: str, last: int = 5):
-    """The last requests a proxy logged (`kubectl logs POD -c istio-proxy`), as a table: who called
-    (`downstream_peer_uri_san`: the caller's SPIFFE id, empty for plaintext, and only when the mesh's
-    accessLogFormat has %DOWNSTREAM_PEER_URI_SAN%), what came back, and why (`response_code_details`,
-    e.g. rbac_access_denied_matched_policy[none])."""
-    import pandas as pd
-    text, deadline = None, time.monotonic() + 1.0
-    while True:  # Envoy writes its access log every 200 ms here (every second or so on a cluster)
-        latest = lab.logs(namespace, workload, container=PROXY_CONTAINER)
-        if latest == text or time.monotonic() > deadline:
-            break
-        text = latest
-        time.sleep(0.25)
-    rows = []
-    formats = compile_formats(text_formats(MeshView(lab).model))   # TEXT or JSON, as the mesh config says
-    for line in (latest or "").splitlines():
-        entry = parse_line(line, formats)
-        if entry and entry.get("method"):
-            rows.append({k: entry.get(k) for k in LOG_COLUMNS})
-    frame = pd.DataFrame(rows[-last:], columns=LOG_COLUMNS).rename(columns={"downstream_peer_uri_san": "caller"})
-    frame["response_code"] = frame["response_code"].astype(str)
-    return frame.style.format(escape="html", na_rep="").map(result_colour, subset=["response_code"]).hide(axis="index")
-
 
 # ---- the verification flow -------------------------------------------------------------------------
 
@@ -256,4 +224,4 @@ def _selector_text(service) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<labels>"
 
 
-__all__ = ["access_log", "mtls_between", "only_caller_allowed", "verification_flow"]
+__all__ = ["mtls_between", "only_caller_allowed", "verification_flow"]
