@@ -144,6 +144,28 @@ def test_exec_stdout_stderr_and_container(mesh):
           "error: container nope is not valid for pod sleep-HASH-ID out of: sleep, istio-init (init), istio-proxy (init)")
 
 
+def test_exec_reads_mounted_secrets_and_reaches_the_sidecar_admin(mesh):
+    """`kubectl exec` runs as `lab.exec` does: a path the YAML mounted is that container's file (here a
+    Secret at /etc/demo), and `-c istio-proxy` has `pilot-agent request` for the Envoy admin API."""
+    secret = kubectl(mesh, "create", "secret", "generic", "demo-data", "-n", "foo", "--from-literal=greeting=hello")
+    assert secret.exit == 0, secret.stderr
+    patch = ('{"spec":{"template":{"spec":{"volumes":[{"name":"demo","secret":{"secretName":"demo-data"}}],'
+             '"containers":[{"name":"sleep","volumeMounts":[{"name":"demo","mountPath":"/etc/demo"}]}]}}}}')
+    try:
+        assert kubectl(mesh, "patch", "deployment", "sleep", "-n", "foo", "-p", patch).exit == 0
+        assert kubectl(mesh, "rollout", "status", "deployment/sleep", "-n", "foo", "--timeout=60s").exit == 0
+        check(kubectl(mesh, "exec", "deploy/sleep", "-n", "foo", "--", "cat", "/etc/demo/greeting"), 0, "hello")
+        admin = kubectl(mesh, "exec", "deploy/sleep", "-n", "foo", "-c", "istio-proxy", "--",
+                        "pilot-agent", "request", "GET", "server_info")
+        assert admin.exit == 0 and '"state": "LIVE"' in admin.stdout, admin
+    finally:
+        kubectl(mesh, "patch", "deployment", "sleep", "-n", "foo", "--type=json",
+                "-p", '[{"op":"remove","path":"/spec/template/spec/volumes"},'
+                      '{"op":"remove","path":"/spec/template/spec/containers/0/volumeMounts"}]')
+        kubectl(mesh, "delete", "secret", "demo-data", "-n", "foo")
+        kubectl(mesh, "rollout", "status", "deployment/sleep", "-n", "foo", "--timeout=60s")
+
+
 def test_logs_tail_and_sidecar(mesh):
     kubectl(mesh, "exec", "deploy/sleep", "-n", "foo", "--", "curl", "-s", "http://httpbin.foo:8000/status/418")
     app = kubectl(mesh, "logs", "deploy/httpbin", "-n", "foo", "--tail=1")

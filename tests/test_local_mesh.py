@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import psutil
+
 import pytest
 
 from mesh_scenarios import CLIENTS, SERVERS, curl_code, deploy_migration, destination_rule, matrix, strict
@@ -197,3 +199,29 @@ def test_taken_node_port_is_refused_by_name(mesh):
         assert info.value.field == "spec.ports[0].nodePort"
     finally:
         mesh.delete("Service", "httpbin-nodeport", namespace="bar")
+
+
+def test_envoy_admin_apis_are_private_unix_sockets_not_tcp_ports(mesh):
+    """Issue 17: another user of the host must not reach a learner's Envoy admin API (it can stop the proxy,
+    drain listeners, dump config). Each admin API is a unix socket, mode 0600, in a 0700 folder of the owner's,
+    and no Envoy has a TCP admin listener; `pilot-agent request` in the pod (kubectl exec -c istio-proxy) uses it."""
+    import os
+    import stat
+    envoys = [r.envoy for r in mesh.runtime.pods.values() if r.envoy is not None]
+    assert envoys
+    for envoy in envoys:
+        path = envoy.admin_address
+        assert path and path.startswith("/"), path                     # a socket path, not host:port
+        assert stat.S_ISSOCK(os.stat(path).st_mode) and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        folder = os.stat(os.path.dirname(path))
+        assert stat.S_IMODE(folder.st_mode) == 0o700 and folder.st_uid == os.geteuid()
+        assert json.loads(envoy.admin("/server_info"))["state"] == "LIVE"
+        # Every TCP socket the Envoy listens on is one of its listeners: no admin port among them.
+        served = json.loads(envoy.admin("/listeners?format=json")).get("listener_statuses", [])
+        addresses = {(a["socket_address"]["address"], a["socket_address"]["port_value"])
+                     for status in served for a in [status.get("local_address", {})] if "socket_address" in a}
+        tcp = psutil.Process(envoy.process.proc.pid).net_connections(kind="tcp")
+        listening = {(c.laddr.ip, c.laddr.port) for c in tcp if c.status == psutil.CONN_LISTEN}
+        assert listening <= addresses, listening - addresses
+    curl_pod = mesh.exec("foo", "curl", ["pilot-agent", "request", "GET", "server_info"], container="istio-proxy")
+    assert curl_pod.ok and json.loads(curl_pod.stdout)["state"] == "LIVE", curl_pod

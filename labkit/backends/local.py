@@ -44,13 +44,14 @@ from .wake import Doorbell, ring
 
 WATCH_INTERVAL = 0.1
 # istio-proxy's agent forwards `pilot-agent request METHOD PATH` to Envoy's admin API (localhost:15000 in a
-# pod); here each Envoy writes its admin address into the pod directory. `-q`: not the pod's .curlrc.
+# pod); here each Envoy writes the path of its admin socket (a private unix socket) into the pod directory.
+# `-q`: not the pod's .curlrc.
 PILOT_AGENT = """#!/bin/sh
 if [ "$1" != "request" ] || [ $# -lt 3 ]; then
   echo "usage: pilot-agent request <method> <path>" >&2
   exit 1
 fi
-exec curl -q -sS -X "$2" "http://$(cat "$CURL_HOME/istio-proxy/admin-address")/${3#/}"
+exec curl -q -sS -X "$2" --unix-socket "$(cat "$CURL_HOME/istio-proxy/admin-address")" "http://localhost/${3#/}"
 """
 
 
@@ -466,7 +467,7 @@ class LocalLab(LabBase):
     def _proxy_tools(self) -> Path:
         folder = self.state_dir / "proxy-bin"
         script = folder / "pilot-agent"
-        if not script.exists():
+        if not script.exists() or script.read_text() != PILOT_AGENT:   # a state folder from an older labkit
             folder.mkdir(exist_ok=True)
             tmp = script.with_suffix(".tmp")
             tmp.write_text(PILOT_AGENT)
@@ -479,8 +480,8 @@ class LocalLab(LabBase):
         """Run a real command as if inside the pod: curl gets the pod's DNS, kube-proxy and sidecar."""
         if isinstance(command, str):
             raise LabkitError("command must be a list, e.g. ['curl', '-s', 'http://httpbin.foo:8000/ip']")
-        directory, env = self.exec_environment(namespace, target)
-        run = self._container_paths(directory, namespace, container, list(command))
+        directory, env = self.exec_environment(namespace, target, container)
+        run = self.container_command(namespace, target, container, list(command))
         try:
             out = subprocess.run(run, capture_output=True, text=True, timeout=timeout, env=env, cwd=directory,
                                  stdin=subprocess.DEVNULL)
@@ -492,11 +493,13 @@ class LocalLab(LabBase):
                               f"timed out after {timeout} s", list(command))
         return ExecResult(out.returncode, out.stdout, out.stderr, list(command))
 
-    def _container_paths(self, directory: Path, namespace: str, container: str | None,
-                         command: list[str]) -> list[str]:
+    def container_command(self, namespace: str, target: str, container: str | None,
+                          command: list[str]) -> list[str]:
         """The command with paths inside the container (its mounted Secrets and ConfigMaps) pointing at
         where the runtime keeps that container's files: `curl --cacert /etc/certs/ca.crt` reads the
-        Secret the YAML mounted there, and nothing else of this machine's disk stands in for it."""
+        Secret the YAML mounted there, and nothing else of this machine's disk stands in for it. Used by
+        `lab.exec` and by `kubectl exec` through the local API alike."""
+        directory = self.pod_dir(namespace, target)
         pod = self.store.get("Pod", directory.name.split("_", 1)[1], namespace)
         containers = [c["name"] for c in ((pod or {}).get("spec") or {}).get("containers") or []]
         default = (((pod or {}).get("metadata") or {}).get("annotations") or {}).get(

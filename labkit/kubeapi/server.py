@@ -43,6 +43,9 @@ class PodAccess(Protocol):
 
     def exec_environment(self, namespace: str, target: str, container: str | None = None) -> tuple[Path, dict]: ...
 
+    def container_command(self, namespace: str, target: str, container: str | None,
+                          command: list[str]) -> list[str]: ...
+
     def logs(self, namespace: str, target: str, container: str | None = None, tail: int | None = None) -> str: ...
 
 
@@ -310,6 +313,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise bad_request("Upgrade request required")
 
             namespace = req.namespace or "default"
+            # Paths inside the container (mounted Secrets, ConfigMaps) mean the container's files, as lab.exec.
+            command = api.pods.container_command(namespace, req.name, container, list(command))
             websocket_exec(self, lambda: api.pods.exec_environment(namespace, req.name, container), command,
                            stdin=req.param("stdin") in ("true", "1"), tty=req.param("tty") in ("true", "1"),
                            sessions=api.exec_sessions)

@@ -1,11 +1,16 @@
 """One real Envoy process: start it from the control plane, talk to its admin API, wait for its ACK."""
 from __future__ import annotations
 
+import atexit
+import hashlib
+import http.client
 import json
+import shutil
+import socket
+import tempfile
+import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 from ..envoy.common import ProxyConfig, ProxyPaths
@@ -15,6 +20,42 @@ from ..xds.bootstrap import ads_bootstrap
 from ..xds.control_plane import ControlPlane
 from .files import dump_yaml, write_if_changed
 from .procs import ManagedProcess
+
+
+_socket_dir: Path | None = None
+_socket_dir_lock = threading.Lock()
+
+
+def admin_socket_dir() -> Path:
+    """Where this process's Envoys put their admin sockets: a private (0700) folder of our own with a short
+    path (a unix socket path must fit in 108 bytes; a learner's lab folder may be deep). Envoy's admin API
+    can stop the proxy or change its state, so, unlike a TCP port, other users of the host cannot reach it
+    (issue 17: one learner's sockets are not reachable by another). Removed when this process exits; no
+    Envoy outlives it (PR_SET_PDEATHSIG)."""
+    global _socket_dir
+    with _socket_dir_lock:
+        if _socket_dir is None or not _socket_dir.is_dir():
+            _socket_dir = Path(tempfile.mkdtemp(prefix="labkit-admin-"))   # 0700, owned by this user
+            atexit.register(shutil.rmtree, _socket_dir, True)
+        return _socket_dir
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket, for Envoy's admin API (`pilot-agent request` does the same in a pod)."""
+
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
 
 
 class EnvoyProcess:
@@ -47,7 +88,10 @@ class EnvoyProcess:
         host, port = self.control_plane.address
         bootstrap = root / "bootstrap.yaml"
         # Private: it holds the token that proves this proxy's node id to the control plane.
-        write_if_changed(bootstrap, dump_yaml(ads_bootstrap(self.node_id, self.cluster, host, port, token)), mode=0o600)
+        # The admin API listens on a private unix socket (mode 0600 in a 0700 folder), never on a TCP port.
+        admin_socket = admin_socket_dir() / (hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16] + ".sock")
+        write_if_changed(bootstrap, dump_yaml(ads_bootstrap(self.node_id, self.cluster, host, port, token,
+                                                            admin_socket=str(admin_socket))), mode=0o600)
         self.admin_file.unlink(missing_ok=True)
         args = [envoy_path(), "-c", str(bootstrap), "--concurrency", "1", "--disable-hot-restart",
                 "--admin-address-path", str(self.admin_file), "--file-flush-interval-msec", "200",
@@ -82,12 +126,14 @@ class EnvoyProcess:
         address = self.admin_address
         if not address:
             raise LabkitError(f"Envoy {self.name} has no admin address yet (not started?)")
-        request = urllib.request.Request(f"http://{address}{path}", method=method)
+        connection = _UnixHTTPConnection(address, timeout)
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.read().decode()
+            connection.request(method, path)
+            return connection.getresponse().read().decode()
+        except http.client.HTTPException as exc:
+            raise OSError(f"Envoy {self.name}'s admin API: {exc}") from exc
+        finally:
+            connection.close()
 
     def live(self) -> bool:
         try:

@@ -9,14 +9,15 @@ from __future__ import annotations
 XDS_CLUSTER = "xds-grpc"
 
 
-def ads_bootstrap(node_id: str, cluster: str, host: str, port: int, token: str) -> dict:
+def ads_bootstrap(node_id: str, cluster: str, host: str, port: int, token: str, *, admin_socket: str) -> dict:
+    """`admin_socket`: the unix socket of Envoy's admin API (private to its user, mode 0600)."""
     grpc_service = {"envoy_grpc": {"cluster_name": XDS_CLUSTER},
                     # The proxy's credential: the control plane serves this node id only to this token.
                     "initial_metadata": [{"key": "authorization", "value": f"Bearer {token}"}]}
     ads = {"ads": {}, "resource_api_version": "V3"}
     return {
         "node": {"id": node_id, "cluster": cluster},
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "admin": {"address": {"pipe": {"path": admin_socket, "mode": 0o600}}},
         "dynamic_resources": {
             "ads_config": {"api_type": "GRPC", "transport_api_version": "V3",
                            "set_node_on_first_message_only": True, "grpc_services": [grpc_service]},
