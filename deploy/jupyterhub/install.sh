@@ -14,8 +14,6 @@ python3 -m venv "$SRC/venv"
 chmod -R a+rX "$SRC"
 sh "$SRC/deploy/class-folder.sh" /srv/labkit-class "$@"
 install -d -m 700 /srv/jupyterhub
-# Many learners' Envoys on one host: file-based xDS needs a few inotify instances per Envoy and user.
-echo "fs.inotify.max_user_instances=1024" > /etc/sysctl.d/60-labkit.conf && sysctl -q --system
 cat > /etc/systemd/system/labkit-hub.service <<UNIT
 [Unit]
 Description=JupyterHub for the istio-labs class
