@@ -501,11 +501,16 @@ class NotebookPage:
             arg=cell.element_handle(), timeout=timeout * 1000)
         return self.read(index)
 
-    def type_at_end_of_cell(self, index: int, text: str) -> None:
-        """Click into the cell's editor, go to its end, start a new line and type `text` (as pasted)."""
+    def type_at_end_of_cell(self, index: int, text: str, lines_up: int = 0) -> None:
+        """Click into the cell's editor, go to its end (or the end of the line `lines_up` lines above the
+        last), start a new line and type `text` (as pasted)."""
         editor = self.cell(index).locator(".cm-content")
         editor.click()
         self.page.keyboard.press("Control+End")
+        for _ in range(lines_up):
+            self.page.keyboard.press("ArrowUp")
+        if lines_up:
+            self.page.keyboard.press("End")
         self.page.keyboard.press("Enter")
         self.page.keyboard.insert_text(text)
 

@@ -149,7 +149,7 @@ def first_exercise_check(notebook_cells) -> int:
 
 def solution_of(instructor_cells, todo_cell_source: str) -> str:
     """What the learner has to write in place of a TODO: the instructor's lines between the markers."""
-    todo = todo_cell_source.split("# TODO:", 1)[1].strip()
+    todo = todo_cell_source.split("# TODO:", 1)[1].splitlines()[0].strip()   # a heredoc's EOF may follow
     for cell in instructor_cells:
         match = re.search(r"# BEGIN SOLUTION:\s*" + re.escape(todo) + r"\n(.*?)\n\s*# END SOLUTION", cell.source, re.S)
         if match:
@@ -321,7 +321,10 @@ def test_learner_lab_fails_its_first_exercise_with_a_hint_until_solved(workspace
     assert assert_check(again, passed=False, where="after clicking Check")["items"] == failed["items"]
 
     # The learner types the solution under the TODO, runs the cell, and clicks Check: it passes.
-    page.type_at_end_of_cell(exercise, solution_of(instructor, learner[exercise].source))
+    # Under the TODO line, as a learner would: in a `kubectl apply -f - <<EOF` cell, above the closing EOF.
+    source_lines = learner[exercise].source.splitlines()
+    below = len(source_lines) - 1 - next(i for i, line in enumerate(source_lines) if "# TODO:" in line)
+    page.type_at_end_of_cell(exercise, solution_of(instructor, learner[exercise].source), lines_up=below)
     typed = page.cell_source(exercise)
     assert "mode: STRICT" in typed, typed
     page.run_selected_cell()
