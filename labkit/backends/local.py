@@ -24,6 +24,7 @@ from ..envoy.gateway_settings import GatewaySettings
 from ..envoy_binary import envoy_path
 from ..errors import LabkitError
 from ..kubeapi import KubeAPIServer, kubeconfig_path
+from ..kubeapi.events import EventLog
 from ..model.addressing import control_plane_ip
 from ..model.deployments import AddressAllocator, reconcile_pods
 from ..model.mesh import ROOT_NAMESPACE, build_model
@@ -97,6 +98,7 @@ class LocalLab(LabBase):
             os.chmod(self.state_dir, 0o700)
         self.settings = Settings.load(self.state_dir, **settings)
         self.claims: HostClaims | None = None
+        self.events = EventLog()   # Kubernetes Events of this mesh's pods, recorded by the owner
         self.store = Store(self.state_dir)
         self.ownership = Ownership(self.state_dir)
         self.runtime: MeshRuntime | None = None
@@ -165,7 +167,7 @@ class LocalLab(LabBase):
             raise
         atexit.register(self._shutdown_processes)
         self.api = KubeAPIServer(self.store, self.state_dir, self, lambda: read_status(self.state_dir),
-                                 on_write=self._converge_after_api_write).start()
+                                 on_write=self._converge_after_api_write, events=self.events.list).start()
         self._doorbell = Doorbell(self.state_dir)
         self._watcher = threading.Thread(target=self._watch, name="labkit-watch", daemon=True)
         self._watcher.start()
@@ -301,7 +303,10 @@ class LocalLab(LabBase):
             warnings = [w for ws in self.runtime.warnings.values() for w in ws]
             if self.last_error:
                 warnings.append(self.last_error)
-            write_status(self.state_dir, self._observed, self.runtime.status(), warnings, self.last_error)
+            rows = self.runtime.status()
+            # What a cluster's kubelet and controllers would record (`kubectl get events`).
+            self.events.observe(rows, lambda namespace, name: self.store.get("Pod", name, namespace))
+            write_status(self.state_dir, self._observed, rows, warnings, self.last_error)
 
     def _converge(self, timeout: float = 20) -> None:
         """Act on the store now (owner) or wait until the owner has (attached)."""

@@ -10,10 +10,13 @@ from .views import deployment_view, namespace_view, pod_view, seconds, service_v
 
 
 class Objects:
-    def __init__(self, store: Store, read_status: Callable[[], dict]):
-        """read_status: the mesh's published status ({"observed_generation", "pods": [rows]})."""
+    def __init__(self, store: Store, read_status: Callable[[], dict],
+                 events: Callable[[str | None], list[dict]] = lambda namespace: []):
+        """read_status: the mesh's published status ({"observed_generation", "pods": [rows]}); events: the
+        Events the mesh owner recorded, by namespace (None: all)."""
         self.store = store
         self.read_status = read_status
+        self.events = events
 
     def resource_version(self) -> str:
         return str(self.store.generation)
@@ -33,8 +36,10 @@ class Objects:
                              "resourceVersion": "1"}}
 
     def list(self, resource: Resource, namespace: str | None, version: str | None = None) -> list[dict]:
-        if resource.kind in ("Event", "Endpoints"):
-            return []  # the local mesh records no events; endpoints live in the mesh model
+        if resource.kind == "Event":
+            return self.events(namespace)
+        if resource.kind == "Endpoints":
+            return []  # endpoints live in the mesh model
         generation, stored = self.store.snapshot()
         objects = [o for o in stored if o["kind"] == resource.kind
                    and (namespace is None or o["metadata"].get("namespace") == namespace)]

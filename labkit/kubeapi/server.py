@@ -347,10 +347,12 @@ class _Handler(BaseHTTPRequestHandler):
 class KubeAPIServer:
     """Serve the Kubernetes API for a lab's store; write its kubeconfig."""
 
-    def __init__(self, store: Store, state_dir: Path, pods: PodAccess, read_status, on_write=lambda: None):
-        """pods: exec and logs; read_status: the mesh's published pod status; on_write: after each write."""
+    def __init__(self, store: Store, state_dir: Path, pods: PodAccess, read_status, on_write=lambda: None,
+                 events=lambda namespace=None: []):
+        """pods: exec and logs; read_status: the mesh's published pod status; on_write: after each write;
+        events: the Events recorded so far (labkit/kubeapi/events.py), by namespace."""
         self.state_dir = Path(state_dir)
-        self.objects = Objects(store, read_status)
+        self.objects = Objects(store, read_status, events)
         self.handlers = ResourceHandlers(store, self.objects, on_write)
         self.pods = pods
         self.stopping = threading.Event()

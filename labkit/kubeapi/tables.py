@@ -30,6 +30,10 @@ def age(obj: dict) -> str:
     return human_duration((dt.datetime.now(dt.timezone.utc) - created).total_seconds())
 
 
+def _since(stamp: str | None) -> str:
+    return human_duration((dt.datetime.now(dt.timezone.utc) - parse_time(stamp)).total_seconds()) if stamp else "<unknown>"
+
+
 def _labels(selector: dict | None) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted((selector or {}).items())) or "<none>"
 
@@ -117,10 +121,6 @@ SIMPLE = {
                             [_data_count(o), age(o)]),
     "ServiceAccount": lambda o: ([col("Secrets", "integer", description="The number of secrets"), AGE],
                                  [len(o.get("secrets") or []), age(o)]),
-    "Event": lambda o: ([col("Last Seen"), col("Type"), col("Reason"), col("Object"), col("Message")],
-                        [age(o), o.get("type", ""), o.get("reason", ""),
-                         f"{o.get('involvedObject', {}).get('kind', '').lower()}/"
-                         f"{o.get('involvedObject', {}).get('name', '')}", o.get("message", "")]),
     "Endpoints": lambda o: ([col("Endpoints"), AGE],
                             [",".join(f"{a['ip']}:{p['port']}" for s in o.get("subsets") or []
                                       for a in s.get("addresses") or [] for p in s.get("ports") or [])
@@ -148,8 +148,24 @@ def _field(obj: dict, path: str):
     return value
 
 
+def _event(o: dict) -> tuple[list, list]:
+    """The API server's event printer (pkg/printers/internalversion printEvent): Name comes last and wide."""
+    involved = o.get("involvedObject") or {}
+    source = o.get("source") or {}
+    columns = [col("Last Seen"), col("Type"), col("Reason"), col("Object"), col("Subobject", priority=1),
+               col("Source", priority=1), col("Message"), col("First Seen", priority=1), col("Count", priority=1),
+               {**NAME, "priority": 1}]
+    cells = [_since(o.get("lastTimestamp")), o.get("type", ""), o.get("reason", ""),
+             f"{involved.get('kind', '').lower()}/{involved.get('name', '')}", involved.get("fieldPath", ""),
+             ", ".join(v for v in (source.get("component"), source.get("host")) if v), o.get("message", ""),
+             _since(o.get("firstTimestamp")), str(o.get("count", 1)), o["metadata"]["name"]]
+    return columns, cells
+
+
 def columns_and_cells(obj: dict) -> tuple[list, list]:
     kind = obj["kind"]
+    if kind == "Event":
+        return _event(obj)
     if kind in SIMPLE:
         columns, cells = SIMPLE[kind](obj)
         return [NAME, *columns], [obj["metadata"]["name"], *cells]

@@ -273,7 +273,10 @@ class MeshRuntime:
                     "restarts": sum(c.restarts for c in containers), "ip": pod.ip,
                     "deployment": pod.deployment, "uid": pod.uid,
                     # per container, for the Kubernetes API's containerStatuses (labkit/kubeapi)
-                    "containers": [{"name": c.name, "ready": c.ready, "restarts": c.restarts, "state": c.state}
+                    "containers": [{"name": c.name, "ready": c.ready, "restarts": c.restarts, "state": c.state,
+                                    # why it waits, as the kubelet's event says (a missing Secret, say)
+                                    "message": next(iter(runtime.waiting[c.name].problems), "")
+                                    if c.name in runtime.waiting else ""}
                                    for c in containers],
                 })
         return rows
