@@ -1,4 +1,5 @@
-"""The mesh graph picture, headless: well-formed SVG whose edges, locks and colours follow the evidence."""
+"""The mesh graph picture, headless: well-formed SVG whose edges, locks and colours follow the evidence,
+laid out so that labels, padlocks, nodes and namespace boxes never sit on one another."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -6,7 +7,7 @@ import xml.etree.ElementTree as ET
 from labkit.tools.evidence import EXTERNAL, Endpoint
 from labkit.tools.graph import COLORS, build_graph
 
-SVG = "{http://www.w3.org/2000/svg}"
+from graph_facts import SVG, groups, layout_problems
 
 
 def endpoint(node: str, proxy: bool = True, gateway: bool = False) -> Endpoint:
@@ -39,14 +40,15 @@ def test_edges_locks_and_colours_follow_the_evidence():
     assert set(edges) == graph.edge_set == {("foo/curl", "foo/httpbin"), ("legacy/curl", "foo/httpbin"),
                                             ("bar/curl", "foo/httpbin")}
     mtls = edges[("foo/curl", "foo/httpbin")]
-    assert mtls.get("data-mtls") == "true" and mtls.find(f"{SVG}g").get("class") == "lock"
+    assert mtls.get("data-mtls") == "true" and len(groups(mtls, "lock")) == 1
     assert "3 req" in "".join(mtls.itertext()) and "\U0001F512" in mtls.find(f"{SVG}title").text
     failed = edges[("legacy/curl", "foo/httpbin")]
     assert failed.get("data-status") == "error" and failed.find(f"{SVG}path").get("stroke") == COLORS["error"]
-    assert failed.find(f"{SVG}g") is None and "reset×1" in "".join(failed.itertext())
+    assert not groups(failed, "lock") and "reset×1" in "".join(groups(failed, "label")[0].itertext())
     assert edges[("bar/curl", "foo/httpbin")].find(f"{SVG}path").get("stroke") == COLORS["denied"]
     assert nodes["legacy/curl"].get("data-proxy") == "false" and "stroke-dasharray" in ET.tostring(
         nodes["legacy/curl"]).decode()
+    assert layout_problems(graph.svg()) == []
 
 
 def test_callers_sit_left_of_what_they_call_and_a_reply_cycle_stays_compact():

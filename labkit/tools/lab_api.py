@@ -15,6 +15,7 @@ from ..model.access_logging import text_formats
 from .access_log_format import compile_formats
 from .evidence import Directory, Evidence, read_records
 from .graph import MeshGraph, build_graph
+from .graph_model import graph_edges
 from .proxy_config import ProxyConfigView
 
 
@@ -63,7 +64,7 @@ def graph(access: MeshAccess, since=None, idle: bool = False) -> MeshGraph:
     model = access.model()
     seen = evidence(access, since, model)
     extra = sorted({workload_id(p) for p in model.pods}) if idle else None
-    return build_graph(seen.edges.to_dict("records"), seen.endpoints, extra)
+    return build_graph(graph_edges(seen.calls.to_dict("records")), seen.endpoints, extra)
 
 
 def analyze(access: MeshAccess, since=None) -> AnalysisReport:
