@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from labkit.tools.evidence import EXTERNAL, Endpoint
-from labkit.tools.graph import COLORS, build_graph
+from labkit.tools.graph import COLORS, build_graph, crossings
 
 from graph_facts import SVG, groups, layout_problems
 
@@ -68,3 +68,13 @@ def test_idle_workloads_and_an_empty_picture():
     assert not edges and set(nodes) == {"foo/curl", "legacy/curl"}
     assert "No calls observed yet" in build_graph([], {}).svg()
     assert graph._repr_svg_() == graph.svg()
+
+
+def test_namespace_bands_are_ordered_so_arrows_do_not_cross():
+    # In the default order (unknown on top, then a, then z) unknown's arrow to z would cross a's own call.
+    graph = build_graph([edge("unknown", "z/httpbin", mtls=False), edge("a/curl", "a/httpbin")], {})
+    assert crossings(graph.position, list(graph.edge_set)) == 0
+    unknown, z_httpbin = graph.position["unknown"][1], graph.position["z/httpbin"][1]
+    a_curl = graph.position["a/curl"][1]
+    assert not (unknown < a_curl < z_httpbin or z_httpbin < a_curl < unknown)
+    assert layout_problems(graph.svg()) == []
