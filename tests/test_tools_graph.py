@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
+
+from labkit.errors import LabkitError
+
 from labkit.tools.evidence import EXTERNAL, Endpoint
 from labkit.tools.graph import COLORS, build_graph, crossings
+from labkit.tools.svg_png import chromium
 
 from graph_facts import SVG, groups, layout_problems
 
@@ -78,3 +83,23 @@ def test_namespace_bands_are_ordered_so_arrows_do_not_cross():
     a_curl = graph.position["a/curl"][1]
     assert not (unknown < a_curl < z_httpbin or z_httpbin < a_curl < unknown)
     assert layout_problems(graph.svg()) == []
+
+
+def test_saved_as_svg_or_png_for_docs(tmp_path):
+    graph = build_graph([edge("foo/curl", "foo/httpbin")], ENDPOINTS)
+    graph.save(tmp_path / "mesh.svg")
+    assert ET.fromstring((tmp_path / "mesh.svg").read_text().split("\n", 1)[1]).tag == f"{SVG}svg"
+    with pytest.raises(LabkitError, match="svg or .png"):
+        graph.save(tmp_path / "mesh.jpg")
+    if chromium() is None:
+        pytest.skip("no Chromium here: PNG export says so (checked below)")
+    graph.save(tmp_path / "mesh.png")
+    header = (tmp_path / "mesh.png").read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(header[16:20], "big") == graph.width and int.from_bytes(header[20:24], "big") == graph.height
+
+
+def test_png_export_without_chromium_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_CHROMIUM", str(tmp_path / "no-such-browser"))
+    with pytest.raises(LabkitError, match="save as .svg"):
+        build_graph([], {}).save(tmp_path / "mesh.png")

@@ -13,10 +13,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
+
+from ..errors import LabkitError
 
 from .evidence import EXTERNAL
 from .graph_model import UNKNOWN
+from .svg_png import svg_to_png
 
 NODE_W, NODE_H = 180, 46
 COL_GAP, ROW_GAP, MARGIN = 150, 24, 20
@@ -383,9 +387,16 @@ class MeshGraph:
         return f"<div class='labkit-graph'>{self.svg()}</div>"
 
     def save(self, path) -> None:
-        """Write the picture as a standalone SVG file (for docs, or to open in a browser)."""
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write("<?xml version='1.0' encoding='UTF-8'?>\n" + self.svg())
+        """Write the picture for docs: `.svg` (standalone, any browser opens it) or `.png`."""
+        suffix = Path(path).suffix.lower()
+        if suffix == ".png":
+            svg_to_png(self.svg().replace("style='max-width: 100%; height: auto' ", ""), self.width, self.height,
+                       Path(path))
+        elif suffix == ".svg":
+            Path(path).write_text("<?xml version='1.0' encoding='UTF-8'?>\n" + self.svg(), encoding="utf-8")
+        else:
+            raise LabkitError(f"cannot save the graph as {suffix or 'a file without an extension'}",
+                              kind="graph", field="path", hint="name the file .svg or .png")
 
     def __repr__(self) -> str:
         lines = [f"MeshGraph: {len(self.nodes)} nodes, {len(self.edges)} edges"]
