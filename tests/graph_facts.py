@@ -62,3 +62,28 @@ def layout_problems(svg: str) -> list[str]:
         if namespace is not None and not _inside(box, spaces.get(namespace, (0, 0, 0, 0))):
             problems.append(f"node {node} is not inside namespace box {namespace}")
     return problems
+
+
+def rendered_layout_problems(drawn: dict) -> list[str]:
+    """The same facts on the boxes a browser really drew (`NotebookPage.graph_layout`): the text must also
+    fit inside its label pill, which only real fonts can show."""
+    problems: list[str] = []
+    pills = {}
+    for edge in drawn["edges"]:
+        if len(edge["labels"]) != 1 or not edge["labels"][0]["words"]:
+            problems.append(f"{edge['name']}: {len(edge['labels'])} labels")
+            continue
+        label = edge["labels"][0]
+        pills[edge["name"]] = label["pill"]
+        grown = (label["pill"][0] - 1, label["pill"][1] - 1, label["pill"][2] + 2, label["pill"][3] + 2)
+        if not _inside(label["text"], grown):
+            problems.append(f"{edge['name']}: label text {label['text']} sticks out of its pill {label['pill']}")
+        if edge["locks"] != (1 if edge["mtls"] == "true" else 0):
+            problems.append(f"{edge['name']}: {edge['locks']} padlocks on a data-mtls={edge['mtls']} edge")
+    for (a, box_a), (b, box_b) in itertools.combinations(pills.items(), 2):
+        if _overlap(box_a, box_b):
+            problems.append(f"labels of {a} and {b} overlap")
+    for (label, box), (node, node_box) in itertools.product(pills.items(), drawn["nodes"].items()):
+        if _overlap(box, node_box):
+            problems.append(f"label of {label} covers node {node}")
+    return problems

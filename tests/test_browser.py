@@ -26,6 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from graph_facts import rendered_layout_problems
 from browser_support import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, ConsoleLog, JupyterLabServer,
                              NotebookPage, browser_unavailable, copy_notebook, processes_naming, wait_until)
 
@@ -371,6 +372,14 @@ def test_lab08_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(w
     for index in [clusters, certificates, access, *graphs]:
         page.screenshot(f"lab08-fits-{index}", index)
         assert_fits(page, index, f"cell {index} ({source[index].source.splitlines()[0]})")
+    # Issue 20: the graphs' layout facts, on the boxes the browser drew (labels apart, every edge labelled,
+    # padlocks on exactly the mTLS edges); the screenshots are the artifacts lab08-graph-N.png.
+    assert graphs, "lab 08 has no lab.graph() cell"
+    for index in graphs:
+        page.screenshot(f"lab08-graph-{index}", index)
+        drawn = page.graph_layout(index)
+        assert len(drawn) == 1 and drawn[0]["edges"], f"cell {index}: no graph with edges drawn: {drawn}"
+        assert rendered_layout_problems(drawn[0]) == [], f"cell {index}: {rendered_layout_problems(drawn[0])}"
     assert "TLS" in " ".join(page.read(clusters)["tables"][0]["head"]).upper()
     assert "spiffe://cluster.local/ns/shop/sa/web-frontend" in page.read(certificates)["text"]
     assert "caller" in page.read(access)["tables"][0]["head"]

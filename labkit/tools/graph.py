@@ -26,7 +26,8 @@ NODE_W, NODE_H = 180, 46
 COL_GAP, ROW_GAP, MARGIN = 150, 24, 20
 BAND_HEAD, BAND_PAD, BAND_GAP = 22, 12, 16
 LABEL_H, CHAR_W, LOCK_W = 18, 6.6, 14
-LEGEND_H = 40
+LEGEND_LINE = 18
+MIN_WIDTH = 420
 MAX_PERMUTED_BANDS = 6   # 720 orders at most: milliseconds for a lab's handful of edges
 COLORS = {"ok": "#2e7d32", "denied": "#ef6c00", "error": "#c62828"}
 NEUTRAL = "#607d8b"
@@ -36,7 +37,20 @@ LEGEND = [("mTLS", "#37474f"), ("green: 2xx/3xx", COLORS["ok"]), ("orange: 4xx",
           ("red: 5xx / reset", COLORS["error"]), ("dashed: no sidecar", "#37474f"),
           ("unknown: caller without sidecar", "#37474f")]
 LEGEND_GAP = 16
-LEGEND_W = MARGIN * 2 + 16 + sum(LEGEND_GAP + CHAR_W * len(text) for text, _ in LEGEND)
+
+
+def legend_lines(width: float) -> list[list[tuple[str, str, float]]]:
+    """The legend's items as (text, colour, x), wrapped onto as many lines as the picture's width needs."""
+    lines: list[list[tuple[str, str, float]]] = [[]]
+    x = MARGIN + 16.0   # after the padlock
+    for text, color in LEGEND:
+        room = LEGEND_GAP + CHAR_W * len(text)
+        if lines[-1] and x + room > width - MARGIN:
+            lines.append([])
+            x = float(MARGIN)
+        lines[-1].append((text, color, x))
+        x += room
+    return lines
 # Where along an edge its label may sit, best first: the middle, then towards either end.
 LABEL_SPOTS = (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85)
 
@@ -207,8 +221,9 @@ class MeshGraph:
             self.band_box[namespace] = (min(xs) - BAND_PAD, y, max(xs) - min(xs) + NODE_W + 2 * BAND_PAD,
                                         BAND_HEAD + band_rows[namespace] * step - ROW_GAP + BAND_PAD)
         self.width = int(MARGIN * 2 + BAND_PAD * 2 + self.columns * (NODE_W + COL_GAP) - COL_GAP)
-        self.width = max(self.width, int(LEGEND_W))
-        self.height = int(top - BAND_GAP + MARGIN + LEGEND_H)
+        self.width = max(self.width, MIN_WIDTH)
+        self.legend_h = 12 + LEGEND_LINE * len(legend_lines(self.width))
+        self.height = int(top - BAND_GAP + MARGIN + self.legend_h)
 
     def _arrange(self, bands: list[str], layer: dict[str, int], pairs: list[tuple[str, str]]):
         """Node positions for one order of the bands, and how many arrows then cross."""
@@ -295,7 +310,7 @@ class MeshGraph:
             obstacles.append(chosen)
         # A label pushed past the top or bottom edge widens the picture instead of being cut off.
         lowest = max((b[1] + b[3] for b in self.label_box.values()), default=0)
-        self.height = int(max(self.height, lowest + MARGIN + LEGEND_H))
+        self.height = int(max(self.height, lowest + MARGIN + self.legend_h))
         rightmost = max((b[0] + b[2] for b in self.label_box.values()), default=0)
         self.width = int(max(self.width, rightmost + MARGIN))
 
@@ -352,12 +367,12 @@ class MeshGraph:
                 f"stroke-width='{3 if mtls else 2}' marker-end='url(#arrow-{edge['status']})'/>{label}</g>")
 
     def _legend(self) -> str:
-        y = self.height - LEGEND_H + 25
-        items = LEGEND
-        parts, x = [_padlock(MARGIN, y - 11, "#37474f")], MARGIN + 16.0
-        for text, color in items:
-            parts.append(f"<text x='{x}' y='{y}' font-size='11' fill='{color}'>{escape(text)}</text>")
-            x += LEGEND_GAP + CHAR_W * len(text)
+        top = self.height - self.legend_h + 20
+        parts = [_padlock(MARGIN, top - 11, "#37474f")]
+        for row, line in enumerate(legend_lines(self.width)):
+            for text, color, x in line:
+                parts.append(f"<text x='{x}' y='{top + row * LEGEND_LINE}' font-size='11' fill='{color}'>"
+                             f"{escape(text)}</text>")
         return "<g class='legend'>" + "".join(parts) + "</g>"
 
     def svg(self) -> str:
