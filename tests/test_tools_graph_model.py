@@ -3,14 +3,18 @@ and callers named as a cluster's telemetry names them (`unknown` when only the s
 then the layout facts of the picture drawn from them."""
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from labkit.tools.graph import build_graph
 from labkit.tools.graph_model import UNKNOWN, graph_edges
+from labkit.tools.svg_png import chromium
 
 from graph_facts import groups, layout_problems
 from test_tools_evidence_parse import client_line, evidence, ip, line, server_line, spiffe
 
+ARTIFACTS = Path(os.environ.get("LABKIT_ARTIFACTS_DIR") or Path(__file__).parent.parent / "artifacts") / "graph"
 GATEWAY = "istio-system/istio-ingressgateway"
 REFUSED = {"listener": "NotSet", "response_code": 0, "response_flags": "NR", "method": None, "path": None}
 
@@ -102,6 +106,12 @@ def test_lab03_picture_namespace_boxes_and_layout_facts():
     assert len(labels) == 8 and all(re.match(r"\d+ req", text) for text in labels)
     assert any("reset×1" in text for text in labels)
     assert graph.width <= 1400   # three columns at most: fits a notebook pane once scaled
+    # The picture for the record (test artifacts): lab 03's mesh after one call from every client to every
+    # service, with foo STRICT.
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    graph.save(ARTIFACTS / "lab03-every-client-to-every-service.svg")
+    if chromium() is not None:
+        graph.save(ARTIFACTS / "lab03-every-client-to-every-service.png")
 
 
 def test_the_layout_facts_catch_a_broken_picture():
