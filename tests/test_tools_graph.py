@@ -103,3 +103,15 @@ def test_png_export_without_chromium_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("LABKIT_CHROMIUM", str(tmp_path / "no-such-browser"))
     with pytest.raises(LabkitError, match="save as .svg"):
         build_graph([], {}).save(tmp_path / "mesh.png")
+
+
+def test_a_service_no_pod_answered_for_sits_in_its_namespace_only_when_that_is_known():
+    graph = build_graph([edge("foo/curl", "service:httpbin.foo", status="error", codes="503×1"),
+                         edge("istio-system/istio-ingressgateway", "service:httpbin.example.com", status="denied",
+                              codes="404×1")], ENDPOINTS)
+    assert (graph.nodes["service:httpbin.foo"].namespace, graph.nodes["service:httpbin.foo"].label) == ("foo",
+                                                                                                        "httpbin")
+    outside = graph.nodes["service:httpbin.example.com"]
+    assert (outside.namespace, outside.label, outside.kind) == ("", "httpbin.example.com", "service")
+    assert graph.nodes["istio-system/istio-ingressgateway"].kind == "gateway"
+    assert layout_problems(graph.svg()) == []

@@ -421,14 +421,17 @@ class MeshGraph:
         return "\n".join(lines)
 
 
-def _node_for(node_id: str, endpoints: dict) -> Node:
+def _node_for(node_id: str, endpoints: dict, namespaces: set[str]) -> Node:
     if node_id in (EXTERNAL, UNKNOWN):
         return Node(node_id, UNKNOWN, "", "unknown", False)
     if node_id.startswith("service:"):
-        name, _, namespace = node_id.split(":", 1)[1].partition(".")
-        if ":" in namespace or "." in namespace:   # an authority ("httpbin.foo:8000"), not "name.namespace"
-            namespace = namespace.split(".")[0].split(":")[0]
-        return Node(node_id, name, namespace, "service", False)
+        # "service:name.namespace" from an outbound cluster's name, or the request's authority when no
+        # cluster was chosen ("httpbin.example.com", "httpbin.foo:8000"): boxed only in a namespace we know.
+        service = node_id.split(":", 1)[1]
+        name, _, namespace = service.partition(".")
+        if namespace in namespaces:
+            return Node(node_id, name, namespace, "service", False)
+        return Node(node_id, service, "", "service", False)
     namespace, _, label = node_id.partition("/")
     endpoint = endpoints.get(node_id)
     kind = "gateway" if endpoint is not None and endpoint.gateway else "workload"
@@ -439,4 +442,5 @@ def build_graph(edges: list[dict], endpoints: dict, idle: list[str] | None = Non
     """`edges` from `graph_model.graph_edges` (or `Evidence.edges`); `endpoints`: node id → evidence.Endpoint;
     `idle`: extra nodes to draw."""
     ids = sorted({e["source"] for e in edges} | {e["destination"] for e in edges} | set(idle or []))
-    return MeshGraph([_node_for(i, endpoints) for i in ids], edges)
+    namespaces = {node.split("/")[0] for node in list(endpoints) + ids if "/" in node}
+    return MeshGraph([_node_for(i, endpoints, namespaces) for i in ids], edges)
