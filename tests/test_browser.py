@@ -261,6 +261,16 @@ def test_lab_runs_in_jupyterlab_and_its_validators_render(workspace, notebook, c
     foo_only = index_of(source, "traffic_matrix(lab)")
     assert_matrix(page.read(foo_only), {("legacy", "foo")}, f"cell {foo_only} (STRICT in foo)")
     page.screenshot("lab03-traffic-matrix-strict-foo", foo_only)
+    # Issue 20: the same calls as a graph, laid out readably (checked on the boxes the browser drew):
+    # legacy's sidecar-less curl is `unknown`, its call into STRICT foo red, the sidecars' calls locked.
+    graph = index_of(source, "lab.graph()")
+    page.screenshot("lab03-graph-strict-foo", graph)
+    drawn = page.graph_layout(graph)
+    assert len(drawn) == 1 and rendered_layout_problems(drawn[0]) == [], f"cell {graph}: {drawn}"
+    edges = {e["name"]: e for e in drawn[0]["edges"]}
+    assert "reset" in edges["unknown → foo/httpbin"]["labels"][0]["words"], edges
+    assert edges["foo/curl → bar/httpbin"]["locks"] == 1 and edges["foo/curl → legacy/httpbin"]["locks"] == 0
+    assert not any(name.startswith("legacy/") for name in edges), list(edges)
     mesh_wide = index_of(source, "traffic_matrix(lab)", after=foo_only)
     assert_matrix(page.read(mesh_wide), {("legacy", "foo"), ("legacy", "bar")}, f"cell {mesh_wide} (mesh-wide)")
     page.screenshot("lab03-traffic-matrix-mesh-wide", mesh_wide)
