@@ -9,7 +9,7 @@ import pytest
 from labkit.errors import LabkitError
 
 from labkit.tools.evidence import EXTERNAL, Endpoint
-from labkit.tools.graph import COLORS, build_graph, crossings
+from labkit.tools.graph import COLORS, build_graph, crossings, edge_label
 from labkit.tools.svg_png import chromium
 
 from graph_facts import SVG, groups, layout_problems
@@ -115,3 +115,10 @@ def test_a_service_no_pod_answered_for_sits_in_its_namespace_only_when_that_is_k
     assert (outside.namespace, outside.label, outside.kind) == ("", "httpbin.example.com", "service")
     assert graph.nodes["istio-system/istio-ingressgateway"].kind == "gateway"
     assert layout_problems(graph.svg()) == []
+
+
+def test_labels_say_requests_failed_codes_and_their_share():
+    assert edge_label(edge("a/x", "a/y", requests=3, codes="200×3")) == "3 req"
+    assert edge_label(edge("a/x", "a/y", status="error", requests=2, codes="reset×2")) == "2 req · reset×2"
+    assert edge_label(edge("a/x", "a/y", status="denied", requests=4, codes="200×3, 403×1")) == "4 req · 25% 403×1"
+    assert edge_label(edge("a/x", "a/y", mtls="mixed", requests=2, codes="200×2")) == "2 req · some plaintext"

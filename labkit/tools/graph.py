@@ -169,10 +169,16 @@ def crossings(position: dict[str, tuple[float, float]], pairs: list[tuple[str, s
 
 
 def edge_label(edge: dict) -> str:
-    """What an edge says at a glance: how many requests, and which codes when some failed."""
+    """What an edge says at a glance: how many requests and, when some failed, which codes; when only some
+    failed, their share too (Kiali's "% error" edge label)."""
     text = f"{edge['requests']} req"
-    if edge["status"] != "ok":
-        text += f" · {edge['codes']}"
+    counted = [part.split("×") for part in str(edge["codes"]).split(", ") if "×" in part]
+    failed = [(code, int(count)) for code, count in counted if not (code.isdigit() and int(code) < 400)]
+    if failed:
+        shown = ", ".join(f"{code}×{count}" for code, count in failed)
+        errors = sum(count for _, count in failed)
+        share = "" if errors >= edge["requests"] else f"{100 * errors / edge['requests']:.0f}% "
+        text += f" · {share}{shown}"
     elif edge["mtls"] == "mixed":
         text += " · some plaintext"
     return text
