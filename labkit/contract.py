@@ -194,7 +194,7 @@ class Lab(abc.ABC):
 
     @abc.abstractmethod
     def graph(self, since: Any = None, *, idle: bool = False, live: bool = False, every: float = 2.0,
-              duration: float = 300.0) -> Any:
+              duration: float = 300.0, window: float = 60.0) -> Any:
         """Kiali-like picture of the observed calls; `live=True` redraws it while traffic flows."""
 
     @abc.abstractmethod

@@ -122,3 +122,11 @@ def test_labels_say_requests_failed_codes_and_their_share():
     assert edge_label(edge("a/x", "a/y", status="error", requests=2, codes="reset×2")) == "2 req · reset×2"
     assert edge_label(edge("a/x", "a/y", status="denied", requests=4, codes="200×3, 403×1")) == "4 req · 25% 403×1"
     assert edge_label(edge("a/x", "a/y", mtls="mixed", requests=2, codes="200×2")) == "2 req · some plaintext"
+
+
+def test_over_a_window_labels_are_requests_per_second():
+    assert edge_label(edge("a/x", "a/y", requests=30, codes="200×30"), window=60) == "0.50 rps"
+    assert edge_label(edge("a/x", "a/y", status="error", requests=120, codes="200×60, 503×60"),
+                      window=60) == "2.0 rps · 50% 503×60"
+    graph = build_graph([edge("foo/curl", "foo/httpbin", requests=6, codes="200×6")], ENDPOINTS, window=60)
+    assert "0.10 rps" in graph.svg() and layout_problems(graph.svg()) == []

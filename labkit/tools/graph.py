@@ -168,10 +168,15 @@ def crossings(position: dict[str, tuple[float, float]], pairs: list[tuple[str, s
     return sum(_cross(a, b) for a, b in itertools.combinations(lines, 2))
 
 
-def edge_label(edge: dict) -> str:
-    """What an edge says at a glance: how many requests and, when some failed, which codes; when only some
-    failed, their share too (Kiali's "% error" edge label)."""
-    text = f"{edge['requests']} req"
+def edge_label(edge: dict, window: float | None = None) -> str:
+    """What an edge says at a glance: how many requests (per second over the last `window` seconds, when
+    given, as Kiali's "requests per second" edge label) and, when some failed, which codes; when only some
+    failed, their share too (Kiali's "% error")."""
+    if window:
+        rate = edge["requests"] / window
+        text = f"{rate:.2f} rps" if rate < 1 else f"{rate:.1f} rps"
+    else:
+        text = f"{edge['requests']} req"
     counted = [part.split("×") for part in str(edge["codes"]).split(", ") if "×" in part]
     failed = [(code, int(count)) for code, count in counted if not (code.isdigit() and int(code) < 400)]
     if failed:
@@ -185,9 +190,10 @@ def edge_label(edge: dict) -> str:
 
 
 class MeshGraph:
-    def __init__(self, nodes: list[Node], edges: list[dict]):
+    def __init__(self, nodes: list[Node], edges: list[dict], window: float | None = None):
         self.nodes = {n.id: n for n in nodes}
         self.edges = edges
+        self.window = window
         self._place()
         self._ports()
         self._place_labels()
@@ -297,7 +303,7 @@ class MeshGraph:
         self.label_box: dict[int, Box] = {}
         order = sorted(self.edges, key=lambda e: (self.position[e["source"]], self.position[e["destination"]]))
         for edge in order:
-            width = len(edge_label(edge)) * CHAR_W + 12 + (LOCK_W if edge["mtls"] is True else 0)
+            width = len(edge_label(edge, self.window)) * CHAR_W + 12 + (LOCK_W if edge["mtls"] is True else 0)
             curve = self._curve(edge)
 
             def box_at(t: float, shift: float = 0.0, width=width, curve=curve) -> Box:
@@ -364,7 +370,7 @@ class MeshGraph:
         label = (f"<g class='label' data-box='{bx:.1f} {by:.1f} {bw:.1f} {bh:.1f}'>"
                  f"<rect x='{bx}' y='{by}' width='{bw}' height='{bh}' rx='{bh / 2}' fill='#ffffff' "
                  f"stroke='{color}' stroke-width='1'/>{lock}"
-                 f"<text x='{text_x}' y='{by + 13}' font-size='11' fill='{color}'>{escape(edge_label(edge))}</text></g>")
+                 f"<text x='{text_x}' y='{by + 13}' font-size='11' fill='{color}'>{escape(edge_label(edge, self.window))}</text></g>")
         return (f"<g class='edge' data-source={quoteattr(edge['source'])} "
                 f"data-destination={quoteattr(edge['destination'])} data-mtls='{str(edge['mtls']).lower()}' "
                 f"data-status='{edge['status']}' data-requests='{edge['requests']}'>"
@@ -444,9 +450,10 @@ def _node_for(node_id: str, endpoints: dict, namespaces: set[str]) -> Node:
     return Node(node_id, label, namespace, kind, bool(endpoint and endpoint.proxy))
 
 
-def build_graph(edges: list[dict], endpoints: dict, idle: list[str] | None = None) -> MeshGraph:
+def build_graph(edges: list[dict], endpoints: dict, idle: list[str] | None = None,
+                window: float | None = None) -> MeshGraph:
     """`edges` from `graph_model.graph_edges` (or `Evidence.edges`); `endpoints`: node id → evidence.Endpoint;
-    `idle`: extra nodes to draw."""
+    `idle`: extra nodes to draw; `window`: the seconds the edges cover, to label them in requests per second."""
     ids = sorted({e["source"] for e in edges} | {e["destination"] for e in edges} | set(idle or []))
     namespaces = {node.split("/")[0] for node in list(endpoints) + ids if "/" in node}
-    return MeshGraph([_node_for(i, endpoints, namespaces) for i in ids], edges)
+    return MeshGraph([_node_for(i, endpoints, namespaces) for i in ids], edges, window)
