@@ -130,3 +130,13 @@ def test_over_a_window_labels_are_requests_per_second():
                       window=60) == "2.0 rps · 50% 503×60"
     graph = build_graph([edge("foo/curl", "foo/httpbin", requests=6, codes="200×6")], ENDPOINTS, window=60)
     assert "0.10 rps" in graph.svg() and layout_problems(graph.svg()) == []
+
+
+def test_many_edges_into_one_service_keep_their_labels_apart_and_on_the_canvas():
+    callers = [f"ns{i}/curl" for i in range(7)]
+    graph = build_graph([edge(c, "foo/httpbin", mtls=i % 2 == 0, status=["ok", "denied", "error"][i % 3],
+                              requests=i + 1, codes="503×1" if i % 3 == 2 else "200×1")
+                         for i, c in enumerate(callers)] + [edge("foo/httpbin", "ns0/curl")], ENDPOINTS)
+    assert layout_problems(graph.svg()) == []
+    assert all(0 <= x and 0 <= y and x + w <= graph.width and y + h <= graph.height
+               for x, y, w, h in graph.label_box.values())

@@ -310,13 +310,15 @@ class MeshGraph:
                 x, y = _bezier(curve[0], curve[1], curve[2], curve[3], t)
                 return (x - width / 2, y - LABEL_H / 2 + shift, width, LABEL_H)
 
-            chosen = next((box for box in map(box_at, LABEL_SPOTS)
-                           if not any(overlaps(box, other, 2) for other in obstacles)), None)
+            def free(box: Box) -> bool:   # on the canvas, and clear of every node and earlier label
+                return box[0] >= 2 and box[1] >= 2 and not any(overlaps(box, other, 2) for other in obstacles)
+
+            chosen = next((box for box in map(box_at, LABEL_SPOTS) if free(box)), None)
             shift = 0.0
             while chosen is None:
                 shift = -shift if shift > 0 else -shift + LABEL_H + 3
                 box = box_at(0.5, shift)
-                if not any(overlaps(box, other, 2) for other in obstacles):
+                if free(box):
                     chosen = box
             self.label_box[id(edge)] = chosen
             obstacles.append(chosen)
