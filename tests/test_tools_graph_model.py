@@ -3,6 +3,7 @@ and callers named as a cluster's telemetry names them (`unknown` when only the s
 then the layout facts of the picture drawn from them."""
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -43,7 +44,7 @@ def lab03_logs(strict_foo: bool) -> list[tuple[str, str, list[str]]]:
 
 def model_edges(logs) -> dict[tuple[str, str], dict]:
     seen = evidence(*logs)
-    return {(e["source"], e["destination"]): e for e in graph_edges(seen.calls.to_dict("records"))}
+    return {(e["source"], e["destination"]): e for e in graph_edges(seen.call_rows)}
 
 
 def test_lab03_every_client_to_every_service_edges_and_locks():
@@ -69,6 +70,13 @@ def test_a_sidecarless_caller_is_unknown_only_where_the_server_alone_saw_it():
     # A proxied caller that logged nothing itself still presented its certificate: the server knows it.
     edges = model_edges([("foo", "httpbin", [server_line("bar", 3)])])
     assert list(edges) == [("bar/curl", "foo/httpbin")]
+    # ... even when the log format does not print it (Istio's defaults: only the SNI tells mTLS).
+    quiet = server_line("bar", 4, downstream_peer_uri_san=None, requested_server_name="outbound_.8000_._.httpbin.foo")
+    quiet = json.dumps({k: v for k, v in json.loads(quiet).items() if k not in ("downstream_tls",
+                                                                               "downstream_peer_uri_san")})
+    assert list(model_edges([("foo", "httpbin", [quiet])])) == [("bar/curl", "foo/httpbin")]
+    # A pod with a sidecar whose plaintext call bypassed it sent no metadata either: `unknown`.
+    assert list(model_edges([("foo", "httpbin", [server_line("bar", 5, mtls=False)])])) == [(UNKNOWN, "foo/httpbin")]
 
 
 def test_the_gateway_is_the_entry_point_and_outside_callers_are_unknown():
@@ -78,7 +86,7 @@ def test_the_gateway_is_the_entry_point_and_outside_callers_are_unknown():
                    upstream_peer_uri_san=spiffe("foo", "httpbin"))
     seen = evidence(("istio-system", "istio-ingressgateway", [gateway]),
                     ("foo", "curl", [client_line("foo", "foo", 5)]))
-    edges = graph_edges(seen.calls.to_dict("records"))
+    edges = graph_edges(seen.call_rows)
     assert {(e["source"], e["destination"]) for e in edges} == {
         (UNKNOWN, GATEWAY), (GATEWAY, "foo/httpbin"), ("foo/curl", "foo/httpbin")}
     graph = build_graph(edges, seen.endpoints if seen.endpoints else _endpoints())
@@ -95,7 +103,7 @@ def _endpoints():
 
 def test_lab03_picture_namespace_boxes_and_layout_facts():
     seen = evidence(*lab03_logs(strict_foo=True))
-    graph = build_graph(graph_edges(seen.calls.to_dict("records")), _endpoints())
+    graph = build_graph(graph_edges(seen.call_rows), _endpoints())
     svg = graph.svg()
     assert layout_problems(svg) == []
     import xml.etree.ElementTree as ET
@@ -116,7 +124,7 @@ def test_lab03_picture_namespace_boxes_and_layout_facts():
 
 def test_the_layout_facts_catch_a_broken_picture():
     seen = evidence(*lab03_logs(strict_foo=False))
-    good = build_graph(graph_edges(seen.calls.to_dict("records")), _endpoints()).svg()
+    good = build_graph(graph_edges(seen.call_rows), _endpoints()).svg()
     assert layout_problems(good) == []
     # Every label moved onto the same spot; a padlock added to a plaintext edge; one label removed.
     stacked = re.sub(r"<rect x='[^']*' y='[^']*' width='([^']*)' height='18'",

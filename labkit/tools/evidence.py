@@ -333,6 +333,7 @@ class Evidence:
         for endpoint in sorted(endpoints, key=lambda e: e.proxy):
             self.endpoints[endpoint.node] = endpoint
         calls = calls_from(records)
+        self.call_rows = calls   # as built, for code: a DataFrame turns a missing identity into NaN
         self.calls = pd.DataFrame(calls, columns=CALL_COLUMNS)
         self.edges = pd.DataFrame(edges_from(calls), columns=EDGE_COLUMNS)
 

@@ -24,8 +24,10 @@ def caller_as_telemetry_names_it(call: dict) -> str:
         return UNKNOWN
     if str(call["reported_by"]).startswith("client"):
         return call["source"]          # the caller's sidecar reported the call itself
-    if call["mtls"] is True and call.get("client_identity"):
-        return call["source"]          # a sidecar made the mTLS connection and exchanged metadata
+    if call["mtls"] is True:
+        # Istio mTLS means a mesh proxy made the connection and sent its metadata, whether or not the
+        # log format prints the peer's identity (Istio's default formats do not).
+        return call["source"]
     return UNKNOWN
 
 

@@ -73,7 +73,7 @@ def graph(access: MeshAccess, since=None, idle: bool = False, window: float | No
     model = access.model()
     seen = evidence(access, since, model)
     extra = sorted({workload_id(p) for p in model.pods}) if idle else None
-    return build_graph(graph_edges(seen.calls.to_dict("records")), seen.endpoints, extra, window)
+    return build_graph(graph_edges(seen.call_rows), seen.endpoints, extra, window)
 
 
 def analyze(access: MeshAccess, since=None) -> AnalysisReport:
