@@ -193,8 +193,9 @@ class Lab(abc.ABC):
         """What the proxies logged, per call (the observed side)."""
 
     @abc.abstractmethod
-    def graph(self, since: Any = None, *, idle: bool = False) -> Any:
-        """Kiali-like picture of the observed calls."""
+    def graph(self, since: Any = None, *, idle: bool = False, live: bool = False, every: float = 2.0,
+              duration: float = 300.0, window: float = 60.0) -> Any:
+        """Kiali-like picture of the observed calls; `live=True` redraws it while traffic flows."""
 
     @abc.abstractmethod
     def proxy_status(self, namespace: str | None = None, *, verbose: bool = False) -> Any:

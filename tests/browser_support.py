@@ -411,6 +411,23 @@ _OVERFLOW = r"""
 }))
 """
 
+# The mesh graph as the browser drew it: per edge, the rendered boxes of its label pill and of the label's
+# text, how many padlocks it has, and the node boxes (all in screen pixels, after scaling to the pane).
+_GRAPH_LAYOUT = r"""
+(cell) => {
+  const box = (e) => { const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; };
+  return [...cell.querySelectorAll('svg')].filter(svg => svg.querySelector('g.legend')).map(svg => ({
+    edges: [...svg.querySelectorAll('g.edge')].map(g => ({
+      name: g.dataset.source + ' → ' + g.dataset.destination, mtls: g.dataset.mtls,
+      labels: [...g.querySelectorAll('g.label')].map(l => ({
+        pill: box(l.querySelector('rect')), text: box(l.querySelector('text')),
+        words: l.textContent.trim()})),
+      locks: g.querySelectorAll('g.lock').length})),
+    nodes: Object.fromEntries([...svg.querySelectorAll('g.node')].map(g => [g.dataset.id, box(g.querySelector('rect'))])),
+  }));
+}
+"""
+
 
 class NotebookPage:
     """One notebook open in JupyterLab, in a workspace of its own (so no other notebook is restored)."""
@@ -483,6 +500,11 @@ class NotebookPage:
         """Per output of the cell: its visible width and its content's width (wider: the learner must scroll)."""
         self.cell(index).scroll_into_view_if_needed()
         return self.cell(index).evaluate(_OVERFLOW)
+
+    def graph_layout(self, index: int) -> list[dict]:
+        """Each mesh graph in the cell's outputs, as rendered: label, text, padlock and node boxes."""
+        self.cell(index).scroll_into_view_if_needed()
+        return self.cell(index).evaluate(_GRAPH_LAYOUT)
 
     def panel_text(self) -> str:
         return self.page.locator(CURRENT_PANEL).inner_text()

@@ -26,6 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from graph_facts import rendered_layout_problems
 from browser_support import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, ConsoleLog, JupyterLabServer,
                              NotebookPage, browser_unavailable, copy_notebook, processes_naming, wait_until)
 
@@ -260,6 +261,16 @@ def test_lab_runs_in_jupyterlab_and_its_validators_render(workspace, notebook, c
     foo_only = index_of(source, "traffic_matrix(lab)")
     assert_matrix(page.read(foo_only), {("legacy", "foo")}, f"cell {foo_only} (STRICT in foo)")
     page.screenshot("lab03-traffic-matrix-strict-foo", foo_only)
+    # Issue 20: the same calls as a graph, laid out readably (checked on the boxes the browser drew):
+    # legacy's sidecar-less curl is `unknown`, its call into STRICT foo red, the sidecars' calls locked.
+    graph = index_of(source, "lab.graph()")
+    page.screenshot("lab03-graph-strict-foo", graph)
+    drawn = page.graph_layout(graph)
+    assert len(drawn) == 1 and rendered_layout_problems(drawn[0]) == [], f"cell {graph}: {drawn}"
+    edges = {e["name"]: e for e in drawn[0]["edges"]}
+    assert "reset" in edges["unknown → foo/httpbin"]["labels"][0]["words"], edges
+    assert edges["foo/curl → bar/httpbin"]["locks"] == 1 and edges["foo/curl → legacy/httpbin"]["locks"] == 0
+    assert not any(name.startswith("legacy/") for name in edges), list(edges)
     mesh_wide = index_of(source, "traffic_matrix(lab)", after=foo_only)
     assert_matrix(page.read(mesh_wide), {("legacy", "foo"), ("legacy", "bar")}, f"cell {mesh_wide} (mesh-wide)")
     page.screenshot("lab03-traffic-matrix-mesh-wide", mesh_wide)
@@ -374,6 +385,14 @@ def test_lab08_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(w
     for index in [clusters, certificates, access, *graphs]:
         page.screenshot(f"lab08-fits-{index}", index)
         assert_fits(page, index, f"cell {index} ({source[index].source.splitlines()[0]})")
+    # Issue 20: the graphs' layout facts, on the boxes the browser drew (labels apart, every edge labelled,
+    # padlocks on exactly the mTLS edges); the screenshots are the artifacts lab08-graph-N.png.
+    assert graphs, "lab 08 has no lab.graph() cell"
+    for index in graphs:
+        page.screenshot(f"lab08-graph-{index}", index)
+        drawn = page.graph_layout(index)
+        assert len(drawn) == 1 and drawn[0]["edges"], f"cell {index}: no graph with edges drawn: {drawn}"
+        assert rendered_layout_problems(drawn[0]) == [], f"cell {index}: {rendered_layout_problems(drawn[0])}"
     assert "TLS" in " ".join(page.read(clusters)["tables"][0]["head"]).upper()
     assert "spiffe://cluster.local/ns/shop/sa/web-frontend" in page.read(certificates)["text"]
     assert "caller" in page.read(access)["tables"][0]["head"]

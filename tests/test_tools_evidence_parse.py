@@ -155,3 +155,14 @@ def test_the_clients_local_address_picks_the_servers_line_exactly():
     seen = evidence(("foo", "curl", [client]), ("foo", "httpbin", [decoy, real]))
     matched = seen.calls[seen.calls.reported_by == "client+server"].iloc[0]
     assert matched.client_identity == spiffe("foo", "curl")
+
+
+def test_istio_text_listener_line_of_a_good_plaintext_connection_is_not_a_reset():
+    # Istio's TEXT format has no %ACCESS_LOG_TYPE%: the inbound listener's own line for a plaintext
+    # connection into PERMISSIVE (no method, no upstream, code 0) sits beside the request's line.
+    request = server_line("legacy", mtls=False)
+    fields = {k: v for k, v in json.loads(server_line("legacy", mtls=False)).items() if k != "listener"}
+    listener = json.dumps({**fields, "method": None, "path": None, "upstream_cluster": None, "upstream_host": None,
+                           "response_code": "0", "response_flags": None, "authority": None})
+    seen = evidence(("foo", "httpbin", [request, listener]))
+    assert list(seen.calls.code) == [200] and seen.edge("legacy/curl", "foo/httpbin")["status"] == "ok"

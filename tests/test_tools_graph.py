@@ -1,12 +1,18 @@
-"""The mesh graph picture, headless: well-formed SVG whose edges, locks and colours follow the evidence."""
+"""The mesh graph picture, headless: well-formed SVG whose edges, locks and colours follow the evidence,
+laid out so that labels, padlocks, nodes and namespace boxes never sit on one another."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from labkit.tools.evidence import EXTERNAL, Endpoint
-from labkit.tools.graph import COLORS, build_graph
+import pytest
 
-SVG = "{http://www.w3.org/2000/svg}"
+from labkit.errors import LabkitError
+
+from labkit.tools.evidence import EXTERNAL, Endpoint
+from labkit.tools.graph import COLORS, build_graph, crossings, edge_label
+from labkit.tools.svg_png import chromium
+
+from graph_facts import SVG, groups, layout_problems
 
 
 def endpoint(node: str, proxy: bool = True, gateway: bool = False) -> Endpoint:
@@ -39,14 +45,15 @@ def test_edges_locks_and_colours_follow_the_evidence():
     assert set(edges) == graph.edge_set == {("foo/curl", "foo/httpbin"), ("legacy/curl", "foo/httpbin"),
                                             ("bar/curl", "foo/httpbin")}
     mtls = edges[("foo/curl", "foo/httpbin")]
-    assert mtls.get("data-mtls") == "true" and mtls.find(f"{SVG}g").get("class") == "lock"
+    assert mtls.get("data-mtls") == "true" and len(groups(mtls, "lock")) == 1
     assert "3 req" in "".join(mtls.itertext()) and "\U0001F512" in mtls.find(f"{SVG}title").text
     failed = edges[("legacy/curl", "foo/httpbin")]
     assert failed.get("data-status") == "error" and failed.find(f"{SVG}path").get("stroke") == COLORS["error"]
-    assert failed.find(f"{SVG}g") is None and "reset×1" in "".join(failed.itertext())
+    assert not groups(failed, "lock") and "reset×1" in "".join(groups(failed, "label")[0].itertext())
     assert edges[("bar/curl", "foo/httpbin")].find(f"{SVG}path").get("stroke") == COLORS["denied"]
     assert nodes["legacy/curl"].get("data-proxy") == "false" and "stroke-dasharray" in ET.tostring(
         nodes["legacy/curl"]).decode()
+    assert layout_problems(graph.svg()) == []
 
 
 def test_callers_sit_left_of_what_they_call_and_a_reply_cycle_stays_compact():
@@ -66,3 +73,70 @@ def test_idle_workloads_and_an_empty_picture():
     assert not edges and set(nodes) == {"foo/curl", "legacy/curl"}
     assert "No calls observed yet" in build_graph([], {}).svg()
     assert graph._repr_svg_() == graph.svg()
+
+
+def test_namespace_bands_are_ordered_so_arrows_do_not_cross():
+    # In the default order (unknown on top, then a, then z) unknown's arrow to z would cross a's own call.
+    graph = build_graph([edge("unknown", "z/httpbin", mtls=False), edge("a/curl", "a/httpbin")], {})
+    assert crossings(graph.position, list(graph.edge_set)) == 0
+    unknown, z_httpbin = graph.position["unknown"][1], graph.position["z/httpbin"][1]
+    a_curl = graph.position["a/curl"][1]
+    assert not (unknown < a_curl < z_httpbin or z_httpbin < a_curl < unknown)
+    assert layout_problems(graph.svg()) == []
+
+
+def test_saved_as_svg_or_png_for_docs(tmp_path):
+    graph = build_graph([edge("foo/curl", "foo/httpbin")], ENDPOINTS)
+    graph.save(tmp_path / "mesh.svg")
+    assert ET.fromstring((tmp_path / "mesh.svg").read_text().split("\n", 1)[1]).tag == f"{SVG}svg"
+    with pytest.raises(LabkitError, match="svg or .png"):
+        graph.save(tmp_path / "mesh.jpg")
+    if chromium() is None:
+        pytest.skip("no Chromium here: PNG export says so (checked below)")
+    graph.save(tmp_path / "mesh.png")
+    header = (tmp_path / "mesh.png").read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(header[16:20], "big") == graph.width and int.from_bytes(header[20:24], "big") == graph.height
+
+
+def test_png_export_without_chromium_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_CHROMIUM", str(tmp_path / "no-such-browser"))
+    with pytest.raises(LabkitError, match="save as .svg"):
+        build_graph([], {}).save(tmp_path / "mesh.png")
+
+
+def test_a_service_no_pod_answered_for_sits_in_its_namespace_only_when_that_is_known():
+    graph = build_graph([edge("foo/curl", "service:httpbin.foo", status="error", codes="503×1"),
+                         edge("istio-system/istio-ingressgateway", "service:httpbin.example.com", status="denied",
+                              codes="404×1")], ENDPOINTS)
+    assert (graph.nodes["service:httpbin.foo"].namespace, graph.nodes["service:httpbin.foo"].label) == ("foo",
+                                                                                                        "httpbin")
+    outside = graph.nodes["service:httpbin.example.com"]
+    assert (outside.namespace, outside.label, outside.kind) == ("", "httpbin.example.com", "service")
+    assert graph.nodes["istio-system/istio-ingressgateway"].kind == "gateway"
+    assert layout_problems(graph.svg()) == []
+
+
+def test_labels_say_requests_failed_codes_and_their_share():
+    assert edge_label(edge("a/x", "a/y", requests=3, codes="200×3")) == "3 req"
+    assert edge_label(edge("a/x", "a/y", status="error", requests=2, codes="reset×2")) == "2 req · reset×2"
+    assert edge_label(edge("a/x", "a/y", status="denied", requests=4, codes="200×3, 403×1")) == "4 req · 25% 403×1"
+    assert edge_label(edge("a/x", "a/y", mtls="mixed", requests=2, codes="200×2")) == "2 req · some plaintext"
+
+
+def test_over_a_window_labels_are_requests_per_second():
+    assert edge_label(edge("a/x", "a/y", requests=30, codes="200×30"), window=60) == "0.50 rps"
+    assert edge_label(edge("a/x", "a/y", status="error", requests=120, codes="200×60, 503×60"),
+                      window=60) == "2.0 rps · 50% 503×60"
+    graph = build_graph([edge("foo/curl", "foo/httpbin", requests=6, codes="200×6")], ENDPOINTS, window=60)
+    assert "0.10 rps" in graph.svg() and layout_problems(graph.svg()) == []
+
+
+def test_many_edges_into_one_service_keep_their_labels_apart_and_on_the_canvas():
+    callers = [f"ns{i}/curl" for i in range(7)]
+    graph = build_graph([edge(c, "foo/httpbin", mtls=i % 2 == 0, status=["ok", "denied", "error"][i % 3],
+                              requests=i + 1, codes="503×1" if i % 3 == 2 else "200×1")
+                         for i, c in enumerate(callers)] + [edge("foo/httpbin", "ns0/curl")], ENDPOINTS)
+    assert layout_problems(graph.svg()) == []
+    assert all(0 <= x and 0 <= y and x + w <= graph.width and y + h <= graph.height
+               for x, y, w, h in graph.label_box.values())

@@ -80,10 +80,19 @@ class LabBase(Lab):
         from ..tools import lab_api
         return lab_api.evidence(self.mesh_access(), self._evidence_since(since))
 
-    def graph(self, since: Any = None, *, idle: bool = False):
-        """Kiali-like picture of the observed calls (SVG in the notebook): 🔒 on mTLS edges, red on failures."""
+    def graph(self, since: Any = None, *, idle: bool = False, live: bool = False, every: float = 2.0,
+              duration: float = 300.0, window: float = 60.0):
+        """Kiali-like picture of the observed calls (SVG in the notebook): 🔒 on mTLS edges, red on failures.
+        `live=True`: the last `window` seconds in requests per second, redrawn every `every` seconds for
+        `duration` seconds while traffic flows (`.stop()` ends it sooner)."""
         from ..tools import lab_api
-        return lab_api.graph(self.mesh_access(), self._evidence_since(since), idle)
+
+        def draw():
+            return lab_api.graph(self.mesh_access(), self._evidence_since(since), idle, window if live else None)
+        if live:
+            from ..tools.graph_live import LiveGraph
+            return LiveGraph(draw, every, duration)
+        return draw()
 
     def analyze(self):
         """`istioctl analyze` on this lab's resources (plus labkit's LAB* checks); `print()` it."""

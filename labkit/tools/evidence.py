@@ -172,7 +172,11 @@ def _connection_line(line: dict) -> bool:
     if line.get("method") or line.get("upstream_cluster"):
         return False
     flags = str(line.get("response_flags") or "").split(",")
-    return "NR" in flags or bool(line.get("downstream_transport_failure_reason"))
+    if "NR" in flags or line.get("downstream_transport_failure_reason"):
+        return True
+    # No request, no upstream and no response code: the inbound listener's line for a connection whose
+    # requests have lines of their own (a plaintext call into PERMISSIVE logs both), not a reset request.
+    return int(line.get("response_code") or 0) == 0
 
 
 def interpret(line: dict, proxy: Endpoint, directory: Directory) -> list[Record]:
@@ -329,6 +333,7 @@ class Evidence:
         for endpoint in sorted(endpoints, key=lambda e: e.proxy):
             self.endpoints[endpoint.node] = endpoint
         calls = calls_from(records)
+        self.call_rows = calls   # as built, for code: a DataFrame turns a missing identity into NaN
         self.calls = pd.DataFrame(calls, columns=CALL_COLUMNS)
         self.edges = pd.DataFrame(edges_from(calls), columns=EDGE_COLUMNS)
 

@@ -5,6 +5,9 @@ tool's view.
 """
 from __future__ import annotations
 
+import datetime as dt
+import time
+
 from ..contract import MeshAccess
 from ..errors import LabkitError
 from ..model.mesh import MeshModel
@@ -13,8 +16,9 @@ from .analyze import AnalysisReport, analyze_objects
 from .common import find_pod, workload_id
 from ..model.access_logging import text_formats
 from .access_log_format import compile_formats
-from .evidence import Directory, Evidence, read_records
+from .evidence import Directory, Evidence, as_datetime, read_records
 from .graph import MeshGraph, build_graph
+from .graph_model import graph_edges
 from .proxy_config import ProxyConfigView
 
 
@@ -59,11 +63,17 @@ def evidence(access: MeshAccess, since=None, model: MeshModel | None = None) -> 
     return Evidence(records, skipped, len(logs), endpoints=directory.by_pod.values())
 
 
-def graph(access: MeshAccess, since=None, idle: bool = False) -> MeshGraph:
+def graph(access: MeshAccess, since=None, idle: bool = False, window: float | None = None) -> MeshGraph:
+    """The graph of the calls since `since`; with `window`, only the last `window` seconds of them, labelled
+    in requests per second (Kiali's "Last 1m" and rps labels)."""
+    if window is not None:
+        recent = dt.datetime.fromtimestamp(time.time() - window, dt.timezone.utc)
+        start = as_datetime(since)
+        since = recent if start is None or start < recent else start
     model = access.model()
     seen = evidence(access, since, model)
     extra = sorted({workload_id(p) for p in model.pods}) if idle else None
-    return build_graph(seen.edges.to_dict("records"), seen.endpoints, extra)
+    return build_graph(graph_edges(seen.call_rows), seen.endpoints, extra, window)
 
 
 def analyze(access: MeshAccess, since=None) -> AnalysisReport:
