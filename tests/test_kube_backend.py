@@ -768,6 +768,28 @@ def test_exec_over_websocket(api, lab):
         lab.exec("foo", "httpbin", ["true"], container="missing")
 
 
+def test_exec_and_logs_reach_a_native_sidecar(api, lab):
+    # Istio 1.28+ on kubelet >= 1.33 injects istio-proxy as an init container with restartPolicy Always.
+    api.exec_handler = lambda ns, pod, c, cmd: ("{}", "", 0)
+    api.add(make_pod("httpbin-7d8f", "foo", native_sidecar=True, labels={"app": "httpbin"}))
+    api.logs[("foo", "httpbin-7d8f", "istio-proxy")] = "proxy log\n"
+    assert lab.exec("foo", "httpbin-7d8f", ["pilot-agent", "request", "GET", "config_dump"],
+                    container="istio-proxy").ok
+    assert api.exec_calls[-1]["container"] == "istio-proxy"
+    assert lab.logs("foo", "httpbin-7d8f", container="istio-proxy") == "proxy log\n"
+    assert lab.pods("foo")["sidecar"].tolist() == [True]
+
+
+def test_delete_by_yaml_honours_the_namespace(api, lab):
+    # `%%delete -n foo` / `kubectl delete -f FILE -n foo`: documents without a namespace are deleted from foo.
+    lab.apply(PA_STRICT)
+    api.requests.clear()
+    no_ns = PA_STRICT.replace("  namespace: foo\n", "")
+    assert lab.delete(no_ns, namespace="foo") == [AppliedObject("PeerAuthentication", "default", "foo", "deleted")]
+    assert [r.path for r in api.find_requests("DELETE")] == [
+        "/apis/security.istio.io/v1/namespaces/foo/peerauthentications/default"]
+
+
 def test_exec_timeout_is_exit_code_124(api, lab):
     import time
 

@@ -167,7 +167,8 @@ class KubeWrites(KubeApi):
             docs = sorted(docs, key=lambda d: 1 if d.get("kind") == "Namespace" else 0)
             for doc in docs:
                 resource = self._resource(doc["apiVersion"], doc["kind"])
-                targets.append((resource, doc["metadata"]["name"], doc["metadata"].get("namespace")))
+                # As `kubectl delete -f FILE -n NS`: a document's own namespace wins, else the one given.
+                targets.append((resource, doc["metadata"]["name"], doc["metadata"].get("namespace") or namespace))
         out = []
         for resource, obj_name, lab_ns in targets:
             ns = self.nsmap.ns(lab_ns or "default") if resource.namespaced else None
