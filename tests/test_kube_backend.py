@@ -840,9 +840,12 @@ def _gateway_service(svc_type="LoadBalancer", ingress=None):
 
 
 def test_gateway_url_load_balancer(api, lab):
+    from urllib.parse import urlsplit
     api.add(_gateway_service(ingress=[{"ip": "172.18.255.200"}]))
-    assert lab.gateway_url() == "http://172.18.255.200"
-    assert lab.gateway_url(443) == "https://172.18.255.200"
+    # A load balancer listens on the Service port: written out, so the labs' `--resolve host:PORT:IP` has it.
+    assert lab.gateway_url() == "http://172.18.255.200:80"
+    assert lab.gateway_url(443) == "https://172.18.255.200:443"
+    assert urlsplit(lab.gateway_url(443)).port == 443
     assert api.find_requests("GET")[-1].route == "/api/v1/namespaces/istio-system/services/istio-ingressgateway"
     with pytest.raises(LabkitError, match="no port 8081"):
         lab.gateway_url(8081)
@@ -859,12 +862,19 @@ def test_gateway_url_node_port_env_and_cluster_ip(api, lab, monkeypatch):
     monkeypatch.setenv("LABKIT_SECURE_GATEWAY_URL", "https://127.0.0.1:8443")
     assert lab.gateway_url() == "http://127.0.0.1:8080"
     assert lab.gateway_url(443) == "https://127.0.0.1:8443"
+    monkeypatch.setenv("LABKIT_SECURE_GATEWAY_URL", "https://gw.example.test")
+    assert lab.gateway_url(443) == "https://gw.example.test:443"
     monkeypatch.delenv("LABKIT_GATEWAY_URL")
     monkeypatch.delenv("LABKIT_SECURE_GATEWAY_URL")
     api.add(_gateway_service("ClusterIP"))
     with pytest.raises(LabkitError) as err:
         lab.gateway_url()
-    assert "port-forward" in err.value.hint and "LABKIT_GATEWAY_URL" in err.value.hint
+    assert err.value.hint.endswith("port-forward svc/istio-ingressgateway 8080:80 "
+                                   "and set LABKIT_GATEWAY_URL=http://127.0.0.1:8080")
+    with pytest.raises(LabkitError) as err:
+        lab.gateway_url(443)
+    assert err.value.hint.endswith("port-forward svc/istio-ingressgateway 8443:443 "
+                                   "and set LABKIT_SECURE_GATEWAY_URL=https://127.0.0.1:8443")
 
 
 def test_gateway_url_without_istio(lab):
@@ -1063,5 +1073,5 @@ def test_pods_and_gateway_against_kmock():
         frame = lab.pods()
         assert frame[["namespace", "pod", "ready", "sidecar"]].values.tolist() == [
             ["foo", "httpbin-1", "2/2", True], ["legacy", "sleep-1", "1/1", False]]
-        assert lab.gateway_url(443) == "https://gw.example.test"
+        assert lab.gateway_url(443) == "https://gw.example.test:443"
         lab.close()
