@@ -16,6 +16,7 @@ import shutil
 from typing import Any, Callable
 
 from .contract import EnvironmentItem
+from .backends.kube_istio_version import MIN_ISTIO_TEXT, UPGRADE_HINT, istio_too_old
 
 ISTIO_CRDS = [
     "peerauthentications.security.istio.io",
@@ -246,6 +247,9 @@ def _istiod_check(k8s, api) -> tuple[dict, str | None]:
     want = (dep.get("spec") or {}).get("replicas", 1)
     ready = int(status.get("readyReplicas") or 0)
     detail = f"istiod {version or '(unknown version)'}, {ready}/{want} ready ({image})"
+    if istio_too_old(version):
+        return _line("istiod", False, f"{detail}: the labs' networking.istio.io/v1 needs Istio "
+                     f"{MIN_ISTIO_TEXT} or later", UPGRADE_HINT), version
     if ready < 1:
         return _line("istiod", False, detail, "istiod is not ready: `kubectl -n istio-system get pods`, "
                      "`kubectl -n istio-system logs deploy/istiod`"), version

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -21,7 +22,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from kube_mock import KubeMock, exit_status, label_selector_matches  # noqa: E402
+from kube_mock import DEFAULT_RESOURCES, KubeMock, exit_status, label_selector_matches  # noqa: E402
 
 from labkit.backends import kube as kube_mod  # noqa: E402
 from labkit.backends.base import AppliedObject  # noqa: E402
@@ -790,6 +791,26 @@ def test_delete_by_yaml_honours_the_namespace(api, lab):
         "/apis/security.istio.io/v1/namespaces/foo/peerauthentications/default"]
 
 
+def test_an_istio_older_than_1_22_is_named_as_such():
+    # Istio 1.21 serves networking.istio.io and security.istio.io as v1beta1 only: the labs' v1 cannot apply.
+    old_istio = [dataclasses.replace(r, version="v1beta1") if r.group.endswith("istio.io") else r
+                 for r in DEFAULT_RESOURCES]
+    with KubeMock(resources=old_istio) as mock:
+        lab = KubeLab(api_client=mock.api_client())
+        with pytest.raises(LabkitError) as err:
+            lab.apply(PA_STRICT)
+        lab.close()
+    assert "security.istio.io only as security.istio.io/v1beta1" in str(err.value)
+    assert "older than 1.22" in str(err.value) and "Istio 1.22 or later" in err.value.hint
+    no_istio = [r for r in DEFAULT_RESOURCES if not r.group.endswith("istio.io")]
+    with KubeMock(resources=no_istio) as mock:
+        lab = KubeLab(api_client=mock.api_client())
+        with pytest.raises(LabkitError) as err:
+            lab.apply(PA_STRICT)
+        lab.close()
+    assert "Istio's CRDs are missing" in err.value.hint
+
+
 def test_exec_timeout_is_exit_code_124(api, lab):
     import time
 
@@ -972,6 +993,14 @@ def test_doctor_all_green_and_version_skew(api, tmp_path, monkeypatch):
     skew = _by_check(kube_doctor(api.api_client()))["version skew"]
     assert not skew["ok"] and "skew 4" in skew["detail"] and "istioctl 1.20.0 vs istiod 1.22.1" in skew["detail"]
     assert skew["fix"]
+
+
+def test_doctor_fails_an_istio_older_than_the_labs_need(api, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    _istio_objects(api, image="docker.io/istio/pilot:1.21.2")
+    istiod = _by_check(kube_doctor(api.api_client()))["istiod"]
+    assert not istiod["ok"] and "needs Istio 1.22 or later" in istiod["detail"]
+    assert "istioctl upgrade" in istiod["fix"]
 
 
 def test_doctor_unreachable_and_no_kubeconfig(tmp_path, monkeypatch):
