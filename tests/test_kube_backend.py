@@ -935,6 +935,42 @@ def test_proxy_config_uses_istioctl_when_present(api, lab, tmp_path, monkeypatch
     assert (tmp_path / "args").read_text().split() == ["proxy-config", "cluster", "httpbin-1.foo", "-o", "json"]
 
 
+def test_proxy_config_json_is_the_same_with_or_without_istioctl(api, lab, tmp_path, monkeypatch):
+    api.exec_handler = lambda ns, pod, c, cmd: (json.dumps(CONFIG_DUMP), "", 0)
+    api.add(make_pod("httpbin-1", "foo"))
+    without = lab.proxy_config_json("foo", "httpbin-1", "cluster")
+    _fake_tool(tmp_path, "istioctl", 'echo "$@" > "$(dirname "$0")/args"\necho \'[{"name": "other"}]\'\n')
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    kubeconfig = tmp_path / "kubeconfig"   # a lab built from a kubeconfig, as a learner's is
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "mock",
+        "clusters": [{"name": "mock", "cluster": {"server": api.url}}],
+        "users": [{"name": "mock", "user": {}}],
+        "contexts": [{"name": "mock", "context": {"cluster": "mock", "user": "mock"}}]}))
+    own = KubeLab(kubeconfig=str(kubeconfig))
+    assert own.proxy_config_json("foo", "httpbin-1", "cluster") == without == [{"name": "inbound|8080||"}]
+    assert not (tmp_path / "args").exists(), "istioctl is not run unless asked for"
+    own.close()
+
+
+def test_istioctl_gets_the_kubeconfig_with_home_expanded(api, tmp_path, monkeypatch):
+    _fake_tool(tmp_path, "istioctl", 'echo "$@" > "$(dirname "$0")/args"\necho \'[]\'\n')
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    api.add(make_pod("httpbin-1", "foo"))
+    lab = KubeLab(api_client=api.api_client(), kubeconfig="~/.kube/workshop")
+    assert lab.proxy_config_json("foo", "httpbin-1", "cluster", use_istioctl=True) == []
+    args = (tmp_path / "args").read_text().split()
+    assert args[args.index("--kubeconfig") + 1] == str(tmp_path / ".kube" / "workshop")
+    lab.close()
+
+
+def test_wait_ready_default_allows_first_image_pulls():
+    import inspect
+    # A cluster's first pull of the lab images (istio/proxyv2 alone is ~100 MB) takes minutes, not 60 s.
+    assert inspect.signature(KubeLab.wait_ready).parameters["timeout"].default >= 300
+
+
 # ================================================================== doctor
 
 def _istio_objects(api, *, istiod=True, image="docker.io/istio/pilot:1.22.1"):

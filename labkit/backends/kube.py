@@ -49,7 +49,8 @@ class KubeLab(KubeCleanup, LabBase):
         from kubernetes import client
 
         self.context = context or os.environ.get("LABKIT_KUBE_CONTEXT") or None
-        self.kubeconfig = kubeconfig
+        # `~` expanded once here: istioctl gets `--kubeconfig` as an argument, and no shell expands it there.
+        self.kubeconfig = os.path.expanduser(str(kubeconfig)) if kubeconfig else None
         self._own_client = api_client is None
         self.api_client = api_client if api_client is not None else load_api_client(self.context, kubeconfig)
         prefix = namespace_prefix if namespace_prefix is not None else os.environ.get("LABKIT_NAMESPACE_PREFIX")
@@ -151,11 +152,12 @@ class KubeLab(KubeCleanup, LabBase):
         return istioctl_proxy_status(ns, verbose, self.context, self.kubeconfig)
 
     def proxy_config_json(self, namespace: str, pod: str, kind: str = "cluster", *,
-                     use_istioctl: bool | None = None) -> Any:
+                     use_istioctl: bool = False) -> Any:
         """Envoy's config of a pod's sidecar as parsed JSON, as `istioctl proxy-config <kind> <pod>.<ns> -o json`.
 
-        Uses istioctl when it is installed (and the lab came from a kubeconfig), else
-        ``pilot-agent request GET config_dump`` inside the istio-proxy container.
+        Reads ``pilot-agent request GET config_dump`` inside the istio-proxy container (what istioctl itself
+        asks the proxy for), so the answer does not depend on whether istioctl is installed here.
+        ``use_istioctl=True`` runs istioctl instead and returns its own JSON (falling back to the dump).
         `kind`: cluster, listener, route, endpoint, secret, bootstrap or all.
         """
         kind = kind.lower()
@@ -165,10 +167,8 @@ class KubeLab(KubeCleanup, LabBase):
         ns = self.nsmap.ns(namespace)
         pod_obj = self._pick_pod(ns, pod)
         pod_name = pod_obj["metadata"]["name"]
-        istioctl = shutil.which("istioctl")
-        if use_istioctl is None:
-            use_istioctl = bool(istioctl) and self._own_client
-        if use_istioctl and istioctl:
+        istioctl = shutil.which("istioctl") if use_istioctl else None
+        if istioctl:
             import sh
 
             args = ["proxy-config", "all" if kind == "config_dump" else kind, f"{pod_name}.{ns}", "-o", "json"]
