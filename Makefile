@@ -49,9 +49,10 @@ lint: $(STAMP) ## ruff and mypy over labkit/ (rules in pyproject.toml); must rep
 	$(VENV)/bin/ruff check labkit
 	$(VENV)/bin/mypy
 
-test: $(STAMP) lint ## Run `make lint`, then the whole test suite (unit, local mesh, notebooks, lab 03 in headless Chromium)
+test: $(STAMP) lint ## Run `make lint`, then the whole test suite (unit, local mesh, notebooks, lab 03 in headless Chromium), then `make test-kube`
 	@bash scripts/install-browser.sh --quiet || echo "make test: tests/test_browser.py will be skipped (no Chromium, see above)"
 	$(PY) -m pytest tests labs --nbval-lax --nbval-current-env --ignore=labs/learner -p no:cacheprovider $(PYTEST_ARGS)
+	bash scripts/test-kube.sh
 
 test-kube: $(STAMP) ## The labs under nbval through the kube backend (LABKIT_BACKEND=kube) against the local mesh's Kubernetes API
 	bash scripts/test-kube.sh
