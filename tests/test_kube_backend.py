@@ -811,6 +811,37 @@ def test_an_istio_older_than_1_22_is_named_as_such():
     assert "Istio's CRDs are missing" in err.value.hint
 
 
+VS_TO_BAR = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: to-bar
+  namespace: foo
+spec:
+  hosts: [httpbin.bar]
+  http:
+  - route:
+    - destination: {host: httpbin.bar}
+"""
+
+
+def test_workshop_short_hosts_survive_a_kernel_restart(api):
+    # alice applied namespace bar in an earlier kernel: it is on the cluster, labelled with her prefix.
+    api.add({"apiVersion": "v1", "kind": "Namespace",
+             "metadata": {"name": "alice-bar", "labels": {"labkit.dev/owner": "alice", MANAGED: "labkit",
+                                                        "labkit.dev/created": "true"}}})
+    api.add({"apiVersion": "v1", "kind": "Namespace",
+             "metadata": {"name": "bob-legacy", "labels": {"labkit.dev/owner": "bob"}}})
+    lab = KubeLab(api_client=api.api_client(), namespace_prefix="alice")   # a new kernel
+    lab.apply(VS_TO_BAR)
+    spec = api.get("VirtualService", "to-bar", "alice-foo")["spec"]
+    assert spec["hosts"] == ["httpbin.alice-bar"]
+    assert spec["http"][0]["route"][0]["destination"]["host"] == "httpbin.alice-bar"
+    lab.apply(VS_TO_BAR.replace("httpbin.bar", "httpbin.legacy"))  # not alice's namespace: left as written
+    assert api.get("VirtualService", "to-bar", "alice-foo")["spec"]["hosts"] == ["httpbin.legacy"]
+    lab.close()
+
+
 def test_exec_timeout_is_exit_code_124(api, lab):
     import time
 

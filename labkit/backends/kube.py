@@ -67,6 +67,7 @@ class KubeLab(KubeCleanup, LabBase):
         self._touched_namespaces: set[str] = set()   # cluster names
         self._touched_kinds: dict[tuple[str, str], None] = {}
         self._lab_namespaces: set[str] = set()       # lab (unprefixed) names seen
+        self._owned_namespaces: set[str] | None = None  # the learner's lab namespaces found on the cluster
         self._ensured_namespaces: set[str] = set()
         self.cleaned: list[AppliedObject] = []
 

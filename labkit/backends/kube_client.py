@@ -161,6 +161,7 @@ class KubeApi:
     _touched_namespaces: set[str]
     _touched_kinds: dict[tuple[str, str], None]
     _lab_namespaces: set[str]
+    _owned_namespaces: set[str] | None
     _ensured_namespaces: set[str]
     cleaned: list[AppliedObject]
 

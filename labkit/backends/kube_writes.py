@@ -104,7 +104,7 @@ class KubeWrites(KubeApi):
             meta.pop("namespace", None)
         obj["metadata"] = meta
         obj.pop("status", None)
-        obj = self.nsmap.map_object(obj, known=self._lab_namespaces)
+        obj = self.nsmap.map_object(obj, known=self._known_lab_namespaces())
         meta = obj["metadata"]
         name, namespace = meta["name"], meta.get("namespace")
         self._guard_write(kind, name, namespace, resource.namespaced, "write")
@@ -136,6 +136,22 @@ class KubeWrites(KubeApi):
             self._ensured_namespaces.add(name)
         shown_name = self.nsmap.unns(name) if self._is_namespace_kind(resource) else name
         return AppliedObject(kind, shown_name, self.nsmap.unns(namespace) if namespace else None, action)
+
+    def _known_lab_namespaces(self) -> set[str]:
+        """The lab namespaces short hosts (`httpbin.bar`) may name: those applied through this lab, plus, in a
+        workshop, the learner's namespaces already on the cluster (labelled with the owner), so a kernel
+        restart does not forget them. Without permission to list namespaces only the first are known."""
+        if self.nsmap.enabled and self._owned_namespaces is None:
+            self._owned_namespaces = set()
+            try:
+                found = self._list(self._resource("v1", "Namespace"), None, f"{OWNER_LABEL}={self.nsmap.prefix}")
+            except LabkitError:
+                found = []  # e.g. Forbidden for a namespace-scoped learner role
+            for item in found:
+                name = (item.get("metadata") or {}).get("name") or ""
+                if self.nsmap.owns(name):
+                    self._owned_namespaces.add(self.nsmap.unns(name))
+        return self._lab_namespaces | (self._owned_namespaces or set())
 
     def _ensure_namespace(self, namespace: str) -> None:
         """Workshop mode: create the learner's prefixed namespace when a lab writes into it first."""
