@@ -199,7 +199,8 @@ def kube_doctor(api_client=None, *, context: str | None = None, kubeconfig: str 
     elif istioctl_err:
         lines.append(_line("istioctl", False, f"istioctl is installed but failed: {istioctl_err}", INSTALL_ISTIOCTL))
     else:
-        lines.append(_line("istioctl", False, "istioctl not found on PATH", INSTALL_ISTIOCTL))
+        # Optional: labkit reads the proxies through `pilot-agent` in the sidecar, as istioctl itself does.
+        lines.append(_line("istioctl", True, "not installed (optional; " + INSTALL_ISTIOCTL.split(" (", 1)[0] + ")"))
 
     lines.append(_skew_check(server_version, kubectl_version, istiod_version, istioctl_version))
     if api is not None and api is not api_client:
@@ -211,22 +212,42 @@ def kube_doctor(api_client=None, *, context: str | None = None, kubeconfig: str 
 
 
 def _crd_check(k8s, api) -> dict:
-    ext = k8s.ApiextensionsV1Api(api)
-    missing, error = [], None
-    for name in ISTIO_CRDS:
+    """The Istio kinds the labs write, served at the version they write (networking.istio.io/v1 and
+    security.istio.io/v1). Read through discovery, which every authenticated user may read (the
+    system:discovery role), so a workshop learner without access to CRD objects gets the same answer."""
+    missing, old, error = [], [], None
+    groups: dict[str, list[str]] = {}
+    try:
+        for group in _json(k8s.ApisApi(api).get_api_versions(_preload_content=False,
+                                                              _request_timeout=10)).get("groups") or []:
+            groups[group.get("name", "")] = [v.get("version", "") for v in group.get("versions") or []]
+    except Exception as exc:  # noqa: BLE001
+        error = _api_error(exc)
+    served: dict[str, set[str]] = {}
+    for group in {crd.split(".", 1)[1] for crd in ISTIO_CRDS}:
+        if error or "v1" not in groups.get(group, []):
+            continue
         try:
-            ext.read_custom_resource_definition(name, _preload_content=False, _request_timeout=10)
+            listed = _json(k8s.CustomObjectsApi(api).get_api_resources(group, "v1", _preload_content=False,
+                                                                       _request_timeout=10))
+            served[group] = {r.get("name", "") for r in listed.get("resources") or []}
         except Exception as exc:  # noqa: BLE001
-            if getattr(exc, "status", None) == 404:
-                missing.append(name)
-            else:
-                error = _api_error(exc)
+            error = _api_error(exc)
     if error:
-        return _line("Istio CRDs", False, f"cannot read CRDs: {error}",
-                     "your account needs to read customresourcedefinitions (ask the cluster admin)")
+        return _line("Istio CRDs", False, f"cannot read the API's discovery: {error}",
+                     "check `kubectl api-resources --api-group=networking.istio.io`")
+    for crd in ISTIO_CRDS:
+        plural, group = crd.split(".", 1)
+        if plural in served.get(group, set()):
+            continue
+        (old if groups.get(group) else missing).append(crd)
+    if old:
+        return _line("Istio CRDs", False, f"served only at older versions ({', '.join(old)}): the labs' "
+                     f"networking.istio.io/v1 needs Istio {MIN_ISTIO_TEXT} or later", UPGRADE_HINT)
     if missing:
         return _line("Istio CRDs", False, f"missing: {', '.join(missing)}", INSTALL_ISTIO)
-    return _line("Istio CRDs", True, f"{len(ISTIO_CRDS)} Istio CRDs installed (peerauthentications.security.istio.io, ...)")
+    return _line("Istio CRDs", True, f"{len(ISTIO_CRDS)} Istio kinds served at v1 (peerauthentications."
+                 "security.istio.io, ...)")
 
 
 def _istiod_check(k8s, api) -> tuple[dict, str | None]:
