@@ -215,7 +215,9 @@ def _crd_check(k8s, api) -> dict:
     """The Istio kinds the labs write, served at the version they write (networking.istio.io/v1 and
     security.istio.io/v1). Read through discovery, which every authenticated user may read (the
     system:discovery role), so a workshop learner without access to CRD objects gets the same answer."""
-    missing, old, error = [], [], None
+    missing: list[str] = []
+    old: list[str] = []
+    error: str | None = None
     groups: dict[str, list[str]] = {}
     try:
         for group in _json(k8s.ApisApi(api).get_api_versions(_preload_content=False,
