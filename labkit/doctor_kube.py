@@ -175,7 +175,7 @@ def kube_doctor(api_client=None, *, context: str | None = None, kubeconfig: str 
 
     istiod_version: str | None = None
     if not reachable:
-        for name in ("Istio CRDs", "istiod", "ingress gateway", "sidecar injection webhook"):
+        for name in ("Istio CRDs", "istiod", "ingress gateway", "sidecar injection webhook", "access logs"):
             lines.append(_line(name, False, skipped, skip_fix))
     else:
         lines.append(_crd_check(k8s, api))
@@ -183,6 +183,7 @@ def kube_doctor(api_client=None, *, context: str | None = None, kubeconfig: str 
         lines.append(line)
         lines.append(_gateway_check(api))
         lines.append(_webhook_check(k8s, api))
+        lines.append(_access_log_check(k8s, api))
 
     kubectl_version, kubectl_err = _tool_version("kubectl", ["version", "--client", "-o", "json"], _kubectl_version)
     if kubectl_version:
@@ -309,6 +310,44 @@ def _webhook_check(k8s, api) -> dict:
                      "no istio-sidecar-injector MutatingWebhookConfiguration: pods will get no sidecar",
                      INSTALL_ISTIO)
     return _line("sidecar injection webhook", True, ", ".join(found))
+
+
+ACCESS_LOG_FIX = ("the labs read the proxies' access logs (`kubectl logs POD -c istio-proxy`): turn them on mesh-wide "
+                  "with `istioctl install --set profile=demo -y` (it sets meshConfig.accessLogFile=/dev/stdout), "
+                  "`istioctl install --set meshConfig.accessLogFile=/dev/stdout`, or a Telemetry in istio-system: "
+                  "spec.accessLogging: [{providers: [{name: envoy}]}]")
+
+
+def _access_log_check(k8s, api) -> dict:
+    """Whether every proxy writes an access log to stdout, from the mesh config (ConfigMap istio-system/istio)
+    and istio-system's Telemetry, decided by the one rule in model.access_logging."""
+    from .model.access_logging import STDOUT, mesh_wide_access_logs
+    from .model.mesh import build_model
+
+    objects: list[dict] = []
+    try:
+        config_map = _json(k8s.CoreV1Api(api).read_namespaced_config_map("istio", "istio-system",
+                                                                          _preload_content=False,
+                                                                          _request_timeout=10))
+        objects.append({**config_map, "kind": "ConfigMap"})
+    except Exception as exc:  # noqa: BLE001
+        if getattr(exc, "status", None) != 404:
+            return _line("access logs", True, f"not checked: cannot read ConfigMap istio-system/istio "
+                         f"({_api_error(exc)}); ask the cluster admin whether access logs are on")
+    try:
+        listed = _json(k8s.CustomObjectsApi(api).list_namespaced_custom_object(
+            "telemetry.istio.io", "v1", "istio-system", "telemetries", _preload_content=False, _request_timeout=10))
+        objects += [{**t, "kind": "Telemetry"} for t in listed.get("items") or []]
+    except Exception:  # noqa: BLE001 - no Telemetry API, or not readable: the mesh config decides
+        pass
+    model = build_model(objects, 0)
+    sides = {mode: [log for log in mesh_wide_access_logs(model, mode) if log.path == STDOUT]
+             for mode in ("CLIENT", "SERVER")}
+    if not all(sides.values()):
+        off = " and ".join(mode.lower() for mode, logs in sides.items() if not logs)
+        return _line("access logs", False, f"proxies write no access log to stdout on the {off} side", ACCESS_LOG_FIX)
+    encoding = "JSON" if sides["SERVER"][0].json_fields else "TEXT"
+    return _line("access logs", True, f"every proxy logs to stdout ({encoding})")
 
 
 def _skew_check(server: str | None, kubectl: str | None, istiod: str | None, istioctl: str | None) -> dict:

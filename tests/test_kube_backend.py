@@ -1017,6 +1017,23 @@ def _istio_objects(api, *, istiod=True, image="docker.io/istio/pilot:1.22.1"):
     api.add({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
              "metadata": {"name": "istio-sidecar-injector"}})
     api.add(_gateway_service(ingress=[{"ip": "172.18.255.200"}]))
+    api.add(_mesh_config("accessLogFile: /dev/stdout\n"))
+
+
+def _mesh_config(mesh: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio", "namespace": "istio-system"},
+            "data": {"mesh": mesh}}
+
+
+def test_doctor_checks_the_access_log_settings(api, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    api.add(_mesh_config("defaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\n"))  # default profile
+    logs = _by_check(kube_doctor(api.api_client()))["access logs"]
+    assert not logs["ok"] and "no access log to stdout" in logs["detail"]
+    assert "meshConfig.accessLogFile=/dev/stdout" in logs["fix"]
+    api.add(_mesh_config("accessLogFile: /dev/stdout\naccessLogEncoding: JSON\n"))
+    logs = _by_check(kube_doctor(api.api_client()))["access logs"]
+    assert logs["ok"] and logs["detail"] == "every proxy logs to stdout (JSON)"
 
 
 def _by_check(lines):
