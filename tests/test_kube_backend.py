@@ -270,6 +270,51 @@ def test_map_gateway_and_sidecar_hosts():
     assert m.map_object(sc)["spec"]["egress"][0]["hosts"] == ["./*", "istio-system/*", "alice-bar/*"]
 
 
+def test_map_hosts_everywhere_a_lab_names_a_service():
+    # issue 15, defect 1: hosts beyond metadata.namespace that name a lab namespace.
+    m = NamespaceMap("alice")
+    known = ["foo", "bar", "backend"]
+    se = {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": {"name": "s", "namespace": "foo"},
+          "spec": {"hosts": ["httpbin.bar.svc.cluster.local", "api.example.com"], "resolution": "DNS"}}
+    assert m.map_object(se, known)["spec"]["hosts"] == ["httpbin.alice-bar.svc.cluster.local", "api.example.com"]
+    ap = {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+          "metadata": {"name": "a", "namespace": "foo"},
+          "spec": {"rules": [{"to": [{"operation": {"hosts": ["httpbin.foo:8000", "httpbin.example.com"],
+                                                    "notHosts": ["httpbin.bar.svc.cluster.local"]}}]}]}}
+    op = m.map_object(ap, known)["spec"]["rules"][0]["to"][0]["operation"]
+    assert op == {"hosts": ["httpbin.alice-foo:8000", "httpbin.example.com"],
+                  "notHosts": ["httpbin.alice-bar.svc.cluster.local"]}
+    vs = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+          "metadata": {"name": "v", "namespace": "foo"},
+          "spec": {"hosts": ["nginx.example.com"],
+                   "gateways": ["istio-system/gw", "gw.foo.svc.cluster.local", "mesh"],
+                   "tls": [{"match": [{"port": 443, "sniHosts": ["nginx.bar.svc.cluster.local", "nginx.example.com"]}],
+                            "route": [{"destination": {"host": "nginx.bar"}}]}],
+                   "http": [{"delegate": {"name": "reviews", "namespace": "bar"}}]}}
+    out = m.map_object(vs, known)["spec"]
+    assert out["gateways"] == ["istio-system/gw", "gw.alice-foo.svc.cluster.local", "mesh"]
+    assert out["tls"][0]["match"][0]["sniHosts"] == ["nginx.alice-bar.svc.cluster.local", "nginx.example.com"]
+    assert out["tls"][0]["route"][0]["destination"]["host"] == "nginx.alice-bar"
+    assert out["http"][0]["delegate"] == {"name": "reviews", "namespace": "alice-bar"}
+    gw = {"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": {"name": "g", "namespace": "foo"},
+          "spec": {"servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"},
+                                "hosts": ["./httpbin.foo.svc.cluster.local", "bar/httpbin.bar.svc.cluster.local"]}]}}
+    assert m.map_object(gw, known)["spec"]["servers"][0]["hosts"] == [
+        "./httpbin.alice-foo.svc.cluster.local", "alice-bar/httpbin.alice-bar.svc.cluster.local"]
+    web = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web-frontend", "namespace": "foo"},
+           "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "web:1", "env": [
+               {"name": "CUSTOMER_SERVICE_URL", "value": "http://customers.backend.svc.cluster.local"},
+               {"name": "OTHER", "value": "http://customers.backend:80/api"},
+               {"name": "PLAIN", "value": "customers.backend"},
+               {"name": "EXTERNAL", "value": "https://example.com/x"}]}]}}}}
+    mapped = m.map_object(web, known)
+    env = {e["name"]: e["value"] for e in mapped["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env == {"CUSTOMER_SERVICE_URL": "http://customers.alice-backend.svc.cluster.local",
+                   "OTHER": "http://customers.alice-backend:80/api", "PLAIN": "customers.backend",
+                   "EXTERNAL": "https://example.com/x"}
+    assert m.unmap_object(mapped) == web
+
+
 def test_map_destination_rule():
     m = NamespaceMap("alice")
     dr = {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
