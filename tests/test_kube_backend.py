@@ -887,6 +887,19 @@ def test_workshop_short_hosts_survive_a_kernel_restart(api):
     lab.close()
 
 
+def test_a_missing_workload_is_named_as_such_when_some_workload_kinds_are_not_served(tmp_path):
+    # `lab.logs("istio-system", "istiod")` looks for a pod, then a Deployment, StatefulSet or DaemonSet of that
+    # name; an API that serves no StatefulSets must still answer "no pod or deployment", not "not served".
+    served = [r for r in DEFAULT_RESOURCES if r.kind not in ("StatefulSet", "DaemonSet")]
+    with KubeMock(resources=served) as mock:
+        lab = KubeLab(api_client=mock.api_client())
+        with pytest.raises(LabkitError, match="no pod or deployment of that name"):
+            lab.logs("istio-system", "istiod")
+        with pytest.raises(LabkitError, match="does not serve StatefulSet"):
+            lab.logs("istio-system", "statefulset/istiod")
+        lab.close()
+
+
 def test_exec_timeout_is_exit_code_124(api, lab):
     import time
 

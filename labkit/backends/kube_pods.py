@@ -114,7 +114,13 @@ class KubePods(KubeWrites):
             raise LabkitError(f"cannot run in {target!r}: give a pod or deployment name", kind=kind,
                               name=name, namespace=self.nsmap.unns(namespace))
         for wkind in workload_kinds:
-            res = self._resource("apps/v1", wkind)
+            try:
+                res = self._resource("apps/v1", wkind)
+            except LabkitError:
+                if len(workload_kinds) == 1:
+                    raise
+                continue  # a kind this API does not serve holds no workload of that name
+
             with self._errors("get", kind=wkind, name=name, namespace=namespace):
                 workload = self._fetch(res, name, namespace)
             if workload is None:
