@@ -11,9 +11,12 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 PY="$ROOT/.venv/bin/python"
 
-# Labs 00 and 03 do not pass yet: lab 00's doctor cell finds no istiod Deployment, Istio CRD objects or
-# injection webhook in the local API, and lab 03's NodePort cells need Node objects (the local API serves none).
-KUBE_LABS=(labs/01-sidecar-injection.ipynb labs/02-permissive.ipynb)
+# The labs that pass through the kube backend here. Not yet (gaps of the local API, not of KubeLab):
+# 00 (its doctor cell finds no istio-system/istiod Deployment and no MutatingWebhookConfigurations),
+# 03 (its NodePort cells need Node objects), 04, 05 and 08 (`lab.logs("istio-system", "istiod")`: the local
+# API shows no istiod pod).
+KUBE_LABS=(labs/01-sidecar-injection.ipynb labs/02-permissive.ipynb labs/06-mutual-passthrough.ipynb
+           labs/07-gateway-authz.ipynb)
 if [ "$#" -gt 0 ]; then KUBE_LABS=("$@"); fi
 
 STATE=$(mktemp -d "${TMPDIR:-/tmp}/labkit-kube-test.XXXXXX")
