@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: help lab lint test test-browser browser learner bench clean install
+.PHONY: help lab lint test test-kube test-browser browser learner bench clean install
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -49,9 +49,13 @@ lint: $(STAMP) ## ruff and mypy over labkit/ (rules in pyproject.toml); must rep
 	$(VENV)/bin/ruff check labkit
 	$(VENV)/bin/mypy
 
-test: $(STAMP) lint ## Run `make lint`, then the whole test suite (unit, local mesh, notebooks, lab 03 in headless Chromium)
+test: $(STAMP) lint ## Run `make lint`, then the whole test suite (unit, local mesh, notebooks, lab 03 in headless Chromium), then `make test-kube`
 	@bash scripts/install-browser.sh --quiet || echo "make test: tests/test_browser.py will be skipped (no Chromium, see above)"
 	$(PY) -m pytest tests labs --nbval-lax --nbval-current-env --ignore=labs/learner -p no:cacheprovider $(PYTEST_ARGS)
+	bash scripts/test-kube.sh
+
+test-kube: $(STAMP) ## The labs under nbval through the kube backend (LABKIT_BACKEND=kube) against the local mesh's Kubernetes API
+	bash scripts/test-kube.sh
 
 test-browser: $(STAMP) ## Only the real-browser test; screenshots and console logs in artifacts/browser/
 	@bash scripts/install-browser.sh

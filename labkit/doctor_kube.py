@@ -16,6 +16,7 @@ import shutil
 from typing import Any, Callable
 
 from .contract import EnvironmentItem
+from .backends.kube_istio_version import MIN_ISTIO_TEXT, UPGRADE_HINT, istio_too_old
 
 ISTIO_CRDS = [
     "peerauthentications.security.istio.io",
@@ -174,7 +175,7 @@ def kube_doctor(api_client=None, *, context: str | None = None, kubeconfig: str 
 
     istiod_version: str | None = None
     if not reachable:
-        for name in ("Istio CRDs", "istiod", "ingress gateway", "sidecar injection webhook"):
+        for name in ("Istio CRDs", "istiod", "ingress gateway", "sidecar injection webhook", "access logs"):
             lines.append(_line(name, False, skipped, skip_fix))
     else:
         lines.append(_crd_check(k8s, api))
@@ -182,6 +183,7 @@ def kube_doctor(api_client=None, *, context: str | None = None, kubeconfig: str 
         lines.append(line)
         lines.append(_gateway_check(api))
         lines.append(_webhook_check(k8s, api))
+        lines.append(_access_log_check(k8s, api))
 
     kubectl_version, kubectl_err = _tool_version("kubectl", ["version", "--client", "-o", "json"], _kubectl_version)
     if kubectl_version:
@@ -198,7 +200,8 @@ def kube_doctor(api_client=None, *, context: str | None = None, kubeconfig: str 
     elif istioctl_err:
         lines.append(_line("istioctl", False, f"istioctl is installed but failed: {istioctl_err}", INSTALL_ISTIOCTL))
     else:
-        lines.append(_line("istioctl", False, "istioctl not found on PATH", INSTALL_ISTIOCTL))
+        # Optional: labkit reads the proxies through `pilot-agent` in the sidecar, as istioctl itself does.
+        lines.append(_line("istioctl", True, "not installed (optional; " + INSTALL_ISTIOCTL.split(" (", 1)[0] + ")"))
 
     lines.append(_skew_check(server_version, kubectl_version, istiod_version, istioctl_version))
     if api is not None and api is not api_client:
@@ -210,22 +213,44 @@ def kube_doctor(api_client=None, *, context: str | None = None, kubeconfig: str 
 
 
 def _crd_check(k8s, api) -> dict:
-    ext = k8s.ApiextensionsV1Api(api)
-    missing, error = [], None
-    for name in ISTIO_CRDS:
+    """The Istio kinds the labs write, served at the version they write (networking.istio.io/v1 and
+    security.istio.io/v1). Read through discovery, which every authenticated user may read (the
+    system:discovery role), so a workshop learner without access to CRD objects gets the same answer."""
+    missing: list[str] = []
+    old: list[str] = []
+    error: str | None = None
+    groups: dict[str, list[str]] = {}
+    try:
+        for group in _json(k8s.ApisApi(api).get_api_versions(_preload_content=False,
+                                                              _request_timeout=10)).get("groups") or []:
+            groups[group.get("name", "")] = [v.get("version", "") for v in group.get("versions") or []]
+    except Exception as exc:  # noqa: BLE001
+        error = _api_error(exc)
+    served: dict[str, set[str]] = {}
+    for group in {crd.split(".", 1)[1] for crd in ISTIO_CRDS}:
+        if error or "v1" not in groups.get(group, []):
+            continue
         try:
-            ext.read_custom_resource_definition(name, _preload_content=False, _request_timeout=10)
+            listed = _json(k8s.CustomObjectsApi(api).get_api_resources(group, "v1", _preload_content=False,
+                                                                       _request_timeout=10))
+            served[group] = {r.get("name", "") for r in listed.get("resources") or []}
         except Exception as exc:  # noqa: BLE001
-            if getattr(exc, "status", None) == 404:
-                missing.append(name)
-            else:
-                error = _api_error(exc)
+            error = _api_error(exc)
     if error:
-        return _line("Istio CRDs", False, f"cannot read CRDs: {error}",
-                     "your account needs to read customresourcedefinitions (ask the cluster admin)")
+        return _line("Istio CRDs", False, f"cannot read the API's discovery: {error}",
+                     "check `kubectl api-resources --api-group=networking.istio.io`")
+    for crd in ISTIO_CRDS:
+        plural, group = crd.split(".", 1)
+        if plural in served.get(group, set()):
+            continue
+        (old if groups.get(group) else missing).append(crd)
+    if old:
+        return _line("Istio CRDs", False, f"served only at older versions ({', '.join(old)}): the labs' "
+                     f"networking.istio.io/v1 needs Istio {MIN_ISTIO_TEXT} or later", UPGRADE_HINT)
     if missing:
         return _line("Istio CRDs", False, f"missing: {', '.join(missing)}", INSTALL_ISTIO)
-    return _line("Istio CRDs", True, f"{len(ISTIO_CRDS)} Istio CRDs installed (peerauthentications.security.istio.io, ...)")
+    return _line("Istio CRDs", True, f"{len(ISTIO_CRDS)} Istio kinds served at v1 (peerauthentications."
+                 "security.istio.io, ...)")
 
 
 def _istiod_check(k8s, api) -> tuple[dict, str | None]:
@@ -246,6 +271,9 @@ def _istiod_check(k8s, api) -> tuple[dict, str | None]:
     want = (dep.get("spec") or {}).get("replicas", 1)
     ready = int(status.get("readyReplicas") or 0)
     detail = f"istiod {version or '(unknown version)'}, {ready}/{want} ready ({image})"
+    if istio_too_old(version):
+        return _line("istiod", False, f"{detail}: the labs' networking.istio.io/v1 needs Istio "
+                     f"{MIN_ISTIO_TEXT} or later", UPGRADE_HINT), version
     if ready < 1:
         return _line("istiod", False, detail, "istiod is not ready: `kubectl -n istio-system get pods`, "
                      "`kubectl -n istio-system logs deploy/istiod`"), version
@@ -282,6 +310,44 @@ def _webhook_check(k8s, api) -> dict:
                      "no istio-sidecar-injector MutatingWebhookConfiguration: pods will get no sidecar",
                      INSTALL_ISTIO)
     return _line("sidecar injection webhook", True, ", ".join(found))
+
+
+ACCESS_LOG_FIX = ("the labs read the proxies' access logs (`kubectl logs POD -c istio-proxy`): turn them on mesh-wide "
+                  "with `istioctl install --set profile=demo -y` (it sets meshConfig.accessLogFile=/dev/stdout), "
+                  "`istioctl install --set meshConfig.accessLogFile=/dev/stdout`, or a Telemetry in istio-system: "
+                  "spec.accessLogging: [{providers: [{name: envoy}]}]")
+
+
+def _access_log_check(k8s, api) -> dict:
+    """Whether every proxy writes an access log to stdout, from the mesh config (ConfigMap istio-system/istio)
+    and istio-system's Telemetry, decided by the one rule in model.access_logging."""
+    from .model.access_logging import STDOUT, mesh_wide_access_logs
+    from .model.mesh import build_model
+
+    objects: list[dict] = []
+    try:
+        config_map = _json(k8s.CoreV1Api(api).read_namespaced_config_map("istio", "istio-system",
+                                                                          _preload_content=False,
+                                                                          _request_timeout=10))
+        objects.append({**config_map, "kind": "ConfigMap"})
+    except Exception as exc:  # noqa: BLE001
+        if getattr(exc, "status", None) != 404:
+            return _line("access logs", True, f"not checked: cannot read ConfigMap istio-system/istio "
+                         f"({_api_error(exc)}); ask the cluster admin whether access logs are on")
+    try:
+        listed = _json(k8s.CustomObjectsApi(api).list_namespaced_custom_object(
+            "telemetry.istio.io", "v1", "istio-system", "telemetries", _preload_content=False, _request_timeout=10))
+        objects += [{**t, "kind": "Telemetry"} for t in listed.get("items") or []]
+    except Exception:  # noqa: BLE001 - no Telemetry API, or not readable: the mesh config decides
+        pass
+    model = build_model(objects, 0)
+    sides = {mode: [log for log in mesh_wide_access_logs(model, mode) if log.path == STDOUT]
+             for mode in ("CLIENT", "SERVER")}
+    if not all(sides.values()):
+        off = " and ".join(mode.lower() for mode, logs in sides.items() if not logs)
+        return _line("access logs", False, f"proxies write no access log to stdout on the {off} side", ACCESS_LOG_FIX)
+    encoding = "JSON" if sides["SERVER"][0].json_fields else "TEXT"
+    return _line("access logs", True, f"every proxy logs to stdout ({encoding})")
 
 
 def _skew_check(server: str | None, kubectl: str | None, istiod: str | None, istioctl: str | None) -> dict:

@@ -583,7 +583,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         command = query.get("command", [])
         container = (query.get("container") or [pod["spec"]["containers"][0]["name"]])[-1]
-        if container not in [c["name"] for c in pod["spec"]["containers"]]:
+        # The API server accepts any container of the pod's spec (containers, initContainers, ephemeralContainers,
+        # as Kubernetes' podutil.VisitContainers): native sidecars such as istio-proxy are init containers.
+        spec = pod["spec"]
+        if container not in [c["name"] for key in ("containers", "initContainers", "ephemeralContainers")
+                             for c in spec.get(key) or []]:
             self._plain(400, _status(400, "BadRequest", f"container {container} is not valid for pod {name}"))
             return
         offered = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()]

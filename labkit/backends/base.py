@@ -106,7 +106,7 @@ class LabBase(Lab):
         still has earlier labs' calls in its access log, which are no evidence about this lab."""
         return since if since is not None else self.evidence_start
 
-    def reset_lab(self, lab_id: str, timeout: float = 120) -> None:
+    def reset_lab(self, lab_id: str, timeout: float | None = None) -> None:
         """Bring the mesh to the starting point of a lab ("03"), so a learner can begin at any lab."""
         from .. import current, progress
         from ..labs import lab_info, start_resources
@@ -114,7 +114,8 @@ class LabBase(Lab):
         self.evidence_start = time.time()
         self.ensure_running()  # e.g. the kernel that ran the local mesh is gone: run it here
         self.reset(start_resources(lab_id))
-        self.wait_ready(timeout=timeout)
+        # No timeout given: the backend's own default (a cluster's first image pulls take minutes).
+        self.wait_ready(timeout=timeout) if timeout is not None else self.wait_ready()
         self.current_lab = lab_id
         current.use(self)
         progress.started(self, lab_id)

@@ -43,7 +43,8 @@ class KubeLab(KubeCleanup, LabBase):
         from kubernetes import client
 
         self.context = context or os.environ.get("LABKIT_KUBE_CONTEXT") or None
-        self.kubeconfig = kubeconfig
+        # `~` expanded once here: istioctl gets `--kubeconfig` as an argument, and no shell expands it there.
+        self.kubeconfig = os.path.expanduser(str(kubeconfig)) if kubeconfig else None
         self._own_client = api_client is None
         self.api_client = api_client if api_client is not None else load_api_client(self.context, kubeconfig)
         prefix = namespace_prefix if namespace_prefix is not None else os.environ.get("LABKIT_NAMESPACE_PREFIX")
@@ -60,6 +61,7 @@ class KubeLab(KubeCleanup, LabBase):
         self._touched_namespaces: set[str] = set()   # cluster names
         self._touched_kinds: dict[tuple[str, str], None] = {}
         self._lab_namespaces: set[str] = set()       # lab (unprefixed) names seen
+        self._owned_namespaces: set[str] | None = None  # the learner's lab namespaces found on the cluster
         self._ensured_namespaces: set[str] = set()
         self.cleaned: list[AppliedObject] = []
 
@@ -93,13 +95,9 @@ class KubeLab(KubeCleanup, LabBase):
         """
         port = int(port)
         scheme = scheme or ("https" if port in (443, 8443) else "http")
-        env = os.environ.get(f"LABKIT_GATEWAY_URL_{port}")
-        if not env and port == 80 and scheme == "http":
-            env = os.environ.get("LABKIT_GATEWAY_URL")
-        if not env and port == 443 and scheme == "https":
-            env = os.environ.get("LABKIT_SECURE_GATEWAY_URL")
+        env = os.environ.get(f"LABKIT_GATEWAY_URL_{port}") or os.environ.get(gateway_url_variable(port, scheme))
         if env:
-            return env.rstrip("/")
+            return with_explicit_port(env.rstrip("/"))
         svc_ns, _, svc_name = self.gateway_service.rpartition("/")
         svc_ns = svc_ns or GATEWAY_NAMESPACE
         resource = self._resource("v1", "Service")
@@ -116,11 +114,13 @@ class KubeLab(KubeCleanup, LabBase):
             have = ", ".join(str(p.get("port")) for p in ports)
             raise LabkitError(f"the ingress gateway service has no port {port} (it has {have})", kind="Service",
                               name=svc_name, namespace=svc_ns, hint="use a Gateway server port the service exposes")
-        default_port = (scheme == "http" and port == 80) or (scheme == "https" and port == 443)
+        # A load balancer (cloud-provider-kind, MetalLB, minikube tunnel, a cloud's) listens on the Service
+        # port itself: Istio's docs take INGRESS_PORT from `.spec.ports[].port` then. The port is always
+        # written out, so `urlsplit(url).port` (what the labs' `curl --resolve host:PORT:IP` uses) is never None.
         for ingress in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
             host = ingress.get("ip") or ingress.get("hostname")
             if host:
-                return url_of(scheme, host, None if default_port else port)
+                return url_of(scheme, host, port)
         node_port = match.get("nodePort")
         if node_port and spec.get("type") in ("NodePort", "LoadBalancer"):
             address = self._node_address()
@@ -129,8 +129,7 @@ class KubeLab(KubeCleanup, LabBase):
         raise LabkitError(f"cannot tell how to reach the ingress gateway (service type {spec.get('type')}, "
                           "no load balancer address, no node port)", kind="Service", name=svc_name,
                           namespace=svc_ns,
-                          hint=f"port-forward it: kubectl -n {svc_ns} port-forward svc/{svc_name} 8080:{port} "
-                               f"and set LABKIT_GATEWAY_URL=http://127.0.0.1:8080")
+                          hint=port_forward_hint(svc_ns, svc_name, port, scheme))
 
     def _node_address(self) -> str | None:
         nodes = self._list(self._resource("v1", "Node"))
@@ -148,11 +147,12 @@ class KubeLab(KubeCleanup, LabBase):
         return istioctl_proxy_status(ns, verbose, self.context, self.kubeconfig)
 
     def proxy_config_json(self, namespace: str, pod: str, kind: str = "cluster", *,
-                     use_istioctl: bool | None = None) -> Any:
+                     use_istioctl: bool = False) -> Any:
         """Envoy's config of a pod's sidecar as parsed JSON, as `istioctl proxy-config <kind> <pod>.<ns> -o json`.
 
-        Uses istioctl when it is installed (and the lab came from a kubeconfig), else
-        ``pilot-agent request GET config_dump`` inside the istio-proxy container.
+        Reads ``pilot-agent request GET config_dump`` inside the istio-proxy container (what istioctl itself
+        asks the proxy for), so the answer does not depend on whether istioctl is installed here.
+        ``use_istioctl=True`` runs istioctl instead and returns its own JSON (falling back to the dump).
         `kind`: cluster, listener, route, endpoint, secret, bootstrap or all.
         """
         kind = kind.lower()
@@ -162,10 +162,8 @@ class KubeLab(KubeCleanup, LabBase):
         ns = self.nsmap.ns(namespace)
         pod_obj = self._pick_pod(ns, pod)
         pod_name = pod_obj["metadata"]["name"]
-        istioctl = shutil.which("istioctl")
-        if use_istioctl is None:
-            use_istioctl = bool(istioctl) and self._own_client
-        if use_istioctl and istioctl:
+        istioctl = shutil.which("istioctl") if use_istioctl else None
+        if istioctl:
             import sh
 
             args = ["proxy-config", "all" if kind == "config_dump" else kind, f"{pod_name}.{ns}", "-o", "json"]
@@ -185,3 +183,31 @@ class KubeLab(KubeCleanup, LabBase):
             namespace, pod_name, include_eds=kind in ("endpoint", "endpoints"),
             why=f" (istioctl also failed: {istioctl_error})" if istioctl_error else "")
         return select_config(dump, kind)
+
+
+def gateway_url_variable(port: int, scheme: str) -> str:
+    """The environment variable `gateway_url(port)` reads first."""
+    if port == 80 and scheme == "http":
+        return "LABKIT_GATEWAY_URL"
+    if port == 443 and scheme == "https":
+        return "LABKIT_SECURE_GATEWAY_URL"
+    return f"LABKIT_GATEWAY_URL_{port}"
+
+
+def port_forward_hint(namespace: str, service: str, port: int, scheme: str) -> str:
+    """How to reach a gateway port without a load balancer or node port: a local port-forward."""
+    local = 8080 if port == 80 else (8443 if port == 443 else 10000 + port % 10000)
+    return (f"port-forward it: kubectl -n {namespace} port-forward svc/{service} {local}:{port} "
+            f"and set {gateway_url_variable(port, scheme)}={scheme}://127.0.0.1:{local}")
+
+
+def with_explicit_port(url: str) -> str:
+    """`url` with its scheme's default port written out (`https://gw.example` → `https://gw.example:443`)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.port is not None or not parts.hostname or parts.scheme not in ("http", "https"):
+        return url
+    netloc = f"{parts.netloc}:{80 if parts.scheme == 'http' else 443}"
+    return urlunsplit(parts._replace(netloc=netloc))
+

@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 from ..errors import LabkitError
 from .base import AppliedObject
+from .kube_istio_version import unserved_version_error
 from .kube_prefix import NamespaceMap
 
 FIELD_MANAGER = "labkit"
@@ -160,6 +161,7 @@ class KubeApi:
     _touched_namespaces: set[str]
     _touched_kinds: dict[tuple[str, str], None]
     _lab_namespaces: set[str]
+    _owned_namespaces: set[str] | None
     _ensured_namespaces: set[str]
     cleaned: list[AppliedObject]
 
@@ -255,11 +257,12 @@ class KubeApi:
                 return found[0]
             raise
         except ResourceNotFoundError:
-            hint = ("Istio's CRDs are missing: install Istio (istioctl install --set profile=demo -y); "
-                    "kube_doctor() checks it" if "istio.io" in str(api_version)
-                    else "check apiVersion and kind; `kubectl api-resources` lists what the cluster serves")
-            raise LabkitError(f"the cluster does not serve {kind} in {api_version}", kind=kind,
-                              field="apiVersion", hint=hint) from None
+            if group.endswith("istio.io"):
+                served = sorted({r.api_version for r in self._served() if r.group == group and r.kind == kind})
+                raise unserved_version_error(api_version, kind, served) from None
+            raise LabkitError(f"the cluster does not serve {kind} in {api_version}", kind=kind, field="apiVersion",
+                              hint="check apiVersion and kind; `kubectl api-resources` lists what the cluster "
+                                   "serves") from None
 
     def _served(self, refresh: bool = False) -> list:
         """Every resource the cluster serves (lists and subresources excluded)."""

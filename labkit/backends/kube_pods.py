@@ -15,6 +15,11 @@ from .kube_client import (FIELD_MANAGER, POD_KINDS, RESTARTED_AT, WORKLOAD_KINDS
 from .kube_writes import KubeWrites
 
 
+# A cluster's first pull of the lab images (istio/proxyv2 alone is ~100 MB) takes minutes: `kubectl rollout status`
+# waits 10 minutes by default (progressDeadlineSeconds 600); 5 minutes here, with a progress bar, then a clear error.
+FIRST_PULL_TIMEOUT = 300.0
+
+
 class KubePods(KubeWrites):
     # ---------------------------------------------------------------- pods
     def _pods(self, namespace: str | None) -> list[dict]:
@@ -30,7 +35,7 @@ class KubePods(KubeWrites):
         rows.sort(key=lambda r: (r["namespace"] or "", r["pod"] or ""))
         return pd.DataFrame(rows, columns=POD_COLUMNS)
 
-    def wait_ready(self, namespace: str | None = None, timeout: float = 60) -> None:
+    def wait_ready(self, namespace: str | None = None, timeout: float = FIRST_PULL_TIMEOUT) -> None:
         """Block until the deployments are rolled out and every pod is ready (progress bar in notebooks)."""
         if namespace:
             namespaces: list[str | None] = [self.nsmap.ns(namespace)]
@@ -109,7 +114,13 @@ class KubePods(KubeWrites):
             raise LabkitError(f"cannot run in {target!r}: give a pod or deployment name", kind=kind,
                               name=name, namespace=self.nsmap.unns(namespace))
         for wkind in workload_kinds:
-            res = self._resource("apps/v1", wkind)
+            try:
+                res = self._resource("apps/v1", wkind)
+            except LabkitError:
+                if len(workload_kinds) == 1:
+                    raise
+                continue  # a kind this API does not serve holds no workload of that name
+
             with self._errors("get", kind=wkind, name=name, namespace=namespace):
                 workload = self._fetch(res, name, namespace)
             if workload is None:

@@ -12,7 +12,14 @@ Pure functions, no cluster access. With the prefix ``alice`` the lab's namespace
 * Gateway and Sidecar hosts in the ``<ns>/<host>`` form;
 * DestinationRule ``host`` and ``subjectAltNames`` (``spiffe://.../ns/<ns>/sa/...``);
 * ``exportTo`` lists, Kubernetes Gateway API ``parentRefs``/``backendRefs``/``from`` namespaces,
-  RoleBinding subjects, ExternalName services.
+  RoleBinding subjects, ExternalName services;
+* ServiceEntry ``hosts``, AuthorizationPolicy ``to.operation.hosts``/``notHosts`` (with ports),
+  VirtualService ``tls[].match[].sniHosts``, ``delegate.namespace`` and gateways named as hosts
+  (``gw.ns.svc.cluster.local``), the host part of ``ns/host``, and service URLs in pod env values
+  (web-frontend's ``CUSTOMER_SERVICE_URL``).
+
+Not mapped here (issue 15, defect 1, still open): what the checks and notebooks pass at run time
+(check targets such as ``httpbin.bar:8000``, Host headers, expected SPIFFE ids, exec commands).
 
 System namespaces (``istio-system``, the mesh root namespace, and ``kube-*``) are never prefixed.
 A host of the short form ``<svc>.<ns>`` is only rewritten when ``<ns>`` is one of the lab's
@@ -37,6 +44,7 @@ SYSTEM_NAMESPACES = frozenset({"istio-system", "kube-system", "kube-public", "ku
 _LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PRINCIPAL_RE = re.compile(r"^(?P<head>(?:spiffe://)?[^/]*/ns/)(?P<ns>[^/]+)(?P<tail>/sa/.*)?$")
 _SPECIAL_EXPORT = {".", "*", "~"}
+POD_TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"})
 
 NsFunc = Callable[[str], str]
 
@@ -158,13 +166,34 @@ def map_host(host: Any, f: NsFunc, short_ok: Callable[[str], bool]) -> Any:
     return host
 
 
-def map_ns_slash(value: Any, f: NsFunc) -> Any:
-    """``ns/name`` (VirtualService gateways, Gateway/Sidecar hosts) → ``f(ns)/name``; ``./x``, ``*/x``, ``~/x`` kept."""
+def map_host_port(host: Any, f: NsFunc, short_ok: Callable[[str], bool]) -> Any:
+    """`map_host` for a host that may carry a port (AuthorizationPolicy `to.operation.hosts`: ``httpbin.foo:8000``)."""
+    if not isinstance(host, str) or ":" not in host:
+        return map_host(host, f, short_ok)
+    name, _, port = host.rpartition(":")
+    return f"{map_host(name, f, short_ok)}:{port}" if port.isdigit() else host
+
+
+def map_url(value: Any, f: NsFunc, short_ok: Callable[[str], bool]) -> Any:
+    """The service host inside a URL (``http://customers.backend:80/x`` → ``http://customers.alice-backend:80/x``),
+    as a pod's env names its upstream (web-frontend's CUSTOMER_SERVICE_URL); other values are kept."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    scheme, _, rest = value.partition("://")
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{map_host_port(authority, f, short_ok)}{slash}{path}"
+
+
+def map_ns_slash(value: Any, f: NsFunc, host: Callable[[Any], Any] | None = None) -> Any:
+    """``ns/name`` (VirtualService gateways, Gateway/Sidecar hosts) → ``f(ns)/name``; ``./x``, ``*/x``, ``~/x``
+    keep their namespace part. `host`, when given, maps the name part too (``./httpbin.foo.svc.cluster.local``)."""
     if not isinstance(value, str) or "/" not in value:
         return value
     ns, rest = value.split("/", 1)
+    if host is not None:
+        rest = host(rest)
     if ns in _SPECIAL_EXPORT or not ns:
-        return value
+        return f"{ns}/{rest}"
     return f"{f(ns)}/{rest}"
 
 
@@ -223,9 +252,14 @@ def transform_object(obj: dict, f: NsFunc, short_ok: Callable[[str], bool]) -> d
     if "exportTo" in spec:
         spec["exportTo"] = _map_export(spec["exportTo"], f)
 
+    if kind in POD_TEMPLATE_KINDS or (kind == "Pod" and group == ""):
+        _pod_env(spec if kind == "Pod" else _dig(spec, "template", "spec"), lambda v: map_url(v, f, short_ok))
     if group.endswith("istio.io"):
         if kind == "AuthorizationPolicy":
-            _authz(spec, f)
+            _authz(spec, f, lambda h: map_host_port(h, f, short_ok))
+        elif kind == "ServiceEntry":
+            if "hosts" in spec:
+                spec["hosts"] = _map_list(spec["hosts"], host)
         elif kind == "VirtualService":
             _virtual_service(spec, f, host)
         elif kind == "DestinationRule":
@@ -235,11 +269,11 @@ def transform_object(obj: dict, f: NsFunc, short_ok: Callable[[str], bool]) -> d
         elif kind == "Gateway":
             for server in _dicts(spec.get("servers")):
                 if "hosts" in server:
-                    server["hosts"] = _map_list(server["hosts"], lambda h: map_ns_slash(h, f))
+                    server["hosts"] = _map_list(server["hosts"], lambda h: map_ns_slash(h, f, host))
         elif kind == "Sidecar":
             for egress in _dicts(spec.get("egress")):
                 if "hosts" in egress:
-                    egress["hosts"] = _map_list(egress["hosts"], lambda h: map_ns_slash(h, f))
+                    egress["hosts"] = _map_list(egress["hosts"], lambda h: map_ns_slash(h, f, host))
     elif group == "gateway.networking.k8s.io":
         for ref in _dicts(spec.get("parentRefs")):
             if isinstance(ref.get("namespace"), str):
@@ -264,8 +298,23 @@ def _rbac(out: dict, f: NsFunc) -> dict:
     return out
 
 
-def _authz(spec: dict, f: NsFunc) -> None:
+def _pod_env(pod_spec: Any, url: Callable[[Any], Any]) -> None:
+    if not isinstance(pod_spec, dict):
+        return
+    for container in _dicts(pod_spec.get("containers")) + _dicts(pod_spec.get("initContainers")):
+        for env in _dicts(container.get("env")):
+            if "value" in env:
+                env["value"] = url(env["value"])
+
+
+def _authz(spec: dict, f: NsFunc, host: Callable[[Any], Any]) -> None:
     for rule in _dicts(spec.get("rules")):
+        for entry in _dicts(rule.get("to")):
+            operation = entry.get("operation")
+            if isinstance(operation, dict):
+                for key in ("hosts", "notHosts"):
+                    if key in operation:
+                        operation[key] = _map_list(operation[key], host)
         for entry in _dicts(rule.get("from")):
             source = entry.get("source")
             if not isinstance(source, dict):
@@ -289,18 +338,28 @@ def _authz(spec: dict, f: NsFunc) -> None:
                     cond[field] = _map_list(cond[field], fn)
 
 
+def _gateway_ref(value: Any, f: NsFunc, host: Callable[[Any], Any]) -> Any:
+    """A VirtualService's gateway: ``ns/name``, or ``name.ns.svc.cluster.local`` (a host), or ``mesh``."""
+    return map_ns_slash(value, f) if isinstance(value, str) and "/" in value else host(value)
+
+
 def _virtual_service(spec: dict, f: NsFunc, host: Callable[[Any], Any]) -> None:
     if "gateways" in spec:
-        spec["gateways"] = _map_list(spec["gateways"], lambda g: map_ns_slash(g, f))
+        spec["gateways"] = _map_list(spec["gateways"], lambda g: _gateway_ref(g, f, host))
     if "hosts" in spec:
         spec["hosts"] = _map_list(spec["hosts"], host)
     for proto in VS_ROUTE_SECTIONS:
         for route in _dicts(spec.get(proto)):
             for match in _dicts(route.get("match")):
                 if "gateways" in match:
-                    match["gateways"] = _map_list(match["gateways"], lambda g: map_ns_slash(g, f))
+                    match["gateways"] = _map_list(match["gateways"], lambda g: _gateway_ref(g, f, host))
                 if isinstance(match.get("sourceNamespace"), str):
                     match["sourceNamespace"] = f(match["sourceNamespace"])
+                if "sniHosts" in match:
+                    match["sniHosts"] = _map_list(match["sniHosts"], host)
+            delegate = route.get("delegate")
+            if isinstance(delegate, dict) and isinstance(delegate.get("namespace"), str):
+                delegate["namespace"] = f(delegate["namespace"])
             for dest in _dicts(route.get("route")):
                 d = dest.get("destination")
                 if isinstance(d, dict) and "host" in d:

@@ -104,7 +104,7 @@ class KubeWrites(KubeApi):
             meta.pop("namespace", None)
         obj["metadata"] = meta
         obj.pop("status", None)
-        obj = self.nsmap.map_object(obj, known=self._lab_namespaces)
+        obj = self.nsmap.map_object(obj, known=self._known_lab_namespaces())
         meta = obj["metadata"]
         name, namespace = meta["name"], meta.get("namespace")
         self._guard_write(kind, name, namespace, resource.namespaced, "write")
@@ -137,6 +137,22 @@ class KubeWrites(KubeApi):
         shown_name = self.nsmap.unns(name) if self._is_namespace_kind(resource) else name
         return AppliedObject(kind, shown_name, self.nsmap.unns(namespace) if namespace else None, action)
 
+    def _known_lab_namespaces(self) -> set[str]:
+        """The lab namespaces short hosts (`httpbin.bar`) may name: those applied through this lab, plus, in a
+        workshop, the learner's namespaces already on the cluster (labelled with the owner), so a kernel
+        restart does not forget them. Without permission to list namespaces only the first are known."""
+        if self.nsmap.enabled and self._owned_namespaces is None:
+            self._owned_namespaces = set()
+            try:
+                found = self._list(self._resource("v1", "Namespace"), None, f"{OWNER_LABEL}={self.nsmap.prefix}")
+            except LabkitError:
+                found = []  # e.g. Forbidden for a namespace-scoped learner role
+            for item in found:
+                name = (item.get("metadata") or {}).get("name") or ""
+                if self.nsmap.owns(name):
+                    self._owned_namespaces.add(self.nsmap.unns(name))
+        return self._lab_namespaces | (self._owned_namespaces or set())
+
     def _ensure_namespace(self, namespace: str) -> None:
         """Workshop mode: create the learner's prefixed namespace when a lab writes into it first."""
         if namespace in self._ensured_namespaces or namespace in SYSTEM_NAMESPACES:
@@ -167,7 +183,8 @@ class KubeWrites(KubeApi):
             docs = sorted(docs, key=lambda d: 1 if d.get("kind") == "Namespace" else 0)
             for doc in docs:
                 resource = self._resource(doc["apiVersion"], doc["kind"])
-                targets.append((resource, doc["metadata"]["name"], doc["metadata"].get("namespace")))
+                # As `kubectl delete -f FILE -n NS`: a document's own namespace wins, else the one given.
+                targets.append((resource, doc["metadata"]["name"], doc["metadata"].get("namespace") or namespace))
         out = []
         for resource, obj_name, lab_ns in targets:
             ns = self.nsmap.ns(lab_ns or "default") if resource.namespaced else None

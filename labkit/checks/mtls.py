@@ -165,8 +165,11 @@ def mtls_hop(result: CheckResult, lab: Lab, client_namespace: str, server_namesp
     xfcc = seen.xfcc or "absent"
     if mtls:
         client_sidecar = client_has_sidecar(view, client_namespace, deployment)
-        server_sidecar = all(view.has_sidecar(server_namespace, p.name)
-                             for p in view.pods(server_namespace) if p.labels.get("app") == server)
+        # The server's pods are its Service's endpoints (the selector decides, not an `app` label).
+        service = view.service(server, server_namespace)
+        server_pods = view.endpoints(service) if service else [p for p in view.pods(server_namespace)
+                                                                if p.deployment == server]
+        server_sidecar = all(view.has_sidecar(server_namespace, p.name) for p in server_pods)
         hint = (f"{seen.outcome.client} has no sidecar, so it sends plaintext" if not client_sidecar else
                 f"{server}.{server_namespace} has no sidecar to terminate mTLS and add the header" if not server_sidecar
                 else hints.destination_rule(view, client_namespace, server_namespace, server, 8000, "ISTIO_MUTUAL"))

@@ -76,8 +76,9 @@ class MeshView:
         return effective_mtls(self.model, pod)
 
     def client_pod(self, client_namespace: str) -> Pod | None:
-        """The pod the checks call from (`curl.<namespace>`): a DestinationRule's workloadSelector may pick it."""
-        return next((p for p in self.model.pods if p.namespace == client_namespace and p.labels.get("app") == "curl"),
+        """The pod the checks call from (`curl.<namespace>`, a pod of Deployment curl, found through its owner as
+        on a cluster): a DestinationRule's workloadSelector may pick it."""
+        return next((p for p in self.model.pods if p.namespace == client_namespace and p.deployment == "curl"),
                     None)
 
     def client_tls(self, client_namespace: str, service: Service, port: int) -> ClientTls:

@@ -166,8 +166,19 @@ def _merged_providers(levels: list[dict], mesh: dict, mode: str) -> dict[str, bo
 
 def access_logs(model: MeshModel, pod: Pod, mode: str) -> list[FileLog]:
     """The file access logs of a proxy's CLIENT side (outbound, gateways) or SERVER side (inbound)."""
-    mesh = mesh_config(model)
-    levels = _telemetries(model, pod)
+    return _logs_of_levels(mesh_config(model), _telemetries(model, pod), mode)
+
+
+def mesh_wide_access_logs(model: MeshModel, mode: str) -> list[FileLog]:
+    """The file access logs of a proxy that no Telemetry of its own namespace or workload changes: what the
+    mesh config and the root namespace's selector-less Telemetry give every workload."""
+    mesh_level = [t for t in model.of_kind("Telemetry") if t["metadata"].get("namespace") == ROOT_NAMESPACE
+                  and not ((t.get("spec") or {}).get("selector") or {}).get("matchLabels")]
+    return _logs_of_levels(mesh_config(model), [t for t in mesh_level[:1]
+                                                if (t.get("spec") or {}).get("accessLogging")], mode)
+
+
+def _logs_of_levels(mesh: dict, levels: list[dict], mode: str) -> list[FileLog]:
     if not levels and not (mesh.get("defaultProviders") or {}).get("accessLogging"):
         path = mesh.get("accessLogFile") or ""
         return [from_mesh_settings(mesh, path)] if path else []

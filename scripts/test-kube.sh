@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `make test-kube`: the labs under nbval with LABKIT_BACKEND=kube, i.e. through the kube backend (KubeLab and
+# the kubernetes client) against the local mesh's Kubernetes API, as a learner's notebook runs on a cluster.
+#
+# A mesh is started with `labkit up` in its own state directory; its kubeconfig is the learner's KUBECONFIG.
+# The ingress gateway is reached as on a cluster without a load balancer: through the URLs a learner sets after a
+# `kubectl port-forward` (LABKIT_GATEWAY_URL / LABKIT_SECURE_GATEWAY_URL), here the mesh's own gateway ports.
+# Usage: scripts/test-kube.sh [NOTEBOOK ...]  (default: the labs known to pass, see KUBE_LABS below)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PY="$ROOT/.venv/bin/python"
+
+# The labs that pass through the kube backend here. Not yet (gaps of the local API, not of KubeLab):
+# 00 (its doctor cell finds no istio-system/istiod Deployment and no MutatingWebhookConfigurations),
+# 03 (its NodePort cells need Node objects), 04, 05 and 08 (`lab.logs("istio-system", "istiod")`: the local
+# API shows no istiod pod).
+KUBE_LABS=(labs/01-sidecar-injection.ipynb labs/02-permissive.ipynb labs/06-mutual-passthrough.ipynb
+           labs/07-gateway-authz.ipynb)
+if [ "$#" -gt 0 ]; then KUBE_LABS=("$@"); fi
+
+STATE=$(mktemp -d "${TMPDIR:-/tmp}/labkit-kube-test.XXXXXX")
+"$PY" -m labkit.cli up --state-dir "$STATE" >"$STATE.up.log" 2>&1 &
+UP_PID=$!
+cleanup() {
+    "$PY" -m labkit.cli down --state-dir "$STATE" --quiet >/dev/null 2>&1 || true
+    if kill -0 "$UP_PID" 2>/dev/null; then kill "$UP_PID" 2>/dev/null || true; fi
+    wait "$UP_PID" 2>/dev/null || true
+    rm -rf "$STATE" "$STATE.up.log"
+}
+trap cleanup EXIT
+
+for _ in $(seq 120); do
+    if [ -s "$STATE/kubeconfig" ] && [ -s "$STATE/settings.json" ]; then break; fi
+    if ! kill -0 "$UP_PID" 2>/dev/null; then cat "$STATE.up.log" >&2; echo "labkit up failed" >&2; exit 1; fi
+    sleep 1
+done
+[ -s "$STATE/kubeconfig" ] || { cat "$STATE.up.log" >&2; echo "labkit up did not write a kubeconfig" >&2; exit 1; }
+
+read -r GW_IP HTTP_PORT HTTPS_PORT < <("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1]))
+print(s["gateway_ip"], s["gateway_http_port"], s["gateway_https_port"])' "$STATE/settings.json")
+
+export LABKIT_BACKEND=kube
+export KUBECONFIG="$STATE/kubeconfig" KUBECACHEDIR="$STATE/kube-cache"
+export LABKIT_GATEWAY_URL="http://$GW_IP:$HTTP_PORT" LABKIT_SECURE_GATEWAY_URL="https://$GW_IP:$HTTPS_PORT"
+export PATH="$ROOT/.venv/bin:$PATH"   # the venv's kubectl (the one the labs pin), as `make lab` does
+unset LABKIT_NAMESPACE_PREFIX LABKIT_STATE_DIR
+
+started=$(date +%s)
+status=0
+"$PY" -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider "${KUBE_LABS[@]}" ${PYTEST_ARGS:-} || status=$?
+echo "test-kube: ${#KUBE_LABS[@]} notebooks in $(( $(date +%s) - started ))s"
+exit "$status"
