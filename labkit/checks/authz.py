@@ -12,8 +12,8 @@ from ..constants import GATEWAY_PRINCIPAL
 from ..model.authz import action_of, allows_anyone, source_principals
 from ..model.mesh import workload_selector
 from . import hints
-from .authz_hints import DENIED_BODY, caller_allowed_hint, caller_denied_hint
-from .clients import NO_MTLS_CLIENT, NO_PLAINTEXT_CLIENT, pick_client
+from .authz_hints import DENIED_BODY, caller_allowed_hint, caller_denied_hint, record_refusal
+from .clients import NO_MTLS_CLIENT, NO_PLAINTEXT_CLIENT, pick_client, principal_of
 from .curl_outcomes import describe_expected
 from .edge_hints import edge_hint
 from .edge_probe import edge_curl
@@ -53,7 +53,7 @@ def only_gateway_allowed(result: CheckResult, lab: Lab, namespace: str, service:
     else:
         seen = curl(lab, client[0], f"{service}.{namespace}:{port}", path, client=client[1], with_body=True)
         denied = seen.status == "403" and DENIED_BODY in seen.body
-        principal = f"cluster.local/ns/{client[0]}/sa/{_service_account(view, *client)}"
+        principal = principal_of(view, *client)
         hint = ""
         if not denied:
             hint = (caller_allowed_hint(view, namespace, service, principal) if seen.answered and seen.status != "403"
@@ -68,11 +68,6 @@ def only_gateway_allowed(result: CheckResult, lab: Lab, namespace: str, service:
         seen = curl(lab, bare[0], f"{service}.{namespace}:{port}", path, client=bare[1])
         result.add(f"from {seen.client} (no sidecar): reset", seen.reset, f"{seen.label}: {seen.error or seen.status}",
                    "" if seen.reset else hints.not_strict(view, namespace, service, port))
-
-
-def _service_account(view: MeshView, namespace: str, deployment: str) -> str:
-    from .clients import service_account
-    return service_account(view, namespace, deployment)
 
 
 def _pages_title(lab: Lab, host, path="/productpage", every=(), some=(), none=(), loads=4, expect=200) -> str:
@@ -138,20 +133,14 @@ def refuses_other_callers(result: CheckResult, lab, caller: tuple[str, str], tar
     if not precondition(result, lab):
         return
     view = MeshView(lab)
-    principal = f"cluster.local/ns/{caller[0]}/sa/{_service_account(view, *caller)}"
+    principal = principal_of(view, *caller)
     for target in targets:
         name, namespace, port = split_target(target, 80)
         if view.service(name, namespace) is None:
             result.add(f"service {target}", False, "not found", hints.missing_deployment(view, namespace, name))
             continue
         seen = curl(lab, caller[0], target, path, client=caller[1], with_body=True)
-        refused = seen.status == "403" and DENIED_BODY in seen.body
-        hint = ""
-        if not refused:
-            hint = (caller_allowed_hint(view, namespace, name, principal) if seen.answered else
-                    hints.failed_call(view, caller[0], True, namespace, name, port, seen))
-        result.add(f"{seen.client} ({principal}) → {target}: 403 {DENIED_BODY}", refused,
-                   f"{seen.label}: {snippet(seen.body, 'RBAC') if seen.answered else seen.error}", hint)
+        record_refusal(result, view, seen, caller[0], namespace, name, port, principal, target)
 
 
 __all__ = ["caller_allowed_hint", "caller_denied_hint", "only_gateway_allowed", "pages_show",

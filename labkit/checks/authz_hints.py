@@ -6,7 +6,9 @@ import difflib
 from ..model.authz import action_of, allows_anyone, policies_for, source_principals
 from ..model.mesh import workload_selector
 from . import hints
+from .result import CheckResult
 from .state import MeshView, labels_text, ref
+from .traffic import Outcome, snippet
 
 
 DENIED_BODY = "RBAC: access denied"
@@ -76,3 +78,17 @@ def caller_allowed_hint(view: MeshView, namespace: str, service_name: str, princ
         if principal and principal in source_principals(policy):
             return f"{ref(policy)} allows {principal} itself."
     return ""
+
+
+def record_refusal(result: CheckResult, view: MeshView, seen: Outcome, caller_namespace: str, namespace: str,
+                   service: str, port: int, principal: str, target: str) -> None:
+    """One item of a check: the curl `seen` (from a caller with identity `principal`) must be refused with
+    Envoy's 403 `RBAC: access denied`; if it was not, the hint says why (a policy that lets it in, or why
+    the call failed otherwise)."""
+    refused = seen.status == "403" and DENIED_BODY in seen.body
+    hint = ""
+    if not refused:
+        hint = (caller_allowed_hint(view, namespace, service, principal) if seen.answered else
+                hints.failed_call(view, caller_namespace, True, namespace, service, port, seen))
+    result.add(f"{seen.client} ({principal}) → {target}: 403 {DENIED_BODY}", refused,
+               f"{seen.label}: {snippet(seen.body, 'RBAC') if seen.answered else seen.error}", hint)

@@ -1,6 +1,7 @@
 """Which pods to send test traffic from: a curl (or sleep) pod with a sidecar, and one without."""
 from __future__ import annotations
 
+from ..constants import TRUST_DOMAIN
 from .state import MeshView
 from .traffic import CLIENT_APPS
 
@@ -39,3 +40,9 @@ def service_account(view: MeshView, namespace: str, deployment: str) -> str:
 NO_PLAINTEXT_CLIENT = ("deploy curl in a namespace without sidecar injection (legacy in these labs) so plaintext can "
                        "be tested")
 NO_MTLS_CLIENT = "deploy curl in a namespace with sidecar injection (foo or bar in these labs)"
+
+
+def principal_of(view: MeshView, namespace: str, deployment: str) -> str:
+    """The identity a workload's sidecar presents, as AuthorizationPolicy `principals` name it
+    (<trust domain>/ns/<namespace>/sa/<service account>)."""
+    return f"{TRUST_DOMAIN}/ns/{namespace}/sa/{service_account(view, namespace, deployment)}"

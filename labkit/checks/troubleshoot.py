@@ -15,23 +15,19 @@ from ..model.destrule import AUTO, applies_to_host
 from ..model.peerauth import DISABLE, STRICT
 from . import hints
 from ..model.authz import source_principals
-from .authz_hints import DENIED_BODY, allow_policies, caller_allowed_hint, caller_denied_hint
-from .clients import service_account
+from .authz_hints import allow_policies, caller_denied_hint, record_refusal
+from .clients import principal_of
 from .mesh import precondition
 from .result import CheckResult, checker
 from .state import ROOT_NAMESPACE, MeshView, policy_mode, policy_selector, ref
 from .targets import service_or_fail, split_target
-from .traffic import curl, snippet
+from .traffic import curl
 
 FLUSH_WAIT_S = 2.0
 
 
 def _split(target: str) -> tuple[str, str, int]:
     return split_target(target, 80)
-
-
-def _principal(view: MeshView, namespace: str, deployment: str) -> str:
-    return f"cluster.local/ns/{namespace}/sa/{service_account(view, namespace, deployment)}"
 
 
 def _wait_for_call(lab: Lab, since: float, source: str, destination_prefix: tuple[str, ...]):
@@ -96,7 +92,7 @@ def only_caller_allowed(result: CheckResult, lab: Lab, target: str, allowed: tup
         result.add(f"service {target}", False, "not found", hints.missing_deployment(view, namespace, name))
         return
     good = curl(lab, allowed[0], target, path, client=allowed[1], with_body=True)
-    principal = _principal(view, *allowed)
+    principal = principal_of(view, *allowed)
     ok = good.answered and good.status == "200"
     hint = ""
     if not ok:
@@ -104,14 +100,7 @@ def only_caller_allowed(result: CheckResult, lab: Lab, target: str, allowed: tup
                 hints.failed_call(view, allowed[0], True, namespace, name, port, good))
     result.add(f"{good.client} ({principal}) → {target}: 200", ok, good.label, hint)
     bad = curl(lab, denied[0], target, path, client=denied[1], with_body=True)
-    other = _principal(view, *denied)
-    refused = bad.status == "403" and DENIED_BODY in bad.body
-    hint = ""
-    if not refused:
-        hint = (caller_allowed_hint(view, namespace, name, other) if bad.answered else
-                hints.failed_call(view, denied[0], True, namespace, name, port, bad))
-    result.add(f"{bad.client} ({other}) → {target}: 403 {DENIED_BODY}", refused,
-               f"{bad.label}: {snippet(bad.body, 'RBAC') if bad.answered else bad.error}", hint)
+    record_refusal(result, view, bad, denied[0], namespace, name, port, principal_of(view, *denied), target)
 
 
 # ---- access logs, as a table ------------------------------------------------------------------------
