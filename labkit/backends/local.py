@@ -465,7 +465,7 @@ class LocalLab(LabBase):
         env = dict(os.environ)
         env.update({"CURL_HOME": str(directory), "HOME": str(directory),
                     "POD_NAME": directory.name.split("_", 1)[1], "POD_NAMESPACE": namespace})
-        if container == "istio-proxy":
+        if container == PROXY_CONTAINER:
             env["PATH"] = str(self._proxy_tools()) + os.pathsep + env.get("PATH", "")
         return directory, env
 

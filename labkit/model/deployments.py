@@ -74,9 +74,9 @@ def _inject(spec: dict, labels: dict, annotations: dict, deployment: str, native
     labels["security.istio.io/tlsMode"] = "istio"
     labels.setdefault("service.istio.io/canonical-name", labels.get("app", deployment))
     labels.setdefault("service.istio.io/canonical-revision", labels.get("version", "latest"))
-    annotations["sidecar.istio.io/status"] = \
-        '{"initContainers":["istio-init"' + (',"istio-proxy"' if native else "") + ']' + \
-        (',"containers":null' if native else ',"containers":["istio-proxy"]') + '}'
+    annotations["sidecar.istio.io/status"] = json.dumps(
+        {"initContainers": ["istio-init", SIDECAR] if native else ["istio-init"],
+         "containers": None if native else [SIDECAR]}, separators=(",", ":"))
     if app_containers:
         annotations.setdefault("kubectl.kubernetes.io/default-container", app_containers[0])
         annotations.setdefault("kubectl.kubernetes.io/default-logs-container", app_containers[0])

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import ipaddress
 
-DOMAIN = "cluster.local"  # the mesh's DNS domain (meta.Domain in istiod), as on a default cluster
+from ..constants import TRUST_DOMAIN
+
+# The mesh's DNS domain (meta.Domain in istiod): cluster.local on a default cluster, the trust domain too.
+DOMAIN = TRUST_DOMAIN
 
 
 def _is_ip(host: str) -> bool:
