@@ -13,38 +13,23 @@ import sys
 import time
 from pathlib import Path
 
-GATEWAY_HOST = "learner.example.com"
-WORKLOAD = f"""
+from mesh_scenarios import HTTPBIN_GATEWAY   # httpbin.foo behind the ingress gateway (HTTPBIN_GATEWAY_HOST)
+
+WORKLOAD = """
 apiVersion: v1
 kind: Namespace
-metadata: {{name: foo, labels: {{istio-injection: enabled}}}}
+metadata: {name: foo, labels: {istio-injection: enabled}}
 ---
 apiVersion: v1
 kind: Service
-metadata: {{name: httpbin-nodeport, namespace: foo}}
+metadata: {name: httpbin-nodeport, namespace: foo}
 spec:
   type: NodePort
-  selector: {{app: httpbin}}
-  ports: [{{name: http, port: 8000, targetPort: 8080}}]
+  selector: {app: httpbin}
+  ports: [{name: http, port: 8000, targetPort: 8080}]
 ---
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {{name: httpbin, namespace: istio-system}}
-spec:
-  selector: {{istio: ingressgateway}}
-  servers:
-  - port: {{number: 80, name: http, protocol: HTTP}}
-    hosts: [{GATEWAY_HOST}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: httpbin-gateway, namespace: foo}}
-spec:
-  hosts: [{GATEWAY_HOST}]
-  gateways: [istio-system/httpbin]
-  http:
-  - route: [{{destination: {{host: httpbin.foo.svc.cluster.local, port: {{number: 8000}}}}}}]
 """
+WORKLOAD += HTTPBIN_GATEWAY
 
 
 def python_for_user(uid: int, gid: int) -> tuple[str, dict] | None:

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.envoy
 
 WORKER = Path(__file__).with_name("isolation_worker.py")
 OTHER_USER = "labkit-iso-learner"
-GATEWAY_HOST = "learner.example.com"
+from mesh_scenarios import HTTPBIN_GATEWAY_HOST as GATEWAY_HOST  # the host the worker routes
 
 
 def learner_env(state_dir: Path) -> dict:
