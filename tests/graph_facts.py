@@ -4,6 +4,7 @@ exactly the mTLS edges, namespace boxes that do not overlap and hold their own n
 from __future__ import annotations
 
 import itertools
+import re
 import xml.etree.ElementTree as ET
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -20,6 +21,13 @@ def _overlap(a, b) -> bool:
 def _inside(inner, outer) -> bool:
     return (outer[0] <= inner[0] and inner[0] + inner[2] <= outer[0] + outer[2]
             and outer[1] <= inner[1] and inner[1] + inner[3] <= outer[1] + outer[3])
+
+
+def _runs_through(path: str, box, slack: float = 2.0) -> bool:
+    """Whether an arrow's path has a point on (or in) the label's box: the label sits on its own edge."""
+    numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", path)]
+    grown = (box[0] - slack, box[1] - slack, box[2] + 2 * slack, box[3] + 2 * slack)
+    return any(_inside((x, y, 0, 0), grown) for x, y in zip(numbers[::2], numbers[1::2]))
 
 
 def groups(root, kind: str) -> list:
@@ -39,6 +47,8 @@ def layout_problems(svg: str) -> list[str]:
             problems.append(f"{name}: {len(found)} labels")
             continue
         labels[name] = _box(found[0].find(f"{SVG}rect"))
+        if not _runs_through(edge.find(f"{SVG}path").get("d"), labels[name]):
+            problems.append(f"{name}: its label is not on its own arrow")
         locks = len(groups(edge, "lock"))
         if locks != (1 if edge.get("data-mtls") == "true" else 0):
             problems.append(f"{name}: {locks} padlocks on a data-mtls={edge.get('data-mtls')} edge")

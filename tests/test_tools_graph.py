@@ -140,3 +140,39 @@ def test_many_edges_into_one_service_keep_their_labels_apart_and_on_the_canvas()
     assert layout_problems(graph.svg()) == []
     assert all(0 <= x and 0 <= y and x + w <= graph.width and y + h <= graph.height
                for x, y, w, h in graph.label_box.values())
+
+
+def test_layout_facts_fail_on_a_broken_picture():
+    # The facts checker must catch what it is there for: a label moved off its arrow onto another label.
+    graph = build_graph([edge("foo/curl", "foo/httpbin"), edge("bar/curl", "foo/httpbin", mtls=False)], ENDPOINTS)
+    assert layout_problems(graph.svg()) == []
+    first, second = graph.edges
+    graph.label_box[id(second)] = graph.label_box[id(first)]
+    problems = layout_problems(graph.svg())
+    assert any("overlap" in p for p in problems), problems
+    assert any("bar/curl → foo/httpbin: its label is not on its own arrow" in p for p in problems), problems
+
+
+def test_graphviz_lays_out_namespaces_as_clusters_with_labels_on_their_edges():
+    from labkit.tools.graph_layout import LayoutEdge, dot_source
+    source = dot_source({"foo/curl": "foo", "foo/httpbin": "foo", "unknown": ""}, (180, 46),
+                        [LayoutEdge("foo/curl", "foo/httpbin", (60, 18)), LayoutEdge("unknown", "foo/httpbin", (60, 18))],
+                        {"foo": (120, 22)})
+    # A call within foo keeps its label node in foo's cluster; unknown's call crosses into it from outside.
+    cluster = next(line for line in source.splitlines() if "subgraph cluster_" in line)
+    assert '"label:e0"' in cluster and '"label:e1"' not in cluster and '"foo/curl"' in cluster
+    graph = build_graph([edge("foo/curl", "foo/httpbin"), edge("unknown", "foo/httpbin", mtls=False)], ENDPOINTS)
+    foo = graph.band_box["foo"]
+    for node in ("foo/curl", "foo/httpbin"):
+        x, y, w, h = graph.node_box(node)
+        assert foo[0] <= x and x + w <= foo[0] + foo[2] and foo[1] <= y and y + h <= foo[1] + foo[3]
+    assert not (foo[0] <= graph.position["unknown"][0] < foo[0] + foo[2]
+                and foo[1] <= graph.position["unknown"][1] < foo[1] + foo[3])
+    assert layout_problems(graph.svg()) == []
+
+
+def test_without_graphviz_the_error_says_how_to_get_it(monkeypatch):
+    monkeypatch.setenv("LABKIT_GRAPHVIZ", "/nonexistent/dot")
+    with pytest.raises(LabkitError, match="LABKIT_GRAPHVIZ") as raised:
+        build_graph([edge("foo/curl", "foo/httpbin")], ENDPOINTS)
+    assert raised.value.kind == "graph" and "graphviz-pure" in str(raised.value.hint)

@@ -1,10 +1,9 @@
 """A Kiali-like picture of the observed calls: namespace boxes, workloads and services, calls as arrows.
 
 Built from `evidence` calls only (named as `graph_model` says a cluster's telemetry names them), so the
-picture shows what happened, not what the policies say. The SVG is written here, with a layered
-left-to-right layout (Sugiyama style: break cycles, longest-path layers, barycenter ordering) where
-callers sit left of what they call, and each namespace is a horizontal band of its own, so namespace
-boxes never overlap. Edge labels are placed along their edge where they hit no node and no other label.
+picture shows what happened, not what the policies say. Graphviz lays it out (`graph_layout`: callers
+left of what they call, namespaces as clusters, labels placed by dot as nodes of the layering, so they
+never overlap); the SVG is written here from its coordinates, in Kiali's colours and shapes.
 Every edge is a `<g class="edge">` carrying data-* attributes, and every label a `<g class="label">`
 with its box in `data-box`: that is what tests (and curious learners) read back.
 """
@@ -19,16 +18,16 @@ from xml.sax.saxutils import escape, quoteattr
 from ..errors import LabkitError
 
 from .evidence import EXTERNAL
+from .graph_layout import Box, LayoutEdge, Point, lay_out
 from .graph_model import UNKNOWN
 from .svg_png import svg_to_png
 
 NODE_W, NODE_H = 180, 46
-COL_GAP, ROW_GAP, MARGIN = 150, 24, 20
-BAND_HEAD, BAND_PAD, BAND_GAP = 22, 12, 16
+MARGIN = 20
+BAND_HEAD, HEAD_CHAR_W = 22, 7.6   # the namespace heading: 12 px bold
 LABEL_H, CHAR_W, LOCK_W = 18, 6.6, 14
 LEGEND_LINE = 18
 MIN_WIDTH = 420
-MAX_PERMUTED_BANDS = 6   # 720 orders at most: milliseconds for a lab's handful of edges
 COLORS = {"ok": "#2e7d32", "denied": "#ef6c00", "error": "#c62828"}
 NEUTRAL = "#607d8b"
 PALETTE = ["#e3f2fd", "#f3e5f5", "#e8f5e9", "#fff3e0", "#fce4ec", "#e0f7fa", "#f1f8e9", "#ede7f6"]
@@ -51,14 +50,6 @@ def legend_lines(width: float) -> list[list[tuple[str, str, float]]]:
         lines[-1].append((text, color, x))
         x += room
     return lines
-# Where along an edge its label may sit, best first: the middle, then towards either end.
-LABEL_SPOTS = (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85)
-
-Box = tuple[float, float, float, float]   # x, y, width, height
-Point = tuple[float, float]
-Curve = tuple[Point, Point, Point, Point]  # a cubic Bézier: start, two controls, end
-
-
 @dataclass(frozen=True)
 class Node:
     id: str
@@ -73,12 +64,6 @@ def _fill(namespace: str) -> str:
     return PALETTE[digest % len(PALETTE)]
 
 
-def _bezier(p0, p1, p2, p3, t: float) -> tuple[float, float]:
-    u = 1 - t
-    x, y = (u ** 3 * a + 3 * u * u * t * b + 3 * u * t * t * c + t ** 3 * d for a, b, c, d in zip(p0, p1, p2, p3))
-    return x, y
-
-
 def overlaps(a: Box, b: Box, gap: float = 0) -> bool:
     return (a[0] < b[0] + b[2] + gap and b[0] < a[0] + a[2] + gap
             and a[1] < b[1] + b[3] + gap and b[1] < a[1] + a[3] + gap)
@@ -89,62 +74,6 @@ def _padlock(x: float, y: float, color: str) -> str:
     return (f"<g class='lock'><path d='M{x + 2.5},{y + 6} v-2.5 a3.5,3.5 0 0 1 7,0 v2.5' fill='none' "
             f"stroke='{color}' stroke-width='1.6'/><rect x='{x}' y='{y + 6}' width='12' height='8' rx='1.5' "
             f"fill='{color}'/></g>")
-
-
-def _acyclic(nodes: list[str], edges: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The edges that point forward in a greedy caller-first order (Eades, Lin and Smyth): in a reply
-    cycle A→B→A the side that calls out more stays on the left, and the cycle cannot stretch the layout."""
-    pairs = [(s, d) for s, d in edges if s != d]
-    remaining = set(nodes)
-    left: list[str] = []
-    right: list[str] = []
-
-    def degree(node: str, outgoing: bool) -> int:
-        return sum(1 for s, d in pairs if (s if outgoing else d) == node and (d if outgoing else s) in remaining)
-
-    while remaining:
-        moved = True
-        while moved:
-            moved = False
-            for node in sorted(remaining):
-                if node in remaining and degree(node, outgoing=True) == 0:
-                    right.insert(0, node)
-                    remaining.discard(node)
-                    moved = True
-            for node in sorted(remaining):
-                if node in remaining and degree(node, outgoing=False) == 0:
-                    left.append(node)
-                    remaining.discard(node)
-                    moved = True
-        if remaining:
-            pick = max(sorted(remaining), key=lambda n: degree(n, True) - degree(n, False))
-            left.append(pick)
-            remaining.discard(pick)
-    order = {node: index for index, node in enumerate(left + right)}
-    return [(s, d) for s, d in pairs if order[s] < order[d]]
-
-
-def _layers(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
-    """Longest-path layering on the acyclic part, then renumbered 0..k-1 without gaps."""
-    dag = _acyclic(nodes, edges)
-    layer = {n: 0 for n in nodes}
-    for _ in range(len(nodes)):
-        changed = False
-        for source, destination in dag:
-            if layer[destination] < layer[source] + 1:
-                layer[destination] = layer[source] + 1
-                changed = True
-        if not changed:
-            break
-    # A pure caller sits just left of the first workload it calls, not at the far left: its arrows
-    # then cross no other column's boxes (curl beside the gateway, both calling httpbin).
-    called = {d for _, d in dag}
-    for node in nodes:
-        callees = [layer[d] for s, d in dag if s == node]
-        if node not in called and callees:
-            layer[node] = min(callees) - 1
-    ranks = {value: rank for rank, value in enumerate(sorted(set(layer.values())))}
-    return {n: ranks[v] for n, v in layer.items()}
 
 
 def _segment(position: dict[str, tuple[float, float]], source: str, destination: str):
@@ -163,7 +92,8 @@ def _cross(a, b) -> bool:
 
 
 def crossings(position: dict[str, tuple[float, float]], pairs: list[tuple[str, str]]) -> int:
-    """How many pairs of forward arrows cross, drawn as straight lines between the boxes' sides."""
+    """How many pairs of forward arrows cross, drawn as straight lines between the boxes' sides: a measure
+    of a layout (tests, bench/bench_graph.py), not part of making one."""
     lines = [_segment(position, s, d) for s, d in pairs if position[d][0] > position[s][0]]
     return sum(_cross(a, b) for a, b in itertools.combinations(lines, 2))
 
@@ -194,139 +124,51 @@ class MeshGraph:
         self.nodes = {n.id: n for n in nodes}
         self.edges = edges
         self.window = window
-        self._place()
-        self._ports()
-        self._place_labels()
+        self._lay_out()
 
     @property
     def edge_set(self) -> set[tuple[str, str]]:
         return {(e["source"], e["destination"]) for e in self.edges}
 
-    # ---- layout ---------------------------------------------------------------------------------------
+    # ---- layout (by Graphviz: graph_layout.py) -------------------------------------------------------
 
-    def _bands(self, layer: dict[str, int]) -> list[str]:
-        """Namespaces top to bottom: the namespace-less nodes (`unknown`, unresolved services) first, then
-        those whose workloads sit furthest left (entry points), then by name."""
-        spread: dict[str, list[int]] = {}
-        for node in self.nodes.values():
-            spread.setdefault(node.namespace, []).append(layer[node.id])
-        return sorted(spread, key=lambda ns: (ns != "", sum(spread[ns]) / len(spread[ns]), ns))
+    def label_size(self, edge: dict) -> tuple[float, float]:
+        """The pill an edge's label is drawn in: its text, plus the padlock on mTLS edges."""
+        text = edge_label(edge, self.window)
+        return (len(text) * CHAR_W + 12 + (LOCK_W if edge["mtls"] is True else 0), LABEL_H)
 
-    def _place(self) -> None:
-        pairs = [(e["source"], e["destination"]) for e in self.edges]
-        layer = _layers(list(self.nodes), pairs)
-        self.columns = max(layer.values(), default=0) + 1
-        default = self._bands(layer)
-        # The order of the namespace bands decides most crossings between them: with the few namespaces a
-        # lab has, every order is tried and the one with the fewest crossings wins (ties: the default order).
-        orders = itertools.permutations(default) if len(default) <= MAX_PERMUTED_BANDS else [tuple(default)]
-        best = min((self._arrange(list(order), layer, pairs) for order in orders),
-                   key=lambda placed: placed[0])
-        _, bands, self.position, band_top, band_rows, top = best
-        step = NODE_H + ROW_GAP
+    def _lay_out(self) -> None:
+        self.position: dict[str, tuple[float, float]] = {}
         self.band_box: dict[str, Box] = {}
-        for namespace in bands:
-            if not namespace:
-                continue
-            xs = [self.position[n][0] for n in self.nodes if self.nodes[n].namespace == namespace]
-            y = band_top[namespace]
-            self.band_box[namespace] = (min(xs) - BAND_PAD, y, max(xs) - min(xs) + NODE_W + 2 * BAND_PAD,
-                                        BAND_HEAD + band_rows[namespace] * step - ROW_GAP + BAND_PAD)
-        self.width = int(MARGIN * 2 + BAND_PAD * 2 + self.columns * (NODE_W + COL_GAP) - COL_GAP)
-        self.width = max(self.width, MIN_WIDTH)
+        self.label_box: dict[int, Box] = {}
+        self.curve: dict[int, tuple[list[Point], Point | None]] = {}
+        width = height = 0.0
+        if self.nodes:
+            clusters = {n.id: n.namespace for n in self.nodes.values()}
+            headings = {ns: (len(f"namespace {ns}") * HEAD_CHAR_W + 20, float(BAND_HEAD)) for ns in clusters.values()}
+            layout = lay_out(clusters, (NODE_W, NODE_H),
+                             [LayoutEdge(e["source"], e["destination"], self.label_size(e)) for e in self.edges],
+                             headings)
+
+            def shift(box: Box) -> Box:
+                return (box[0] + MARGIN, box[1] + MARGIN, box[2], box[3])
+
+            def moved(point: Point) -> Point:
+                return (point[0] + MARGIN, point[1] + MARGIN)
+            for node_id, box in layout.nodes.items():
+                self.position[node_id] = (box[0] + MARGIN, box[1] + MARGIN)
+            self.band_box = {ns: shift(box) for ns, box in sorted(layout.clusters.items())}
+            for edge, path, tip, label in zip(self.edges, layout.paths, layout.arrow_tips, layout.labels):
+                self.label_box[id(edge)] = shift(label)
+                self.curve[id(edge)] = ([moved(p) for p in path], moved(tip) if tip else None)
+            width, height = layout.width, layout.height
+        self.width = int(max(width + 2 * MARGIN, MIN_WIDTH))
         self.legend_h = 12 + LEGEND_LINE * len(legend_lines(self.width))
-        self.height = int(top - BAND_GAP + MARGIN + self.legend_h)
-
-    def _arrange(self, bands: list[str], layer: dict[str, int], pairs: list[tuple[str, str]]):
-        """Node positions for one order of the bands, and how many arrows then cross."""
-        members: dict[tuple[str, int], list[str]] = {}
-        for node_id in sorted(self.nodes, key=lambda n: self.nodes[n].label):
-            members.setdefault((self.nodes[node_id].namespace, layer[node_id]), []).append(node_id)
-        step = NODE_H + ROW_GAP
-        top: float = MARGIN
-        band_top: dict[str, float] = {}
-        band_rows: dict[str, int] = {}
-        for namespace in bands:
-            rows = max(len(ids) for (ns, _), ids in members.items() if ns == namespace)
-            band_top[namespace], band_rows[namespace] = top, rows
-            top += BAND_HEAD + rows * step - ROW_GAP + BAND_PAD + BAND_GAP
-        position: dict[str, tuple[float, float]] = {}
-        # Column by column, each node sits near the callers already placed (barycenter), which uncrosses
-        # most arrows; a shorter column is centred in its band so its arrows run straight.
-        for column in range(self.columns):
-            for namespace in bands:
-                ids = members.get((namespace, column), [])
-                natural = {node_id: band_top[namespace] + BAND_HEAD + row * step for row, node_id in enumerate(ids)}
-
-                def height(node_id: str, natural=natural) -> float:
-                    callers = [position[s][1] for s, d in pairs if d == node_id and s in position]
-                    return sum(callers) / len(callers) if callers else natural[node_id]
-                ids.sort(key=height)
-                offset = (band_rows[namespace] - len(ids)) * step / 2
-                for row, node_id in enumerate(ids):
-                    position[node_id] = (MARGIN + BAND_PAD + column * (NODE_W + COL_GAP),
-                                         band_top[namespace] + BAND_HEAD + offset + row * step)
-        return crossings(position, pairs), bands, position, band_top, band_rows, top
+        self.height = int(max(height, 30) + 2 * MARGIN + self.legend_h)
 
     def node_box(self, node_id: str) -> Box:
         x, y = self.position[node_id]
         return (x, y, NODE_W, NODE_H)
-
-    def _ports(self) -> None:
-        """Where each edge leaves and enters a box: spread along the side, ordered by the other end's height."""
-        self.out_y: dict[int, float] = {}
-        self.in_y: dict[int, float] = {}
-        for node_id in self.nodes:
-            top = self.position[node_id][1]
-            for side, key, other in ((self.out_y, "source", "destination"), (self.in_y, "destination", "source")):
-                mine = sorted((e for e in self.edges if e[key] == node_id),
-                              key=lambda e: self.position[e[other]][1])
-                for index, edge in enumerate(mine):
-                    side[id(edge)] = top + NODE_H * (index + 1) / (len(mine) + 1)
-
-    def _curve(self, edge: dict) -> Curve:
-        """The edge's cubic Bézier: forward edges leave the right side and enter the left one; a call back to
-        an earlier column (or within one) loops below the boxes."""
-        sx, sy = self.position[edge["source"]]
-        dx, dy = self.position[edge["destination"]]
-        x1, y1, x2, y2 = float(sx + NODE_W), self.out_y[id(edge)], float(dx), self.in_y[id(edge)]
-        if x2 <= x1:
-            x1, y1, x2, y2 = sx + NODE_W / 2, sy + NODE_H, dx + NODE_W / 2, dy + NODE_H
-            return (x1, y1), (x1, y1 + 70), (x2, y2 + 70), (x2, y2)
-        bend = max(60.0, (x2 - x1) / 2)
-        return (x1, y1), (x1 + bend, y1), (x2 - bend, y2), (x2, y2)
-
-    def _place_labels(self) -> None:
-        """Each label on its own edge, at the first spot that touches no node and no label placed before;
-        when every spot is taken, the middle one slides down (then up) until it is free."""
-        obstacles: list[Box] = [self.node_box(n) for n in self.nodes]
-        self.label_box: dict[int, Box] = {}
-        order = sorted(self.edges, key=lambda e: (self.position[e["source"]], self.position[e["destination"]]))
-        for edge in order:
-            width = len(edge_label(edge, self.window)) * CHAR_W + 12 + (LOCK_W if edge["mtls"] is True else 0)
-            curve = self._curve(edge)
-
-            def box_at(t: float, shift: float = 0.0, width=width, curve=curve) -> Box:
-                x, y = _bezier(curve[0], curve[1], curve[2], curve[3], t)
-                return (x - width / 2, y - LABEL_H / 2 + shift, width, LABEL_H)
-
-            def free(box: Box) -> bool:   # on the canvas, and clear of every node and earlier label
-                return box[0] >= 2 and box[1] >= 2 and not any(overlaps(box, other, 2) for other in obstacles)
-
-            chosen = next((box for box in map(box_at, LABEL_SPOTS) if free(box)), None)
-            shift = 0.0
-            while chosen is None:
-                shift = -shift if shift > 0 else -shift + LABEL_H + 3
-                box = box_at(0.5, shift)
-                if free(box):
-                    chosen = box
-            self.label_box[id(edge)] = chosen
-            obstacles.append(chosen)
-        # A label pushed past the top or bottom edge widens the picture instead of being cut off.
-        lowest = max((b[1] + b[3] for b in self.label_box.values()), default=0)
-        self.height = int(max(self.height, lowest + MARGIN + self.legend_h))
-        rightmost = max((b[0] + b[2] for b in self.label_box.values()), default=0)
-        self.width = int(max(self.width, rightmost + MARGIN))
 
     # ---- drawing --------------------------------------------------------------------------------------
 
@@ -360,8 +202,18 @@ class MeshGraph:
                 f"<text x='{x + 32}' y='{y + 20}' font-weight='bold' font-size='13'>{escape(node.label)}</text>"
                 f"<text x='{x + 32}' y='{y + 36}' font-size='10.5' fill='#546e7a'>{escape(tag)}</text></g>")
 
+    def _path(self, edge: dict) -> str:
+        """Graphviz's spline (a start point, then cubic Bézier triples), then a line to the arrow's tip."""
+        points, tip = self.curve[id(edge)]
+        first, rest = points[0], points[1:]
+        d = f"M{first[0]:.1f},{first[1]:.1f}"
+        for index in range(0, len(rest) - 2, 3):
+            d += " C" + " ".join(f"{x:.1f},{y:.1f}" for x, y in rest[index:index + 3])
+        if tip is not None:
+            d += f" L{tip[0]:.1f},{tip[1]:.1f}"
+        return d
+
     def _edge_svg(self, edge: dict) -> str:
-        (x1, y1), (c1x, c1y), (c2x, c2y), (x2, y2) = self._curve(edge)
         color = COLORS.get(edge["status"], NEUTRAL)
         mtls = edge["mtls"] is True
         title = (f"{edge['source']} → {edge['destination']}: {edge['codes']}; "
@@ -377,7 +229,7 @@ class MeshGraph:
                 f"data-destination={quoteattr(edge['destination'])} data-mtls='{str(edge['mtls']).lower()}' "
                 f"data-status='{edge['status']}' data-requests='{edge['requests']}'>"
                 f"<title>{escape(title)}</title>"
-                f"<path d='M{x1},{y1} C{c1x},{c1y} {c2x},{c2y} {x2},{y2}' fill='none' stroke='{color}' "
+                f"<path d='{self._path(edge)}' fill='none' stroke='{color}' "
                 f"stroke-width='{3 if mtls else 2}' marker-end='url(#arrow-{edge['status']})'/>{label}</g>")
 
     def _legend(self) -> str:
