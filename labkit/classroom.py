@@ -1,4 +1,8 @@
-"""The instructor's view of a class on one host: learners publish their progress, the instructor reads it.
+"""The instructor's view of a class: learners publish their progress, the instructor reads it.
+
+On one host (below) the learners publish to a class folder; on a shared cluster (the kube backend with
+a namespace prefix) to a ConfigMap in their own namespace (labkit/backends/kube_progress.py): the same
+record, changed by the same functions here (`started_change`, `check_change`), read into the same table.
 
 Learners publish to a class directory, `$LABKIT_CLASS_DIR` (set for every learner by the workshop recipe;
 unset: nothing is published). Each learner writes one file, `<learner>.json`, on every lab started and
@@ -19,6 +23,7 @@ import pwd
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 STUCK_FAILURES = 3
 STUCK_IDLE_SECONDS = 600
@@ -43,16 +48,28 @@ def learner_name() -> str:
 
 # ---- publishing (learner side) ---------------------------------------------------------------------
 
-def _update(state_dir: Path | None, change) -> None:
-    directory = class_dir()
-    if directory is None:
-        return
-    name = learner_name()
-    target = directory / f"{name}.json"
-    lock_dir = Path(state_dir) if state_dir else Path.home()
-    try:
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        with open(lock_dir / "class-publish.lock", "a+") as lock:
+def _warn_once(where: str, exc: Exception) -> None:
+    # Publishing helps the instructor; it must never break the learner's check. Say so once per place.
+    if where not in _warned:
+        _warned.add(where)
+        print(f"labkit: could not publish progress to {where}: {exc}", file=sys.stderr)
+
+
+class ClassFolder:
+    """The learner's `<learner>.json` in the class folder (a workshop on one host)."""
+
+    def __init__(self, directory: Path, state_dir: Path | None):
+        self.directory = directory
+        self.lock_dir = Path(state_dir) if state_dir else Path.home()
+
+    def __repr__(self) -> str:
+        return f"the class folder {self.directory}"
+
+    def update(self, change: Callable[[dict], None]) -> None:
+        name = learner_name()
+        target = self.directory / f"{name}.json"
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_dir / "class-publish.lock", "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 record = json.loads(target.read_text())
@@ -60,7 +77,7 @@ def _update(state_dir: Path | None, change) -> None:
                 record = {"learner": name, "steps": {}}
             change(record)
             record["updated"] = time.time()
-            tmp = directory / f".{name}.json.{os.getpid()}.tmp"
+            tmp = self.directory / f".{name}.json.{os.getpid()}.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o640)
             try:
                 os.fchmod(fd, 0o640)  # the class group (instructors) reads; other learners do not
@@ -68,22 +85,47 @@ def _update(state_dir: Path | None, change) -> None:
             finally:
                 os.close(fd)
             os.replace(tmp, target)
-    except OSError as exc:
-        # Publishing helps the instructor; it must never break the learner's check. Say so once.
-        if str(directory) not in _warned:
-            _warned.add(str(directory))
-            print(f"labkit: could not publish progress to the class folder {directory}: {exc}", file=sys.stderr)
 
 
-def publish_started(state_dir: Path | None, lab_id: str) -> None:
+def boards(lab) -> list:
+    """Every place this learner publishes to: the class folder (`LABKIT_CLASS_DIR`) and the lab's own
+    board (a shared cluster's ConfigMap, `Lab.class_board()`), whichever are there."""
+    found: list = []
+    directory = class_dir()
+    if directory is not None:
+        found.append(ClassFolder(directory, getattr(lab, "state_dir", None)))
+    board_of = getattr(lab, "class_board", None)
+    if callable(board_of):
+        try:
+            board = board_of()
+        except Exception as exc:  # noqa: BLE001  (never breaks a check; said once)
+            _warn_once("the cluster", exc)
+            board = None
+        if board is not None:
+            found.append(board)
+    return found
+
+
+def _publish(lab, change: Callable[[dict], None]) -> None:
+    for board in boards(lab):
+        try:
+            board.update(change)
+        except Exception as exc:  # noqa: BLE001  (OSError, the cluster's ApiException, LabkitError)
+            _warn_once(repr(board), exc)
+
+
+def started_change(lab_id: str) -> Callable[[dict], None]:
+    """How a learner's record changes when a lab starts (the same on every board)."""
     def change(record: dict) -> None:
         now = time.time()
         record.update({"lab": lab_id, "lab_started": now, "last_progress": now})
         record["steps"].setdefault(lab_id, {})
-    _update(state_dir, change)
+    return change
 
 
-def publish_check(state_dir: Path | None, lab_id: str | None, title: str, passed: bool) -> None:
+def check_change(lab_id: str | None, title: str, passed: bool) -> Callable[[dict], None]:
+    """How a learner's record changes with a check's outcome: a failing streak counts up, a first pass is
+    progress."""
     key = lab_id or "unassigned"
 
     def change(record: dict) -> None:
@@ -96,7 +138,15 @@ def publish_check(state_dir: Path | None, lab_id: str | None, title: str, passed
         steps[title] = {"passed": bool(passed), "time": now, "failures": failures}
         record.setdefault("lab", key)
         record["last_check"] = {"lab": key, "title": title, "passed": bool(passed), "time": now}
-    _update(state_dir, change)
+    return change
+
+
+def publish_started(lab, lab_id: str) -> None:
+    _publish(lab, started_change(lab_id))
+
+
+def publish_check(lab, lab_id: str | None, title: str, passed: bool) -> None:
+    _publish(lab, check_change(lab_id, title, passed))
 
 
 # ---- reading (instructor side) ---------------------------------------------------------------------
@@ -210,8 +260,10 @@ def _xml(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def render_text(directory: Path | str | None = None, now: float | None = None) -> str:
-    records = read_class(directory)
+def render_text(directory: Path | str | None = None, now: float | None = None,
+                records: list[dict] | None = None) -> str:
+    """The class as text: from the class folder, or from `records` read elsewhere (a shared cluster)."""
+    records = read_class(directory) if records is None else records
     if not records:
         return "no learner has published progress yet"
     frame = class_table(records, now)
@@ -220,8 +272,11 @@ def render_text(directory: Path | str | None = None, now: float | None = None) -
     return header + "\n" + frame.to_string()
 
 
-def dashboard(directory: Path | str | None = None, refresh: float = 10.0):
-    """A live instructor dashboard for a notebook: the class table and chart, refreshed every `refresh` s."""
+def dashboard(directory: Path | str | None = None, refresh: float = 10.0,
+              read: Callable[[], list[dict]] | None = None):
+    """A live instructor dashboard for a notebook: the class table and chart, refreshed every `refresh` s,
+    from the class folder or from `read()` (e.g. `lambda: cluster_class(prefixes=[...])` on a shared cluster)."""
+    read_records = read if read is not None else (lambda: read_class(directory))
     import threading
 
     import ipywidgets
@@ -232,9 +287,9 @@ def dashboard(directory: Path | str | None = None, refresh: float = 10.0):
     def draw() -> None:
         now = time.time()
         try:
-            records = read_class(directory)
+            records = read_records()
         except Exception as exc:  # noqa: BLE001  (shown in the dashboard, which keeps refreshing)
-            heading.value = f"<b>class folder problem:</b> {_xml(str(exc))}"
+            heading.value = f"<b>cannot read the class:</b> {_xml(str(exc))}"
             return
         frame = class_table(records, now)
         stuck = int((frame["stuck"] != "").sum()) if len(frame) else 0

@@ -21,12 +21,19 @@ def _cmd_class(args: argparse.Namespace) -> int:
     import time
 
     from .classroom import read_class, render_text
+
+    def records() -> list[dict]:
+        if args.cluster:
+            # A shared cluster: every learner's ConfigMap (labkit/backends/kube_progress.py).
+            from .backends.kube_progress import cluster_class
+            return cluster_class(args.context, args.kubeconfig, args.prefix)
+        return read_class(args.dir)
     if args.json:
         import json
-        print(json.dumps(read_class(args.dir), indent=1))
+        print(json.dumps(records(), indent=1))
         return 0
     while True:
-        text = render_text(args.dir)
+        text = render_text(records=records())
         if not args.watch:
             print(text)
             return 0
@@ -47,4 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     klass.add_argument("--dir", help="the class folder learners publish to (default $LABKIT_CLASS_DIR)")
     klass.add_argument("--watch", type=float, metavar="SECONDS", help="redraw every SECONDS until Ctrl-C")
     klass.add_argument("--json", action="store_true", help="the learners' records as JSON")
+    klass.add_argument("--cluster", action="store_true",
+                       help="read a shared cluster's learners (their labkit-progress ConfigMaps) instead of a folder")
+    klass.add_argument("--context", help="with --cluster: the kubeconfig context (default: the current one)")
+    klass.add_argument("--kubeconfig", help="with --cluster: the kubeconfig file (default $KUBECONFIG)")
+    klass.add_argument("--prefix", action="append", metavar="PREFIX",
+                       help="with --cluster: only this learner's namespace prefix (repeatable; default all)")
     klass.set_defaults(func=_cmd_class)

@@ -93,6 +93,12 @@ class Lab(abc.ABC):
         """True when this process runs the mesh, False when it is attached to another; None: not applicable."""
         return None
 
+    def class_board(self) -> Any:
+        """Where this learner's progress is published for the instructor besides the class folder (on a
+        shared cluster: a ConfigMap in the learner's own namespace); None: nowhere else. It has
+        `update(change)`, `change` editing the learner's record in place (labkit/classroom.py)."""
+        return None
+
     @abc.abstractmethod
     def ensure_running(self) -> None:
         """Bring the mesh back when the process that ran it is gone (a cluster is always there)."""

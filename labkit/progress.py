@@ -55,7 +55,7 @@ def _updating(path: Path):
 def started(lab: Lab, lab_id: str) -> None:
     with _updating(path_for(lab)) as data:
         data["labs"].setdefault(lab_id, {"steps": {}})["started"] = time.time()
-    classroom.publish_started(getattr(lab, "state_dir", None), lab_id)  # the instructor's view, if any
+    classroom.publish_started(lab, lab_id)  # the instructor's view, if any
 
 
 def record(lab: Lab, lab_id: str | None, title: str, passed: bool, proved: list[str] | tuple = ()) -> None:
@@ -75,7 +75,7 @@ def record(lab: Lab, lab_id: str | None, title: str, passed: bool, proved: list[
             earlier["rechecked"] = {"passed": False, "time": now}
         else:
             steps[title] = {"passed": False, "time": now}
-    classroom.publish_check(getattr(lab, "state_dir", None), lab_id, title, passed)
+    classroom.publish_check(lab, lab_id, title, passed)
 
 
 def pass_since_start(lab, lab_id: str | None, title: str) -> dict | None:

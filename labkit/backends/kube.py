@@ -23,6 +23,7 @@ from ..errors import LabkitError
 from .base import AppliedObject, EnvironmentItem, LabBase
 from .kube_images import image_map_from_env
 from .kube_prefix import NamespaceMap
+from .kube_progress import ClusterBoard
 from .kube_client import GATEWAY_SERVICE, load_api_client, truthy, url_of
 from ..tools.proxy_config import PROXY_CONFIG_TYPES, select_config
 from .kube_cleanup import KubeCleanup
@@ -84,6 +85,10 @@ class KubeLab(KubeCleanup, LabBase):
         host = getattr(getattr(self.api_client, "configuration", None), "host", "?")
         pre = f", namespace_prefix={self.nsmap.prefix!r}" if self.nsmap.enabled else ""
         return f"KubeLab({host}{pre})"
+
+    def class_board(self):
+        """A workshop learner (namespace prefix) publishes progress to the shared cluster (kube_progress)."""
+        return ClusterBoard(self.core, self.nsmap) if self.nsmap.enabled else None
 
     # ---------------------------------------------------------------- gateway
     def gateway_url(self, port: int = 80, scheme: str | None = None) -> str:
