@@ -150,3 +150,21 @@ def _permissions_between_users(tmp_path: Path) -> None:
                   groups=teacher_groups)
     assert view.returncode == 0, view.stderr
     assert view.stdout.startswith("2 learners") and "labkit-cls-ann" in view.stdout, view.stdout
+
+
+def test_dashboard_reads_from_any_source_and_shows_a_failed_read(class_folder):
+    records = classroom.read_class(class_folder.folder)
+    board = classroom.dashboard(refresh=3600, read=lambda: records[:2])   # e.g. a shared cluster's records
+    try:
+        heading, table, chart = board.children
+        assert "2 learners, 1 stuck" in heading.value and "bob" in table.value and "cara" not in table.value
+    finally:
+        board.stop()
+
+    def unreachable() -> list[dict]:
+        raise RuntimeError("the cluster said 403")
+    failed = classroom.dashboard(refresh=3600, read=unreachable)
+    try:
+        assert "cannot read the class" in failed.children[0].value and "403" in failed.children[0].value
+    finally:
+        failed.stop()
