@@ -176,3 +176,12 @@ def test_without_graphviz_the_error_says_how_to_get_it(monkeypatch):
     with pytest.raises(LabkitError, match="LABKIT_GRAPHVIZ") as raised:
         build_graph([edge("foo/curl", "foo/httpbin")], ENDPOINTS)
     assert raised.value.kind == "graph" and "graphviz-pure" in str(raised.value.hint)
+
+
+def test_a_pod_calling_itself_and_a_reply_cycle_keep_the_layout_facts():
+    graph = build_graph([edge("foo/curl", "foo/curl"), edge("foo/curl", "foo/httpbin"), edge("foo/httpbin", "foo/curl"),
+                         edge("foo/curl", "service:x.example.com", mtls=False, status="error", codes="503×1")],
+                        ENDPOINTS)
+    _, edges, _ = parse(graph)
+    assert set(edges) == graph.edge_set and len(edges) == 4
+    assert layout_problems(graph.svg()) == []
