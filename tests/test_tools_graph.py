@@ -185,3 +185,20 @@ def test_a_pod_calling_itself_and_a_reply_cycle_keep_the_layout_facts():
     _, edges, _ = parse(graph)
     assert set(edges) == graph.edge_set and len(edges) == 4
     assert layout_problems(graph.svg()) == []
+
+
+@pytest.mark.parametrize("program", ["graphviz-pure", "dot"])
+def test_the_wheel_and_a_system_graphviz_give_the_same_layout_facts(program, monkeypatch):
+    import shutil
+    import sys
+    from pathlib import Path
+    found = Path(sys.executable).parent / program if program == "graphviz-pure" else shutil.which(program)
+    if not found or not Path(found).exists():
+        pytest.skip(f"no {program} here (a system Graphviz is optional: apt-get install graphviz)")
+    monkeypatch.setenv("LABKIT_GRAPHVIZ", str(found))
+    graph = build_graph([edge("foo/curl", "foo/httpbin"), edge("bar/curl", "foo/httpbin", status="denied", codes="403×1"),
+                         edge(EXTERNAL, "istio-system/istio-ingressgateway", mtls=False),
+                         edge("istio-system/istio-ingressgateway", "foo/httpbin")], ENDPOINTS)
+    assert layout_problems(graph.svg()) == []
+    x = {node: graph.position[node][0] for node in graph.nodes}
+    assert x[EXTERNAL] < x["istio-system/istio-ingressgateway"] < x["foo/httpbin"]
