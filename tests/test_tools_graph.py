@@ -202,3 +202,12 @@ def test_the_wheel_and_a_system_graphviz_give_the_same_layout_facts(program, mon
     assert layout_problems(graph.svg()) == []
     x = {node: graph.position[node][0] for node in graph.nodes}
     assert x[EXTERNAL] < x["istio-system/istio-ingressgateway"] < x["foo/httpbin"]
+
+
+def test_doctor_names_the_layout_program_and_says_how_to_get_one(monkeypatch):
+    from labkit.doctor import graphviz_line
+    line = graphviz_line()
+    assert line.ok and "graphviz" in line.detail.lower(), line
+    monkeypatch.setenv("LABKIT_GRAPHVIZ", "/nonexistent/dot")
+    missing = graphviz_line()
+    assert not missing.ok and "graphviz-pure" in missing.fix, missing
