@@ -17,6 +17,7 @@ from ..certs import MeshCA
 from ..errors import LabkitError
 from ..resources.store import Store
 from . import discovery, protobuf
+from .cluster_objects import Cluster, is_control_plane_pod
 from .handlers import Request, ResourceHandlers
 from .kubeconfig import USER, issue, kubeconfig_path, server_context, write_kubeconfig
 from .objects import Objects
@@ -306,6 +307,9 @@ class _Handler(BaseHTTPRequestHandler):
         if container not in names + [c["name"] for c in pod["spec"].get("initContainers") or []]:
             raise bad_request(f"container {container} is not valid for pod {req.name}")
         if sub == "exec":
+            if is_control_plane_pod(req.namespace, req.name):
+                raise bad_request(f"exec into {req.name} is not possible on the local mesh: istiod is not a pod "
+                                  "here (its log is: kubectl logs -n istio-system deploy/istiod)")
             command = req.query.get("command", [])
             if not command:
                 raise bad_request("you must specify at least 1 command")
@@ -348,11 +352,12 @@ class KubeAPIServer:
     """Serve the Kubernetes API for a lab's store; write its kubeconfig."""
 
     def __init__(self, store: Store, state_dir: Path, pods: PodAccess, read_status, on_write=lambda: None,
-                 events=lambda namespace=None: []):
+                 events=lambda namespace=None: [], cluster: Cluster | None = None):
         """pods: exec and logs; read_status: the mesh's published pod status; on_write: after each write;
-        events: the Events recorded so far (labkit/kubeapi/events.py), by namespace."""
+        events: the Events recorded so far (labkit/kubeapi/events.py), by namespace; cluster: the node's and
+        istiod's addresses (kubeapi/cluster_objects.py)."""
         self.state_dir = Path(state_dir)
-        self.objects = Objects(store, read_status, events)
+        self.objects = Objects(store, read_status, events, cluster)
         self.handlers = ResourceHandlers(store, self.objects, on_write)
         self.pods = pods
         self.stopping = threading.Event()
