@@ -113,9 +113,11 @@ class KubeCleanup(KubePods):
         except ApiException as exc:
             if exc.status == 404:
                 return []
-            if exc.status != 403 or not resource.namespaced:
+            if exc.status != 403:
                 with self._errors("list", kind=resource.kind):
                     raise
+        if not resource.namespaced:
+            return self._own_namespaces_matching(resource, selector) if self._is_namespace_kind(resource) else []
         # no cluster-wide list permission (workshop RBAC): per namespace
         items: list[dict] = []
         for ns in sorted(self._touched_namespaces | self._ensured_namespaces):
@@ -124,6 +126,22 @@ class KubeCleanup(KubePods):
             except ApiException:
                 continue
         return items
+
+    def _own_namespaces_matching(self, resource, selector: str) -> list[dict]:
+        """Without the right to list namespaces (a learner's role): this lab's own, read one by one, that
+        carry the selector's labels (`k=v` and `!k` terms, the only ones labkit's selectors use)."""
+        found = []
+        for name in sorted(self._own_namespaces()):
+            try:
+                item = self._fetch(resource, name, None)
+            except LabkitError:
+                continue
+            labels = ((item or {}).get("metadata") or {}).get("labels") or {}
+            terms = [t for t in selector.split(",") if t]
+            if item and all((t[1:] not in labels) if t.startswith("!") else
+                            labels.get(t.split("=", 1)[0]) == t.split("=", 1)[1] for t in terms):
+                found.append(item)
+        return found
 
     def close(self) -> None:
         """Close the HTTP connections (the lab's objects stay)."""

@@ -1,0 +1,96 @@
+"""A shared workshop cluster (issue 15, deliverable 3), tested on the local mesh's Kubernetes API with RBAC:
+two learners, each with a client certificate (CN alice / bob, O labkit-learners) and the shipped learner
+roles (deploy/workshop-rbac.yaml + `labkit workshop-rbac`), run a lab at once under their own prefix. Each
+works in their own namespaces and cannot read or change the other's, and every refusal is a LabkitError
+naming the missing permission."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from kubectl_support import DATA, kubectl_binary
+
+from labkit.errors import LabkitError
+from labkit.kubeapi.kubeconfig import write_user_kubeconfig
+from labkit.workshop_rbac import LEARNER_GROUP, workshop_yaml
+
+pytestmark = pytest.mark.envoy
+
+
+def as_user(kubeconfig, *args: str):
+    import subprocess
+    return subprocess.run([kubectl_binary(), "--kubeconfig", str(kubeconfig), *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def learners(lab, tmp_path_factory):
+    from labkit.backends.kube import KubeLab
+    lab.apply(workshop_yaml(["alice", "bob"]))   # what the instructor applies as cluster admin
+    folder = tmp_path_factory.mktemp("learners")
+    configs = {name: write_user_kubeconfig(folder / name, lab.state_dir, name, LEARNER_GROUP)
+               for name in ("alice", "bob")}
+    labs = {name: KubeLab(kubeconfig=str(path), namespace_prefix=name, poll_interval=0.2)
+            for name, path in configs.items()}
+    for learner in labs.values():
+        learner.apply(DATA / "workloads.yaml")
+    for learner in labs.values():
+        learner.wait_ready("foo", timeout=120)
+    yield labs, configs
+    for learner in labs.values():
+        learner.close()
+
+
+def test_each_learner_runs_the_lab_in_their_own_namespaces(lab, learners):
+    labs, _ = learners
+    for name, learner in labs.items():
+        pods = learner.pods("foo")
+        assert sorted(pods["ready"]) == ["2/2", "2/2"], name
+        assert lab.get("Deployment", "httpbin", f"{name}-foo"), "the learner's objects live under their prefix"
+        assert [d["metadata"]["namespace"] for d in learner.get("Deployment")] == ["foo", "foo"]
+
+
+def test_a_learner_cannot_read_or_change_the_other_learners_namespaces(learners):
+    from labkit.backends.kube import KubeLab
+    labs, configs = learners
+    denied = as_user(configs["alice"], "get", "pods", "-n", "bob-foo")
+    assert denied.returncode == 1
+    assert 'pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace ' \
+           '"bob-foo"' in denied.stderr
+    assert as_user(configs["alice"], "delete", "deploy", "httpbin", "-n", "bob-foo").returncode == 1
+    cani = as_user(configs["alice"], "auth", "can-i", "create", "pods/exec", "-n", "bob-foo")
+    assert cani.stdout.strip() == "no", (cani.stdout, cani.stderr)
+    assert as_user(configs["alice"], "auth", "can-i", "create", "pods/exec", "-n", "alice-foo").stdout.strip() == "yes"
+    whoami = json.loads(as_user(configs["alice"], "auth", "whoami", "-o", "json").stdout)
+    assert whoami["status"]["userInfo"]["username"] == "alice"
+    assert LEARNER_GROUP in whoami["status"]["userInfo"]["groups"]
+    # Through labkit, without a prefix (as if alice pointed her lab at bob's names): clear, named refusals.
+    raw = KubeLab(kubeconfig=str(configs["alice"]), namespace_prefix="", poll_interval=0.2)
+    try:
+        with pytest.raises(LabkitError) as listing:
+            raw.pods("bob-foo")
+        assert 'cannot list resource "pods"' in str(listing.value) and "bob-foo" in str(listing.value)
+        with pytest.raises(LabkitError) as execing:
+            raw.exec("bob-foo", "sleep", ["true"])
+        assert "bob-foo" in str(execing.value)
+        with pytest.raises(LabkitError) as writing:
+            raw.apply("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, "
+                      "namespace: bob-foo}\nspec: {mtls: {mode: DISABLE}}\n")
+        assert 'cannot' in str(writing.value) and "peerauthentications" in str(writing.value)
+    finally:
+        raw.close()
+    # The cluster's secrets stay out of reach: not even the mesh's CA.
+    assert "forbidden" in as_user(configs["bob"], "get", "secrets", "-n", "istio-system").stderr
+    # What the labs read outside the learner's namespaces is allowed, read-only.
+    assert as_user(configs["bob"], "get", "svc", "istio-ingressgateway", "-n", "istio-system").returncode == 0
+    assert as_user(configs["bob"], "get", "nodes").returncode == 0
+    assert as_user(configs["bob"], "delete", "svc", "istio-ingressgateway", "-n", "istio-system").returncode == 1
+
+
+def test_down_of_one_learner_leaves_the_other_alone(lab, learners):
+    labs, _ = learners
+    labs["alice"].down()
+    assert not lab.get("Deployment", "httpbin", "alice-foo")
+    assert lab.get("Deployment", "httpbin", "bob-foo"), "bob's lab is untouched"
+    assert lab.get("Namespace", "alice-foo"), "the instructor's namespace stays (labkit did not create it)"
+    assert sorted(labs["bob"].pods("foo")["ready"]) == ["2/2", "2/2"]
