@@ -48,6 +48,12 @@ def test_each_learner_runs_the_lab_in_their_own_namespaces(lab, learners):
         assert sorted(pods["ready"]) == ["2/2", "2/2"], name
         assert lab.get("Deployment", "httpbin", f"{name}-foo"), "the learner's objects live under their prefix"
         assert [d["metadata"]["namespace"] for d in learner.get("Deployment")] == ["foo", "foo"]
+        # The lab's URL reaches the learner's own httpbin over mTLS; the SPIFFE ids read back in the lab's names.
+        seen = learner.exec("foo", "sleep", ["curl", "-s", "http://httpbin.foo:8000/headers"])
+        assert seen.exit_code == 0 and "spiffe://cluster.local/ns/foo/sa/" in seen.stdout, seen
+        assert name not in seen.stdout
+        log = lab.logs(f"{name}-foo", "httpbin", container="istio-proxy")
+        assert f"httpbin.{name}-foo.svc.cluster.local" in log, "the request went to this learner's pod"
 
 
 def test_a_learner_cannot_read_or_change_the_other_learners_namespaces(learners):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from ..errors import LabkitError
@@ -149,8 +150,13 @@ class KubePods(KubeWrites):
         pod = self._pick_pod(ns, target)
         pod_name = pod["metadata"]["name"]
         container = container or default_container(pod)
+        # Workshop prefix: the lab's hosts and SPIFFE ids in the command become the learner's, and the output
+        # reads with the lab's names again (kube_prefix: map_command / unmap_text).
+        sent = self.nsmap.map_command(list(command), self._known_lab_namespaces())
         try:
-            return run_exec(self.core, ns, pod_name, container, list(command), timeout)
+            result = run_exec(self.core, ns, pod_name, container, sent, timeout)
+            return replace(result, stdout=self.nsmap.unmap_text(result.stdout),
+                           stderr=self.nsmap.unmap_text(result.stderr), command=list(command))
         except ApiException as exc:
             raise LabkitError(f"exec failed: {server_message(exc)}", kind="Pod", name=pod_name, namespace=namespace,
                               hint=f"is container {container!r} running? lab.pods({namespace!r}) shows the pod") from None
@@ -187,4 +193,4 @@ class KubePods(KubeWrites):
         with self._errors("logs", kind="Pod", name=pod_name, namespace=ns):
             resp = self.core.read_namespaced_pod_log(pod_name, ns, **kwargs)
         data = read_body(resp)
-        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+        return self.nsmap.unmap_text(data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data))
