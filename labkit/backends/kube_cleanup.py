@@ -7,7 +7,10 @@ import time
 from ..errors import LabkitError
 from .base import AppliedObject, YamlSource
 from .kube_prefix import SYSTEM_NAMESPACES
-from .kube_client import CLEANUP_KINDS, FIELD_MANAGER
+from .kube_client import CLEANUP_KINDS, CREATED_LABEL, FIELD_MANAGER, MANAGED_BY_LABEL, OWNER_LABEL
+from .kube_restore import restore_patch
+
+RESTORE_MANAGER = "labkit-restore"   # the field manager of the values down() puts back
 from .kube_pods import KubePods
 
 
@@ -102,6 +105,12 @@ class KubeCleanup(KubePods):
                       field_manager=FIELD_MANAGER, force_conflicts=True)
         except ApiException:
             return  # e.g. a required field only labkit set: leave the object as it is
+        patch = restore_patch(item, (MANAGED_BY_LABEL, CREATED_LABEL, OWNER_LABEL))
+        if patch is not None:
+            # Put back what labkit overwrote (a mode taken with force, a label changed), then drop its marks.
+            with self._errors("restore", kind=resource.kind, name=name, namespace=ns):
+                self._req("patch", resource, body=patch, name=name, namespace=ns,
+                          content_type="application/merge-patch+json", field_manager=RESTORE_MANAGER)
         shown = self.nsmap.unns(name) if self._is_namespace_kind(resource) else name
         self.cleaned.append(AppliedObject(resource.kind, str(shown), self.nsmap.unns(ns) if ns else None, "released"))
 
