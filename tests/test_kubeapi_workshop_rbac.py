@@ -100,3 +100,47 @@ def test_down_of_one_learner_leaves_the_other_alone(lab, learners):
     assert lab.get("Deployment", "httpbin", "bob-foo"), "bob's lab is untouched"
     assert lab.get("Namespace", "alice-foo"), "the instructor's namespace stays (labkit did not create it)"
     assert sorted(labs["bob"].pods("foo")["ready"]) == ["2/2", "2/2"]
+
+
+def test_doctor_checks_native_sidecars_and_permissions(lab, learners, tmp_path, monkeypatch):
+    from labkit.doctor_kube import kube_doctor
+    _, configs = learners
+    by_check = lambda lines: {line["check"]: line for line in lines}  # noqa: E731
+    admin = by_check(kube_doctor(kubeconfig=str(lab.kubeconfig)))
+    assert admin["permissions"]["ok"], admin["permissions"]
+    assert admin["native sidecars"]["ok"] and "native sidecar" in admin["native sidecars"]["detail"]
+    monkeypatch.setenv("LABKIT_NAMESPACE_PREFIX", "alice")
+    alice = by_check(kube_doctor(kubeconfig=str(configs["alice"])))
+    assert alice["permissions"]["ok"], alice["permissions"]
+    assert alice["native sidecars"]["ok"], alice["native sidecars"]
+    # A user nobody bound to the learner role: every missing permission is named, with the RBAC to ask for.
+    monkeypatch.setenv("LABKIT_NAMESPACE_PREFIX", "carol")
+    stranger = write_user_kubeconfig(tmp_path / "carol", lab.state_dir, "carol")
+    carol = by_check(kube_doctor(kubeconfig=str(stranger)))
+    assert not carol["permissions"]["ok"]
+    assert "create deployments.apps in carol-foo" in carol["permissions"]["detail"]
+    assert "create pods/exec in carol-foo" in carol["permissions"]["detail"]
+    assert "workshop-rbac" in carol["permissions"]["fix"]
+    assert not carol["native sidecars"]["ok"] and "nodes" in carol["native sidecars"]["fix"]
+
+
+def test_native_sidecar_check_fails_when_pods_do_not_have_the_shape_the_nodes_give():
+    from types import SimpleNamespace
+
+    from labkit.doctor_kube_access import native_sidecar_check
+
+    def api_returning(nodes, pods):
+        reply = lambda items: SimpleNamespace(data=json.dumps({"items": items}))  # noqa: E731
+        core = SimpleNamespace(list_node=lambda **_: reply(nodes), list_namespaced_pod=lambda *_a, **_: reply(pods))
+        return SimpleNamespace(CoreV1Api=lambda api: core)
+
+    node = lambda v: {"status": {"nodeInfo": {"kubeletVersion": v}}}  # noqa: E731
+    classic = {"metadata": {"name": "httpbin-1"}, "spec": {"containers": [{"name": "httpbin"}, {"name": "istio-proxy"}]}}
+    native = {"metadata": {"name": "httpbin-2"}, "spec": {"containers": [{"name": "httpbin"}], "initContainers": [
+        {"name": "istio-proxy", "restartPolicy": "Always"}]}}
+    assert native_sidecar_check(api_returning([node("v1.34.1")], [native]), None, None)["ok"]
+    assert native_sidecar_check(api_returning([node("v1.32.3")], [classic]), None, None)["ok"]
+    wrong = native_sidecar_check(api_returning([node("v1.34.1")], [classic]), None, None)
+    assert not wrong["ok"] and "httpbin-1 has a classic sidecar" in wrong["detail"]
+    mixed = native_sidecar_check(api_returning([node("v1.34.1"), node("v1.32.0")], [native]), None, None)
+    assert not mixed["ok"], "one older kubelet turns native sidecars off for new pods"

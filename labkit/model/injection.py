@@ -104,3 +104,22 @@ def wants_sidecar(namespace_labels: dict, pod_labels: dict, pod_annotations: dic
     """Whether a new pod gets Istio's sidecar: the webhook is called, and the injector agrees."""
     return webhook_called(namespace_labels, pod_labels) is not None and \
         injector_injects(namespace, pod_labels, pod_annotations)
+
+
+# Native sidecars (istio-proxy as an init container with restartPolicy Always): Istio's default
+# ENABLE_NATIVE_SIDECARS=auto turns them on when every node's kubelet is 1.33 or later, where the feature is
+# stable (pkg/kube/inject DetectNativeSidecar; one older node turns them off for the whole cluster).
+NATIVE_SIDECAR_MIN_KUBELET = 33
+
+
+def native_sidecars_detected(kubelet_versions: list[str]) -> bool:
+    """Istio's auto detection over the nodes' kubelet versions (`v1.33.1`, `v1.32.0+k3s1`)."""
+    import re
+
+    if not kubelet_versions:
+        return False
+    for version in kubelet_versions:
+        found = re.match(r"v?(\d+)\.(\d+)", version or "")
+        if not found or (int(found.group(1)), int(found.group(2))) < (1, NATIVE_SIDECAR_MIN_KUBELET):
+            return False
+    return True
