@@ -144,3 +144,16 @@ def test_native_sidecar_check_fails_when_pods_do_not_have_the_shape_the_nodes_gi
     assert not wrong["ok"] and "httpbin-1 has a classic sidecar" in wrong["detail"]
     mixed = native_sidecar_check(api_returning([node("v1.34.1"), node("v1.32.0")], [native]), None, None)
     assert not mixed["ok"], "one older kubelet turns native sidecars off for new pods"
+
+
+def test_workshop_rbac_command_prints_the_roles_and_each_learners_bindings(capsys):
+    import yaml
+
+    from labkit.cli import main
+    assert main(["workshop-rbac", "alice", "bob"]) == 0
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    kinds = {(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")) for d in docs}
+    assert ("ClusterRole", "labkit-learner", None) in kinds and ("Namespace", "bob-foo", None) in kinds
+    assert ("RoleBinding", "labkit-learner-alice", "alice-foo") in kinds
+    assert not any(d["kind"] == "Role" and "secrets" in str(d.get("rules")) for d in docs
+                   if d["metadata"].get("namespace") == "istio-system"), "no secrets readable in istio-system"
