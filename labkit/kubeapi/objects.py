@@ -1,6 +1,8 @@
 """Reading the store as the API server serves it: rendered views, apiVersion of the request, selectors."""
 from __future__ import annotations
 
+import builtins
+
 from typing import Callable
 
 from ..model.owners import owner_deployment
@@ -77,7 +79,8 @@ class Objects:
                 obj["metadata"]["creationTimestamp"] = seconds(obj["metadata"]["creationTimestamp"])
         return sorted(objects, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
 
-    def _cluster_objects(self, kind: str, namespace: str | None, stored: list[dict]) -> list[dict]:
+    def _cluster_objects(self, kind: str, namespace: str | None,
+                         stored: builtins.list[dict]) -> builtins.list[dict]:
         """The node, istiod and the injector webhook: rendered, with the age of the oldest stored object."""
         if kind not in ("Node", "MutatingWebhookConfiguration", "Pod", "Deployment"):
             return []

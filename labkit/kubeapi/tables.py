@@ -110,7 +110,7 @@ def _service(svc: dict) -> tuple[list, list]:
 def _node(node: dict) -> tuple[list, list]:
     """kubectl's node printer: STATUS, ROLES, AGE, VERSION; wide adds the addresses and the runtime."""
     status, labels = node.get("status") or {}, node["metadata"].get("labels") or {}
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    ready: dict = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
     roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/"))
     info = status.get("nodeInfo") or {}
     address = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
