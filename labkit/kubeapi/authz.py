@@ -30,8 +30,8 @@ def request_of(method: str, group: str, resource: str, namespace: str | None, na
         verb = "watch" if watch else "list"
     elif method == "DELETE" and not name:
         verb = "deletecollection"
-    if sub == "exec":
-        verb = "create"   # exec over a WebSocket upgrade (a GET) is authorized as create (Kubernetes >= 1.35)
+    if sub in ("exec", "attach", "portforward"):
+        verb = "create"   # also over a WebSocket upgrade (a GET): authorized as create (Kubernetes >= 1.35)
     if resource == "namespaces" and name:
         namespace = name  # a Namespace object is in itself
     return Request(verb, resource, group, namespace, name, sub or "")
