@@ -50,11 +50,11 @@ status=0
 echo "test-kube: ${#KUBE_LABS[@]} notebooks in $(( $(date +%s) - started ))s"
 # Seconds per notebook (the cells' own time), to see what each lab adds to `make test`'s budget.
 "$PY" - "$STATE/junit.xml" <<'PYEOF' || true
-import collections, sys, xml.etree.ElementTree as ET
+import collections, re, sys, xml.etree.ElementTree as ET
 per = collections.Counter()
 for case in ET.parse(sys.argv[1]).iter("testcase"):
-    per[(case.get("file") or case.get("classname") or "?").split("::")[0]] += float(case.get("time") or 0)
-print("test-kube seconds per notebook: " + ", ".join(f"{k.rsplit('/', 1)[-1].split('.')[0]} {v:.0f}"
-                                                  for k, v in sorted(per.items())))
+    where = re.search(r"\d\d-[a-z0-9-]+", case.get("file") or case.get("classname") or "")
+    per[where.group(0) if where else "?"] += float(case.get("time") or 0)
+print("test-kube seconds per notebook: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(per.items())))
 PYEOF
 exit "$status"
