@@ -67,3 +67,18 @@ def test_an_object_another_learner_wrote_is_not_taken(lab):
     finally:
         alice.close()
         bob.close()
+
+
+def test_a_workshop_learner_does_not_exec_read_logs_or_restart_in_istio_system(lab):
+    alice = kube_lab(lab, namespace_prefix="alice")
+    own = kube_lab(lab, namespace_prefix="alice", allow_mesh_wide=True)
+    try:
+        for call in (lambda: alice.exec("istio-system", "istio-ingressgateway", ["true"]),
+                     lambda: alice.logs("istio-system", "istiod"),
+                     lambda: alice.restart("istio-system", "istio-ingressgateway")):
+            with pytest.raises(LabkitError, match="shared namespace istio-system"):
+                call()
+        assert own.logs("istio-system", "istiod") is not None, "allowed on a cluster of one's own"
+    finally:
+        alice.close()
+        own.close()
