@@ -64,6 +64,12 @@ def test_a_learner_cannot_read_or_change_the_other_learners_namespaces(learners)
     assert 'pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace ' \
            '"bob-foo"' in denied.stderr
     assert as_user(configs["alice"], "delete", "deploy", "httpbin", "-n", "bob-foo").returncode == 1
+    # Nor see bob's traffic: his proxies' access logs and config are behind pods/log and pods/exec.
+    logs = as_user(configs["alice"], "logs", "-n", "bob-foo", "deploy/httpbin", "-c", "istio-proxy")
+    assert logs.returncode == 1 and "forbidden" in logs.stderr
+    dump = as_user(configs["alice"], "exec", "-n", "bob-foo", "deploy/httpbin", "-c", "istio-proxy", "--",
+                   "pilot-agent", "request", "GET", "config_dump")
+    assert dump.returncode == 1 and "forbidden" in dump.stderr
     cani = as_user(configs["alice"], "auth", "can-i", "create", "pods/exec", "-n", "bob-foo")
     assert cani.stdout.strip() == "no", (cani.stdout, cani.stderr)
     assert as_user(configs["alice"], "auth", "can-i", "create", "pods/exec", "-n", "alice-foo").stdout.strip() == "yes"
