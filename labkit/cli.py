@@ -31,6 +31,12 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_workshop_rbac(args: argparse.Namespace) -> int:
+    from .workshop_rbac import workshop_yaml
+    print(workshop_yaml(args.learners, with_roles=not args.bindings_only), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Istio mTLS and gateway labs: local mesh tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -40,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--quiet", action="store_true", help="print only on failure")
     doctor.add_argument("--backend", choices=("local", "kube"), help="default: $LABKIT_BACKEND or local")
     doctor.set_defaults(func=_cmd_doctor)
+    rbac = sub.add_parser("workshop-rbac", help="the RBAC of a shared workshop cluster: the learner roles, and per "
+                                                "learner their namespaces and RoleBindings (| kubectl apply -f -)")
+    rbac.add_argument("learners", nargs="+", help="user names (each learner's namespace prefix too)")
+    rbac.add_argument("--bindings-only", action="store_true", help="leave out the shared roles")
+    rbac.set_defaults(func=_cmd_workshop_rbac)
     from . import cli_mesh
     cli_mesh.register(sub)
     from . import cli_course

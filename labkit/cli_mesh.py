@@ -96,10 +96,18 @@ def _cmd_proxy_status(args: argparse.Namespace) -> int:
 def _cmd_kubeconfig(args: argparse.Namespace) -> int:
     from .backends.local_state import default_state_dir
     from .kubeapi import kubeconfig_path
-    path = kubeconfig_path(args.state_dir or default_state_dir()).resolve()
+    state_dir = args.state_dir or default_state_dir()
+    path = kubeconfig_path(state_dir).resolve()
     if not path.exists():
         raise LabkitError(f"no kubeconfig at {path}: the mesh is not running",
                           hint="start it (open a lab notebook, or `labkit up`), in this folder or with --state-dir")
+    if args.user:
+        # Another user of the same API (a workshop learner): only the RBAC bindings decide what it may do.
+        from pathlib import Path
+
+        from .kubeapi.kubeconfig import write_user_kubeconfig
+        out = Path(args.out or Path(state_dir) / f"kubeconfig-{args.user}")
+        path = write_user_kubeconfig(out, Path(state_dir), args.user, args.group).resolve()
     print(path)
     return 0
 
@@ -133,6 +141,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     status.add_argument("-n", "--namespace")
     status.add_argument("-v", "--verbosity", type=int, default=0, help="1: one column per xDS type")
     status.set_defaults(func=_cmd_proxy_status)
-    common(sub.add_parser("kubeconfig", help="print the path of the running mesh's kubeconfig "
-                                             "(export KUBECONFIG=$(labkit kubeconfig))")).set_defaults(
-        func=_cmd_kubeconfig)
+    kubeconfig = common(sub.add_parser("kubeconfig", help="print the path of the running mesh's kubeconfig "
+                                                          "(export KUBECONFIG=$(labkit kubeconfig))"))
+    kubeconfig.add_argument("--user", help="write a kubeconfig for this user instead (client certificate CN), "
+                                           "e.g. a workshop learner; RBAC decides what it may do")
+    kubeconfig.add_argument("--group", help="the user's group (certificate O), e.g. labkit-learners")
+    kubeconfig.add_argument("--out", help="where to write the user's kubeconfig (default <state dir>/kubeconfig-USER)")
+    kubeconfig.set_defaults(func=_cmd_kubeconfig)

@@ -5,6 +5,7 @@
 
 Checks: kubeconfig/context, API server reachable (version), Istio CRDs, istiod (and its version from
 the image tag), the ingress gateway service and how it is reached, the sidecar injection webhook,
+the access-log settings, native sidecars and the learner's permissions (doctor_kube_access.py),
 kubectl and istioctl (via `sh`), and version skews (kubectl vs server, istioctl vs istiod).
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 from .contract import EnvironmentItem
 from .backends.kube_istio_version import MIN_ISTIO_TEXT, UPGRADE_HINT, istio_too_old
+from .doctor_kube_access import native_sidecar_check, permission_check
 
 ISTIO_CRDS = [
     "peerauthentications.security.istio.io",
@@ -175,7 +177,8 @@ def kube_doctor(api_client=None, *, context: str | None = None, kubeconfig: str 
 
     istiod_version: str | None = None
     if not reachable:
-        for name in ("Istio CRDs", "istiod", "ingress gateway", "sidecar injection webhook", "access logs"):
+        for name in ("Istio CRDs", "istiod", "ingress gateway", "sidecar injection webhook", "access logs",
+                     "native sidecars", "permissions"):
             lines.append(_line(name, False, skipped, skip_fix))
     else:
         lines.append(_crd_check(k8s, api))
@@ -184,6 +187,9 @@ def kube_doctor(api_client=None, *, context: str | None = None, kubeconfig: str 
         lines.append(_gateway_check(api))
         lines.append(_webhook_check(k8s, api))
         lines.append(_access_log_check(k8s, api))
+        prefix = os.environ.get("LABKIT_NAMESPACE_PREFIX") or None
+        lines.append(native_sidecar_check(k8s, api, prefix))
+        lines.append(permission_check(k8s, api, prefix))
 
     kubectl_version, kubectl_err = _tool_version("kubectl", ["version", "--client", "-o", "json"], _kubectl_version)
     if kubectl_version:

@@ -79,6 +79,7 @@ DEFAULT_RESOURCES = [
                 False, ("crd",)),
     ResourceDef("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
                 "MutatingWebhookConfiguration", False),
+    ResourceDef("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False),
 ]
 
 ISTIO_GROUPS = {"security.istio.io", "networking.istio.io"}
@@ -427,6 +428,9 @@ class KubeMock:
                 return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                              "details": {"name": name, "group": r.group, "kind": r.plural, "uid": obj["metadata"]["uid"]}}, \
                     "application/json"
+            if method == "POST" and name is None and r.kind == "SelfSubjectAccessReview":
+                # `kubectl auth can-i`: the mock's user is a cluster admin
+                return 201, {**json.loads(body or b"{}"), "status": {"allowed": True}}, "application/json"
             if method == "POST" and name is None:
                 obj = json.loads(body or b"{}")
                 oname = (obj.get("metadata") or {}).get("name")

@@ -640,10 +640,15 @@ def test_down_deletes_only_what_labkit_created(api, lab):
     assert api.names("Namespace") == [(None, "default"), (None, "other")]
     assert api.get("PeerAuthentication", "keep", "other") is not None
     assert api.get("ConfigMap", "foreign", "other") is not None
-    # the pre-existing namespace got labkit's fields released (an empty apply), not deleted
+    # the pre-existing namespace got labkit's fields released (an empty apply), not deleted, then what labkit
+    # overwrote put back (the label `lab` was absent) and labkit's marks removed (issue 15, defect 8)
     released = [r for r in api.find_requests("PATCH") if r.route == "/api/v1/namespaces/default"]
-    assert len(released) == 1 and yaml.safe_load(released[0].body) == {
+    assert len(released) == 2 and yaml.safe_load(released[0].body) == {
         "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}
+    assert released[1].content_type == "application/merge-patch+json"
+    assert json.loads(released[1].body) == {"metadata": {
+        "labels": {"lab": None, MANAGED: None, "labkit.dev/created": None, "labkit.dev/owner": None},
+        "annotations": {"labkit.dev/restore": None}}}
     assert {(o.kind, o.name, o.action) for o in lab.cleaned} == {
         ("Deployment", "httpbin", "deleted"), ("PeerAuthentication", "default", "deleted"),
         ("Namespace", "foo", "deleted"), ("Namespace", "default", "released")}

@@ -7,7 +7,10 @@ import time
 from ..errors import LabkitError
 from .base import AppliedObject, YamlSource
 from .kube_prefix import SYSTEM_NAMESPACES
-from .kube_client import CLEANUP_KINDS, FIELD_MANAGER
+from .kube_client import CLEANUP_KINDS, CREATED_LABEL, FIELD_MANAGER, MANAGED_BY_LABEL, OWNER_LABEL
+from .kube_restore import restore_patch
+
+RESTORE_MANAGER = "labkit-restore"   # the field manager of the values down() puts back
 from .kube_pods import KubePods
 
 
@@ -102,6 +105,12 @@ class KubeCleanup(KubePods):
                       field_manager=FIELD_MANAGER, force_conflicts=True)
         except ApiException:
             return  # e.g. a required field only labkit set: leave the object as it is
+        patch = restore_patch(item, (MANAGED_BY_LABEL, CREATED_LABEL, OWNER_LABEL))
+        if patch is not None:
+            # Put back what labkit overwrote (a mode taken with force, a label changed), then drop its marks.
+            with self._errors("restore", kind=resource.kind, name=name, namespace=ns):
+                self._req("patch", resource, body=patch, name=name, namespace=ns,
+                          content_type="application/merge-patch+json", field_manager=RESTORE_MANAGER)
         shown = self.nsmap.unns(name) if self._is_namespace_kind(resource) else name
         self.cleaned.append(AppliedObject(resource.kind, str(shown), self.nsmap.unns(ns) if ns else None, "released"))
 
@@ -113,9 +122,11 @@ class KubeCleanup(KubePods):
         except ApiException as exc:
             if exc.status == 404:
                 return []
-            if exc.status != 403 or not resource.namespaced:
+            if exc.status != 403:
                 with self._errors("list", kind=resource.kind):
                     raise
+        if not resource.namespaced:
+            return self._own_namespaces_matching(resource, selector) if self._is_namespace_kind(resource) else []
         # no cluster-wide list permission (workshop RBAC): per namespace
         items: list[dict] = []
         for ns in sorted(self._touched_namespaces | self._ensured_namespaces):
@@ -124,6 +135,22 @@ class KubeCleanup(KubePods):
             except ApiException:
                 continue
         return items
+
+    def _own_namespaces_matching(self, resource, selector: str) -> list[dict]:
+        """Without the right to list namespaces (a learner's role): this lab's own, read one by one, that
+        carry the selector's labels (`k=v` and `!k` terms, the only ones labkit's selectors use)."""
+        found = []
+        for name in sorted(self._own_namespaces()):
+            try:
+                item = self._fetch(resource, name, None)
+            except LabkitError:
+                continue
+            labels = ((item or {}).get("metadata") or {}).get("labels") or {}
+            terms = [t for t in selector.split(",") if t]
+            if item and all((t[1:] not in labels) if t.startswith("!") else
+                            labels.get(t.split("=", 1)[0]) == t.split("=", 1)[1] for t in terms):
+                found.append(item)
+        return found
 
     def close(self) -> None:
         """Close the HTTP connections (the lab's objects stay)."""

@@ -331,13 +331,29 @@ class KubeApi:
         kwargs: dict[str, Any] = {}
         if label_selector:
             kwargs["label_selector"] = label_selector
+        from kubernetes.client.exceptions import ApiException
+
         with self._errors("list", kind=resource.kind, namespace=namespace):
-            data = self._req("get", resource, namespace=namespace if resource.namespaced else None, **kwargs)
+            try:
+                data = self._req("get", resource, namespace=namespace if resource.namespaced else None, **kwargs)
+            except ApiException as exc:
+                if exc.status != 403 or namespace is not None or not resource.namespaced:
+                    raise
+                # A namespace-scoped role (a workshop learner) may not list across namespaces: list the
+                # lab's own namespaces one by one instead.
+                data = {"items": []}
+                for own in sorted(self._own_namespaces()):
+                    data["items"] += self._req("get", resource, namespace=own, **kwargs).get("items") or []
         items = data.get("items") or []
         for item in items:
             item.setdefault("apiVersion", resource.group_version)
             item.setdefault("kind", resource.kind)
         return items
+
+    def _own_namespaces(self) -> set[str]:
+        """The cluster namespaces this lab works in: written to, or the learner's found on the cluster."""
+        lab = self._lab_namespaces | (self._owned_namespaces or set())
+        return {self.nsmap.ns(n) for n in lab} | self._touched_namespaces | self._ensured_namespaces
 
     def _served_groups(self) -> set[str]:
         with self._errors("discovery"):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from ..errors import LabkitError
@@ -12,6 +13,7 @@ from .kube_views import POD_COLUMNS, default_container, pod_ready, pod_row, pod_
     rollout_state, selector_string
 from .kube_client import (FIELD_MANAGER, POD_KINDS, RESTARTED_AT, WORKLOAD_KINDS, now_iso, read_body,
                           server_message)
+from .kube_prefix import SYSTEM_NAMESPACES
 from .kube_writes import KubeWrites
 
 
@@ -93,6 +95,15 @@ class KubePods(KubeWrites):
         return LabkitError(f"pods{where} not ready after {timeout:g}s: " + "; ".join(lines),
                            namespace=namespace, hint=hint)
 
+    def _guard_pod_access(self, namespace: str, target: str, action: str) -> None:
+        """In a workshop, istio-system's pods belong to everybody: no exec, logs or restart there (the learner
+        role does not allow them either; this says why before the API's 403)."""
+        if self.nsmap.enabled and not self.allow_mesh_wide and namespace in SYSTEM_NAMESPACES:
+            raise LabkitError(f"refusing to {action} {target} in the shared namespace {namespace} in a workshop "
+                              f"(prefix {self.nsmap.prefix!r})", namespace=namespace,
+                              hint="the shared control plane is the instructor's: ask them for istiod's log or "
+                                   "the gateway's; on a cluster of your own set LABKIT_ALLOW_MESH_WIDE=1")
+
     def _pick_pod(self, namespace: str, target: str) -> dict:
         """A pod by name, or a Running pod of a deployment/statefulset/daemonset (``NAME`` or ``kind/NAME``)."""
         kind, sep, name = target.partition("/")
@@ -144,13 +155,19 @@ class KubePods(KubeWrites):
         from kubernetes.client.exceptions import ApiException
 
         ns = self.nsmap.ns(namespace)
+        self._guard_pod_access(ns, target, "exec into")
         if isinstance(command, str):
             raise LabkitError("command must be a list, e.g. ['curl', '-s', 'http://httpbin.foo:8000/ip']")
         pod = self._pick_pod(ns, target)
         pod_name = pod["metadata"]["name"]
         container = container or default_container(pod)
+        # Workshop prefix: the lab's hosts and SPIFFE ids in the command become the learner's, and the output
+        # reads with the lab's names again (kube_prefix: map_command / unmap_text).
+        sent = self.nsmap.map_command(list(command), self._known_lab_namespaces())
         try:
-            return run_exec(self.core, ns, pod_name, container, list(command), timeout)
+            result = run_exec(self.core, ns, pod_name, container, sent, timeout)
+            return replace(result, stdout=self.nsmap.unmap_text(result.stdout),
+                           stderr=self.nsmap.unmap_text(result.stderr), command=list(command))
         except ApiException as exc:
             raise LabkitError(f"exec failed: {server_message(exc)}", kind="Pod", name=pod_name, namespace=namespace,
                               hint=f"is container {container!r} running? lab.pods({namespace!r}) shows the pod") from None
@@ -160,6 +177,7 @@ class KubePods(KubeWrites):
     def restart(self, namespace: str, target: str) -> None:
         """`kubectl rollout restart`: patch the pod template's restartedAt annotation."""
         ns = self.nsmap.ns(namespace)
+        self._guard_pod_access(ns, target, "restart")
         kind, sep, name = target.partition("/")
         if not sep:
             kind, name = "deployment", target
@@ -176,6 +194,7 @@ class KubePods(KubeWrites):
     def logs(self, namespace: str, target: str, container: str | None = None, tail: int | None = None) -> str:
         """A container's log; ``container="istio-proxy"`` is the sidecar's Envoy access log."""
         ns = self.nsmap.ns(namespace)
+        self._guard_pod_access(ns, target, "read the logs of")
         pod = self._pick_pod(ns, target)
         pod_name = pod["metadata"]["name"]
         container = container or default_container(pod)
@@ -187,4 +206,4 @@ class KubePods(KubeWrites):
         with self._errors("logs", kind="Pod", name=pod_name, namespace=ns):
             resp = self.core.read_namespaced_pod_log(pod_name, ns, **kwargs)
         data = read_body(resp)
-        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+        return self.nsmap.unmap_text(data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data))

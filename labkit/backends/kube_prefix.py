@@ -18,8 +18,12 @@ Pure functions, no cluster access. With the prefix ``alice`` the lab's namespace
   (``gw.ns.svc.cluster.local``), the host part of ``ns/host``, and service URLs in pod env values
   (web-frontend's ``CUSTOMER_SERVICE_URL``).
 
-Not mapped here (issue 15, defect 1, still open): what the checks and notebooks pass at run time
-(check targets such as ``httpbin.bar:8000``, Host headers, expected SPIFFE ids, exec commands).
+At run time (``map_command`` / ``unmap_text``), for what the checks and notebooks pass and read back:
+a command run in a pod (``lab.exec``) has its service hosts mapped wherever they stand (URLs such as
+``http://httpbin.bar:8000/ip``, ``Host:`` headers, ``--resolve``, ``openssl -connect``, inside ``sh -c``
+scripts) and its SPIFFE ids / principals (``spiffe://cluster.local/ns/foo/sa/x``); what comes back (exec
+output, logs, proxy config) is shown with the lab's names, so a check's expected SPIFFE id
+(``spiffe://cluster.local/ns/foo/sa/sleep``) is compared with what the learner's pods really report.
 
 System namespaces (``istio-system``, the mesh root namespace, and ``kube-*``) are never prefixed.
 A host of the short form ``<svc>.<ns>`` is only rewritten when ``<ns>`` is one of the lab's
@@ -145,6 +149,33 @@ class NamespaceMap:
         known_set = set(known)
         return map_host(host, self.ns, lambda label: label in known_set) if self.enabled else host
 
+    # -- run time: commands sent into pods and what comes back ------------------------------------
+    def map_command(self, command: list[str], known: Iterable[str] = ()) -> list[str]:
+        """A command for `exec` with the lab's service hosts and SPIFFE ids turned into the cluster's."""
+        if not self.enabled:
+            return list(command)
+        known_set = {k for k in known if k}
+        return [map_text(arg, self.ns, lambda label: label in known_set) if isinstance(arg, str) else arg
+                for arg in command]
+
+    def unmap_text(self, text: str) -> str:
+        """Output read from the cluster (exec, logs, config dumps) with this learner's namespaces shown as the
+        lab's: every cluster namespace of the learner is `<prefix>-<ns>`, so the prefix is dropped wherever such
+        a name starts (host names, `/ns/<ns>/` in SPIFFE ids, Envoy cluster names, log fields)."""
+        if not self.enabled or not isinstance(text, str):
+            return text
+        return re.sub(rf"(?<![A-Za-z0-9_-]){re.escape(self.prefix or '')}-(?=[a-z0-9])", "", text)
+
+    def unmap_json(self, value: Any) -> Any:
+        """`unmap_text` over every string of parsed JSON (keys included)."""
+        if isinstance(value, str):
+            return self.unmap_text(value)
+        if isinstance(value, list):
+            return [self.unmap_json(v) for v in value]
+        if isinstance(value, dict):
+            return {self.unmap_text(k) if isinstance(k, str) else k: self.unmap_json(v) for k, v in value.items()}
+        return value
+
 
 # -- building blocks (pure, shared by map and unmap) -------------------------------------------
 
@@ -182,6 +213,18 @@ def map_url(value: Any, f: NsFunc, short_ok: Callable[[str], bool]) -> Any:
     scheme, _, rest = value.partition("://")
     authority, slash, path = rest.partition("/")
     return f"{scheme}://{map_host_port(authority, f, short_ok)}{slash}{path}"
+
+
+# A host name as it stands in a command line: dotted labels, maybe a leading `*.`.
+_HOST_TOKEN = re.compile(r"(?<![A-Za-z0-9_.-])(?:\*\.)?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+")
+_SPIFFE_NS = re.compile(r"(/ns/)([a-z0-9]([-a-z0-9]*[a-z0-9])?)(?=/sa/)")
+
+
+def map_text(text: str, f: NsFunc, short_ok: Callable[[str], bool]) -> str:
+    """Service hosts (`map_host`: FQDN and `.svc` forms always, `svc.ns` when `short_ok(ns)`) and the
+    namespace of SPIFFE ids / principals (`.../ns/<ns>/sa/...`) anywhere in a piece of text."""
+    text = _SPIFFE_NS.sub(lambda m: m.group(1) + f(m.group(2)), text)
+    return _HOST_TOKEN.sub(lambda m: map_host(m.group(0), f, short_ok), text)
 
 
 def map_ns_slash(value: Any, f: NsFunc, host: Callable[[Any], Any] | None = None) -> Any:

@@ -8,6 +8,7 @@ from ..resources.loader import load_documents
 from .base import AppliedObject, YamlSource
 from .kube_images import rewrite_images
 from .kube_prefix import SYSTEM_NAMESPACES, namespaces_in
+from .kube_restore import RESTORE_ANNOTATION, record_for_apply, record_for_labels
 from .kube_client import (CREATED_LABEL, FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL, KubeApi,
                           looks_like_kind)
 
@@ -30,6 +31,15 @@ class KubeWrites(KubeApi):
                 return
             raise LabkitError(f"refusing to {action} a cluster-wide {kind} in a workshop "
                               f"(prefix {self.nsmap.prefix!r})", kind=kind, name=name, hint=hint)
+
+    def _refuse_other_learners(self, labels: dict, kind: str, name: str, namespace: str | None) -> None:
+        """Never take an object another learner's labkit wrote (a shared Secret or Gateway in istio-system)."""
+        owner = labels.get(OWNER_LABEL)
+        if owner and owner != (self.nsmap.prefix or ""):
+            raise LabkitError(f"{kind} {name} belongs to another learner ({OWNER_LABEL}={owner}); refusing to "
+                              "overwrite it", kind=kind, name=name, namespace=namespace,
+                              hint="use a name of your own, or ask the instructor; a shared object in "
+                                   "istio-system is set up once for everybody")
 
     def _labels(self, created: bool) -> dict[str, str]:
         labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
@@ -110,11 +120,16 @@ class KubeWrites(KubeApi):
         self._guard_write(kind, name, namespace, resource.namespaced, "write")
         with self._errors("apply", kind=kind, name=name, namespace=namespace):
             existing = self._fetch(resource, name, namespace)
-        was_created = existing is None or \
-            ((existing.get("metadata") or {}).get("labels") or {}).get(CREATED_LABEL) == "true"
+        existing_labels = ((existing or {}).get("metadata") or {}).get("labels") or {}
+        self._refuse_other_learners(existing_labels, kind, name, namespace)
+        was_created = existing is None or existing_labels.get(CREATED_LABEL) == "true"
         labels = dict(meta.get("labels") or {})
         labels.update(self._labels(was_created))
         meta["labels"] = labels
+        if existing is not None and not was_created:
+            # Remember what this apply overwrites, so down() can put it back (kube_restore).
+            meta["annotations"] = {**(meta.get("annotations") or {}),
+                                   RESTORE_ANNOTATION: record_for_apply(existing, obj)}
         if namespace and self.nsmap.enabled and namespace not in batch_namespaces:
             self._ensure_namespace(namespace)
         with self._errors("apply", kind=kind, name=name, namespace=namespace):
@@ -238,7 +253,16 @@ class KubeWrites(KubeApi):
         resource = self._resource("v1", "Namespace")
         real = self.nsmap.ns(namespace)
         self._guard_write("Namespace", real, None, False, "label")
-        body = {"metadata": {"labels": {str(k): (None if v is None else str(v)) for k, v in labels.items()}}}
+        wanted = {str(k): (None if v is None else str(v)) for k, v in labels.items()}
+        body: dict = {"metadata": {"labels": dict(wanted)}}
+        with self._errors("label", kind="Namespace", name=real):
+            existing = self._fetch(resource, real, None)
+        existing_labels = ((existing or {}).get("metadata") or {}).get("labels") or {}
+        if existing is not None and existing_labels.get(CREATED_LABEL) != "true":
+            # A namespace labkit did not create: mark it and remember the labels' values, for down() to restore.
+            self._refuse_other_learners(existing_labels, "Namespace", real, None)
+            body["metadata"]["labels"].update({k: v for k, v in self._labels(False).items()})
+            body["metadata"]["annotations"] = {RESTORE_ANNOTATION: record_for_labels(existing, wanted)}
         from kubernetes.client.exceptions import ApiException
         try:
             self._req("patch", resource, body=body, name=real, content_type="application/merge-patch+json",

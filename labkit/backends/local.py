@@ -25,6 +25,7 @@ from ..envoy_binary import envoy_path
 from ..errors import LabkitError
 from ..kubeapi import KubeAPIServer, kubeconfig_path
 from ..kubeapi.events import EventLog
+from ..kubeapi.cluster_objects import Cluster
 from ..model.addressing import control_plane_ip
 from ..model.deployments import AddressAllocator, reconcile_pods
 from ..model.mesh import ROOT_NAMESPACE, build_model
@@ -166,8 +167,12 @@ class LocalLab(LabBase):
             self._shutdown_processes()
             raise
         atexit.register(self._shutdown_processes)
+        # The node is where NodePorts answer (_node_address); istiod's pod IP is where the xDS server listens.
+        cluster = Cluster(node_ip=self._node_address(), istiod_ip=control_plane_ip(self.settings.subnet),
+                          native_sidecars=self.settings.native_sidecars)
         self.api = KubeAPIServer(self.store, self.state_dir, self, lambda: read_status(self.state_dir),
-                                 on_write=self._converge_after_api_write, events=self.events.list).start()
+                                 on_write=self._converge_after_api_write, events=self.events.list,
+                                 cluster=cluster).start()
         self._doorbell = Doorbell(self.state_dir)
         self._watcher = threading.Thread(target=self._watch, name="labkit-watch", daemon=True)
         self._watcher.start()

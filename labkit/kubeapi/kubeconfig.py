@@ -53,14 +53,25 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def write_kubeconfig(path: Path, url: str, credentials: Credentials) -> Path:
+def write_user_kubeconfig(path: Path, state_dir: Path, user: str, group: str | None = None) -> Path:
+    """A kubeconfig for another user of a running mesh's API (a workshop learner): a client certificate from
+    the lab CA with CN `user` and O `group`, which the API's RBAC (kubeapi/authz.py) then judges.
+    As on a cluster (a CSR signed by the cluster CA), nothing but the bindings decides what it may do."""
+    admin = yaml.safe_load(kubeconfig_path(state_dir).read_text())
+    ca = MeshCA.load_or_create(Path(state_dir) / "ca")
+    cert = make_client_cert(ca, user, org=group, sans=[], key_type="ec")
+    url = admin["clusters"][0]["cluster"]["server"]
+    return write_kubeconfig(Path(path), url, Credentials(cert, cert, ca.root_pem), user=user)
+
+
+def write_kubeconfig(path: Path, url: str, credentials: Credentials, user: str = USER) -> Path:
     config = {
         "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": CONTEXT,
         "clusters": [{"name": CONTEXT, "cluster": {"server": url,
                                                    "certificate-authority-data": _b64(credentials.ca_pem)}}],
-        "users": [{"name": USER, "user": {"client-certificate-data": _b64(credentials.client.cert_pem),
+        "users": [{"name": user, "user": {"client-certificate-data": _b64(credentials.client.cert_pem),
                                           "client-key-data": _b64(credentials.client.key_pem)}}],
-        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": USER, "namespace": "default"}}],
+        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": user, "namespace": "default"}}],
     }
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds a private key

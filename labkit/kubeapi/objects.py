@@ -1,22 +1,29 @@
 """Reading the store as the API server serves it: rendered views, apiVersion of the request, selectors."""
 from __future__ import annotations
 
+import builtins
+
 from typing import Callable
 
 from ..model.owners import owner_deployment
+from ..constants import ROOT_NAMESPACE
 from ..resources.store import BUILTIN_NAMESPACES, Store
+from . import cluster_objects
+from .cluster_objects import Cluster
 from .registry import Resource
 from .views import deployment_view, namespace_view, pod_view, seconds, service_view
 
 
 class Objects:
     def __init__(self, store: Store, read_status: Callable[[], dict],
-                 events: Callable[[str | None], list[dict]] = lambda namespace: []):
+                 events: Callable[[str | None], list[dict]] = lambda namespace: [], cluster: Cluster | None = None):
         """read_status: the mesh's published status ({"observed_generation", "pods": [rows]}); events: the
-        Events the mesh owner recorded, by namespace (None: all)."""
+        Events the mesh owner recorded, by namespace (None: all); cluster: what the node, istiod and the
+        injector webhook show (labkit/kubeapi/cluster_objects.py)."""
         self.store = store
         self.read_status = read_status
         self.events = events
+        self.cluster = cluster or Cluster()
 
     def resource_version(self) -> str:
         return str(self.store.generation)
@@ -41,6 +48,7 @@ class Objects:
         if resource.kind == "Endpoints":
             return []  # endpoints live in the mesh model
         generation, stored = self.store.snapshot()
+        rendered = self._cluster_objects(resource.kind, namespace, stored)
         objects = [o for o in stored if o["kind"] == resource.kind
                    and (namespace is None or o["metadata"].get("namespace") == namespace)]
         if resource.kind in ("Pod", "Deployment"):
@@ -64,11 +72,30 @@ class Objects:
             names = {o["metadata"]["name"] for o in objects}
             objects += [self._builtin_namespace(n, stored) for n in BUILTIN_NAMESPACES if n not in names]
             objects = [namespace_view(o) for o in objects]
+        objects += rendered
         for obj in objects:
             obj["apiVersion"] = resource.group_version(version)
             if obj["metadata"].get("creationTimestamp"):
                 obj["metadata"]["creationTimestamp"] = seconds(obj["metadata"]["creationTimestamp"])
         return sorted(objects, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+
+    def _cluster_objects(self, kind: str, namespace: str | None,
+                         stored: builtins.list[dict]) -> builtins.list[dict]:
+        """The node, istiod and the injector webhook: rendered, with the age of the oldest stored object."""
+        if kind not in ("Node", "MutatingWebhookConfiguration", "Pod", "Deployment"):
+            return []
+        if kind in ("Pod", "Deployment") and namespace not in (None, ROOT_NAMESPACE):
+            return []
+        created = min((o["metadata"].get("creationTimestamp", "") for o in stored), default="") or None
+        cluster = Cluster(self.cluster.node_ip, self.cluster.istiod_ip, self.cluster.native_sidecars, created)
+        if kind == "Node":
+            return [cluster_objects.node(cluster)]
+        if kind == "MutatingWebhookConfiguration":
+            return cluster_objects.webhook_configurations(cluster)
+        if kind == "Pod":
+            return [cluster_objects.istiod_pod(cluster)]
+        istiod = cluster_objects.istiod_deployment(cluster)
+        return [deployment_view(istiod, [cluster_objects.istiod_pod(cluster)], True)]
 
     def get(self, resource: Resource, namespace: str | None, name: str, version: str | None = None) -> dict | None:
         return next((o for o in self.list(resource, namespace, version) if o["metadata"]["name"] == name), None)

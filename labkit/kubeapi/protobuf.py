@@ -24,6 +24,16 @@ SCHEMAS: dict[str, dict] = {
                   4: ("immutable", bool)},
     "ServiceAccount": {1: ("metadata", OBJECT_META), 4: ("automountServiceAccountToken", bool)},
 }
+# `kubectl auth whoami` / `auth can-i` (k8s.io/api authentication/v1 and authorization/v1 generated.proto).
+RESOURCE_ATTRIBUTES = {1: ("namespace", str), 2: ("verb", str), 3: ("group", str), 4: ("version", str),
+                       5: ("resource", str), 6: ("subresource", str), 7: ("name", str)}
+SCHEMAS.update({
+    "SelfSubjectReview": {1: ("metadata", OBJECT_META)},
+    "SelfSubjectAccessReview": {1: ("metadata", OBJECT_META), 2: ("spec", {
+        1: ("resourceAttributes", RESOURCE_ATTRIBUTES),
+        2: ("nonResourceAttributes", {1: ("path", str), 2: ("verb", str)})})},
+    "SelfSubjectRulesReview": {1: ("metadata", OBJECT_META), 2: ("spec", {1: ("namespace", str)})},
+})
 UNKNOWN: dict = {1: ("typeMeta", {1: ("apiVersion", str), 2: ("kind", str)}), 2: ("raw", bytes)}
 
 

@@ -73,6 +73,12 @@ def _build() -> dict[str, Resource]:
                  verbs=("create",)),
         Resource("SelfSubjectAccessReview", "authorization.k8s.io", ("v1",), "selfsubjectaccessreviews", False,
                  verbs=("create",)),
+        Resource("SelfSubjectRulesReview", "authorization.k8s.io", ("v1",), "selfsubjectrulesreviews", False,
+                 verbs=("create",)),
+        # What every cluster with Istio has, rendered rather than stored (kubeapi/cluster_objects.py).
+        Resource("Node", "", ("v1",), "nodes", False, ("no",), verbs=READ_ONLY),
+        Resource("MutatingWebhookConfiguration", "admissionregistration.k8s.io", ("v1",),
+                 "mutatingwebhookconfigurations", False, categories=("api-extensions",), verbs=READ_ONLY),
     ]
     for info in KINDS.values():
         categories: tuple[str, ...] = ISTIO_CATEGORIES.get(info.group, ())

@@ -17,25 +17,29 @@ from ..certs import MeshCA
 from ..errors import LabkitError
 from ..resources.store import Store
 from . import discovery, protobuf
+from .authz import Authorizer, request_of, user_of
+from .cluster_objects import Cluster, is_control_plane_pod
 from .handlers import Request, ResourceHandlers
-from .kubeconfig import USER, issue, kubeconfig_path, server_context, write_kubeconfig
+from ..model.k8s_rbac import Request as AccessRequest, User
+from .kubeconfig import issue, kubeconfig_path, server_context, write_kubeconfig
 from .objects import Objects
 from .podio import client_gone, follow_logs, last_lines, websocket_exec
 from .registry import READ_ONLY, lookup
 from .status import ApiError, bad_request, method_not_allowed, not_found
 
 MAX_BODY = 4 * 1024 * 1024
-REVIEWS = ("SelfSubjectReview", "SelfSubjectAccessReview")
-GROUPS = ["system:masters", "system:authenticated"]
+REVIEWS = ("SelfSubjectReview", "SelfSubjectAccessReview", "SelfSubjectRulesReview")
 
 
-def review(kind: str, api_version: str) -> dict:
-    """The only user is the lab's admin (group system:masters, like kubeadm's admin.conf): it may do anything."""
+def review(kind: str, api_version: str, user: User, spec: dict, authorizer: Authorizer) -> dict:
+    """The self-reviews: who am I (`kubectl auth whoami`), may I (`auth can-i`), what may I (`can-i --list`)."""
     if kind == "SelfSubjectReview":
-        status: dict = {"userInfo": {"username": USER, "groups": GROUPS}}
+        status: dict = {"userInfo": {"username": user.name, "groups": list(user.groups)}}
+    elif kind == "SelfSubjectAccessReview":
+        status = authorizer.access_review(user, spec)
     else:
-        status = {"allowed": True, "reason": "the local mesh's admin (system:masters)"}
-    return {"kind": kind, "apiVersion": api_version, "metadata": {}, "spec": {}, "status": status}
+        status = authorizer.rules_review(user, spec)
+    return {"kind": kind, "apiVersion": api_version, "metadata": {}, "spec": spec, "status": status}
 
 
 class PodAccess(Protocol):
@@ -124,8 +128,15 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _authenticated(self) -> bool:
-        subject = dict(item[0] for item in (self.connection.getpeercert() or {}).get("subject", ()))
-        if subject.get("commonName") == USER:
+        """Any client certificate the lab CA signed gets in (TLS checked that); CN is the user, O its groups.
+        What the user may do is RBAC's answer (authz.py): the lab's admin is in system:masters."""
+        subject: dict[str, list[str]] = {}
+        for rdn in (self.connection.getpeercert() or {}).get("subject", ()):
+            for key, value in rdn:
+                subject.setdefault(key, []).append(value)
+        user = user_of(subject)
+        if user is not None:
+            self.user = user
             return True
         self.send_status_error(401, "Unauthorized", "Unauthorized")
         return False
@@ -171,7 +182,9 @@ class _Handler(BaseHTTPRequestHandler):
         parts = [p for p in url.path.split("/") if p]
         query = parse_qs(url.query)
         api = self.server.api
-        if method == "GET":
+        if method == "GET" and not (parts and parts[0] in ("api", "apis") and len(parts) > 2 + (parts[0] == "apis")):
+            # Discovery, /version, /openapi: non-resource URLs (system:discovery lets every user read them).
+            api.authorizer.check(self.user, AccessRequest("get", path=url.path.rstrip("/") or "/"))
             static = self._static(parts, api)
             if static is not None:
                 self.send_json(200, static)
@@ -201,8 +214,12 @@ class _Handler(BaseHTTPRequestHandler):
         req = Request(resource, version, namespace, name, query, self.headers.get("Accept", ""))
         handlers = api.handlers
         watch = watch or query.get("watch", [""])[0] in ("1", "true")
+        api.authorizer.check(self.user, request_of(method, resource.group, resource.plural, namespace, name, sub,
+                                                   watch))
         if resource.kind in REVIEWS and method == "POST":
-            self.send_json(201, review(resource.kind, resource.group_version(version)))
+            spec = (self._json(self._body()) or {}).get("spec") or {}
+            self.send_json(201, review(resource.kind, resource.group_version(version), self.user, spec,
+                                       api.authorizer))
             return
         if sub in ("exec", "log"):
             self._pod_io(req, sub, method)
@@ -306,6 +323,9 @@ class _Handler(BaseHTTPRequestHandler):
         if container not in names + [c["name"] for c in pod["spec"].get("initContainers") or []]:
             raise bad_request(f"container {container} is not valid for pod {req.name}")
         if sub == "exec":
+            if is_control_plane_pod(req.namespace, req.name):
+                raise bad_request(f"exec into {req.name} is not possible on the local mesh: istiod is not a pod "
+                                  "here (its log is: kubectl logs -n istio-system deploy/istiod)")
             command = req.query.get("command", [])
             if not command:
                 raise bad_request("you must specify at least 1 command")
@@ -348,12 +368,14 @@ class KubeAPIServer:
     """Serve the Kubernetes API for a lab's store; write its kubeconfig."""
 
     def __init__(self, store: Store, state_dir: Path, pods: PodAccess, read_status, on_write=lambda: None,
-                 events=lambda namespace=None: []):
+                 events=lambda namespace=None: [], cluster: Cluster | None = None):
         """pods: exec and logs; read_status: the mesh's published pod status; on_write: after each write;
-        events: the Events recorded so far (labkit/kubeapi/events.py), by namespace."""
+        events: the Events recorded so far (labkit/kubeapi/events.py), by namespace; cluster: the node's and
+        istiod's addresses (kubeapi/cluster_objects.py)."""
         self.state_dir = Path(state_dir)
-        self.objects = Objects(store, read_status, events)
+        self.objects = Objects(store, read_status, events, cluster)
         self.handlers = ResourceHandlers(store, self.objects, on_write)
+        self.authorizer = Authorizer(store)
         self.pods = pods
         self.stopping = threading.Event()
         self.exec_sessions: set = set()   # running `kubectl exec` commands, ended when the API stops

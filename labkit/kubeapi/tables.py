@@ -107,6 +107,23 @@ def _service(svc: dict) -> tuple[list, list]:
              spec.get("externalName", "<none>"), _ports(spec), age(svc), _labels(spec.get("selector"))])
 
 
+def _node(node: dict) -> tuple[list, list]:
+    """kubectl's node printer: STATUS, ROLES, AGE, VERSION; wide adds the addresses and the runtime."""
+    status, labels = node.get("status") or {}, node["metadata"].get("labels") or {}
+    ready: dict = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/"))
+    info = status.get("nodeInfo") or {}
+    address = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    return ([col("Status", description="The status of the node"), col("Roles", description="The roles of the node"),
+             AGE, col("Version", description="Kubelet Version reported by the node."),
+             col("Internal-IP", priority=1), col("External-IP", priority=1), col("OS-Image", priority=1),
+             col("Kernel-Version", priority=1), col("Container-Runtime", priority=1)],
+            ["Ready" if ready.get("status") == "True" else "NotReady", ",".join(roles) or "<none>", age(node),
+             info.get("kubeletVersion", ""), address.get("InternalIP", "<none>"), address.get("ExternalIP", "<none>"),
+             info.get("osImage", "<unknown>"), info.get("kernelVersion", "<unknown>"),
+             info.get("containerRuntimeVersion", "<unknown>")])
+
+
 def _data_count(obj: dict) -> int:
     return len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
 
@@ -125,7 +142,10 @@ SIMPLE = {
                             [",".join(f"{a['ip']}:{p['port']}" for s in o.get("subsets") or []
                                       for a in s.get("addresses") or [] for p in s.get("ports") or [])
                              or "<none>", age(o)]),
-    "Pod": _pod, "Deployment": _deployment, "Service": _service,
+    "Pod": _pod, "Deployment": _deployment, "Service": _service, "Node": _node,
+    "MutatingWebhookConfiguration": lambda o: ([col("Webhooks", "integer", description="Webhooks is a list of "
+                                                    "webhooks and the affected resources and operations."), AGE],
+                                               [len(o.get("webhooks") or []), age(o)]),
 }
 
 # Istio's CRDs: (column, JSONPath-like field path, description) before Age.

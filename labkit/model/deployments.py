@@ -12,6 +12,7 @@ import secrets as random_names
 
 from ..constants import PROXY_CONTAINER
 from .addressing import MAX_POD_INDEX
+from .injection import wants_sidecar
 from .owners import HASH_LABEL, owner_deployment, replica_set_name
 from ..errors import LabkitError
 
@@ -38,19 +39,6 @@ def template_hash(deployment: dict) -> str:
     template = deployment["spec"]["template"]
     digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).digest()
     return _safe_encode(int.from_bytes(digest[:8], "big"), 10)
-
-
-def wants_sidecar(namespace_labels: dict, pod_labels: dict, pod_annotations: dict) -> bool:
-    """Istio's injection decision for a new pod (namespace label, then pod label/annotation)."""
-    pod_choice = pod_labels.get("sidecar.istio.io/inject", pod_annotations.get("sidecar.istio.io/inject"))
-    ns_choice = namespace_labels.get("istio-injection")
-    if ns_choice == "disabled":
-        return False
-    if pod_choice is not None and str(pod_choice).lower() == "false":
-        return False
-    if ns_choice == "enabled" or "istio.io/rev" in namespace_labels:
-        return True
-    return pod_choice is not None and str(pod_choice).lower() == "true"
 
 
 def _inject(spec: dict, labels: dict, annotations: dict, deployment: str, native: bool) -> None:
@@ -90,7 +78,7 @@ def _make_pod(deployment: dict, namespace_labels: dict, index: int, thash: str, 
     labels[HASH_LABEL] = thash
     spec = template.get("spec") or {}
     if not any(c.get("image", "").find("istio/proxyv2") >= 0 for c in spec.get("containers", [])) \
-            and wants_sidecar(namespace_labels, labels, annotations):
+            and wants_sidecar(namespace_labels, labels, annotations, meta.get("namespace")):
         _inject(spec, labels, annotations, meta["name"], native)
     replica_set = replica_set_name(meta["name"], thash)
     name = f"{replica_set}-{_safe_encode(random_names.randbits(32), 5)}"

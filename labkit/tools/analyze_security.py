@@ -5,7 +5,7 @@ import re
 from typing import Iterator
 
 from ..model.addressing import service_hostnames
-from ..model.deployments import wants_sidecar
+from ..model.injection import wants_sidecar
 from ..model.mesh import ROOT_NAMESPACE, Pod, workload_selector
 from ..model.peerauth import STRICT, effective_mtls, ignored_policies
 from . import tls_status
