@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..model.deployments import HASH_LABEL, template_hash
 from ..model.owners import owner_deployment
 from ..resources.store import BUILTIN_NAMESPACES, Store
 from .registry import Resource
-from .views import deployment_view, namespace_view, pod_view, seconds, service_view
+from .views import (deployment_view, namespace_view, pod_view, replica_set_view, seconds, service_view,
+                    with_owner_uids)
 
 
 class Objects:
@@ -43,21 +45,30 @@ class Objects:
         generation, stored = self.store.snapshot()
         objects = [o for o in stored if o["kind"] == resource.kind
                    and (namespace is None or o["metadata"].get("namespace") == namespace)]
-        if resource.kind in ("Pod", "Deployment"):
+        if resource.kind in ("Pod", "Deployment", "ReplicaSet"):
             status = self.read_status()
             rows = {(r["namespace"], r["pod"]): r for r in status["pods"]}
-            pods = {(p["metadata"]["namespace"], p["metadata"]["name"]):
-                    pod_view(p, rows.get((p["metadata"]["namespace"], p["metadata"]["name"])))
+            deployments = {(d["metadata"]["namespace"], d["metadata"]["name"]): d
+                           for d in stored if d["kind"] == "Deployment"}
+            pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): with_owner_uids(
+                    pod_view(p, rows.get((p["metadata"]["namespace"], p["metadata"]["name"]))),
+                    deployments.get((p["metadata"]["namespace"], owner_deployment(p["metadata"]))))
                     for p in stored if p["kind"] == "Pod"}
+
+            def owned(deployment: dict) -> list[dict]:
+                meta = deployment["metadata"]
+                return [pod for (ns, _), pod in pods.items() if ns == meta["namespace"]
+                        and owner_deployment(pod["metadata"]) == meta["name"]]
+
             if resource.kind == "Pod":
                 objects = [pods[(o["metadata"]["namespace"], o["metadata"]["name"])] for o in objects]
-            else:
+            elif resource.kind == "Deployment":
                 observed = status["observed_generation"]
-                objects = [deployment_view(
-                    o, [pods[(p["metadata"]["namespace"], p["metadata"]["name"])] for p in stored
-                        if p["kind"] == "Pod" and p["metadata"]["namespace"] == o["metadata"]["namespace"]
-                        and owner_deployment(p["metadata"]) == o["metadata"]["name"]],
-                    observed >= int(o["metadata"].get("resourceVersion", 0))) for o in objects]
+                objects = [deployment_view(o, owned(o), observed >= int(o["metadata"].get("resourceVersion", 0)))
+                           for o in objects]
+            else:
+                objects = [rs for d in deployments.values() if namespace is None or d["metadata"]["namespace"] == namespace
+                           for rs in self._replica_sets(d, owned(d))]
         elif resource.kind == "Service":
             objects = [service_view(o) for o in objects]
         elif resource.kind == "Namespace":
@@ -69,6 +80,14 @@ class Objects:
             if obj["metadata"].get("creationTimestamp"):
                 obj["metadata"]["creationTimestamp"] = seconds(obj["metadata"]["creationTimestamp"])
         return sorted(objects, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+
+    @staticmethod
+    def _replica_sets(deployment: dict, pods: list[dict]) -> list[dict]:
+        """The current template's ReplicaSet, and an older one for as long as pods of its template remain."""
+        hashes = [template_hash(deployment)]
+        hashes += sorted({h for p in pods if (h := (p["metadata"].get("labels") or {}).get(HASH_LABEL))} - set(hashes))
+        return [replica_set_view(deployment, h, [p for p in pods if p["metadata"]["labels"].get(HASH_LABEL) == h])
+                for h in hashes]
 
     def get(self, resource: Resource, namespace: str | None, name: str, version: str | None = None) -> dict | None:
         return next((o for o in self.list(resource, namespace, version) if o["metadata"]["name"] == name), None)

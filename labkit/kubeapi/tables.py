@@ -88,6 +88,22 @@ def _deployment(dep: dict) -> tuple[list, list]:
              _labels((spec.get("selector") or {}).get("matchLabels"))])
 
 
+def _replica_set(rs: dict) -> tuple[list, list]:
+    """printReplicaSet in pkg/printers/internalversion/printers.go."""
+    status, spec = rs.get("status", {}), rs["spec"]
+    containers = spec["template"]["spec"].get("containers", [])
+    return ([col("Desired", "integer", description="Number of desired pods. This is a pointer to distinguish "
+                 "between explicit zero and unspecified."),
+             col("Current", "integer", description="Replicas is the most recently observed number of replicas."),
+             col("Ready", "integer", description="The number of ready replicas for this replica set."),
+             AGE, col("Containers", priority=1, description="Names of each container in the template."),
+             col("Images", priority=1, description="Images referenced by each container in the template."),
+             col("Selector", priority=1, description="Label selector for pods.")],
+            [spec.get("replicas", 1), status.get("replicas", 0), status.get("readyReplicas", 0), age(rs),
+             ",".join(c["name"] for c in containers), ",".join(c.get("image", "") for c in containers),
+             _labels((spec.get("selector") or {}).get("matchLabels"))])
+
+
 def _ports(spec: dict) -> str:
     out = []
     for port in spec.get("ports") or []:
@@ -125,7 +141,7 @@ SIMPLE = {
                             [",".join(f"{a['ip']}:{p['port']}" for s in o.get("subsets") or []
                                       for a in s.get("addresses") or [] for p in s.get("ports") or [])
                              or "<none>", age(o)]),
-    "Pod": _pod, "Deployment": _deployment, "Service": _service,
+    "Pod": _pod, "Deployment": _deployment, "Service": _service, "ReplicaSet": _replica_set,
 }
 
 # Istio's CRDs: (column, JSONPath-like field path, description) before Age.

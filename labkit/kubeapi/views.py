@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import uuid
 
 from ..model.deployments import HASH_LABEL, template_hash
+from ..model.owners import replica_set_name
 
 NODE_NAME = "labkit-local"
 NODE_IP = "127.0.0.1"
@@ -122,7 +124,7 @@ def deployment_view(deployment: dict, pods: list[dict], observed: bool) -> dict:
              "lastUpdateTime": now, "lastTransitionTime": now},
             {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"
              if len(available) >= replicas else "ReplicaSetUpdated",
-             "message": f'ReplicaSet "{meta["name"]}-{current[:9]}" has '
+             "message": f'ReplicaSet "{replica_set_name(meta["name"], current)}" has '
              + ("successfully progressed." if len(available) >= replicas else "is progressing."),
              "lastUpdateTime": now, "lastTransitionTime": now},
         ],
@@ -141,6 +143,66 @@ def deployment_view(deployment: dict, pods: list[dict], observed: bool) -> dict:
     _default_protocols(spec["template"]["spec"].get("containers") or [])
     spec.setdefault("progressDeadlineSeconds", 600)
     return out
+
+
+def replica_set_uid(deployment: dict, thash: str) -> str:
+    """A stable uid for the ReplicaSet of one template of a Deployment (it is rendered, not stored)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"labkit:{deployment['metadata'].get('uid', '')}:{thash}"))
+
+
+def replica_set_view(deployment: dict, thash: str, pods: list[dict]) -> dict:
+    """The ReplicaSet the deployment controller keeps for one pod template of `deployment`.
+
+    As pkg/controller/deployment (getNewReplicaSet) writes it: named `<deployment>-<pod-template-hash>`,
+    the hash added to its labels, selector and template labels, owned by the Deployment (controller,
+    blockOwnerDeletion), the replica annotations the controller sets; the current template's
+    ReplicaSet wants `spec.replicas` pods, an older one 0. pods: this template's pods as pod_view renders them.
+    """
+    meta = deployment["metadata"]
+    spec = deployment["spec"]
+    current = template_hash(deployment) == thash
+    replicas = spec.get("replicas", 1)
+    template = copy.deepcopy(spec["template"])
+    template.setdefault("metadata", {})
+    template["metadata"]["labels"] = {**(template["metadata"].get("labels") or {}), HASH_LABEL: thash}
+    _default_protocols((template.get("spec") or {}).get("containers") or [])
+    selector = copy.deepcopy(spec.get("selector") or {})
+    selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: thash}
+    created = min((p["metadata"].get("creationTimestamp") or "" for p in pods), default="") \
+        or meta.get("creationTimestamp")
+    ready = [p for p in pods if _is_ready(p)]
+    status: dict = {"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": len(ready),
+                    "availableReplicas": len(ready), "observedGeneration": 1}
+    for key in ("fullyLabeledReplicas", "readyReplicas", "availableReplicas"):
+        if not status[key]:
+            del status[key]   # omitempty, as the API server writes it
+    return {
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {
+            "name": replica_set_name(meta["name"], thash), "namespace": meta["namespace"],
+            "uid": replica_set_uid(deployment, thash), "creationTimestamp": created,
+            "generation": 1, "resourceVersion": meta.get("resourceVersion", "1"),
+            "labels": dict(template["metadata"]["labels"]),
+            "annotations": {"deployment.kubernetes.io/desired-replicas": str(replicas),
+                            "deployment.kubernetes.io/max-replicas": str(replicas + -(-replicas // 4))},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": meta["name"],
+                                 "uid": meta.get("uid", ""), "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": {"replicas": replicas if current else 0, "selector": selector, "template": template},
+        "status": status,
+    }
+
+
+def with_owner_uids(pod: dict, deployment: dict | None) -> dict:
+    """A pod's ReplicaSet ownerReference carries the ReplicaSet's uid, as the controller writes it (kubectl
+    describe deployment and the garbage collector follow uids, not names)."""
+    if deployment is None:
+        return pod
+    thash = (pod["metadata"].get("labels") or {}).get(HASH_LABEL, "")
+    for ref in pod["metadata"].get("ownerReferences") or []:
+        if ref.get("kind") == "ReplicaSet" and ref.get("name") == replica_set_name(deployment["metadata"]["name"], thash):
+            ref["uid"] = replica_set_uid(deployment, thash)
+    return pod
 
 
 def _default_protocols(containers: list[dict]) -> None:
