@@ -2,10 +2,18 @@
 ServiceEntries. Expected shapes come from kubectl's printers and a cluster's answers."""
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
+import random
+import ssl
+import threading
 
 import pytest
 from kubectl_support import kubectl, normalise
+
+from labkit import certs
+from labkit.model.addressing import real_port
 
 pytestmark = pytest.mark.envoy
 
@@ -59,3 +67,122 @@ def test_rollout_restart_makes_a_new_replica_set(mesh):
     assert len(after) >= 1 and after[0] not in before
     check(kubectl(mesh, "get", after[0], "-n", "foo", "-o", "jsonpath={.spec.replicas}/{.status.readyReplicas}"),
           0, "1/1")
+
+
+# ---- ServiceEntry: TLS origination towards an external host (istio.io, "Egress TLS Origination") -----------
+
+@contextlib.contextmanager
+def external_https_server(tmp_path, host: str):
+    """A stand-in for an external HTTPS site (this machine has no internet): a Python HTTPS server with a
+    certificate for `host` from a CA of its own, on a loopback address of its own at the local mesh's port
+    for 443 (ports below 1024 are shifted by 20000). It answers with the SNI and path it was asked for."""
+    ca = certs.make_ca("external-root")
+    server = certs.make_server_cert(ca, host, [f"DNS:{host}"])
+    paths = certs.write_pem(server, tmp_path, "external")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(paths["cert"], paths["key"])
+    seen: dict = {}
+
+    def remember_sni(sock, name, _context):
+        seen["sni"] = name
+
+    context.sni_callback = remember_sni
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = f"external {self.path} sni={seen.get('sni')}\n".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    for _ in range(20):
+        address = f"127.{random.randint(200, 250)}.{random.randint(1, 250)}.10"
+        try:
+            httpd = http.server.ThreadingHTTPServer((address, real_port(443)), Answer)
+            break
+        except OSError:
+            continue
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield address, ca.cert_pem.decode()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+SERVICE_ENTRY = """
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api-external, namespace: foo}
+spec:
+  hosts: [api.external.example]
+  location: MESH_EXTERNAL
+  ports:
+  - {number: 80, name: http-port, protocol: HTTP, targetPort: 443}
+  - {number: 443, name: https-port, protocol: HTTPS}
+  resolution: STATIC
+  endpoints: [{address: ADDRESS}]
+"""
+ORIGINATE = """
+apiVersion: v1
+kind: Secret
+metadata: {name: external-ca, namespace: foo}
+stringData:
+  ca.crt: |
+CA
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: api-external, namespace: foo}
+spec:
+  host: api.external.example
+  workloadSelector: {matchLabels: {app: sleep}}
+  trafficPolicy:
+    portLevelSettings:
+    - port: {number: 80}
+      tls: {mode: SIMPLE, credentialName: external-ca}
+"""
+
+
+def test_service_entry_and_tls_origination_with_the_real_envoy(mesh, tmp_path):
+    host = "api.external.example"
+    with external_https_server(tmp_path, host) as (address, ca_pem):
+        entry = SERVICE_ENTRY.replace("ADDRESS", address)
+        check(kubectl(mesh, "apply", "-f", "-", stdin=entry), 0,
+              "serviceentry.networking.istio.io/api-external created")
+        check(kubectl(mesh, "get", "se", "-n", "foo"), 0, f"""
+NAME  HOSTS  LOCATION  RESOLUTION  AGE
+api-external  ["{host}"]  MESH_EXTERNAL  STATIC  AGE
+""")
+        # HTTPS straight from the app: the sidecar passes its TLS through (curl checks the site's certificate).
+        (tmp_path / "ca.pem").write_text(ca_pem)
+        direct = kubectl(mesh, "exec", "deploy/sleep", "-n", "foo", "--", "curl", "-sS", "--cacert",
+                         str(tmp_path / "ca.pem"), f"https://{host}/direct")
+        assert (direct.exit, direct.stdout) == (0, f"external /direct sni={host}\n"), direct
+        # Plain HTTP to port 80 reaches the HTTPS port without TLS: the site cannot answer it.
+        plain = kubectl(mesh, "exec", "deploy/sleep", "-n", "foo", "--", "curl", "-s", "-o", "/dev/null",
+                        "-w", "%{http_code}", f"http://{host}/politics")
+        assert plain.stdout != "200", plain
+        # The DestinationRule originates TLS on port 80, trusting the site's CA: the app keeps sending plain HTTP.
+        ca_block = "\n".join("    " + line for line in ca_pem.strip().splitlines())
+        applied = kubectl(mesh, "apply", "-f", "-", stdin=ORIGINATE.replace("CA", ca_block))
+        assert applied.exit == 0, applied.stderr
+        originated = kubectl(mesh, "exec", "deploy/sleep", "-n", "foo", "--", "curl", "-sS", f"http://{host}/politics")
+        assert (originated.exit, originated.stdout) == (0, f"external /politics sni={host}\n"), originated
+        # Trusting another CA fails verification: Envoy answers 503 instead of talking to an unverified site.
+        other = certs.make_ca("not-the-sites-root").cert_pem.decode()
+        other_block = "\n".join("    " + line for line in other.strip().splitlines())
+        assert kubectl(mesh, "apply", "-f", "-", stdin=ORIGINATE.replace("CA", other_block)).exit == 0
+        refused = kubectl(mesh, "exec", "deploy/sleep", "-n", "foo", "--", "curl", "-s", "-o", "/dev/null",
+                          "-w", "%{http_code}", f"http://{host}/politics")
+        assert refused.stdout == "503", refused
+        kubectl(mesh, "delete", "dr", "api-external", "-n", "foo")
+        kubectl(mesh, "delete", "secret", "external-ca", "-n", "foo")
+        check(kubectl(mesh, "delete", "se", "api-external", "-n", "foo"), 0,
+              'serviceentry.networking.istio.io "api-external" deleted from foo namespace')

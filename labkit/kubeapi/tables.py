@@ -152,6 +152,11 @@ CRD_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
     "VirtualService": [("Gateways", "spec.gateways", "The names of gateways and sidecars that should apply "
                         "these routes"),
                        ("Hosts", "spec.hosts", "The destination hosts to which traffic is being sent")],
+    "ServiceEntry": [("Hosts", "spec.hosts", "The hosts associated with the ServiceEntry"),
+                     ("Location", "spec.location", "Whether the service is external to the mesh or part of the "
+                      "mesh (MESH_EXTERNAL or MESH_INTERNAL)"),
+                     ("Resolution", "spec.resolution", "Service resolution mode for the hosts (NONE, STATIC, or "
+                      "DNS)")],
 }
 
 
