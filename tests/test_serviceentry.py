@@ -94,3 +94,13 @@ def test_a_destination_rule_for_an_entry_host_originates_tls_and_auto_mtls_does_
     api = entry_for_host(mesh, "bar", "api.example.com")
     assert client_tls(mesh, "bar", api, 80).mode == "SIMPLE"
     assert client_tls(mesh, "bar", api, 443).mode == "AUTO" and api.mesh_external
+
+
+def test_the_analyzer_finds_a_service_entry_host_a_virtual_service_routes_to():
+    from labkit.tools.analyze import analyze_documents
+    vs = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+          "metadata": {"name": "api", "namespace": "foo"},
+          "spec": {"hosts": ["api.example.com"], "http": [{"route": [{"destination": {"host": "api.example.com"}}]}]}}
+    missing = [m for m in analyze_documents([vs]) if m.code == "IST0101"]
+    assert missing and "api.example.com" in missing[0].text
+    assert [m for m in analyze_documents([vs, entry(GOOD)]) if m.code == "IST0101"] == []
