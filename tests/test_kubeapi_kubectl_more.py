@@ -5,12 +5,18 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import os
 import random
+import re
+import socket
 import ssl
+import subprocess
 import threading
+import urllib.error
+import urllib.request
 
 import pytest
-from kubectl_support import kubectl, normalise
+from kubectl_support import kubectl, kubectl_binary, normalise
 
 from labkit import certs
 from labkit.model.addressing import real_port
@@ -231,3 +237,59 @@ DESCRIPTION:
     assert missing.exit == 1 and 'field "mood" does not exist' in missing.stderr
     replica_sets = kubectl(mesh, "explain", "rs.spec.template")
     assert replica_sets.exit == 0 and "KIND:       ReplicaSet" in replica_sets.stdout
+
+
+# ---- kubectl port-forward: SPDY over WebSocket (and plain SPDY), to the app inside the pod -------------------
+
+@contextlib.contextmanager
+def port_forward(mesh, *args: str, env_extra: dict | None = None):
+    """`kubectl port-forward ... :PORT` running; yields (local port, process)."""
+    env = {**os.environ, "KUBECONFIG": str(mesh.kubeconfig), "KUBECACHEDIR": str(mesh.state_dir / "kube-cache"),
+           **(env_extra or {})}
+    process = subprocess.Popen([kubectl_binary(), "port-forward", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = process.stdout.readline()   # "Forwarding from 127.0.0.1:PORT -> 8080"
+        match = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)", line)
+        assert match, (line, process.stderr.read() if process.poll() is not None else "")
+        yield int(match.group(1)), process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as answer:
+        return answer.code, answer.read().decode()
+
+
+@pytest.mark.parametrize("transport", ["websocket", "spdy"])
+def test_port_forward_to_a_pod_and_a_service(mesh, transport):
+    # kubectl tries SPDY over WebSocket first; KUBECTL_PORT_FORWARD_WEBSOCKETS=false makes it use plain SPDY.
+    env = {"KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"} if transport == "spdy" else {}
+    pod = kubectl(mesh, "get", "pods", "-n", "foo", "-l", "app=httpbin", "-o", "name").stdout.strip()
+    with port_forward(mesh, pod, "-n", "foo", ":8080", env_extra=env) as (port, _):
+        for _ in range(3):   # several connections over one port-forward
+            status, body = get(port, "/headers")
+            assert status == 200 and '"Host"' in body
+        # The app answers directly: forwarded traffic does not pass the sidecar (no x-forwarded-client-cert).
+        assert "X-Forwarded-Client-Cert" not in body
+    # svc/httpbin port 8000 → the Service's targetPort 8080 on one of its pods (kubectl translates it).
+    with port_forward(mesh, "svc/httpbin", "-n", "foo", ":8000", env_extra=env) as (port, process):
+        status, body = get(port, "/status/418")
+        assert status == 418
+    assert process.returncode is not None
+    with pytest.raises(OSError):   # kubectl is gone: nothing listens there any more
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_port_forward_to_a_port_nothing_listens_on_reports_the_error(mesh):
+    with port_forward(mesh, "deploy/httpbin", "-n", "foo", ":9999") as (port, process):
+        with pytest.raises(OSError):
+            get(port, "/")
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    assert "error forwarding port 9999" in stderr and "connection refused" in stderr.lower()

@@ -23,6 +23,7 @@ KUBERNETES_VERSION = {"major": "1", "minor": "37", "emulationMajor": "1", "emula
                       "platform": "linux/amd64"}
 SUBRESOURCES: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
     "Pod": [("exec", "PodExecOptions", ("create", "get")), ("log", "Pod", ("get",)),
+            ("portforward", "PodPortForwardOptions", ("create", "get")),
             ("status", "Pod", ("get", "patch", "update"))],
     "Deployment": [("scale", "Scale", ("get", "patch", "update")),
                    ("status", "Deployment", ("get", "patch", "update"))],

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 from ..certs import MeshCA
 from ..errors import LabkitError
 from ..resources.store import Store
-from . import discovery, protobuf
+from . import discovery, portforward, protobuf
 from .handlers import Request, ResourceHandlers
 from .kubeconfig import USER, issue, kubeconfig_path, server_context, write_kubeconfig
 from .objects import Objects
@@ -47,6 +47,8 @@ class PodAccess(Protocol):
                           command: list[str]) -> list[str]: ...
 
     def logs(self, namespace: str, target: str, container: str | None = None, tail: int | None = None) -> str: ...
+
+    def pod_port_address(self, namespace: str, pod: str, port: int) -> tuple[str, int]: ...
 
 
 class _Server(ThreadingHTTPServer):
@@ -207,6 +209,9 @@ class _Handler(BaseHTTPRequestHandler):
         if sub in ("exec", "log"):
             self._pod_io(req, sub, method)
             return
+        if sub == "portforward":
+            self._port_forward(req)
+            return
         if sub == "scale" and resource.kind == "Deployment":
             body = self._body() if method in ("PUT", "PATCH") else b""
             self.send_json(200, handlers.scale(req, method, body, self.headers.get("Content-Type", "")))
@@ -287,6 +292,15 @@ class _Handler(BaseHTTPRequestHandler):
                 continue
             self.write_chunk(json.dumps(event).encode() + b"\n")
         self.write_chunk(b"")
+
+    def _port_forward(self, req: Request) -> None:
+        api = self.server.api
+        if req.resource.kind != "Pod" or not req.name or api.objects.get(req.resource, req.namespace, req.name) is None:
+            raise not_found(req.resource, req.name)
+        namespace = req.namespace or "default"
+        if not portforward.serve(self, lambda port: api.pods.pod_port_address(namespace, req.name, port),
+                                 f"{req.name}_{namespace}", api.exec_sessions):
+            raise bad_request("Upgrade request required")
 
     def _pod_io(self, req: Request, sub: str, method: str) -> None:
         api = self.server.api
