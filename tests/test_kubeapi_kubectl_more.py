@@ -293,3 +293,29 @@ def test_port_forward_to_a_port_nothing_listens_on_reports_the_error(mesh):
         process.terminate()
         _, stderr = process.communicate(timeout=10)
     assert "error forwarding port 9999" in stderr and "connection refused" in stderr.lower()
+
+
+# ---- Services have a cluster IP that pods really reach --------------------------------------------------------
+
+def test_a_service_cluster_ip_is_shown_and_routed_inside_pods(mesh):
+    listed = kubectl(mesh, "get", "svc", "httpbin", "-n", "foo")
+    assert listed.exit == 0, listed.stderr
+    header, row = [line.split() for line in listed.stdout.splitlines()]
+    assert header == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    cluster_ip = row[2]
+    assert row[:2] == ["httpbin", "ClusterIP"] and cluster_ip.startswith("10.96.") and row[4] == "8000/TCP"
+    service = json.loads(kubectl(mesh, "get", "svc", "httpbin", "-n", "foo", "-o", "json").stdout)
+    assert service["spec"]["clusterIPs"] == [cluster_ip]
+    # From a pod, the address works like the name: through the sidecar to an httpbin pod.
+    by_ip = kubectl(mesh, "exec", "deploy/sleep", "-n", "foo", "--", "curl", "-s", "-o", "/dev/null", "-w",
+                    "%{http_code}", f"http://{cluster_ip}:8000/status/200")
+    assert (by_ip.exit, by_ip.stdout) == (0, "200"), by_ip
+    # A port the Service does not have is refused, as kube-proxy has no rule for it.
+    wrong_port = kubectl(mesh, "exec", "deploy/sleep", "-n", "foo", "--", "curl", "-sS", "--max-time", "5",
+                         f"http://{cluster_ip}:9000/")
+    assert wrong_port.exit != 0
+    # The address is kept across re-applies and cannot be changed (the field is immutable).
+    assert kubectl(mesh, "apply", "-f", "workloads.yaml").exit == 0
+    assert kubectl(mesh, "get", "svc", "httpbin", "-n", "foo", "-o", "jsonpath={.spec.clusterIP}").stdout == cluster_ip
+    changed = kubectl(mesh, "patch", "svc", "httpbin", "-n", "foo", "-p", '{"spec":{"clusterIP":"10.96.7.7"}}')
+    assert changed.exit == 1 and "field is immutable" in changed.stderr, changed

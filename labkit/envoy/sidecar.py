@@ -260,7 +260,9 @@ def _domains(service: Service, pod: Pod) -> list[str]:
     """The names a request's Host may carry: a Service's DNS names from this namespace, a ServiceEntry's host."""
     if isinstance(service, EntryService):
         return [service.host]
-    return service_hostnames(service.name, service.namespace, pod.namespace)
+    # istiod's virtual host domains also hold the Service's cluster IP, so `curl http://<cluster IP>:<port>` routes.
+    return service_hostnames(service.name, service.namespace, pod.namespace) + (
+        [service.cluster_ip] if service.cluster_ip else [])
 
 
 def has_wildcard_host(entries: list[tuple[Service, ServicePort]]) -> bool:

@@ -36,6 +36,9 @@ def address_map(model: MeshModel, pod: Pod, gateway_ports: dict[tuple[str, str, 
                 continue  # no endpoint: connection refused, as a ClusterIP with no pods
             for name in service_hostnames(service.name, service.namespace, pod.namespace):
                 mapping[f"{name}:{sp.port}"] = target
+            if service.cluster_ip:
+                # The Service's virtual IP goes where its names go: kube-proxy (or the sidecar) takes it.
+                mapping[f"{service.cluster_ip}:{sp.port}"] = target
     if pod.sidecar:
         # A ServiceEntry host's traffic is captured by the sidecar's outbound listener on that port, as
         # iptables does on a cluster (where DNS gives the real address, or Istio's DNS proxy an automatic one).
