@@ -3,12 +3,17 @@ the model's answers (hosts, ports, endpoints, exportTo, DestinationRule lookup f
 from __future__ import annotations
 
 import pytest
+import yaml
+from golden_support import model_from_yaml
 
+from labkit.envoy.common import ProxyPaths
+from labkit.envoy.proxy import GatewaySettings, build_proxy_config
 from labkit.errors import LabkitError
 from labkit.model.destrule import client_tls
 from labkit.model.mesh import build_model
 from labkit.model.serviceentry import entry_for_host, visible_entries
 from labkit.resources.validate import validate
+from labkit.samples import system_objects
 
 
 def entry(spec: dict, name: str = "ext", namespace: str = "foo") -> dict:
@@ -104,3 +109,14 @@ def test_the_analyzer_finds_a_service_entry_host_a_virtual_service_routes_to():
     missing = [m for m in analyze_documents([vs]) if m.code == "IST0101"]
     assert missing and "api.example.com" in missing[0].text
     assert [m for m in analyze_documents([vs, entry(GOOD)]) if m.code == "IST0101"] == []
+
+
+def test_a_gateway_routes_to_a_service_entry_host(tmp_path):
+    path = tmp_path / "se.in.yaml"
+    path.write_text(yaml.safe_dump_all(list(system_objects()) + [entry(
+        {"hosts": ["api.example.com"], "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
+         "resolution": "STATIC", "endpoints": [{"address": "127.77.0.1"}]}, name="api", namespace="istio-system")]))
+    mesh = model_from_yaml(path)   # pods made as the deployment controller makes them
+    gateway = next(p for p in mesh.pods if p.is_gateway)
+    config = build_proxy_config(mesh, gateway, ProxyPaths("/state/gw/istio-proxy"), GatewaySettings())
+    assert "outbound|443||api.example.com" in [c["name"] for c in config.clusters]
