@@ -17,6 +17,7 @@ import urllib.request
 
 import pytest
 from kubectl_support import kubectl, kubectl_binary, normalise
+from mesh_scenarios import HTTPBIN_GATEWAY, HTTPBIN_GATEWAY_HOST
 
 from labkit import certs
 from labkit.model.addressing import real_port
@@ -319,3 +320,17 @@ def test_a_service_cluster_ip_is_shown_and_routed_inside_pods(mesh):
     assert kubectl(mesh, "get", "svc", "httpbin", "-n", "foo", "-o", "jsonpath={.spec.clusterIP}").stdout == cluster_ip
     changed = kubectl(mesh, "patch", "svc", "httpbin", "-n", "foo", "-p", '{"spec":{"clusterIP":"10.96.7.7"}}')
     assert changed.exit == 1 and "field is immutable" in changed.stderr, changed
+
+
+def test_port_forward_to_the_ingress_gateway_service(mesh):
+    # `kubectl -n istio-system port-forward svc/istio-ingressgateway 8080:80`, as on kind without a load balancer.
+    assert kubectl(mesh, "apply", "-f", "-", stdin=HTTPBIN_GATEWAY).exit == 0
+    try:
+        with port_forward(mesh, "svc/istio-ingressgateway", "-n", "istio-system", ":80") as (port, _):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/status/418",
+                                             headers={"Host": HTTPBIN_GATEWAY_HOST})
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                urllib.request.urlopen(request, timeout=10)
+            assert answer.value.code == 418
+    finally:
+        kubectl(mesh, "delete", "-f", "-", stdin=HTTPBIN_GATEWAY)

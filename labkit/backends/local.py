@@ -500,10 +500,13 @@ class LocalLab(LabBase):
 
     def pod_port_address(self, namespace: str, pod: str, port: int) -> tuple[str, int]:
         """Where `kubectl port-forward` reaches a pod's port: the app's own address in the pod (its localhost,
-        behind the sidecar), at the local mesh's number for that port (model/addressing.py)."""
+        behind the sidecar), at the local mesh's number for that port (model/addressing.py); a gateway pod's
+        listeners sit on this machine's loopback ports (GatewaySettings)."""
         runtime = self.runtime
         for pod_runtime in list(runtime.pods.values()) if runtime is not None else []:
             if pod_runtime.pod.namespace == namespace and pod_runtime.pod.name == pod:
+                if pod_runtime.pod.is_gateway:
+                    return self.gateway.bind_ip, self.gateway.host_port(port)
                 return pod_runtime.pod.app_ip, real_port(port)
         raise LabkitError(f'pod "{pod}" is not running in namespace "{namespace}"', kind="Pod", name=pod,
                           namespace=namespace)
