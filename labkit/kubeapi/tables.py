@@ -112,6 +112,21 @@ def _ports(spec: dict) -> str:
     return ",".join(out) or "<none>"
 
 
+def _external_ip(svc: dict) -> str:
+    """getServiceExternalIP in pkg/printers/internalversion/printers.go: a LoadBalancer without an address yet
+    is `<pending>`; ExternalName shows the name; otherwise spec.externalIPs or `<none>`."""
+    spec = svc["spec"]
+    kind = spec.get("type", "ClusterIP")
+    if kind == "ExternalName":
+        return spec.get("externalName", "<none>")
+    addresses = list(spec.get("externalIPs") or [])
+    if kind == "LoadBalancer":
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        addresses = [i.get("ip") or i.get("hostname") for i in ingress if i.get("ip") or i.get("hostname")] + addresses
+        return ",".join(addresses) or "<pending>"
+    return ",".join(addresses) or "<none>"
+
+
 def _service(svc: dict) -> tuple[list, list]:
     spec = svc["spec"]
     return ([col("Type", description="The type of the service."),
@@ -119,8 +134,8 @@ def _service(svc: dict) -> tuple[list, list]:
              col("External-IP", description="The external IP of the service."),
              col("Port(s)", description="The ports of the service."), AGE,
              col("Selector", priority=1, description="The selector of the service.")],
-            [spec.get("type", "ClusterIP"), spec.get("clusterIP", "<none>"),
-             spec.get("externalName", "<none>"), _ports(spec), age(svc), _labels(spec.get("selector"))])
+            [spec.get("type", "ClusterIP"), spec.get("clusterIP", "<none>"), _external_ip(svc), _ports(spec), age(svc),
+             _labels(spec.get("selector"))])
 
 
 def _data_count(obj: dict) -> int:
