@@ -6,7 +6,7 @@ clusters `inbound|<port>||` and `outbound|<port>|<subset>|<fqdn>`, outbound rout
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Sequence
 
 from ..model.addressing import real_port, service_hostnames
 from ..model.destrule import (AUTO, CA_SUFFIX, ClientTls, client_tls, credential_ignored_at_sidecar,
@@ -265,7 +265,7 @@ def _domains(service: Service, pod: Pod) -> list[str]:
         [service.cluster_ip] if service.cluster_ip else [])
 
 
-def has_wildcard_host(entries: list[tuple[Service, ServicePort]]) -> bool:
+def has_wildcard_host(entries: Sequence[tuple[Service, ServicePort]]) -> bool:
     """A wildcard TLS host (`*.example.com`) is only ever matched by SNI."""
     return any(isinstance(s, EntryService) and s.host.startswith("*") for s, _ in entries)
 

@@ -1,6 +1,7 @@
 """Reading the store as the API server serves it: rendered views, apiVersion of the request, selectors."""
 from __future__ import annotations
 
+import builtins
 from typing import Callable
 
 from ..model.deployments import HASH_LABEL, template_hash
@@ -55,7 +56,7 @@ class Objects:
                     deployments.get((p["metadata"]["namespace"], owner_deployment(p["metadata"]))))
                     for p in stored if p["kind"] == "Pod"}
 
-            def owned(deployment: dict) -> list[dict]:
+            def owned(deployment: dict) -> builtins.list[dict]:
                 meta = deployment["metadata"]
                 return [pod for (ns, _), pod in pods.items() if ns == meta["namespace"]
                         and owner_deployment(pod["metadata"]) == meta["name"]]
@@ -82,7 +83,7 @@ class Objects:
         return sorted(objects, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
 
     @staticmethod
-    def _replica_sets(deployment: dict, pods: list[dict]) -> list[dict]:
+    def _replica_sets(deployment: dict, pods: builtins.list[dict]) -> builtins.list[dict]:
         """The current template's ReplicaSet, and an older one for as long as pods of its template remain."""
         hashes = [template_hash(deployment)]
         hashes += sorted({h for p in pods if (h := (p["metadata"].get("labels") or {}).get(HASH_LABEL))} - set(hashes))

@@ -13,7 +13,7 @@ description on `spec` (Istio's CRDs describe the kind there and leave the top le
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ..resources.schema import ANY, DEPLOYMENT, KINDS, METADATA, POD_SPEC, Enum
 from .registry import RESOURCES, Resource
@@ -101,7 +101,8 @@ FIELD_DESCRIPTIONS = {
 # Kinds the API serves that the store does not validate (made by controllers), shaped from the same parts.
 RENDERED_SCHEMAS: dict[str, Any] = {
     "Pod": {"spec": POD_SPEC, "status": ANY},
-    "ReplicaSet": {"spec": {k: DEPLOYMENT["spec"][k] for k in ("replicas", "selector", "minReadySeconds", "template")},
+    "ReplicaSet": {"spec": {k: cast(dict, DEPLOYMENT["spec"])[k]
+                            for k in ("replicas", "selector", "minReadySeconds", "template")},
                    "status": ANY},
 }
 
@@ -140,7 +141,7 @@ def kind_schema(resource: Resource, version: str) -> dict | None:
     top = info.spec if info is not None else RENDERED_SCHEMAS.get(resource.kind)
     if top is None:
         return None
-    properties = {
+    properties: dict[str, dict] = {
         "apiVersion": {"type": "string", "description": COMMON["apiVersion"]},
         "kind": {"type": "string", "description": COMMON["kind"]},
         "metadata": {"allOf": [{"$ref": f"#/components/schemas/{OBJECT_META}"}], "default": {},

@@ -50,7 +50,7 @@ class EntryService(Service):
     tls_ports: tuple[int, ...] = ()  # ports declared HTTPS or TLS: the app speaks TLS, matched by SNI
 
     @property
-    def fqdn(self) -> str:          # type: ignore[override]
+    def fqdn(self) -> str:
         return self.host
 
     @property
