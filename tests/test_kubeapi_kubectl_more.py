@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -20,6 +21,7 @@ from kubectl_support import kubectl, kubectl_binary, normalise
 from mesh_scenarios import HTTPBIN_GATEWAY, HTTPBIN_GATEWAY_HOST
 
 from labkit import certs
+from labkit.kubeapi.portforward import ForwardedConnection
 from labkit.model.addressing import real_port
 
 pytestmark = pytest.mark.envoy
@@ -285,6 +287,11 @@ def test_port_forward_to_a_pod_and_a_service(mesh, transport):
     assert process.returncode is not None
     with pytest.raises(OSError):   # kubectl is gone: nothing listens there any more
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    # ... and the API has ended its side: no forwarding session is left behind.
+    deadline = time.monotonic() + 10
+    while any(isinstance(s, ForwardedConnection) for s in mesh.api.exec_sessions) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(isinstance(s, ForwardedConnection) for s in mesh.api.exec_sessions)
 
 
 def test_port_forward_to_a_port_nothing_listens_on_reports_the_error(mesh):

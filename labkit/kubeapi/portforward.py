@@ -127,8 +127,8 @@ class PortForwardSession:
             self.closed = True
 
 
-class _Stoppable:
-    """Ends a serving loop from outside (the API server stopping): shuts the client connection."""
+class ForwardedConnection:
+    """One served port-forward connection, as the API lists it: `stop()` (the API stopping) shuts it."""
 
     def __init__(self, connection, session: PortForwardSession):
         self.connection, self.session = connection, session
@@ -177,7 +177,7 @@ def serve(handler, address: Callable[[int], tuple[str, int]], pod: str, sessions
             return handler.rfile.read1(65536) or None
     else:
         return False
-    stopper = _Stoppable(handler.connection, session)
+    stopper = ForwardedConnection(handler.connection, session)
     sessions.add(stopper)
     try:
         while True:
