@@ -120,3 +120,29 @@ def test_a_gateway_routes_to_a_service_entry_host(tmp_path):
     gateway = next(p for p in mesh.pods if p.is_gateway)
     config = build_proxy_config(mesh, gateway, ProxyPaths("/state/gw/istio-proxy"), GatewaySettings())
     assert "outbound|443||api.example.com" in [c["name"] for c in config.clusters]
+
+
+def test_a_workload_selector_entry_has_the_selected_pods_as_endpoints_with_auto_mtls(tmp_path):
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "legacy-db", "namespace": "foo"},
+                  "spec": {"selector": {"matchLabels": {"app": "db"}}, "template": {
+                      "metadata": {"labels": {"app": "db"}},
+                      "spec": {"containers": [{"name": "db", "image": "tcp-echo", "ports": [{"containerPort": 5432}]}]}}}}
+    client = {**deployment, "metadata": {"name": "curl", "namespace": "foo"},
+              "spec": {"selector": {"matchLabels": {"app": "curl"}}, "template": {
+                  "metadata": {"labels": {"app": "curl"}}, "spec": {"containers": [{"name": "curl", "image": "curl"}]}}}}
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "foo",
+                                                                     "labels": {"istio-injection": "enabled"}}}
+    selected = entry({"hosts": ["db.internal.example"], "location": "MESH_INTERNAL", "resolution": "STATIC",
+                      "ports": [{"number": 5432, "name": "tcp", "protocol": "TCP"}],
+                      "workloadSelector": {"labels": {"app": "db"}}}, name="db")
+    path = tmp_path / "in.yaml"
+    path.write_text(yaml.safe_dump_all([namespace, deployment, client, selected]))
+    mesh = model_from_yaml(path)
+    curl = next(p for p in mesh.pods if p.name.startswith("curl"))
+    db = next(p for p in mesh.pods if p.name.startswith("legacy-db"))
+    config = build_proxy_config(mesh, curl, ProxyPaths("/state/curl/istio-proxy"), GatewaySettings())
+    cluster = next(c for c in config.clusters if c["name"] == "outbound|5432||db.internal.example")
+    (endpoint,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert endpoint["endpoint"]["address"]["socket_address"]["address"] == db.ip
+    assert endpoint["metadata"]["filter_metadata"]["envoy.transport_socket_match"] == {"tlsMode": "istio"}
+    assert [m["name"] for m in cluster["transport_socket_matches"]] == ["tlsMode-istio", "tlsMode-disabled"]

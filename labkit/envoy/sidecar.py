@@ -14,7 +14,7 @@ from ..model.destrule import (AUTO, CA_SUFFIX, ClientTls, client_tls, credential
 from ..model.gateways import CredentialError, ca_credential, server_credential
 from ..model.mesh import MeshModel, Pod, Service, ServicePort
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT, effective_mtls
-from ..model.serviceentry import EntryService, visible_entries
+from ..model.serviceentry import EntryService, selected_pods, visible_entries
 from . import common as c
 from .names import outbound_cluster_name, outbound_sni
 from .placeholders import UNVERIFIABLE_CA_PEM
@@ -225,29 +225,38 @@ DISCOVERY_TYPE = {"STATIC": "STATIC", "DNS": "STRICT_DNS", "DNS_ROUND_ROBIN": "L
 
 def entry_clusters(model: MeshModel, client_namespace: str, entry: EntryService, paths: c.ProxyPaths,
                    source_ip: str | None, warnings: list[str], client: Pod | None = None) -> list[dict]:
-    """The clusters for every port of one ServiceEntry host. Its endpoints carry no `tlsMode: istio` marker
-    (MESH_EXTERNAL endpoints have no sidecar), so auto mTLS sends plaintext; a DestinationRule's SIMPLE or
-    MUTUAL TLS originates TLS towards them (istio.io, "Egress TLS Origination")."""
+    """The clusters for every port of one ServiceEntry host. Address endpoints carry no `tlsMode: istio` marker
+    (they have no sidecar), so auto mTLS sends plaintext; a DestinationRule's SIMPLE or MUTUAL TLS originates
+    TLS towards them (istio.io, "Egress TLS Origination"). Pods picked by a workloadSelector are marked as a
+    Service's pods are."""
     clusters = []
+    pods = selected_pods(model, entry)
     for sp in entry.ports:
         name = outbound_cluster_name(entry, sp.port)
+        tls = client_tls(model, client_namespace, entry, sp.port, client)
         kind = DISCOVERY_TYPE.get(entry.resolution, "STATIC")
-        if kind == "ORIGINAL_DST":
-            # An app's own destination address does not exist on the local mesh (its connection was sent to
-            # this sidecar by name): nothing to forward to, as with an address that answers nobody.
-            warnings.append(f"ServiceEntry {entry.entry}: resolution NONE forwards to the address the app "
-                            f"dialled; the local mesh has none for {entry.host}, use STATIC or DNS endpoints")
+        if entry.workload_selector:
+            # Pods as endpoints, marked for auto mTLS like a Service's (a sidecar'd pod gets Istio mTLS).
             kind = "STATIC"
-        lb = [c.lb_endpoint(address, real_port(port)) for address, port in entry.endpoints_for(sp)]
+            lb = [c.lb_endpoint(p.ip, real_port(sp.target_port),
+                                {"tlsMode": "istio"} if endpoint_wants_mtls(model, p, sp.target_port, tls) else None)
+                  for p in pods]
+        else:
+            if kind == "ORIGINAL_DST":
+                # An app's own destination address does not exist on the local mesh (its connection was sent
+                # to this sidecar by name): nothing to forward to, as with an address that answers nobody.
+                warnings.append(f"ServiceEntry {entry.entry}: resolution NONE forwards to the address the app "
+                                f"dialled; the local mesh has none for {entry.host}, use STATIC or DNS endpoints")
+                kind = "STATIC"
+            lb = [c.lb_endpoint(address, real_port(port)) for address, port in entry.endpoints_for(sp)]
         cluster = c.static_cluster(name, lb, source_ip=source_ip)
         if kind != "STATIC":
             cluster["type"] = kind
             cluster["dns_lookup_family"] = "V4_ONLY"
-        tls = client_tls(model, client_namespace, entry, sp.port, client)
-        if tls.mode == AUTO and entry.mesh_external:
+        if tls.mode == AUTO and not pods:
             clusters.append(cluster)   # no endpoint has a sidecar: plaintext, the app's own bytes
             continue
-        socket, matches = _upstream_socket(model, tls, entry, sp, "", paths, [], warnings, client)
+        socket, matches = _upstream_socket(model, tls, entry, sp, "", paths, pods, warnings, client)
         if socket:
             cluster["transport_socket"] = socket
         if matches:

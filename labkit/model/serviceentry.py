@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .hostmatch import exported_to, host_matches
-from .mesh import MeshModel, Service, ServicePort
+from .mesh import MeshModel, Pod, Service, ServicePort
 
 EXTERNAL = "MESH_EXTERNAL"
 INTERNAL = "MESH_INTERNAL"
@@ -48,6 +48,7 @@ class EntryService(Service):
     entry_endpoints: tuple[EntryEndpoint, ...] = ()
     entry: str = ""                 # "name.namespace" of the ServiceEntry
     tls_ports: tuple[int, ...] = ()  # ports declared HTTPS or TLS: the app speaks TLS, matched by SNI
+    workload_selector: tuple[tuple[str, str], ...] = ()   # pods of the entry's namespace as its endpoints
 
     @property
     def fqdn(self) -> str:
@@ -75,6 +76,16 @@ def _ports(spec: dict) -> tuple[ServicePort, ...]:
                  for p in spec.get("ports") or [])
 
 
+def selected_pods(model: MeshModel, entry: EntryService) -> list[Pod]:
+    """A `workloadSelector` entry's endpoints: the pods of its own namespace with those labels (istio.io:
+    "workloadSelector ... applicable only for MESH_INTERNAL services"; each keeps its sidecar, so auto mTLS
+    applies to them as to a Service's pods)."""
+    if not entry.workload_selector:
+        return []
+    labels = dict(entry.workload_selector)
+    return [p for p in model.pods if p.namespace == entry.namespace and p.matches(labels)]
+
+
 def entry_services(entry: dict) -> list[EntryService]:
     """The services one ServiceEntry adds, one per host."""
     spec, meta = entry.get("spec") or {}, entry["metadata"]
@@ -85,7 +96,9 @@ def entry_services(entry: dict) -> list[EntryService]:
                          location=spec.get("location") or EXTERNAL, resolution=spec.get("resolution") or "NONE",
                          entry_endpoints=endpoints, entry=f"{meta['name']}.{meta['namespace']}",
                          tls_ports=tuple(p["number"] for p in spec.get("ports") or []
-                                         if (p.get("protocol") or "").upper() in TLS_PROTOCOLS))
+                                         if (p.get("protocol") or "").upper() in TLS_PROTOCOLS),
+                         workload_selector=tuple(sorted(((spec.get("workloadSelector") or {}).get("labels")
+                                                         or {}).items())))
             for host in spec.get("hosts") or []]
 
 
@@ -117,4 +130,4 @@ def entry_for_host(model: MeshModel, client_namespace: str, host: str) -> EntryS
 
 
 __all__ = ["EXTERNAL", "INTERNAL", "EntryEndpoint", "EntryService", "entry_for_host", "entry_services",
-           "visible_entries"]
+           "selected_pods", "visible_entries"]
