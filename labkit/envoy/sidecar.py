@@ -274,7 +274,7 @@ def _domains(service: Service, pod: Pod) -> list[str]:
         [service.cluster_ip] if service.cluster_ip else [])
 
 
-def has_wildcard_host(entries: Sequence[tuple[Service, ServicePort]]) -> bool:
+def _has_wildcard_host(entries: Sequence[tuple[Service, ServicePort]]) -> bool:
     """A wildcard TLS host (`*.example.com`) is only ever matched by SNI."""
     return any(isinstance(s, EntryService) and s.host.startswith("*") for s, _ in entries)
 
@@ -307,7 +307,7 @@ def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Pro
                 f"outbound_{name}", route_name, paths, server_name=None, http_filters=[FAULT_FILTER])]}
         else:
             sni = [(s, sp) for s, sp in entries if isinstance(s, EntryService) and s.speaks_tls(sp.port)]
-            if sni and (len(entries) > 1 or has_wildcard_host(sni)):
+            if sni and (len(entries) > 1 or _has_wildcard_host(sni)):
                 # ServiceEntry hosts that speak TLS share the port: istiod matches each on the SNI the app
                 # sends; what matches none goes to the port's other service (on a cluster, its own VIP).
                 chains = [{"name": f"{name}_{s.host}", "filter_chain_match": {"server_names": [s.host]},
