@@ -341,3 +341,33 @@ def test_port_forward_to_the_ingress_gateway_service(mesh):
             assert answer.value.code == 418
     finally:
         kubectl(mesh, "delete", "-f", "-", stdin=HTTPBIN_GATEWAY)
+
+
+def test_endpoints_and_endpoint_slices_list_the_ready_pods(mesh):
+    pod = json.loads(kubectl(mesh, "get", "pods", "-n", "foo", "-l", "app=httpbin", "-o", "json").stdout)["items"][0]
+    ip = pod["status"]["podIP"]
+    check(kubectl(mesh, "get", "endpoints", "httpbin", "-n", "foo"), 0, f"""
+NAME  ENDPOINTS  AGE
+httpbin  {ip}:8080  AGE
+""", "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice")
+    slices = json.loads(kubectl(mesh, "get", "endpointslices", "-n", "foo", "-l",
+                                "kubernetes.io/service-name=httpbin", "-o", "json").stdout)["items"]
+    assert [e["addresses"] for e in slices[0]["endpoints"]] == [[ip]]
+    assert slices[0]["endpoints"][0]["conditions"]["ready"] is True
+    assert slices[0]["endpoints"][0]["targetRef"]["name"] == pod["metadata"]["name"]
+    # kubectl describe svc reads the EndpointSlices: the pod's address at the target port, as on a cluster.
+    described = kubectl(mesh, "describe", "svc", "httpbin", "-n", "foo").stdout
+    assert re.search(rf"Endpoints:\s+{re.escape(ip)}:8080\n", described), described
+    # Scaled to zero, nothing is left behind the Service.
+    assert kubectl(mesh, "scale", "deploy/httpbin", "-n", "foo", "--replicas=0").exit == 0
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            described = kubectl(mesh, "describe", "svc", "httpbin", "-n", "foo").stdout
+            if re.search(r"Endpoints:\s*\n", described):
+                break
+            time.sleep(0.5)
+        assert re.search(r"Endpoints:\s*\n", described), described
+    finally:
+        kubectl(mesh, "scale", "deploy/httpbin", "-n", "foo", "--replicas=1")
+        kubectl(mesh, "rollout", "status", "deploy/httpbin", "-n", "foo", "--timeout=60s")

@@ -4,12 +4,14 @@ from __future__ import annotations
 import builtins
 from typing import Callable
 
+from ..model.addressing import fqdn
 from ..model.deployments import HASH_LABEL, template_hash
+from ..model.mesh import build_model
 from ..model.owners import owner_deployment
 from ..resources.store import BUILTIN_NAMESPACES, Store
 from .registry import Resource
-from .views import (deployment_view, namespace_view, pod_view, replica_set_view, seconds, service_view,
-                    with_owner_uids)
+from .views import (deployment_view, endpoint_slice_view, endpoints_view, namespace_view, pod_view,
+                    replica_set_view, seconds, service_view, with_owner_uids)
 
 
 class Objects:
@@ -41,8 +43,6 @@ class Objects:
     def list(self, resource: Resource, namespace: str | None, version: str | None = None) -> list[dict]:
         if resource.kind == "Event":
             return self.events(namespace)
-        if resource.kind == "Endpoints":
-            return []  # endpoints live in the mesh model
         generation, stored = self.store.snapshot()
         objects = [o for o in stored if o["kind"] == resource.kind
                    and (namespace is None or o["metadata"].get("namespace") == namespace)]
@@ -70,6 +70,8 @@ class Objects:
             else:
                 objects = [rs for d in deployments.values() if namespace is None or d["metadata"]["namespace"] == namespace
                            for rs in self._replica_sets(d, owned(d))]
+        elif resource.kind in ("Endpoints", "EndpointSlice"):
+            objects = self._endpoints(resource.kind, stored, namespace)
         elif resource.kind == "Service":
             objects = [service_view(o) for o in objects]
         elif resource.kind == "Namespace":
@@ -81,6 +83,30 @@ class Objects:
             if obj["metadata"].get("creationTimestamp"):
                 obj["metadata"]["creationTimestamp"] = seconds(obj["metadata"]["creationTimestamp"])
         return sorted(objects, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+
+    def _endpoints(self, kind: str, stored: builtins.list[dict], namespace: str | None) -> builtins.list[dict]:
+        """Endpoints / EndpointSlices of every Service with a selector: the pods the model selects for it
+        (model/mesh.py `endpoints`) with their published readiness, at the target ports it resolves."""
+        rows = {(r["namespace"], r["pod"]): r for r in self.read_status()["pods"]}
+        views = {(o["metadata"]["namespace"], o["metadata"]["name"]):
+                 pod_view(o, rows.get((o["metadata"]["namespace"], o["metadata"]["name"])))
+                 for o in stored if o["kind"] == "Pod"}
+        model = build_model(stored, 0)   # which pods and ports, not addresses: those come from the views
+        render = endpoints_view if kind == "Endpoints" else endpoint_slice_view
+        out = []
+        for obj in stored:
+            meta, spec = obj["metadata"], obj.get("spec") or {}
+            if obj["kind"] != "Service" or (namespace is not None and meta["namespace"] != namespace) \
+                    or not spec.get("selector") or spec.get("type") == "ExternalName":
+                continue   # without a selector nobody but the user writes its endpoints
+            service = model.service_by_fqdn(fqdn(meta["name"], meta["namespace"]))
+            if service is None:
+                continue
+            pods = [views[(p.namespace, p.name)] for p in model.endpoints(service) if (p.namespace, p.name) in views]
+            ports = [(written.get("name", ""), resolved.target_port, written.get("protocol", "TCP"))
+                     for written, resolved in zip(spec.get("ports") or [], service.ports)]
+            out.append(render(obj, pods, ports))
+        return out
 
     @staticmethod
     def _replica_sets(deployment: dict, pods: builtins.list[dict]) -> builtins.list[dict]:

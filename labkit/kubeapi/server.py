@@ -27,6 +27,8 @@ from .status import ApiError, bad_request, method_not_allowed, not_found
 MAX_BODY = 4 * 1024 * 1024
 REVIEWS = ("SelfSubjectReview", "SelfSubjectAccessReview")
 GROUPS = ["system:masters", "system:authenticated"]
+# The API server's warning for a deprecated API, sent with every answer about it (Kubernetes 1.33+).
+DEPRECATED = {"Endpoints": "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"}
 
 
 def review(kind: str, api_version: str) -> dict:
@@ -92,6 +94,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    warning: str | None = None   # a deprecation warning for the API asked about (DEPRECATED)
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
         pass  # a notebook kernel's stderr is the learner's screen
@@ -101,6 +104,8 @@ class _Handler(BaseHTTPRequestHandler):
         data = json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", content_type)
+        if self.warning:
+            self.send_header("Warning", f'299 - "{self.warning}"')   # kubectl prints it as `Warning: ...`
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
@@ -149,6 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         self.request_body = b""
+        self.warning = None
         try:
             self.request_body = self._read_body()
         except ApiError as exc:
@@ -200,6 +206,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         name = rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else None
+        self.warning = DEPRECATED.get(resource.kind)
         req = Request(resource, version, namespace, name, query, self.headers.get("Accept", ""))
         handlers = api.handlers
         watch = watch or query.get("watch", [""])[0] in ("1", "true")

@@ -138,6 +138,13 @@ def _service(svc: dict) -> tuple[list, list]:
              _labels(spec.get("selector"))])
 
 
+def _first_three(items: list[str]) -> str:
+    if not items:
+        return "<none>"
+    shown = ",".join(items[:3])
+    return shown + (f" + {len(items) - 3} more..." if len(items) > 3 else "")
+
+
 def _data_count(obj: dict) -> int:
     return len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
 
@@ -156,6 +163,14 @@ SIMPLE = {
                             [",".join(f"{a['ip']}:{p['port']}" for s in o.get("subsets") or []
                                       for a in s.get("addresses") or [] for p in s.get("ports") or [])
                              or "<none>", age(o)]),
+    # printEndpointSlice: ports and addresses, at most three shown then "+ N more...".
+    "EndpointSlice": lambda o: ([col("AddressType", description="Type of address carried by this EndpointSlice"),
+                                 col("Ports", description="Ports in the EndpointSlice"),
+                                 col("Endpoints", description="Endpoints in the EndpointSlice"), AGE],
+                                [o.get("addressType", "IPv4"),
+                                 ",".join(str(p["port"]) for p in o.get("ports") or []) or "<unset>",
+                                 _first_three([a for e in o.get("endpoints") or [] for a in e.get("addresses", [])]),
+                                 age(o)]),
     "Pod": _pod, "Deployment": _deployment, "Service": _service, "ReplicaSet": _replica_set,
 }
 

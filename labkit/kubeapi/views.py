@@ -236,3 +236,64 @@ def namespace_view(namespace: dict) -> dict:
     out["spec"] = {"finalizers": ["kubernetes"]}
     out["status"] = {"phase": "Active"}
     return out
+
+
+def _ready_pods(pods: list[dict]) -> tuple[list[dict], list[dict]]:
+    with_ip = [p for p in pods if p["status"].get("podIP")]
+    return [p for p in with_ip if _is_ready(p)], [p for p in with_ip if not _is_ready(p)]
+
+
+def _target_ref(pod: dict) -> dict:
+    meta = pod["metadata"]
+    return {"kind": "Pod", "namespace": meta["namespace"], "name": meta["name"], "uid": meta.get("uid", "")}
+
+
+def endpoints_view(service: dict, pods: list[dict], ports: list[tuple[str, int, str]]) -> dict:
+    """The Endpoints object the endpoints controller keeps for a Service: ready pods under `addresses`, the
+    others under `notReadyAddresses`, the Service's target ports. pods: the selected pods as pod_view renders
+    them; ports: (name, target port number, protocol)."""
+    meta = service["metadata"]
+    ready, not_ready = _ready_pods(pods)
+    subset: dict = {}
+    if ready:
+        subset["addresses"] = [{"ip": p["status"]["podIP"], "nodeName": p["spec"].get("nodeName", NODE_NAME),
+                                "targetRef": _target_ref(p)} for p in ready]
+    if not_ready:
+        subset["notReadyAddresses"] = [{"ip": p["status"]["podIP"], "nodeName": p["spec"].get("nodeName", NODE_NAME),
+                                        "targetRef": _target_ref(p)} for p in not_ready]
+    subsets = []
+    if subset:
+        subset["ports"] = [{"name": n, "port": port, "protocol": proto} if n else {"port": port, "protocol": proto}
+                           for n, port, proto in ports]
+        subsets.append(subset)
+    out: dict = {"apiVersion": "v1", "kind": "Endpoints",
+           "metadata": {"name": meta["name"], "namespace": meta["namespace"],
+                        "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"labkit:endpoints:{meta.get('uid', '')}")),
+                        "creationTimestamp": meta.get("creationTimestamp"),
+                        "resourceVersion": meta.get("resourceVersion", "1"),
+                        "labels": dict(meta.get("labels") or {})}}
+    if subsets:
+        out["subsets"] = subsets
+    return out
+
+
+def endpoint_slice_view(service: dict, pods: list[dict], ports: list[tuple[str, int, str]]) -> dict:
+    """The EndpointSlice the EndpointSlice controller keeps for a Service (what `kubectl describe svc` reads):
+    labelled `kubernetes.io/service-name`, one endpoint per pod with its ready/serving/terminating conditions."""
+    meta = service["metadata"]
+    ready, not_ready = _ready_pods(pods)
+    uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"labkit:endpointslice:{meta.get('uid', '')}"))
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+            "metadata": {"name": f"{meta['name']}-{uid[:5]}", "namespace": meta["namespace"], "uid": uid,
+                         "generateName": f"{meta['name']}-", "creationTimestamp": meta.get("creationTimestamp"),
+                         "resourceVersion": meta.get("resourceVersion", "1"),
+                         "labels": {**(meta.get("labels") or {}), "kubernetes.io/service-name": meta["name"],
+                                    "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+                         "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": meta["name"],
+                                              "uid": meta.get("uid", ""), "controller": True,
+                                              "blockOwnerDeletion": True}]},
+            "endpoints": [{"addresses": [p["status"]["podIP"]],
+                           "conditions": {"ready": p in ready, "serving": p in ready, "terminating": False},
+                           "nodeName": p["spec"].get("nodeName", NODE_NAME), "targetRef": _target_ref(p)}
+                          for p in ready + not_ready],
+            "ports": [{"name": n, "port": port, "protocol": proto} for n, port, proto in ports]}
