@@ -47,6 +47,8 @@ REJECTED = {
                                                                  "field": "spec.http[0].match[0].uri.regex"}),
     "dr_duplicate_subsets.yaml": (r"duplicate subset name 'v1'", {"kind": "DestinationRule",
                                                                   "field": "spec.subsets[1].name"}),
+    "se_static_without_endpoints.yaml": (r"endpoints must be provided if service entry discovery mode is static",
+                                         {"kind": "ServiceEntry", "name": "payments", "field": "spec.endpoints"}),
     "alias_bomb.yaml": (r"expands to more than \d+ values", {}),
     "binary_garbage.bin": (r"binary_garbage\.bin is not UTF-8 text|contains NUL bytes", {}),
     "five_megabytes.yaml": (r"five_megabytes\.yaml is \d+ KB; resource files over 2 MB are refused", {}),

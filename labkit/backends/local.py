@@ -26,7 +26,7 @@ from ..errors import LabkitError
 from ..kubeapi import KubeAPIServer, kubeconfig_path
 from ..kubeapi.events import EventLog
 from ..kubeapi.cluster_objects import Cluster
-from ..model.addressing import control_plane_ip
+from ..model.addressing import control_plane_ip, real_port
 from ..model.deployments import AddressAllocator, reconcile_pods
 from ..model.mesh import ROOT_NAMESPACE, build_model
 from ..resources.loader import load_documents
@@ -502,6 +502,19 @@ class LocalLab(LabBase):
             return ExecResult(124, (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else exc.stdout or "",
                               f"timed out after {timeout} s", list(command))
         return ExecResult(out.returncode, out.stdout, out.stderr, list(command))
+
+    def pod_port_address(self, namespace: str, pod: str, port: int) -> tuple[str, int]:
+        """Where `kubectl port-forward` reaches a pod's port: the app's own address in the pod (its localhost,
+        behind the sidecar), at the local mesh's number for that port (model/addressing.py); a gateway pod's
+        listeners sit on this machine's loopback ports (GatewaySettings)."""
+        runtime = self.runtime
+        for pod_runtime in list(runtime.pods.values()) if runtime is not None else []:
+            if pod_runtime.pod.namespace == namespace and pod_runtime.pod.name == pod:
+                if pod_runtime.pod.is_gateway:
+                    return self.gateway.bind_ip, self.gateway.host_port(port)
+                return pod_runtime.pod.app_ip, real_port(port)
+        raise LabkitError(f'pod "{pod}" is not running in namespace "{namespace}"', kind="Pod", name=pod,
+                          namespace=namespace)
 
     def container_command(self, namespace: str, target: str, container: str | None,
                           command: list[str]) -> list[str]:

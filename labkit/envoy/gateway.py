@@ -14,12 +14,13 @@ from ..model.gateways import (CA_SUFFIX, CredentialError, Server, bound_virtual_
                               credential_resource, gateway_servers, server_credential)
 from ..model.hostmatch import subset_of
 from ..model.mesh import MeshModel, Pod
+from ..model.serviceentry import visible_entries
 from ..model.vsbinding import RouteContext, match_applies
 from . import common as c
 from .gateway_settings import GatewaySettings
 from .rbac import rbac_filters, rbac_network_filters, rbac_per_route, rbac_warnings
 from .routing import FAULT_FILTER, catch_all_last, destination_cluster, virtual_service_routes
-from .sidecar import outbound_clusters
+from .sidecar import entry_clusters, outbound_clusters
 
 HTTPS_ALPN = ["h2", "http/1.1"]
 # istiod's buildGatewayConnectionManager: the client address comes from the connection, and client
@@ -64,6 +65,10 @@ class _GatewayBuilder:
         for service in self.model.services:
             self.config.clusters.extend(outbound_clusters(self.model, self.pod.namespace, service, self.paths,
                                                           self.pod.ip, self.config.warnings, self.pod))
+        # A gateway routes to ServiceEntry hosts too (Istio's egress gateway tasks).
+        for entry in visible_entries(self.model, self.pod.namespace):
+            self.config.clusters.extend(entry_clusters(self.model, self.pod.namespace, entry, self.paths,
+                                                       self.pod.ip, self.config.warnings, self.pod))
         by_port: dict[int, list[Server]] = {}
         for server in servers:
             by_port.setdefault(server.target_port, []).append(server)

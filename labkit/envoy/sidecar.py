@@ -6,7 +6,7 @@ clusters `inbound|<port>||` and `outbound|<port>|<subset>|<fqdn>`, outbound rout
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Sequence
 
 from ..model.addressing import real_port, service_hostnames
 from ..model.destrule import (AUTO, CA_SUFFIX, ClientTls, client_tls, credential_ignored_at_sidecar,
@@ -14,6 +14,7 @@ from ..model.destrule import (AUTO, CA_SUFFIX, ClientTls, client_tls, credential
 from ..model.gateways import CredentialError, ca_credential, server_credential
 from ..model.mesh import MeshModel, Pod, Service, ServicePort
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT, effective_mtls
+from ..model.serviceentry import EntryService, selected_pods, visible_entries
 from . import common as c
 from .names import outbound_cluster_name, outbound_sni
 from .placeholders import UNVERIFIABLE_CA_PEM
@@ -217,6 +218,67 @@ def outbound_clusters(model: MeshModel, client_namespace: str, service: Service,
     return clusters
 
 
+# Envoy's cluster discovery type per ServiceEntry resolution (istiod's cluster_builder.go); NONE forwards to
+# the address the app dialled (ORIGINAL_DST).
+DISCOVERY_TYPE = {"STATIC": "STATIC", "DNS": "STRICT_DNS", "DNS_ROUND_ROBIN": "LOGICAL_DNS", "NONE": "ORIGINAL_DST"}
+
+
+def entry_clusters(model: MeshModel, client_namespace: str, entry: EntryService, paths: c.ProxyPaths,
+                   source_ip: str | None, warnings: list[str], client: Pod | None = None) -> list[dict]:
+    """The clusters for every port of one ServiceEntry host. Address endpoints carry no `tlsMode: istio` marker
+    (they have no sidecar), so auto mTLS sends plaintext; a DestinationRule's SIMPLE or MUTUAL TLS originates
+    TLS towards them (istio.io, "Egress TLS Origination"). Pods picked by a workloadSelector are marked as a
+    Service's pods are."""
+    clusters = []
+    pods = selected_pods(model, entry)
+    for sp in entry.ports:
+        name = outbound_cluster_name(entry, sp.port)
+        tls = client_tls(model, client_namespace, entry, sp.port, client)
+        kind = DISCOVERY_TYPE.get(entry.resolution, "STATIC")
+        if entry.workload_selector:
+            # Pods as endpoints, marked for auto mTLS like a Service's (a sidecar'd pod gets Istio mTLS).
+            kind = "STATIC"
+            lb = [c.lb_endpoint(p.ip, real_port(sp.target_port),
+                                {"tlsMode": "istio"} if endpoint_wants_mtls(model, p, sp.target_port, tls) else None)
+                  for p in pods]
+        else:
+            if kind == "ORIGINAL_DST":
+                # An app's own destination address does not exist on the local mesh (its connection was sent
+                # to this sidecar by name): nothing to forward to, as with an address that answers nobody.
+                warnings.append(f"ServiceEntry {entry.entry}: resolution NONE forwards to the address the app "
+                                f"dialled; the local mesh has none for {entry.host}, use STATIC or DNS endpoints")
+                kind = "STATIC"
+            lb = [c.lb_endpoint(address, real_port(port)) for address, port in entry.endpoints_for(sp)]
+        cluster = c.static_cluster(name, lb, source_ip=source_ip)
+        if kind != "STATIC":
+            cluster["type"] = kind
+            cluster["dns_lookup_family"] = "V4_ONLY"
+        if tls.mode == AUTO and not pods:
+            clusters.append(cluster)   # no endpoint has a sidecar: plaintext, the app's own bytes
+            continue
+        socket, matches = _upstream_socket(model, tls, entry, sp, "", paths, pods, warnings, client)
+        if socket:
+            cluster["transport_socket"] = socket
+        if matches:
+            cluster["transport_socket_matches"] = matches
+        clusters.append(cluster)
+    return clusters
+
+
+def _domains(service: Service, pod: Pod) -> list[str]:
+    """The names a request's Host may carry: a Service's DNS names from this namespace, a ServiceEntry's host."""
+    if isinstance(service, EntryService):
+        return [service.host]
+    # istiod's virtual host domains also hold the Service's cluster IP, so `curl http://<cluster IP>:<port>` routes.
+    return service_hostnames(service.name, service.namespace, pod.namespace) + (
+        [service.cluster_ip] if service.cluster_ip else [])
+
+
+def _has_wildcard_host(entries: Sequence[tuple[Service, ServicePort]]) -> bool:
+    """A wildcard TLS host (`*.example.com`) is only ever matched by SNI."""
+    return any(isinstance(s, EntryService) and s.host.startswith("*") for s, _ in entries)
+
+
 def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.ProxyConfig) -> None:
     by_port: dict[int, list[tuple[Service, ServicePort]]] = {}
     for service in model.services:
@@ -224,6 +286,10 @@ def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Pro
                                                  pod))
         for sp in service.ports:
             by_port.setdefault(sp.port, []).append((service, sp))
+    for entry in visible_entries(model, pod.namespace):
+        config.clusters.extend(entry_clusters(model, pod.namespace, entry, paths, pod.ip, config.warnings, pod))
+        for sp in entry.ports:
+            by_port.setdefault(sp.port, []).append((entry, sp))
     for port, entries in sorted(by_port.items()):
         name = f"0.0.0.0_{port}"
         http = [(s, sp) for s, sp in entries if sp.protocol == "HTTP"]
@@ -232,7 +298,7 @@ def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Pro
             vhosts = []
             for service, sp in http:
                 vhosts.append({"name": f"{service.fqdn}:{port}",
-                               "domains": service_hostnames(service.name, service.namespace, pod.namespace),
+                               "domains": _domains(service, pod),
                                "routes": mesh_routes_for(model, pod.namespace, service, sp, pod.labels)})
             # RDS, named by port as istiod names outbound routes: the same RouteConfiguration serves every
             # sidecar of a namespace, so the control plane encodes it once and pushes it only where it changes.
@@ -240,6 +306,22 @@ def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Pro
             chain = {"name": name, "filters": [c.http_connection_manager(
                 f"outbound_{name}", route_name, paths, server_name=None, http_filters=[FAULT_FILTER])]}
         else:
+            sni = [(s, sp) for s, sp in entries if isinstance(s, EntryService) and s.speaks_tls(sp.port)]
+            if sni and (len(entries) > 1 or _has_wildcard_host(sni)):
+                # ServiceEntry hosts that speak TLS share the port: istiod matches each on the SNI the app
+                # sends; what matches none goes to the port's other service (on a cluster, its own VIP).
+                chains = [{"name": f"{name}_{s.host}", "filter_chain_match": {"server_names": [s.host]},
+                           "filters": [c.tcp_proxy(f"outbound_{name}_{s.host}", outbound_cluster_name(s, port),
+                                                   paths)]} for s, _ in sni]
+                others = [(s, sp) for s, sp in entries if (s, sp) not in sni]
+                if others:
+                    if len(others) > 1:
+                        config.warnings.append(f"TCP port {port} is shared by several services; "
+                                               f"{others[0][0].fqdn} wins here")
+                    chains.append({"name": name, "filters": [c.tcp_proxy(
+                        f"outbound_{name}", outbound_cluster_name(others[0][0], port), paths)]})
+                config.listeners.append(c.listener(name, pod.outbound_ip, real_port(port), chains, tls_inspector=True))
+                continue
             service, sp = entries[0]
             if len(entries) > 1:
                 config.warnings.append(f"TCP port {port} is shared by several services; {service.fqdn} wins here")

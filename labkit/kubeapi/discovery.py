@@ -1,16 +1,19 @@
 """Discovery (/api, /apis, /api/v1, /apis/G/V), /version and OpenAPI v3.
 
 kubectl asks for aggregated discovery first and falls back to these legacy documents when the
-answer is plain application/json. OpenAPI v3 is served only as far as kubectl reads it: each patch
+answer is plain application/json. OpenAPI v3 is served as far as kubectl reads it: each patch
 operation says which GroupVersionKind it serves, that it takes the `fieldValidation` query parameter
 (so kubectl leaves validation to the server: k8s.io/cli-runtime resource.QueryParamVerifierV3) and
-which patch content types it accepts.
+which patch content types it accepts; the components are the kinds' schemas for `kubectl explain`
+(kubeapi/openapi.py).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 
+from .openapi import components
 from .registry import RESOURCES, Resource, groups
 
 KUBERNETES_VERSION = {"major": "1", "minor": "37", "emulationMajor": "1", "emulationMinor": "37",
@@ -20,6 +23,7 @@ KUBERNETES_VERSION = {"major": "1", "minor": "37", "emulationMajor": "1", "emula
                       "platform": "linux/amd64"}
 SUBRESOURCES: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
     "Pod": [("exec", "PodExecOptions", ("create", "get")), ("log", "Pod", ("get",)),
+            ("portforward", "PodPortForwardOptions", ("create", "get")),
             ("status", "Pod", ("get", "patch", "update"))],
     "Deployment": [("scale", "Scale", ("get", "patch", "update")),
                    ("status", "Deployment", ("get", "patch", "update"))],
@@ -90,7 +94,9 @@ PARAMETERS = [{"name": n, "in": "query", "schema": {"type": "string", "uniqueIte
               for n in ("dryRun", "fieldManager", "fieldValidation", "force")]
 
 
+@functools.lru_cache(maxsize=None)
 def openapi_group_version(group: str, version: str) -> dict | None:
+    """One group-version's OpenAPI v3 document (the same every time: cached, never to be modified)."""
     served = [r for r in RESOURCES.values() if r.group == group and version in r.versions]
     if not served:
         return None
@@ -112,4 +118,4 @@ def openapi_group_version(group: str, version: str) -> dict | None:
         paths[f"{base}{resource.plural}/{{name}}"] = {
             "get": {"x-kubernetes-action": "get", "x-kubernetes-group-version-kind": gvk}, "patch": patch}
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION["gitVersion"]},
-            "paths": paths, "components": {"schemas": {}}}
+            "paths": paths, "components": {"schemas": components(group, version)}}

@@ -5,13 +5,17 @@ import builtins
 
 from typing import Callable
 
+from ..model.addressing import fqdn
+from ..model.deployments import HASH_LABEL, template_hash
+from ..model.mesh import build_model
 from ..model.owners import owner_deployment
 from ..constants import ROOT_NAMESPACE
 from ..resources.store import BUILTIN_NAMESPACES, Store
 from . import cluster_objects
 from .cluster_objects import Cluster
 from .registry import Resource
-from .views import deployment_view, namespace_view, pod_view, seconds, service_view
+from .views import (deployment_view, endpoint_slice_view, endpoints_view, namespace_view, pod_view,
+                    replica_set_view, seconds, service_view, with_owner_uids)
 
 
 class Objects:
@@ -45,27 +49,36 @@ class Objects:
     def list(self, resource: Resource, namespace: str | None, version: str | None = None) -> list[dict]:
         if resource.kind == "Event":
             return self.events(namespace)
-        if resource.kind == "Endpoints":
-            return []  # endpoints live in the mesh model
         generation, stored = self.store.snapshot()
         rendered = self._cluster_objects(resource.kind, namespace, stored)
         objects = [o for o in stored if o["kind"] == resource.kind
                    and (namespace is None or o["metadata"].get("namespace") == namespace)]
-        if resource.kind in ("Pod", "Deployment"):
+        if resource.kind in ("Pod", "Deployment", "ReplicaSet"):
             status = self.read_status()
             rows = {(r["namespace"], r["pod"]): r for r in status["pods"]}
-            pods = {(p["metadata"]["namespace"], p["metadata"]["name"]):
-                    pod_view(p, rows.get((p["metadata"]["namespace"], p["metadata"]["name"])))
+            deployments = {(d["metadata"]["namespace"], d["metadata"]["name"]): d
+                           for d in stored if d["kind"] == "Deployment"}
+            pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): with_owner_uids(
+                    pod_view(p, rows.get((p["metadata"]["namespace"], p["metadata"]["name"]))),
+                    deployments.get((p["metadata"]["namespace"], owner_deployment(p["metadata"]))))
                     for p in stored if p["kind"] == "Pod"}
+
+            def owned(deployment: dict) -> builtins.list[dict]:
+                meta = deployment["metadata"]
+                return [pod for (ns, _), pod in pods.items() if ns == meta["namespace"]
+                        and owner_deployment(pod["metadata"]) == meta["name"]]
+
             if resource.kind == "Pod":
                 objects = [pods[(o["metadata"]["namespace"], o["metadata"]["name"])] for o in objects]
-            else:
+            elif resource.kind == "Deployment":
                 observed = status["observed_generation"]
-                objects = [deployment_view(
-                    o, [pods[(p["metadata"]["namespace"], p["metadata"]["name"])] for p in stored
-                        if p["kind"] == "Pod" and p["metadata"]["namespace"] == o["metadata"]["namespace"]
-                        and owner_deployment(p["metadata"]) == o["metadata"]["name"]],
-                    observed >= int(o["metadata"].get("resourceVersion", 0))) for o in objects]
+                objects = [deployment_view(o, owned(o), observed >= int(o["metadata"].get("resourceVersion", 0)))
+                           for o in objects]
+            else:
+                objects = [rs for d in deployments.values() if namespace is None or d["metadata"]["namespace"] == namespace
+                           for rs in self._replica_sets(d, owned(d))]
+        elif resource.kind in ("Endpoints", "EndpointSlice"):
+            objects = self._endpoints(resource.kind, stored, namespace)
         elif resource.kind == "Service":
             objects = [service_view(o) for o in objects]
         elif resource.kind == "Namespace":
@@ -96,6 +109,38 @@ class Objects:
             return [cluster_objects.istiod_pod(cluster)]
         istiod = cluster_objects.istiod_deployment(cluster)
         return [deployment_view(istiod, [cluster_objects.istiod_pod(cluster)], True)]
+
+    def _endpoints(self, kind: str, stored: builtins.list[dict], namespace: str | None) -> builtins.list[dict]:
+        """Endpoints / EndpointSlices of every Service with a selector: the pods the model selects for it
+        (model/mesh.py `endpoints`) with their published readiness, at the target ports it resolves."""
+        rows = {(r["namespace"], r["pod"]): r for r in self.read_status()["pods"]}
+        views = {(o["metadata"]["namespace"], o["metadata"]["name"]):
+                 pod_view(o, rows.get((o["metadata"]["namespace"], o["metadata"]["name"])))
+                 for o in stored if o["kind"] == "Pod"}
+        model = build_model(stored, 0)   # which pods and ports, not addresses: those come from the views
+        render = endpoints_view if kind == "Endpoints" else endpoint_slice_view
+        out = []
+        for obj in stored:
+            meta, spec = obj["metadata"], obj.get("spec") or {}
+            if obj["kind"] != "Service" or (namespace is not None and meta["namespace"] != namespace) \
+                    or not spec.get("selector") or spec.get("type") == "ExternalName":
+                continue   # without a selector nobody but the user writes its endpoints
+            service = model.service_by_fqdn(fqdn(meta["name"], meta["namespace"]))
+            if service is None:
+                continue
+            pods = [views[(p.namespace, p.name)] for p in model.endpoints(service) if (p.namespace, p.name) in views]
+            ports = [(written.get("name", ""), resolved.target_port, written.get("protocol", "TCP"))
+                     for written, resolved in zip(spec.get("ports") or [], service.ports)]
+            out.append(render(obj, pods, ports))
+        return out
+
+    @staticmethod
+    def _replica_sets(deployment: dict, pods: builtins.list[dict]) -> builtins.list[dict]:
+        """The current template's ReplicaSet, and an older one for as long as pods of its template remain."""
+        hashes = [template_hash(deployment)]
+        hashes += sorted({h for p in pods if (h := (p["metadata"].get("labels") or {}).get(HASH_LABEL))} - set(hashes))
+        return [replica_set_view(deployment, h, [p for p in pods if p["metadata"]["labels"].get(HASH_LABEL) == h])
+                for h in hashes]
 
     def get(self, resource: Resource, namespace: str | None, name: str, version: str | None = None) -> dict | None:
         return next((o for o in self.list(resource, namespace, version) if o["metadata"]["name"] == name), None)

@@ -68,6 +68,10 @@ def _build() -> dict[str, Resource]:
         Resource("Pod", "", ("v1",), "pods", True, ("po",), categories=("all",)),
         Resource("Event", "", ("v1",), "events", True, ("ev",), verbs=READ_ONLY),
         Resource("Endpoints", "", ("v1",), "endpoints", True, ("ep",), verbs=READ_ONLY),
+        # Rendered from each Service and its selected pods (kubeapi/objects.py), as the controllers keep them.
+        Resource("EndpointSlice", "discovery.k8s.io", ("v1",), "endpointslices", True, verbs=READ_ONLY),
+        # Rendered from the Deployments and their pods (kubeapi/objects.py), so read-only here.
+        Resource("ReplicaSet", "apps", ("v1",), "replicasets", True, ("rs",), verbs=READ_ONLY, categories=("all",)),
         # Reviews answer questions about the caller (`kubectl auth whoami`, `kubectl auth can-i`).
         Resource("SelfSubjectReview", "authentication.k8s.io", ("v1",), "selfsubjectreviews", False,
                  verbs=("create",)),

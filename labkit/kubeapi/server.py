@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 from ..certs import MeshCA
 from ..errors import LabkitError
 from ..resources.store import Store
-from . import discovery, protobuf
+from . import discovery, portforward, protobuf
 from .authz import Authorizer, request_of, user_of
 from .cluster_objects import Cluster, is_control_plane_pod
 from .handlers import Request, ResourceHandlers
@@ -29,6 +29,8 @@ from .status import ApiError, bad_request, method_not_allowed, not_found
 
 MAX_BODY = 4 * 1024 * 1024
 REVIEWS = ("SelfSubjectReview", "SelfSubjectAccessReview", "SelfSubjectRulesReview")
+# The API server's warning for a deprecated API, sent with every answer about it (Kubernetes 1.33+).
+DEPRECATED = {"Endpoints": "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"}
 
 
 def review(kind: str, api_version: str, user: User, spec: dict, authorizer: Authorizer) -> dict:
@@ -51,6 +53,8 @@ class PodAccess(Protocol):
                           command: list[str]) -> list[str]: ...
 
     def logs(self, namespace: str, target: str, container: str | None = None, tail: int | None = None) -> str: ...
+
+    def pod_port_address(self, namespace: str, pod: str, port: int) -> tuple[str, int]: ...
 
 
 class _Server(ThreadingHTTPServer):
@@ -94,6 +98,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    warning: str | None = None   # a deprecation warning for the API asked about (DEPRECATED)
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
         pass  # a notebook kernel's stderr is the learner's screen
@@ -103,6 +108,8 @@ class _Handler(BaseHTTPRequestHandler):
         data = json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", content_type)
+        if self.warning:
+            self.send_header("Warning", f'299 - "{self.warning}"')   # kubectl prints it as `Warning: ...`
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
@@ -158,6 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         self.request_body = b""
+        self.warning = None
         try:
             self.request_body = self._read_body()
         except ApiError as exc:
@@ -211,6 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         name = rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else None
+        self.warning = DEPRECATED.get(resource.kind)
         req = Request(resource, version, namespace, name, query, self.headers.get("Accept", ""))
         handlers = api.handlers
         watch = watch or query.get("watch", [""])[0] in ("1", "true")
@@ -223,6 +232,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if sub in ("exec", "log"):
             self._pod_io(req, sub, method)
+            return
+        if sub == "portforward":
+            self._port_forward(req)
             return
         if sub == "scale" and resource.kind == "Deployment":
             body = self._body() if method in ("PUT", "PATCH") else b""
@@ -304,6 +316,15 @@ class _Handler(BaseHTTPRequestHandler):
                 continue
             self.write_chunk(json.dumps(event).encode() + b"\n")
         self.write_chunk(b"")
+
+    def _port_forward(self, req: Request) -> None:
+        api = self.server.api
+        if req.resource.kind != "Pod" or not req.name or api.objects.get(req.resource, req.namespace, req.name) is None:
+            raise not_found(req.resource, req.name)
+        namespace = req.namespace or "default"
+        if not portforward.serve(self, lambda port: api.pods.pod_port_address(namespace, req.name, port),
+                                 f"{req.name}_{namespace}", api.exec_sessions):
+            raise bad_request("Upgrade request required")
 
     def _pod_io(self, req: Request, sub: str, method: str) -> None:
         api = self.server.api

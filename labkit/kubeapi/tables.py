@@ -88,12 +88,43 @@ def _deployment(dep: dict) -> tuple[list, list]:
              _labels((spec.get("selector") or {}).get("matchLabels"))])
 
 
+def _replica_set(rs: dict) -> tuple[list, list]:
+    """printReplicaSet in pkg/printers/internalversion/printers.go."""
+    status, spec = rs.get("status", {}), rs["spec"]
+    containers = spec["template"]["spec"].get("containers", [])
+    return ([col("Desired", "integer", description="Number of desired pods. This is a pointer to distinguish "
+                 "between explicit zero and unspecified."),
+             col("Current", "integer", description="Replicas is the most recently observed number of replicas."),
+             col("Ready", "integer", description="The number of ready replicas for this replica set."),
+             AGE, col("Containers", priority=1, description="Names of each container in the template."),
+             col("Images", priority=1, description="Images referenced by each container in the template."),
+             col("Selector", priority=1, description="Label selector for pods.")],
+            [spec.get("replicas", 1), status.get("replicas", 0), status.get("readyReplicas", 0), age(rs),
+             ",".join(c["name"] for c in containers), ",".join(c.get("image", "") for c in containers),
+             _labels((spec.get("selector") or {}).get("matchLabels"))])
+
+
 def _ports(spec: dict) -> str:
     out = []
     for port in spec.get("ports") or []:
         node = f":{port['nodePort']}" if port.get("nodePort") else ""
         out.append(f"{port['port']}{node}/{port.get('protocol', 'TCP')}")
     return ",".join(out) or "<none>"
+
+
+def _external_ip(svc: dict) -> str:
+    """getServiceExternalIP in pkg/printers/internalversion/printers.go: a LoadBalancer without an address yet
+    is `<pending>`; ExternalName shows the name; otherwise spec.externalIPs or `<none>`."""
+    spec = svc["spec"]
+    kind = spec.get("type", "ClusterIP")
+    if kind == "ExternalName":
+        return spec.get("externalName", "<none>")
+    addresses = list(spec.get("externalIPs") or [])
+    if kind == "LoadBalancer":
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        addresses = [i.get("ip") or i.get("hostname") for i in ingress if i.get("ip") or i.get("hostname")] + addresses
+        return ",".join(addresses) or "<pending>"
+    return ",".join(addresses) or "<none>"
 
 
 def _service(svc: dict) -> tuple[list, list]:
@@ -103,8 +134,15 @@ def _service(svc: dict) -> tuple[list, list]:
              col("External-IP", description="The external IP of the service."),
              col("Port(s)", description="The ports of the service."), AGE,
              col("Selector", priority=1, description="The selector of the service.")],
-            [spec.get("type", "ClusterIP"), spec.get("clusterIP", "<none>"),
-             spec.get("externalName", "<none>"), _ports(spec), age(svc), _labels(spec.get("selector"))])
+            [spec.get("type", "ClusterIP"), spec.get("clusterIP", "<none>"), _external_ip(svc), _ports(spec), age(svc),
+             _labels(spec.get("selector"))])
+
+
+def _first_three(items: list[str]) -> str:
+    if not items:
+        return "<none>"
+    shown = ",".join(items[:3])
+    return shown + (f" + {len(items) - 3} more..." if len(items) > 3 else "")
 
 
 def _node(node: dict) -> tuple[list, list]:
@@ -142,7 +180,15 @@ SIMPLE = {
                             [",".join(f"{a['ip']}:{p['port']}" for s in o.get("subsets") or []
                                       for a in s.get("addresses") or [] for p in s.get("ports") or [])
                              or "<none>", age(o)]),
-    "Pod": _pod, "Deployment": _deployment, "Service": _service, "Node": _node,
+    # printEndpointSlice: ports and addresses, at most three shown then "+ N more...".
+    "EndpointSlice": lambda o: ([col("AddressType", description="Type of address carried by this EndpointSlice"),
+                                 col("Ports", description="Ports in the EndpointSlice"),
+                                 col("Endpoints", description="Endpoints in the EndpointSlice"), AGE],
+                                [o.get("addressType", "IPv4"),
+                                 ",".join(str(p["port"]) for p in o.get("ports") or []) or "<unset>",
+                                 _first_three([a for e in o.get("endpoints") or [] for a in e.get("addresses", [])]),
+                                 age(o)]),
+    "Pod": _pod, "Deployment": _deployment, "Service": _service, "ReplicaSet": _replica_set, "Node": _node,
     "MutatingWebhookConfiguration": lambda o: ([col("Webhooks", "integer", description="Webhooks is a list of "
                                                     "webhooks and the affected resources and operations."), AGE],
                                                [len(o.get("webhooks") or []), age(o)]),
@@ -156,6 +202,11 @@ CRD_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
     "VirtualService": [("Gateways", "spec.gateways", "The names of gateways and sidecars that should apply "
                         "these routes"),
                        ("Hosts", "spec.hosts", "The destination hosts to which traffic is being sent")],
+    "ServiceEntry": [("Hosts", "spec.hosts", "The hosts associated with the ServiceEntry"),
+                     ("Location", "spec.location", "Whether the service is external to the mesh or part of the "
+                      "mesh (MESH_EXTERNAL or MESH_INTERNAL)"),
+                     ("Resolution", "spec.resolution", "Service resolution mode for the hosts (NONE, STATIC, or "
+                      "DNS)")],
 }
 
 

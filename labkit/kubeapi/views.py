@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import uuid
 
 from ..model.deployments import HASH_LABEL, template_hash
+from ..model.owners import replica_set_name
 
 NODE_NAME = "labkit-local"
 NODE_IP = "127.0.0.1"
@@ -122,7 +124,7 @@ def deployment_view(deployment: dict, pods: list[dict], observed: bool) -> dict:
              "lastUpdateTime": now, "lastTransitionTime": now},
             {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"
              if len(available) >= replicas else "ReplicaSetUpdated",
-             "message": f'ReplicaSet "{meta["name"]}-{current[:9]}" has '
+             "message": f'ReplicaSet "{replica_set_name(meta["name"], current)}" has '
              + ("successfully progressed." if len(available) >= replicas else "is progressing."),
              "lastUpdateTime": now, "lastTransitionTime": now},
         ],
@@ -141,6 +143,66 @@ def deployment_view(deployment: dict, pods: list[dict], observed: bool) -> dict:
     _default_protocols(spec["template"]["spec"].get("containers") or [])
     spec.setdefault("progressDeadlineSeconds", 600)
     return out
+
+
+def replica_set_uid(deployment: dict, thash: str) -> str:
+    """A stable uid for the ReplicaSet of one template of a Deployment (it is rendered, not stored)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"labkit:{deployment['metadata'].get('uid', '')}:{thash}"))
+
+
+def replica_set_view(deployment: dict, thash: str, pods: list[dict]) -> dict:
+    """The ReplicaSet the deployment controller keeps for one pod template of `deployment`.
+
+    As pkg/controller/deployment (getNewReplicaSet) writes it: named `<deployment>-<pod-template-hash>`,
+    the hash added to its labels, selector and template labels, owned by the Deployment (controller,
+    blockOwnerDeletion), the replica annotations the controller sets; the current template's
+    ReplicaSet wants `spec.replicas` pods, an older one 0. pods: this template's pods as pod_view renders them.
+    """
+    meta = deployment["metadata"]
+    spec = deployment["spec"]
+    current = template_hash(deployment) == thash
+    replicas = spec.get("replicas", 1)
+    template = copy.deepcopy(spec["template"])
+    template.setdefault("metadata", {})
+    template["metadata"]["labels"] = {**(template["metadata"].get("labels") or {}), HASH_LABEL: thash}
+    _default_protocols((template.get("spec") or {}).get("containers") or [])
+    selector = copy.deepcopy(spec.get("selector") or {})
+    selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: thash}
+    created = min((p["metadata"].get("creationTimestamp") or "" for p in pods), default="") \
+        or meta.get("creationTimestamp")
+    ready = [p for p in pods if _is_ready(p)]
+    status: dict = {"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": len(ready),
+                    "availableReplicas": len(ready), "observedGeneration": 1}
+    for key in ("fullyLabeledReplicas", "readyReplicas", "availableReplicas"):
+        if not status[key]:
+            del status[key]   # omitempty, as the API server writes it
+    return {
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {
+            "name": replica_set_name(meta["name"], thash), "namespace": meta["namespace"],
+            "uid": replica_set_uid(deployment, thash), "creationTimestamp": created,
+            "generation": 1, "resourceVersion": meta.get("resourceVersion", "1"),
+            "labels": dict(template["metadata"]["labels"]),
+            "annotations": {"deployment.kubernetes.io/desired-replicas": str(replicas),
+                            "deployment.kubernetes.io/max-replicas": str(replicas + -(-replicas // 4))},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": meta["name"],
+                                 "uid": meta.get("uid", ""), "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": {"replicas": replicas if current else 0, "selector": selector, "template": template},
+        "status": status,
+    }
+
+
+def with_owner_uids(pod: dict, deployment: dict | None) -> dict:
+    """A pod's ReplicaSet ownerReference carries the ReplicaSet's uid, as the controller writes it (kubectl
+    describe deployment and the garbage collector follow uids, not names)."""
+    if deployment is None:
+        return pod
+    thash = (pod["metadata"].get("labels") or {}).get(HASH_LABEL, "")
+    for ref in pod["metadata"].get("ownerReferences") or []:
+        if ref.get("kind") == "ReplicaSet" and ref.get("name") == replica_set_name(deployment["metadata"]["name"], thash):
+            ref["uid"] = replica_set_uid(deployment, thash)
+    return pod
 
 
 def _default_protocols(containers: list[dict]) -> None:
@@ -174,3 +236,64 @@ def namespace_view(namespace: dict) -> dict:
     out["spec"] = {"finalizers": ["kubernetes"]}
     out["status"] = {"phase": "Active"}
     return out
+
+
+def _ready_pods(pods: list[dict]) -> tuple[list[dict], list[dict]]:
+    with_ip = [p for p in pods if p["status"].get("podIP")]
+    return [p for p in with_ip if _is_ready(p)], [p for p in with_ip if not _is_ready(p)]
+
+
+def _target_ref(pod: dict) -> dict:
+    meta = pod["metadata"]
+    return {"kind": "Pod", "namespace": meta["namespace"], "name": meta["name"], "uid": meta.get("uid", "")}
+
+
+def endpoints_view(service: dict, pods: list[dict], ports: list[tuple[str, int, str]]) -> dict:
+    """The Endpoints object the endpoints controller keeps for a Service: ready pods under `addresses`, the
+    others under `notReadyAddresses`, the Service's target ports. pods: the selected pods as pod_view renders
+    them; ports: (name, target port number, protocol)."""
+    meta = service["metadata"]
+    ready, not_ready = _ready_pods(pods)
+    subset: dict = {}
+    if ready:
+        subset["addresses"] = [{"ip": p["status"]["podIP"], "nodeName": p["spec"].get("nodeName", NODE_NAME),
+                                "targetRef": _target_ref(p)} for p in ready]
+    if not_ready:
+        subset["notReadyAddresses"] = [{"ip": p["status"]["podIP"], "nodeName": p["spec"].get("nodeName", NODE_NAME),
+                                        "targetRef": _target_ref(p)} for p in not_ready]
+    subsets = []
+    if subset:
+        subset["ports"] = [{"name": n, "port": port, "protocol": proto} if n else {"port": port, "protocol": proto}
+                           for n, port, proto in ports]
+        subsets.append(subset)
+    out: dict = {"apiVersion": "v1", "kind": "Endpoints",
+           "metadata": {"name": meta["name"], "namespace": meta["namespace"],
+                        "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"labkit:endpoints:{meta.get('uid', '')}")),
+                        "creationTimestamp": meta.get("creationTimestamp"),
+                        "resourceVersion": meta.get("resourceVersion", "1"),
+                        "labels": dict(meta.get("labels") or {})}}
+    if subsets:
+        out["subsets"] = subsets
+    return out
+
+
+def endpoint_slice_view(service: dict, pods: list[dict], ports: list[tuple[str, int, str]]) -> dict:
+    """The EndpointSlice the EndpointSlice controller keeps for a Service (what `kubectl describe svc` reads):
+    labelled `kubernetes.io/service-name`, one endpoint per pod with its ready/serving/terminating conditions."""
+    meta = service["metadata"]
+    ready, not_ready = _ready_pods(pods)
+    uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"labkit:endpointslice:{meta.get('uid', '')}"))
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+            "metadata": {"name": f"{meta['name']}-{uid[:5]}", "namespace": meta["namespace"], "uid": uid,
+                         "generateName": f"{meta['name']}-", "creationTimestamp": meta.get("creationTimestamp"),
+                         "resourceVersion": meta.get("resourceVersion", "1"),
+                         "labels": {**(meta.get("labels") or {}), "kubernetes.io/service-name": meta["name"],
+                                    "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+                         "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": meta["name"],
+                                              "uid": meta.get("uid", ""), "controller": True,
+                                              "blockOwnerDeletion": True}]},
+            "endpoints": [{"addresses": [p["status"]["podIP"]],
+                           "conditions": {"ready": p in ready, "serving": p in ready, "terminating": False},
+                           "nodeName": p["spec"].get("nodeName", NODE_NAME), "targetRef": _target_ref(p)}
+                          for p in ready + not_ready],
+            "ports": [{"name": n, "port": port, "protocol": proto} for n, port, proto in ports]}

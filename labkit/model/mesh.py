@@ -119,6 +119,7 @@ class Service:
     selector: dict
     ports: tuple[ServicePort, ...]
     type: str = "ClusterIP"
+    cluster_ip: str = ""    # the virtual IP the API server gave it ("" for none, headless or ExternalName)
 
     @property
     def fqdn(self) -> str:
@@ -260,7 +261,8 @@ def build_model(objects: list[dict], subnet: int) -> MeshModel:
                         target_port=_int_port(p.get("targetPort"), named_ports, p["port"]),
                         protocol=port_protocol(p.get("name"), p.get("appProtocol")), node_port=p.get("nodePort"))
             for p in spec.get("ports") or [])
+        cluster_ip = spec.get("clusterIP") if spec.get("clusterIP") != "None" else ""
         services.append(Service(namespace=meta["namespace"], name=meta["name"], selector=selector, ports=ports,
-                                type=spec.get("type", "ClusterIP")))
+                                type=spec.get("type", "ClusterIP"), cluster_ip=cluster_ip or ""))
     return MeshModel(subnet=subnet, namespaces=namespaces, pods=pods, services=services, policies=policies,
                      secrets=secrets)

@@ -18,9 +18,11 @@ SCOPED_KINDS = {"AuthorizationPolicy", "Gateway", "PeerAuthentication"}
 
 
 def same_topology(old: MeshModel | None, new: MeshModel) -> bool:
-    """Same namespaces, pods, services and secrets: pod networks and mounted secrets stay as they are."""
+    """Same namespaces, pods, services, ServiceEntries (their hosts are names pods resolve) and secrets: pod
+    networks and mounted secrets stay as they are."""
     return old is not None and old.subnet == new.subnet and old.namespaces == new.namespaces \
-        and old.pods == new.pods and old.services == new.services and old.secrets == new.secrets
+        and old.pods == new.pods and old.services == new.services and old.secrets == new.secrets \
+        and old.of_kind("ServiceEntry") == new.of_kind("ServiceEntry")
 
 
 def _disabled(model: MeshModel, pod) -> tuple:

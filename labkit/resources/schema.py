@@ -138,6 +138,16 @@ VIRTUAL_SERVICE = {"spec": {
                         "gateways": [str], "sourceNamespace": str}],
              "route": [{"destination": DESTINATION, "weight": int}]}],
 }}
+# networking.istio.io ServiceEntry (istio/api networking/v1/service_entry.proto).
+SERVICE_ENTRY = {"spec": {
+    "hosts": [str], "addresses": [str], "exportTo": [str], "subjectAltNames": [str],
+    "ports": [{"number": int, "protocol": str, "name": str, "targetPort": int}],
+    "location": Enum(("MESH_EXTERNAL", "MESH_INTERNAL")),
+    "resolution": Enum(("NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN")),
+    "endpoints": [{"address": str, "ports": {"*": int}, "labels": LABELS, "network": str, "locality": str,
+                   "weight": int, "serviceAccount": str}],
+    "workloadSelector": {"labels": LABELS},
+}}
 SOURCE = {k: [str] for k in ("principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals",
                             "namespaces", "notNamespaces", "ipBlocks", "notIpBlocks", "remoteIpBlocks",
                             "notRemoteIpBlocks", "serviceAccounts", "notServiceAccounts")}
@@ -186,6 +196,7 @@ KINDS: dict[str, KindInfo] = {k.kind: k for k in (
     KindInfo("DestinationRule", "networking.istio.io", ISTIO_NET, True, DESTINATION_RULE, ("dr",)),
     KindInfo("Gateway", "networking.istio.io", ISTIO_NET, True, GATEWAY, ("gw",)),
     KindInfo("VirtualService", "networking.istio.io", ISTIO_NET, True, VIRTUAL_SERVICE, ("vs",)),
+    KindInfo("ServiceEntry", "networking.istio.io", ISTIO_NET, True, SERVICE_ENTRY, ("se",)),
     KindInfo("Telemetry", "telemetry.istio.io", ("v1alpha1", "v1"), True, TELEMETRY, ("telemetry",)),
 )}
 # Pods are made by the deployment controller, never applied by learners.

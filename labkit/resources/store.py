@@ -16,6 +16,7 @@ from typing import Iterator
 
 from ..atomic import locked, write_json
 from ..errors import LabkitError
+from .clusterips import assign_cluster_ip
 from .nodeports import assign_node_ports
 from .validate import validate
 
@@ -128,6 +129,7 @@ class Store:
             for obj in objects:
                 key = key_of(obj)
                 assign_node_ports(obj, state["objects"][index[key]] if key in index else None, state["objects"])
+                assign_cluster_ip(obj, state["objects"][index[key]] if key in index else None, state["objects"])
                 if key in index:
                     old = state["objects"][index[key]]
                     if _content(old) == _content(obj) and obj.get("status") == old.get("status"):

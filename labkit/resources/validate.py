@@ -351,9 +351,93 @@ _AUTHZ_CONDITION_CHECKS = {"source.ip": _check_cidr, "remote.ip": _check_cidr, "
                            "destination.port": _check_port_value}
 
 
+def _check_service_entry(obj: dict, where: dict) -> None:
+    """istiod's ValidateServiceEntry (pilot/pkg/config/validation): hosts are FQDNs or `*.suffix` wildcards,
+    never `*` or a short name; port names and numbers are unique; STATIC needs endpoints with IP addresses;
+    DNS without endpoints needs hosts that are plain FQDNs (no wildcard) to resolve; an endpoint's `ports`
+    name ports of the entry; endpoints and workloadSelector exclude each other."""
+    spec = obj.get("spec") or {}
+    hosts = spec.get("hosts") or []
+    if not hosts:
+        raise LabkitError("service entry must have at least one host", field="spec.hosts", **where)
+    for index, host in enumerate(hosts):
+        bare = host[2:] if host.startswith("*.") else host
+        if host == "*" or "." not in host or not DNS1123_SUBDOMAIN.match(bare.lower()):
+            raise LabkitError(f"invalid host {host}", field=f"spec.hosts[{index}]",
+                              hint="a ServiceEntry host is a fully qualified name (api.example.com) or a "
+                                   "wildcard like *.example.com", **where)
+    for index, address in enumerate(spec.get("addresses") or []):
+        try:
+            ipaddress.ip_network(address, strict=False)
+        except ValueError:
+            raise LabkitError(f"invalid address {address}: an IP or a CIDR block", field=f"spec.addresses[{index}]",
+                              **where)
+    names: set[str] = set()
+    numbers: set[int] = set()
+    for index, port in enumerate(spec.get("ports") or []):
+        field = f"spec.ports[{index}]"
+        if not isinstance(port.get("number"), int) or not 0 < port["number"] < 65536:
+            raise LabkitError(f"port number {port.get('number')!r} must be 1..65535", field=f"{field}.number", **where)
+        name = port.get("name") or ""
+        if not DNS1123_LABEL.match(name):
+            raise LabkitError(f"invalid port name: {name}", field=f"{field}.name", **where)
+        if name in names:
+            raise LabkitError(f"service entry port name {name!r} already defined", field=f"{field}.name", **where)
+        if port["number"] in numbers:
+            raise LabkitError(f"service entry port {port['number']} already defined", field=f"{field}.number",
+                              **where)
+        names.add(name)
+        numbers.add(port["number"])
+        protocol = (port.get("protocol") or "").upper()
+        if protocol not in SERVICE_ENTRY_PROTOCOLS:
+            raise LabkitError(f"unsupported protocol: {port.get('protocol')}", field=f"{field}.protocol",
+                              hint="one of " + ", ".join(SERVICE_ENTRY_PROTOCOLS), **where)
+    endpoints = spec.get("endpoints") or []
+    if endpoints and spec.get("workloadSelector"):
+        raise LabkitError("only one of WorkloadSelector or Endpoints is allowed in Service Entry",
+                          field="spec.workloadSelector", **where)
+    resolution = spec.get("resolution") or "NONE"
+    if resolution == "STATIC" and not endpoints and not spec.get("workloadSelector"):
+        raise LabkitError("endpoints must be provided if service entry discovery mode is static",
+                          field="spec.endpoints", **where)
+    if resolution in ("DNS", "DNS_ROUND_ROBIN") and not endpoints:
+        for index, host in enumerate(hosts):
+            if host.startswith("*"):
+                raise LabkitError("hosts must be FQDN if no endpoints are provided for resolution mode DNS",
+                                  field=f"spec.hosts[{index}]", **where)
+    for index, endpoint in enumerate(endpoints):
+        field = f"spec.endpoints[{index}]"
+        address = endpoint.get("address") or ""
+        if resolution == "STATIC":
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise LabkitError(f"invalid address {address!r}: STATIC endpoints are IP addresses",
+                                  field=f"{field}.address", **where)
+        elif resolution in ("DNS", "DNS_ROUND_ROBIN") and not DNS1123_SUBDOMAIN.match(address.lower()) \
+                and not _is_ip_address(address):
+            raise LabkitError(f"invalid address {address!r}", field=f"{field}.address", **where)
+        for name, number in (endpoint.get("ports") or {}).items():
+            if name not in names:
+                raise LabkitError(f"endpoint port {number} is not defined by the service entry",
+                                  field=f"{field}.ports.{name}", **where)
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+# Istio's protocols (pkg/config/protocol): what a ServiceEntry port may declare, case-insensitive.
+SERVICE_ENTRY_PROTOCOLS = ("HTTP", "HTTPS", "GRPC", "GRPC-WEB", "HTTP2", "MONGO", "MYSQL", "REDIS", "TCP", "TLS",
+                           "UDP")
+
 _SEMANTIC_CHECKS = {
     "Deployment": _check_deployment, "Service": _check_service, "Secret": _check_secret,
     "PeerAuthentication": _check_peer_authentication, "DestinationRule": _check_destination_rule,
     "Gateway": _check_gateway, "VirtualService": _check_virtual_service,
-    "AuthorizationPolicy": _check_authorization_policy,
+    "AuthorizationPolicy": _check_authorization_policy, "ServiceEntry": _check_service_entry,
 }

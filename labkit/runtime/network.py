@@ -11,7 +11,9 @@ import json
 from pathlib import Path
 
 from ..model.addressing import real_port, service_hostnames
+from ..model.hostmatch import is_wildcard
 from ..model.mesh import MeshModel, Pod
+from ..model.serviceentry import visible_entries
 from .files import write_if_changed
 
 DEFAULT_PORTS = {80: "http", 443: "https"}
@@ -34,6 +36,17 @@ def address_map(model: MeshModel, pod: Pod, gateway_ports: dict[tuple[str, str, 
                 continue  # no endpoint: connection refused, as a ClusterIP with no pods
             for name in service_hostnames(service.name, service.namespace, pod.namespace):
                 mapping[f"{name}:{sp.port}"] = target
+            if service.cluster_ip:
+                # The Service's virtual IP goes where its names go: kube-proxy (or the sidecar) takes it.
+                mapping[f"{service.cluster_ip}:{sp.port}"] = target
+    if pod.sidecar:
+        # A ServiceEntry host's traffic is captured by the sidecar's outbound listener on that port, as
+        # iptables does on a cluster (where DNS gives the real address, or Istio's DNS proxy an automatic one).
+        # Without a sidecar a ServiceEntry changes nothing, and this machine has no DNS for external names.
+        for entry in visible_entries(model, pod.namespace):
+            if not is_wildcard(entry.host):
+                for sp in entry.ports:
+                    mapping.setdefault(f"{entry.host}:{sp.port}", f"{pod.outbound_ip}:{real_port(sp.port)}")
     return mapping
 
 

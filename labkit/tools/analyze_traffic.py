@@ -11,6 +11,7 @@ from ..model.gateways import (CA_SUFFIX, ca_pem, ca_secret, credential_cert_pem,
                               server_hosts_for_namespace)
 from ..model.hostmatch import hosts_overlap, route_destinations
 from ..model.mesh import secret_data
+from ..model.serviceentry import entry_for_host
 from ..model.vsbinding import MESH, resolve_host, vs_gateways
 from .analyze_base import Context, Message, message
 from .common import selector_string
@@ -161,7 +162,8 @@ def check_virtual_services(ctx: Context) -> Iterator[Message]:
                 continue
             seen.add((host, subset))
             fqdn = resolve_host(host, namespace)
-            if ctx.model.service_by_fqdn(fqdn) is None:
+            # Istio's destination host analyzer looks in the whole registry: Services and ServiceEntry hosts.
+            if ctx.model.service_by_fqdn(fqdn) is None and entry_for_host(ctx.model, namespace, fqdn) is None:
                 yield message("IST0101", vs, f'Referenced host not found: "{host}"')
             elif subset and not _has_subset(ctx, fqdn, subset):
                 yield message("IST0101", vs, f'Referenced host+subset in destinationrule not found: "{host}+{subset}"')
