@@ -107,7 +107,8 @@ class _GatewayBuilder:
 
     def _hcm(self, route: dict, stat_prefix: str) -> dict:
         return c.http_connection_manager(stat_prefix, route, self.paths, server_name="istio-envoy",
-                                         http_filters=[*rbac_filters(), FAULT_FILTER], overrides=GATEWAY_HCM)
+                                         http_filters=[*rbac_filters(), FAULT_FILTER, c.ISTIO_ALPN_FILTER],
+                                         overrides=GATEWAY_HCM)
 
     def _route_context(self, server: Server) -> RouteContext:
         return RouteContext(port=server.number, gateway=server.gateway, labels=self.pod.labels,

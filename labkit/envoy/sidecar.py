@@ -14,6 +14,8 @@ from ..model.destrule import (AUTO, CA_SUFFIX, ClientTls, client_tls, credential
 from ..model.gateways import CredentialError, ca_credential, server_credential
 from ..model.mesh import MeshModel, Pod, Service, ServicePort
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT, effective_mtls
+from ..model.protocol import (AUTO, HTTP, MTLS_HTTP_ALPNS, MTLS_TCP_ALPNS, PLAINTEXT_HTTP_ALPNS, TCP, UDP,
+                              carries_http, carries_tcp)
 from . import common as c
 from .names import outbound_cluster_name, outbound_sni
 from .placeholders import UNVERIFIABLE_CA_PEM
@@ -37,11 +39,43 @@ def build_sidecar(model: MeshModel, pod: Pod, paths: c.ProxyPaths) -> c.ProxyCon
 # ---- inbound -------------------------------------------------------------------------------------
 
 def _inbound_protocol(model: MeshModel, pod: Pod, port: int) -> str:
+    """The protocol of the Service port that targets this container port; a port no Service names is
+    sniffed, as Istio's inbound passthrough chains are."""
     for service in model.services_of(pod):
         for sp in service.ports:
             if sp.target_port == port:
                 return sp.protocol
-    return "HTTP"
+    return AUTO
+
+
+def _inbound_chain_plan(protocol: str, mode: str) -> list[tuple[str, dict, str, bool]]:
+    """(name suffix, filter_chain_match, HTTP or TCP, terminates mTLS) per inbound filter chain, as istiod
+    builds them (pilot/pkg/networking/core/filterchain_options.go, getFilterChainMatchOptions)."""
+    tls, raw = {"transport_protocol": "tls"}, {"transport_protocol": "raw_buffer"}
+    if protocol == AUTO:
+        # Sniffed: an mTLS client's ALPN says what it detected (istio-http/* or istio-peer-exchange/istio);
+        # a plaintext client is told apart by Envoy's http_inspector.
+        if mode == STRICT:
+            return [("mtls_http", {**tls, "application_protocols": MTLS_HTTP_ALPNS}, HTTP, True),
+                    ("mtls", tls, TCP, True)]
+        if mode == PERMISSIVE:
+            return [("mtls_http", {**tls, "application_protocols": MTLS_HTTP_ALPNS}, HTTP, True),
+                    ("plaintext_http", {**raw, "application_protocols": PLAINTEXT_HTTP_ALPNS}, HTTP, False),
+                    ("mtls", {**tls, "application_protocols": MTLS_TCP_ALPNS}, TCP, True),
+                    ("plaintext", raw, TCP, False),
+                    ("tls_passthrough", tls, TCP, False)]
+        return [("plaintext_http", {**raw, "application_protocols": PLAINTEXT_HTTP_ALPNS}, HTTP, False),
+                ("plaintext", raw, TCP, False)]
+    chains = []
+    if mode in (STRICT, PERMISSIVE):
+        chains.append(("mtls", {**tls, **({"application_protocols": c.ISTIO_ALPN} if mode == PERMISSIVE else {})},
+                       protocol, True))
+    if mode == PERMISSIVE and protocol == TCP:
+        # The app's own TLS (no Istio ALPN) passes through untouched, as Istio's passthrough chain does.
+        chains.append(("tls_passthrough", tls, TCP, False))
+    if mode in (PERMISSIVE, DISABLE):
+        chains.append(("plaintext", raw, protocol, False))
+    return chains
 
 
 def _add_inbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.ProxyConfig) -> None:
@@ -51,9 +85,11 @@ def _add_inbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Prox
         chain_name = f"0.0.0.0_{port}"
         config.clusters.append(c.static_cluster(cluster, [c.lb_endpoint(pod.app_ip, real_port(port))]))
         protocol = _inbound_protocol(model, pod, port)
+        if protocol == UDP:
+            continue
         tcp_authz = rbac_network_filters(model, pod, f"inbound_{chain_name}")
-        if protocol == "HTTP":
-            route_name = f"inbound|{port}||"
+        route_name = f"inbound|{port}||"
+        if carries_http(protocol):
             route = {"match": {"prefix": "/"}, "route": {"cluster": cluster, "timeout": "0s"},
                      "name": "default", "decorator": {"operation": f"{pod.name}.{pod.namespace}:{port}/*"}}
             per_route = rbac_per_route(model, pod, port)
@@ -62,32 +98,25 @@ def _add_inbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Prox
             config.routes.append(c.route_config(route_name, [
                 {"name": f"inbound|http|{port}", "domains": ["*"], "routes": [route]}], ignore_port=False))
 
-            # Called within this iteration only, so the loop variables it reads are the current ones.
-            def app_filters(tls: bool):
+        def filters(kind: str, tls: bool, passthrough: bool = False) -> list[dict]:
+            if kind == HTTP:
                 return [c.http_connection_manager(f"inbound_{chain_name}", route_name, paths,  # noqa: B023
                                                   server_name="istio-envoy", http_filters=rbac_filters(),
                                                   forward_client_cert=tls)]
-            alpn_in = HTTP_ALPN_IN
-        else:
-            def app_filters(tls: bool):
-                return [*tcp_authz, c.tcp_proxy(f"inbound_{chain_name}", cluster, paths)]  # noqa: B023
-            alpn_in = TCP_ALPN_IN
-        mode = mtls.for_port(port)
+            prefix = f"inbound_{chain_name}_passthrough" if passthrough else f"inbound_{chain_name}"  # noqa: B023
+            return [*tcp_authz, c.tcp_proxy(prefix, cluster, paths)]  # noqa: B023
+
         chains = []
-        if mode in (STRICT, PERMISSIVE):
-            chains.append({"name": f"{chain_name}_mtls", "filter_chain_match": {
-                "transport_protocol": "tls", **({"application_protocols": c.ISTIO_ALPN} if mode == PERMISSIVE else {})},
-                "filters": app_filters(True), "transport_socket": c.downstream_mtls(paths, alpn_in)})
-        if mode == PERMISSIVE:
-            # The app's own TLS (no Istio ALPN) passes through untouched, as Istio's passthrough chain does.
-            chains.append({"name": f"{chain_name}_tls_passthrough", "filter_chain_match": {"transport_protocol": "tls"},
-                           "filters": [*tcp_authz, c.tcp_proxy(f"inbound_{chain_name}_passthrough", cluster, paths)]})
-        if mode in (PERMISSIVE, DISABLE):
-            chains.append({"name": f"{chain_name}_plaintext", "filter_chain_match": {"transport_protocol": "raw_buffer"},
-                           "filters": app_filters(False)})
-        # tls_inspector on every inbound listener: STRICT then resets plaintext (curl 56), as Istio does.
+        for suffix, match, kind, terminates in _inbound_chain_plan(protocol, mtls.for_port(port)):
+            chain = {"name": f"{chain_name}_{suffix}", "filter_chain_match": match,
+                     "filters": filters(kind, terminates, passthrough=suffix == "tls_passthrough")}
+            if terminates:
+                chain["transport_socket"] = c.downstream_mtls(paths, HTTP_ALPN_IN if kind == HTTP else TCP_ALPN_IN)
+            chains.append(chain)
+        # tls_inspector on every inbound listener: STRICT then resets plaintext (curl 56), as Istio does; a
+        # sniffed port adds the http_inspector, which names plaintext HTTP by ALPN (http/1.1, h2c).
         config.listeners.append(c.listener(f"virtualInbound_{port}", pod.ip, real_port(port), chains,
-                                           tls_inspector=True, log_paths=paths))
+                                           tls_inspector=True, http_inspector=protocol == AUTO, log_paths=paths))
 
 
 # ---- outbound ------------------------------------------------------------------------------------
@@ -223,12 +252,22 @@ def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Pro
         config.clusters.extend(outbound_clusters(model, pod.namespace, service, paths, pod.ip, config.warnings,
                                                  pod))
         for sp in service.ports:
-            by_port.setdefault(sp.port, []).append((service, sp))
+            if sp.protocol != UDP:
+                by_port.setdefault(sp.port, []).append((service, sp))
     for port, entries in sorted(by_port.items()):
         name = f"0.0.0.0_{port}"
-        http = [(s, sp) for s, sp in entries if sp.protocol == "HTTP"]
+        http = [(s, sp) for s, sp in entries if carries_http(sp.protocol)]
+        tcp = [(s, sp) for s, sp in entries if carries_tcp(sp.protocol)]
+        # One local listener stands for all of a port's listeners on a cluster (per-service VIPs for TCP
+        # and sniffed services, 0.0.0.0_<port> for HTTP ones). Where HTTP and TCP meet, Envoy tells them apart
+        # per connection, as istiod's merged listeners do (listener.go, buildSidecarOutboundListener).
+        sniffed = bool(http) and bool(tcp)
+        chains = []
         if http:
-            route_name = str(port)
+            # A sniffed service alone on its port keeps the route name istiod gives its own VIP listener,
+            # `<fqdn>:<port>`; HTTP ports share one route named by port (buildSidecarOutboundHTTPListenerOpts).
+            only = http[0][0] if len(http) == 1 and http[0][1].protocol == AUTO and len(entries) == 1 else None
+            route_name = f"{only.fqdn}:{port}" if only is not None else str(port)
             vhosts = []
             for service, sp in http:
                 vhosts.append({"name": f"{service.fqdn}:{port}",
@@ -238,11 +277,17 @@ def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Pro
             # sidecar of a namespace, so the control plane encodes it once and pushes it only where it changes.
             config.routes.append(c.route_config(route_name, vhosts))
             chain = {"name": name, "filters": [c.http_connection_manager(
-                f"outbound_{name}", route_name, paths, server_name=None, http_filters=[FAULT_FILTER])]}
-        else:
-            service, sp = entries[0]
-            if len(entries) > 1:
+                f"outbound_{name}", route_name, paths, server_name=None,
+                http_filters=[FAULT_FILTER, c.ISTIO_ALPN_FILTER])]}
+            if sniffed:
+                chain["filter_chain_match"] = {"transport_protocol": "raw_buffer",
+                                               "application_protocols": PLAINTEXT_HTTP_ALPNS}
+            chains.append(chain)
+        if tcp:
+            service, sp = tcp[0]
+            if len(tcp) > 1:
                 config.warnings.append(f"TCP port {port} is shared by several services; {service.fqdn} wins here")
-            chain = {"name": name, "filters": [c.tcp_proxy(f"outbound_{name}", outbound_cluster_name(service, port),
-                                                           paths)]}
-        config.listeners.append(c.listener(name, pod.outbound_ip, real_port(port), [chain]))
+            chains.append({"name": name if not sniffed else f"{name}_tcp",
+                           "filters": [c.tcp_proxy(f"outbound_{name}", outbound_cluster_name(service, port), paths)]})
+        config.listeners.append(c.listener(name, pod.outbound_ip, real_port(port), chains,
+                                           tls_inspector=sniffed, http_inspector=sniffed))

@@ -9,22 +9,10 @@ from ..constants import PROXY_CONTAINER, TRUST_DOMAIN
 from ..constants import ROOT_NAMESPACE as ROOT_NAMESPACE  # re-exported: the model's callers read it here
 from . import addressing
 from .owners import owner_deployment
+from .protocol import port_protocol
 
 SIDECAR_CONTAINER = PROXY_CONTAINER
 GATEWAY_IMAGE_REPO = "istio/proxyv2"
-
-# Port-name prefixes Istio uses for protocol selection (Service port name or appProtocol).
-_TCP_LIKE = ("tcp", "tls", "https", "mongo", "mysql", "redis")
-
-
-def port_protocol(name: str | None, app_protocol: str | None = None) -> str:
-    """HTTP or TCP as Istio's protocol selection decides it; unnamed ports are sniffed as HTTP here."""
-    label = (app_protocol or name or "").lower()
-    prefix = label.split("-")[0]
-    if prefix in _TCP_LIKE:
-        return "TCP"
-    return "HTTP"
-
 
 @dataclass(frozen=True)
 class Container:
@@ -108,7 +96,7 @@ class ServicePort:
     name: str
     port: int
     target_port: int
-    protocol: str          # HTTP or TCP
+    protocol: str          # HTTP, TCP, AUTO (sniffed) or UDP: model/protocol.py decides
     node_port: int | None = None
 
 
@@ -258,7 +246,8 @@ def build_model(objects: list[dict], subnet: int) -> MeshModel:
         ports = tuple(
             ServicePort(name=p.get("name", ""), port=p["port"],
                         target_port=_int_port(p.get("targetPort"), named_ports, p["port"]),
-                        protocol=port_protocol(p.get("name"), p.get("appProtocol")), node_port=p.get("nodePort"))
+                        protocol=port_protocol(p.get("name"), p.get("appProtocol"), p["port"], p.get("protocol")),
+                        node_port=p.get("nodePort"))
             for p in spec.get("ports") or [])
         services.append(Service(namespace=meta["namespace"], name=meta["name"], selector=selector, ports=ports,
                                 type=spec.get("type", "ClusterIP")))
