@@ -283,11 +283,20 @@ def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Pro
                 chain["filter_chain_match"] = {"transport_protocol": "raw_buffer",
                                                "application_protocols": PLAINTEXT_HTTP_ALPNS}
             chains.append(chain)
+        if len(tcp) > 1:
+            # On a cluster each of these services has its own ClusterIP and so its own listener; here they
+            # share one address, so TLS picks its service by SNI (the name the client dialled) and only
+            # plaintext TCP falls back to the first service.
+            for service, _ in tcp:
+                chains.append({"name": f"{name}_{service.fqdn}", "filter_chain_match": {
+                    "transport_protocol": "tls",
+                    "server_names": service_hostnames(service.name, service.namespace, pod.namespace)},
+                    "filters": [c.tcp_proxy(f"outbound_{name}", outbound_cluster_name(service, port), paths)]})
+            config.warnings.append(f"TCP port {port} is shared by several services; plaintext TCP goes to "
+                                   f"{tcp[0][0].fqdn}, TLS to the service its SNI names")
         if tcp:
             service, sp = tcp[0]
-            if len(tcp) > 1:
-                config.warnings.append(f"TCP port {port} is shared by several services; {service.fqdn} wins here")
             chains.append({"name": name if not sniffed else f"{name}_tcp",
                            "filters": [c.tcp_proxy(f"outbound_{name}", outbound_cluster_name(service, port), paths)]})
         config.listeners.append(c.listener(name, pod.outbound_ip, real_port(port), chains,
-                                           tls_inspector=sniffed, http_inspector=sniffed))
+                                           tls_inspector=sniffed or len(tcp) > 1, http_inspector=sniffed))
