@@ -9,7 +9,7 @@ from ..constants import PROXY_CONTAINER, TRUST_DOMAIN
 from ..constants import ROOT_NAMESPACE as ROOT_NAMESPACE  # re-exported: the model's callers read it here
 from . import addressing
 from .owners import owner_deployment
-from .protocol import port_protocol
+from .protocol import istio_protocol, listener_protocol
 
 SIDECAR_CONTAINER = PROXY_CONTAINER
 GATEWAY_IMAGE_REPO = "istio/proxyv2"
@@ -96,8 +96,9 @@ class ServicePort:
     name: str
     port: int
     target_port: int
-    protocol: str          # HTTP, TCP, AUTO (sniffed) or UDP: model/protocol.py decides
+    protocol: str          # HTTP, TCP, AUTO (sniffed) or UDP: how proxies handle it (model/protocol.py)
     node_port: int | None = None
+    istio_protocol: str = ""   # Istio's name for it (HTTP, HTTPS, UnsupportedProtocol, ...), as istioctl shows
 
 
 @dataclass(frozen=True)
@@ -243,13 +244,14 @@ def build_model(objects: list[dict], subnet: int) -> MeshModel:
         selector = dict(spec.get("selector") or {})
         selected = [p for p in pods if p.namespace == meta["namespace"] and selector and p.matches(selector)]
         named_ports = {name: port for p in selected for c in p.app_containers for name, port in c.ports if name}
-        ports = tuple(
-            ServicePort(name=p.get("name", ""), port=p["port"],
-                        target_port=_int_port(p.get("targetPort"), named_ports, p["port"]),
-                        protocol=port_protocol(p.get("name"), p.get("appProtocol"), p["port"], p.get("protocol")),
-                        node_port=p.get("nodePort"))
-            for p in spec.get("ports") or [])
-        services.append(Service(namespace=meta["namespace"], name=meta["name"], selector=selector, ports=ports,
+        ports = []
+        for p in spec.get("ports") or []:
+            instance = istio_protocol(p.get("name"), p.get("appProtocol"), p["port"], p.get("protocol"))
+            ports.append(ServicePort(name=p.get("name", ""), port=p["port"],
+                                     target_port=_int_port(p.get("targetPort"), named_ports, p["port"]),
+                                     protocol=listener_protocol(instance), node_port=p.get("nodePort"),
+                                     istio_protocol=instance))
+        services.append(Service(namespace=meta["namespace"], name=meta["name"], selector=selector, ports=tuple(ports),
                                 type=spec.get("type", "ClusterIP")))
     return MeshModel(subnet=subnet, namespaces=namespaces, pods=pods, services=services, policies=policies,
                      secrets=secrets)
