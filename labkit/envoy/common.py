@@ -55,6 +55,7 @@ class ProxyConfig:
     secrets: list[str] = field(default_factory=list)       # mesh SDS names the runtime provides (default, ROOTCA)
     sds: dict[str, list[dict]] = field(default_factory=dict)  # other SDS names → Secret resources ([] = missing)
     warnings: list[str] = field(default_factory=list)      # what istiod would log for this proxy
+    proxy_log: list[str] = field(default_factory=list)     # what istio-agent would log in this istio-proxy
 
 
 def all_route_configs(config: ProxyConfig) -> list[dict]:

@@ -63,7 +63,7 @@ class _GatewayBuilder:
         self.config.warnings.extend(skipped + rbac_warnings(self.model, self.pod))
         for service in self.model.services:
             self.config.clusters.extend(outbound_clusters(self.model, self.pod.namespace, service, self.paths,
-                                                          self.pod.ip, self.config.warnings, self.pod))
+                                                          self.pod.ip, self.config, self.pod))
         by_port: dict[int, list[Server]] = {}
         for server in servers:
             by_port.setdefault(server.target_port, []).append(server)

@@ -5,7 +5,6 @@ clusters `inbound|<port>||` and `outbound|<port>|<subset>|<fqdn>`, outbound rout
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from ..model.addressing import real_port, service_hostnames
@@ -13,8 +12,9 @@ from ..model.destrule import (AUTO, CA_SUFFIX, ClientTls, client_tls, credential
                               credential_resource, endpoint_wants_mtls, sidecar_ca, sidecar_key_cert)
 from ..model.gateways import CredentialError, ca_credential, server_credential
 from ..model.mesh import MeshModel, Pod, Service, ServicePort
+from ..model.volumes import proxy_file
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT, effective_mtls
-from ..model.protocol import (AUTO, HTTP, MTLS_HTTP_ALPNS, MTLS_TCP_ALPNS, PLAINTEXT_HTTP_ALPNS, TCP, UDP,
+from ..model.protocol import (AUTO as SNIFFED, HTTP, MTLS_HTTP_ALPNS, MTLS_TCP_ALPNS, PLAINTEXT_HTTP_ALPNS, TCP, UDP,
                               carries_http, carries_tcp)
 from . import common as c
 from .names import outbound_cluster_name, outbound_sni
@@ -45,14 +45,14 @@ def _inbound_protocol(model: MeshModel, pod: Pod, port: int) -> str:
         for sp in service.ports:
             if sp.target_port == port:
                 return sp.protocol
-    return AUTO
+    return SNIFFED
 
 
 def _inbound_chain_plan(protocol: str, mode: str) -> list[tuple[str, dict, str, bool]]:
     """(name suffix, filter_chain_match, HTTP or TCP, terminates mTLS) per inbound filter chain, as istiod
     builds them (pilot/pkg/networking/core/filterchain_options.go, getFilterChainMatchOptions)."""
     tls, raw = {"transport_protocol": "tls"}, {"transport_protocol": "raw_buffer"}
-    if protocol == AUTO:
+    if protocol == SNIFFED:
         # Sniffed: an mTLS client's ALPN says what it detected (istio-http/* or istio-peer-exchange/istio);
         # a plaintext client is told apart by Envoy's http_inspector.
         if mode == STRICT:
@@ -116,14 +116,14 @@ def _add_inbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Prox
         # tls_inspector on every inbound listener: STRICT then resets plaintext (curl 56), as Istio does; a
         # sniffed port adds the http_inspector, which names plaintext HTTP by ALPN (http/1.1, h2c).
         config.listeners.append(c.listener(f"virtualInbound_{port}", pod.ip, real_port(port), chains,
-                                           tls_inspector=True, http_inspector=protocol == AUTO, log_paths=paths))
+                                           tls_inspector=True, http_inspector=protocol == SNIFFED, log_paths=paths))
 
 
 # ---- outbound ------------------------------------------------------------------------------------
 
 
 def _upstream_socket(model: MeshModel, tls: ClientTls, service: Service, sp: ServicePort, subset: str,
-                     paths: c.ProxyPaths, endpoints: list[Pod], warnings: list[str],
+                     paths: c.ProxyPaths, endpoints: list[Pod], config: c.ProxyConfig,
                      client: Pod | None = None) -> tuple[dict | None, list[dict] | None]:
     """(transport_socket, transport_socket_matches) for one outbound cluster."""
     def mesh_tls():
@@ -142,7 +142,7 @@ def _upstream_socket(model: MeshModel, tls: ClientTls, service: Service, sp: Ser
     if tls.mode in ("SIMPLE", "MUTUAL"):
         if credential_ignored_at_sidecar(tls, client):
             return None, None   # Istio sends no TLS at all (see model/destrule.py)
-        return _origination_socket(model, tls, service, warnings, client), None
+        return _origination_socket(model, tls, service, config, client), None
     return None, None
 
 
@@ -183,46 +183,64 @@ def _credential_context(model: MeshModel, tls: ClientTls, client: Pod | None, wa
     return context
 
 
-def _origination_socket(model: MeshModel, tls: ClientTls, service: Service, warnings: list[str],
+def _origination_socket(model: MeshModel, tls: ClientTls, service: Service, config: c.ProxyConfig,
                         client: Pod | None) -> dict:
-    """DR SIMPLE/MUTUAL: credentialName (served by istiod), or files the DR names (which on a cluster must
-    be inside the sidecar; here files on this machine stand for them).
+    """DR SIMPLE/MUTUAL: credentialName (served by istiod), or files the DR names.
 
-    Reading the disk here keeps a typo in a path from freezing the proxy (see placeholders.py)."""
+    The files are read where Istio reads them, inside the proxy's own istio-proxy container (mounted with
+    the `sidecar.istio.io/userVolume`/`userVolumeMount` annotations; model/volumes.py `proxy_file`), never
+    on this machine. istiod turns them into SDS resources `file-root:<ca>` and `file-cert:<cert>~<key>`
+    (pilot/pkg/networking/core/cluster_tls.go) that istio-agent serves from those files
+    (security/pkg/nodeagent/cache/secretcache.go generateFileSecret). A file that is not there: the agent
+    logs `resource:file-root:<path> failed to generate secret for proxy from file: open <path>: no such
+    file or directory` in the istio-proxy container and sends nothing, so Envoy fails the cluster's
+    connections ("TLS error: Secret is not supplied by SDS", a 503)."""
     settings = tls.settings or {}
     if settings.get("credentialName"):
-        credential = _credential_context(model, tls, client, warnings)
+        credential = _credential_context(model, tls, client, config.warnings)
         return {"name": c.TLS_SOCKET, "typed_config": {"@type": c.UPSTREAM_TLS, "common_tls_context": credential,
                                                        "sni": settings.get("sni") or service.fqdn}}
     context: dict = {"tls_params": c.tls_params()}
     if settings.get("caCertificates") and not settings.get("insecureSkipVerify"):
         ca_file = settings["caCertificates"]
-        if os.path.isfile(ca_file):
-            trusted = {"filename": ca_file}
-        else:
-            warnings.append(f"DestinationRule {tls.rule}: caCertificates file {ca_file} not found; "
-                            f"TLS to {service.fqdn} fails verification")
-            trusted = {"inline_string": UNVERIFIABLE_CA_PEM}
-        validation: dict[str, Any] = {"trusted_ca": trusted}
+        resource = _file_secret(model, client, config, f"file-root:{ca_file}", [ca_file],
+                                lambda data: c.validation_secret(f"file-root:{ca_file}", data[0].decode()))
+        validation: dict[str, Any] = {}
         if settings.get("subjectAltNames"):
             validation["match_typed_subject_alt_names"] = [
                 {"san_type": "DNS", "matcher": {"exact": san}} for san in settings["subjectAltNames"]]
-        context["validation_context"] = validation
+        context["combined_validation_context"] = {
+            "default_validation_context": validation,
+            "validation_context_sds_secret_config": c.sds_secret(resource, c.ProxyPaths(""), credential=True)}
     if tls.mode == "MUTUAL" and settings.get("clientCertificate") and settings.get("privateKey"):
-        files = (settings["clientCertificate"], settings["privateKey"])
-        missing = [f for f in files if not os.path.isfile(f)]
-        if missing:
-            warnings.append(f"DestinationRule {tls.rule}: {', '.join(missing)} not found; "
-                            f"no client certificate is sent to {service.fqdn}")
-        else:
-            context["tls_certificates"] = [{"certificate_chain": {"filename": files[0]},
-                                            "private_key": {"filename": files[1]}}]
+        cert, key = settings["clientCertificate"], settings["privateKey"]
+        name = f"file-cert:{cert}~{key}"
+        resource = _file_secret(model, client, config, name, [cert, key],
+                                lambda data: c.tls_certificate_secret(name, data[0].decode(), data[1].decode()))
+        context["tls_certificate_sds_secret_configs"] = [c.sds_secret(resource, c.ProxyPaths(""), credential=True)]
     return {"name": c.TLS_SOCKET, "typed_config": {"@type": c.UPSTREAM_TLS, "common_tls_context": context,
                                                    "sni": settings.get("sni") or service.fqdn}}
 
 
+def _file_secret(model: MeshModel, client: Pod | None, config: c.ProxyConfig, resource: str, paths: list[str],
+                 secret) -> str:
+    """Register the SDS resource `resource` built from files in the proxy's container (or, when one is
+    missing, no resource and istio-agent's error in the proxy's log)."""
+    if resource in config.sds:
+        return resource
+    data = [proxy_file(model, client, path) if client is not None else None for path in paths]
+    missing = next((path for path, found in zip(paths, data) if found is None), None)
+    if missing is None:
+        config.sds[resource] = [secret(data)]
+    else:
+        config.sds[resource] = []
+        config.proxy_log.append(f"resource:{resource} failed to generate secret for proxy from file: "
+                                f"open {missing}: no such file or directory")
+    return resource
+
+
 def outbound_clusters(model: MeshModel, client_namespace: str, service: Service, paths: c.ProxyPaths,
-                      source_ip: str | None, warnings: list[str], client: Pod | None = None) -> list[dict]:
+                      source_ip: str | None, config: c.ProxyConfig, client: Pod | None = None) -> list[dict]:
     """The clusters for every port (and DR subset) of one service, as seen by a client (pod) namespace."""
     clusters = []
     all_endpoints = model.endpoints(service)
@@ -237,7 +255,7 @@ def outbound_clusters(model: MeshModel, client_namespace: str, service: Service,
                 lb.append(c.lb_endpoint(pod.ip, real_port(sp.target_port), marker))
             cluster = c.static_cluster(outbound_cluster_name(service, sp.port, subset), lb,
                                        source_ip=source_ip)
-            socket, matches = _upstream_socket(model, tls, service, sp, subset, paths, endpoints, warnings, client)
+            socket, matches = _upstream_socket(model, tls, service, sp, subset, paths, endpoints, config, client)
             if socket:
                 cluster["transport_socket"] = socket
             if matches:
@@ -249,8 +267,7 @@ def outbound_clusters(model: MeshModel, client_namespace: str, service: Service,
 def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.ProxyConfig) -> None:
     by_port: dict[int, list[tuple[Service, ServicePort]]] = {}
     for service in model.services:
-        config.clusters.extend(outbound_clusters(model, pod.namespace, service, paths, pod.ip, config.warnings,
-                                                 pod))
+        config.clusters.extend(outbound_clusters(model, pod.namespace, service, paths, pod.ip, config, pod))
         for sp in service.ports:
             if sp.protocol != UDP:
                 by_port.setdefault(sp.port, []).append((service, sp))
@@ -266,7 +283,7 @@ def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Pro
         if http:
             # A sniffed service alone on its port keeps the route name istiod gives its own VIP listener,
             # `<fqdn>:<port>`; HTTP ports share one route named by port (buildSidecarOutboundHTTPListenerOpts).
-            only = http[0][0] if len(http) == 1 and http[0][1].protocol == AUTO and len(entries) == 1 else None
+            only = http[0][0] if len(http) == 1 and http[0][1].protocol == SNIFFED and len(entries) == 1 else None
             route_name = f"{only.fqdn}:{port}" if only is not None else str(port)
             vhosts = []
             for service, sp in http:

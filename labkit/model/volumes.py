@@ -17,9 +17,11 @@ Using Secrets", API reference of SecretVolumeSource/ConfigMapVolumeSource/Volume
 from __future__ import annotations
 
 import base64
+import posixpath
 import re
 from dataclasses import dataclass, field
 
+from ..constants import PROXY_CONTAINER
 from .mesh import Container, MeshModel, Pod
 
 DEFAULT_MODE = 0o644
@@ -202,3 +204,16 @@ def container_view(model: MeshModel, pod: Pod, container: Container) -> Containe
     if raw.get("args") is not None:
         view.args = [expand(str(a), view.env) for a in raw["args"]]
     return view
+
+
+def proxy_file(model: MeshModel, pod: Pod, path: str) -> bytes | None:
+    """A file inside the pod's istio-proxy container, where a DestinationRule's caCertificates,
+    clientCertificate and privateKey point (Istio reads them there: istio-agent serves them to Envoy as
+    `file-root:<path>` / `file-cert:<cert>~<key>`). Only what the YAML mounted is there: volumes the
+    injector added from the `sidecar.istio.io/userVolume` and `userVolumeMount` annotations (or, for a
+    gateway, its Deployment's own mounts). None when there is no such file."""
+    proxy = next((c for c in pod.containers if c.name == PROXY_CONTAINER), None)
+    if proxy is None or not path.startswith("/"):
+        return None
+    target = posixpath.normpath(path)
+    return next((f.data for f in container_view(model, pod, proxy).files if f.path == target), None)
