@@ -51,7 +51,8 @@ def _inbound_protocol(model: MeshModel, pod: Pod, port: int) -> str:
 def _inbound_chain_plan(protocol: str, mode: str) -> list[tuple[str, dict, str, bool]]:
     """(name suffix, filter_chain_match, HTTP or TCP, terminates mTLS) per inbound filter chain, as istiod
     builds them (pilot/pkg/networking/core/filterchain_options.go, getFilterChainMatchOptions)."""
-    tls, raw = {"transport_protocol": "tls"}, {"transport_protocol": "raw_buffer"}
+    tls: dict[str, Any] = {"transport_protocol": "tls"}
+    raw: dict[str, Any] = {"transport_protocol": "raw_buffer"}
     if protocol == SNIFFED:
         # Sniffed: an mTLS client's ALPN says what it detected (istio-http/* or istio-peer-exchange/istio);
         # a plaintext client is told apart by Envoy's http_inspector.
@@ -66,7 +67,7 @@ def _inbound_chain_plan(protocol: str, mode: str) -> list[tuple[str, dict, str, 
                     ("tls_passthrough", tls, TCP, False)]
         return [("plaintext_http", {**raw, "application_protocols": PLAINTEXT_HTTP_ALPNS}, HTTP, False),
                 ("plaintext", raw, TCP, False)]
-    chains = []
+    chains: list[tuple[str, dict[str, Any], str, bool]] = []
     if mode in (STRICT, PERMISSIVE):
         chains.append(("mtls", {**tls, **({"application_protocols": c.ISTIO_ALPN} if mode == PERMISSIVE else {})},
                        protocol, True))
@@ -293,7 +294,7 @@ def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Pro
             # RDS, named by port as istiod names outbound routes: the same RouteConfiguration serves every
             # sidecar of a namespace, so the control plane encodes it once and pushes it only where it changes.
             config.routes.append(c.route_config(route_name, vhosts))
-            chain = {"name": name, "filters": [c.http_connection_manager(
+            chain: dict[str, Any] = {"name": name, "filters": [c.http_connection_manager(
                 f"outbound_{name}", route_name, paths, server_name=None,
                 http_filters=[FAULT_FILTER, c.ISTIO_ALPN_FILTER])]}
             if sniffed:
