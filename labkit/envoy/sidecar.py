@@ -25,7 +25,8 @@ from .routing import FAULT_FILTER, mesh_routes_for
 HTTP_ALPN_IN = ["h2", "http/1.1"]
 TCP_ALPN_IN = ["istio-peer-exchange", "h2", "http/1.1"]
 # Upstream HTTP is HTTP/1.1 (auto_config cannot sit beside the plaintext socket of auto mTLS), so h2 is
-# not offered; the Istio names make the server pick its mTLS chain, as istio.alpn would.
+# not offered. These are what istio.alpn leaves on TCP (tcp_proxy) connections, so a sniffed server port picks
+# its TCP mTLS chain; HTTP requests replace them with istio-http/1.1 (common.ISTIO_ALPN_FILTER).
 CLIENT_ALPN = ["istio-peer-exchange", "istio", "http/1.1"]
 
 
