@@ -170,6 +170,14 @@ def test_simple_with_ca_certificates_inside_the_sidecar(mesh):
     assert code(mesh, HTTPBIN) == "200"
 
 
+def test_without_ca_certificates_only_the_proxys_system_roots_are_trusted(mesh):
+    """Istio's default for caCertificates is `system` (file-root:system): a private CA is not among them."""
+    mesh.apply(dr("httpbin", HTTPBIN_HOST, "{mode: SIMPLE}"))
+    assert code(mesh, HTTPBIN) == "503"
+    mesh.apply(dr("httpbin", HTTPBIN_HOST, "{mode: SIMPLE, insecureSkipVerify: true}"))
+    assert code(mesh, HTTPBIN) == "200"
+
+
 def test_a_path_only_this_machine_has_fails_as_on_a_cluster(mesh):
     mesh.apply(dr("httpbin", HTTPBIN_HOST, f"{{mode: SIMPLE, caCertificates: {mesh.host_ca}}}"))
     assert code(mesh, HTTPBIN) == "503"

@@ -12,7 +12,7 @@ from ..model.destrule import (AUTO, CA_SUFFIX, ClientTls, client_tls, credential
                               credential_resource, endpoint_wants_mtls, sidecar_ca, sidecar_key_cert)
 from ..model.gateways import CredentialError, ca_credential, server_credential
 from ..model.mesh import MeshModel, Pod, Service, ServicePort
-from ..model.volumes import proxy_file
+from ..model.volumes import proxy_file, proxy_system_roots
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT, effective_mtls
 from ..model.protocol import (AUTO as SNIFFED, HTTP, MTLS_HTTP_ALPNS, MTLS_TCP_ALPNS, PLAINTEXT_HTTP_ALPNS, TCP, UDP,
                               carries_http, carries_tcp)
@@ -28,6 +28,7 @@ TCP_ALPN_IN = ["istio-peer-exchange", "h2", "http/1.1"]
 # not offered. These are what istio.alpn leaves on TCP (tcp_proxy) connections, so a sniffed server port picks
 # its TCP mTLS chain; HTTP requests replace them with istio-http/1.1 (common.ISTIO_ALPN_FILTER).
 CLIENT_ALPN = ["istio-peer-exchange", "istio", "http/1.1"]
+SYSTEM_ROOTS = "system"   # istiod's caCertificates default: the proxy's system trust bundle
 
 
 def build_sidecar(model: MeshModel, pod: Pod, paths: c.ProxyPaths) -> c.ProxyConfig:
@@ -203,10 +204,12 @@ def _origination_socket(model: MeshModel, tls: ClientTls, service: Service, conf
         return {"name": c.TLS_SOCKET, "typed_config": {"@type": c.UPSTREAM_TLS, "common_tls_context": credential,
                                                        "sni": settings.get("sni") or service.fqdn}}
     context: dict = {"tls_params": c.tls_params()}
-    if settings.get("caCertificates") and not settings.get("insecureSkipVerify"):
-        ca_file = settings["caCertificates"]
-        resource = _file_secret(model, client, config, f"file-root:{ca_file}", [ca_file],
-                                lambda data: c.validation_secret(f"file-root:{ca_file}", data[0].decode()))
+    if not settings.get("insecureSkipVerify"):
+        # Without caCertificates Istio verifies against the proxy's system roots (file-root:system).
+        ca_file = settings.get("caCertificates") or SYSTEM_ROOTS
+        name = f"file-root:{ca_file}"
+        resource = _file_secret(model, client, config, name, [ca_file],
+                                lambda data: c.validation_secret(name, data[0].decode()))
         validation: dict[str, Any] = {}
         if settings.get("subjectAltNames"):
             validation["match_typed_subject_alt_names"] = [
@@ -230,7 +233,8 @@ def _file_secret(model: MeshModel, client: Pod | None, config: c.ProxyConfig, re
     missing, no resource and istio-agent's error in the proxy's log)."""
     if resource in config.sds:
         return resource
-    data = [proxy_file(model, client, path) if client is not None else None for path in paths]
+    data = [proxy_system_roots() if path == SYSTEM_ROOTS else
+            proxy_file(model, client, path) if client is not None else None for path in paths]
     missing = next((path for path, found in zip(paths, data) if found is None), None)
     if missing is None:
         config.sds[resource] = [secret(data)]

@@ -17,6 +17,7 @@ Using Secrets", API reference of SecretVolumeSource/ConfigMapVolumeSource/Volume
 from __future__ import annotations
 
 import base64
+import functools
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -217,3 +218,20 @@ def proxy_file(model: MeshModel, pod: Pod, path: str) -> bytes | None:
         return None
     target = posixpath.normpath(path)
     return next((f.data for f in container_view(model, pod, proxy).files if f.path == target), None)
+
+
+# The proxyv2 image is Ubuntu-based: its system trust bundle is ca-certificates' file, which istio-agent
+# serves as `file-root:system` when a DestinationRule SIMPLE/MUTUAL names no caCertificates
+# (pilot/pkg/networking/core/cluster_tls.go: CaCertificatePath defaults to "system").
+PROXY_SYSTEM_ROOTS = "/etc/ssl/certs/ca-certificates.crt"
+
+
+@functools.lru_cache(maxsize=1)
+def proxy_system_roots() -> bytes | None:
+    """The public CAs istio-proxy trusts by default: this machine's copy of the same Debian/Ubuntu
+    ca-certificates bundle (None when it has none: then nothing verifies, as with an empty bundle)."""
+    try:
+        with open(PROXY_SYSTEM_ROOTS, "rb") as bundle:
+            return bundle.read() or None
+    except OSError:
+        return None
