@@ -15,7 +15,7 @@ from ..model.mesh import MeshModel, Pod, Service, ServicePort
 from ..model.volumes import proxy_file, proxy_system_roots
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT, effective_mtls
 from ..model.protocol import (AUTO as SNIFFED, HTTP, MTLS_HTTP_ALPNS, MTLS_TCP_ALPNS, PLAINTEXT_HTTP_ALPNS, TCP, UDP,
-                              carries_http, carries_tcp)
+                              carries_http, carries_tcp, inbound_passes_app_tls)
 from . import common as c
 from .names import outbound_cluster_name, outbound_sni
 from .placeholders import UNVERIFIABLE_CA_PEM
@@ -40,16 +40,6 @@ def build_sidecar(model: MeshModel, pod: Pod, paths: c.ProxyPaths) -> c.ProxyCon
 
 # ---- inbound -------------------------------------------------------------------------------------
 
-def _inbound_protocol(model: MeshModel, pod: Pod, port: int) -> str:
-    """The protocol of the Service port that targets this container port; a port no Service names is
-    sniffed, as Istio's inbound passthrough chains are."""
-    for service in model.services_of(pod):
-        for sp in service.ports:
-            if sp.target_port == port:
-                return sp.protocol
-    return SNIFFED
-
-
 def _inbound_chain_plan(protocol: str, mode: str) -> list[tuple[str, dict, str, bool]]:
     """(name suffix, filter_chain_match, HTTP or TCP, terminates mTLS) per inbound filter chain, as istiod
     builds them (pilot/pkg/networking/core/filterchain_options.go, getFilterChainMatchOptions)."""
@@ -73,7 +63,7 @@ def _inbound_chain_plan(protocol: str, mode: str) -> list[tuple[str, dict, str, 
     if mode in (STRICT, PERMISSIVE):
         chains.append(("mtls", {**tls, **({"application_protocols": c.ISTIO_ALPN} if mode == PERMISSIVE else {})},
                        protocol, True))
-    if mode == PERMISSIVE and protocol == TCP:
+    if inbound_passes_app_tls(protocol, mode):
         # The app's own TLS (no Istio ALPN) passes through untouched, as Istio's passthrough chain does.
         chains.append(("tls_passthrough", tls, TCP, False))
     if mode in (PERMISSIVE, DISABLE):
@@ -87,7 +77,7 @@ def _add_inbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Prox
         cluster = f"inbound|{port}||"
         chain_name = f"0.0.0.0_{port}"
         config.clusters.append(c.static_cluster(cluster, [c.lb_endpoint(pod.app_ip, real_port(port))]))
-        protocol = _inbound_protocol(model, pod, port)
+        protocol = model.inbound_protocol(pod, port)
         if protocol == UDP:
             continue
         tcp_authz = rbac_network_filters(model, pod, f"inbound_{chain_name}")

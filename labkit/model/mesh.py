@@ -9,7 +9,7 @@ from ..constants import PROXY_CONTAINER, TRUST_DOMAIN
 from ..constants import ROOT_NAMESPACE as ROOT_NAMESPACE  # re-exported: the model's callers read it here
 from . import addressing
 from .owners import owner_deployment
-from .protocol import istio_protocol, listener_protocol
+from .protocol import AUTO, istio_protocol, listener_protocol
 
 SIDECAR_CONTAINER = PROXY_CONTAINER
 GATEWAY_IMAGE_REPO = "istio/proxyv2"
@@ -158,6 +158,15 @@ class MeshModel:
 
     def pod(self, namespace: str, name: str) -> Pod | None:
         return next((p for p in self.pods if p.namespace == namespace and p.name == name), None)
+
+    def inbound_protocol(self, pod: Pod, port: int) -> str:
+        """How the pod's sidecar treats container port `port`: the protocol of the Service port targeting it;
+        a port no Service names is sniffed, as Istio's inbound passthrough chains are."""
+        for service in self.services_of(pod):
+            for sp in service.ports:
+                if sp.target_port == port:
+                    return sp.protocol
+        return AUTO
 
     def secret(self, namespace: str, name: str) -> dict | None:
         return self.secrets.get((namespace, name))

@@ -86,3 +86,11 @@ def carries_http(protocol: str) -> bool:
 def carries_tcp(protocol: str) -> bool:
     """Whether raw TCP (and TLS the app speaks itself) on such a port is proxied as bytes."""
     return protocol in (TCP, AUTO)
+
+
+def inbound_passes_app_tls(protocol: str, mode: str) -> bool:
+    """Whether a sidecar's inbound port hands TLS that is not Istio's (no Istio ALPN: the app's own, from a
+    DestinationRule SIMPLE/MUTUAL or a client without a sidecar) to the app as bytes. Only PERMISSIVE TCP and
+    sniffed ports have that chain; a port declared HTTP has none, so such a connection is closed
+    (pilot/pkg/networking/core/filterchain_options.go: "explicitly declared as HTTP type")."""
+    return mode == "PERMISSIVE" and protocol in (TCP, AUTO)
