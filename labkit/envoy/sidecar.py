@@ -91,6 +91,7 @@ def _add_inbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.Prox
             config.routes.append(c.route_config(route_name, [
                 {"name": f"inbound|http|{port}", "domains": ["*"], "routes": [route]}], ignore_port=False))
 
+        # Called within this iteration only, so the loop variables it reads are the current ones.
         def filters(kind: str, tls: bool, passthrough: bool = False) -> list[dict]:
             if kind == HTTP:
                 return [c.http_connection_manager(f"inbound_{chain_name}", route_name, paths,  # noqa: B023
