@@ -5,6 +5,7 @@ applied verbatim with its unnamed port) still passes, under PERMISSIVE and STRIC
 from __future__ import annotations
 
 import subprocess
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -108,6 +109,21 @@ def test_http_over_an_unnamed_port_is_http_end_to_end(mesh):
     # The client's sidecar routed it as HTTP too: its outbound HCM answers an unknown path of an HTTP route.
     verbose = curl(mesh, "sniff", "-i", "http://httpbin.sniff:8000/status/418")
     assert "418" in verbose.stdout.splitlines()[0] and "x-envoy-upstream-service-time" in verbose.stdout.lower()
+    # HTTP telemetry on both sides: Istio's TEXT access log has the request line, not a "- - -" TCP line.
+    assert logged(mesh, "curl", '"GET /status/418 HTTP/1.1" 418', "outbound|8000||httpbin.sniff.svc.cluster.local")
+    assert logged(mesh, "httpbin", '"GET /status/418 HTTP/1.1" 418', "inbound|8080||")
+
+
+def logged(mesh, workload: str, *parts: str, timeout: float = 3.0) -> bool:
+    """Whether one line of the workload's istio-proxy log has all `parts` (Envoy flushes its log every 200 ms)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = mesh.logs("sniff", workload, container="istio-proxy").splitlines()
+        if any(all(part in line for part in parts) for line in lines):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
 
 
 def test_plaintext_http_from_outside_the_mesh_is_detected_as_http(mesh):
