@@ -708,6 +708,54 @@ http {{ server {{ listen {port} ssl; ssl_certificate /etc/tls/tls.crt; ssl_certi
     assert status == 200 and body == "in"
 
 
+def _curl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["curl", "-sS", "--max-time", "10", *args], capture_output=True, text=True, timeout=30)
+
+
+def test_nginx_answers_400_to_an_untrusted_client_certificate(launcher, tmp_path):
+    """As real nginx: the handshake completes whatever certificate the client sends; the request then gets
+    nginx's 400 page for a certificate that does not verify or (under `on`) for none, then the close."""
+    port = free_port()
+    conf = f"""events {{}}
+http {{ server {{ listen {port} ssl; ssl_certificate /etc/tls/tls.crt; ssl_certificate_key /etc/tls/tls.key;
+  ssl_client_certificate /etc/tls/tls.crt; ssl_verify_client on; location / {{ return 200 "in"; }} }} }}
+"""
+    launcher.start("web", ports=[port], env={"LABKIT_ROOT": str(_nginx_root(tmp_path, conf))})
+    url = f"https://httpbin.example.com:{port}/"
+    common = ["--resolve", f"httpbin.example.com:{port}:{HOST}", "--cacert", str(tmp_path / "tls.crt"),
+              "-D", "-", url]
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    cert, key = self_signed(stranger, "stranger.example.com")      # not signed by the CA nginx trusts
+    untrusted = _curl("--cert", str(cert), "--key", str(key), *common)
+    assert untrusted.returncode == 0, untrusted.stderr             # the handshake itself succeeded
+    assert untrusted.stdout.startswith("HTTP/1.1 400 Bad Request")
+    assert "Connection: close" in untrusted.stdout
+    assert ("<head><title>400 The SSL certificate error</title></head>" in untrusted.stdout
+            and "<center>The SSL certificate error</center>" in untrusted.stdout)
+    missing = _curl(*common)
+    assert missing.returncode == 0 and missing.stdout.startswith("HTTP/1.1 400 Bad Request")
+    assert "<center>No required SSL certificate was sent</center>" in missing.stdout
+    trusted = _curl("--cert", str(tmp_path / "tls.crt"), "--key", str(tmp_path / "tls.key"), *common)
+    assert trusted.returncode == 0 and trusted.stdout.startswith("HTTP/1.1 200") and trusted.stdout.endswith("in")
+
+
+def test_nginx_optional_client_verification_lets_no_certificate_in(launcher, tmp_path):
+    port = free_port()
+    conf = f"""events {{}}
+http {{ server {{ listen {port} ssl; ssl_certificate /etc/tls/tls.crt; ssl_certificate_key /etc/tls/tls.key;
+  ssl_client_certificate /etc/tls/tls.crt; ssl_verify_client optional; location / {{ return 200 "in"; }} }} }}
+"""
+    launcher.start("web", ports=[port], env={"LABKIT_ROOT": str(_nginx_root(tmp_path, conf))})
+    common = ["--resolve", f"httpbin.example.com:{port}:{HOST}", "--cacert", str(tmp_path / "tls.crt"),
+              f"https://httpbin.example.com:{port}/"]
+    assert _curl(*common).stdout == "in"
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    cert, key = self_signed(stranger, "stranger.example.com")
+    assert "The SSL certificate error" in _curl("--cert", str(cert), "--key", str(key), *common).stdout
+
+
 def test_nginx_refuses_ssl_without_certificate(tmp_path):
     port = free_port()
     root = _nginx_root(tmp_path, f"events {{}} http {{ server {{ listen {port} ssl; }} }}")

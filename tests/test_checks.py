@@ -168,7 +168,9 @@ def test_dr_simple_hints_at_a_secret_name_mismatch(m, tmp_path):
     from labkit import certs
     ca = certs.make_ca("test CA")
     server = certs.make_server_cert(ca, "secure.legacy.svc.cluster.local")
-    ca_file = certs.write_pem(ca, tmp_path, "ca")["cert"]
+    # The sidecar's CA from a Secret in the client's namespace (credentialName with a workloadSelector), as
+    # on a cluster: a file on this machine is nothing a sidecar could read.
+    m.apply(certs.cacert_secret("secure-ca", "foo", ca.cert_pem))
     m.apply(certs.tls_secret("secure-cert", "legacy", server))  # the deployment asks for "secure-tls"
     m.apply(f"""
 apiVersion: apps/v1
@@ -200,7 +202,8 @@ kind: DestinationRule
 metadata: {{name: secure, namespace: foo}}
 spec:
   host: secure.legacy.svc.cluster.local
-  trafficPolicy: {{tls: {{mode: SIMPLE, caCertificates: {ca_file}}}}}
+  workloadSelector: {{matchLabels: {{app: curl}}}}
+  trafficPolicy: {{tls: {{mode: SIMPLE, credentialName: secure-ca}}}}
 """)
     try:
         # The pod waits in ContainerCreating for its Secret, as the kubelet keeps it.
@@ -210,7 +213,7 @@ spec:
         passes(checks.dr_mode, m, "foo", "secure.legacy:8443", "SIMPLE")
         # `secure.legacy` (what curl accepts) has a dot: istiod takes it as written, so the rule applies to
         # nothing and the sidecar sends plaintext to the TLS server (issue 21, lab 04's SIMPLE exercise).
-        m.apply(destination_rule_for_host("secure", "foo", "secure.legacy", ca_file))
+        m.apply(destination_rule_for_host("secure", "foo", "secure.legacy"))
         hint = hints(checks.dr_mode, m, "foo", "secure.legacy:8443", "SIMPLE")
         assert "'secure.legacy'" in hint and "taken as written" in hint and "secure.legacy.svc.cluster.local" in hint
     finally:
@@ -218,16 +221,19 @@ spec:
         m.delete("Service", "secure", namespace="legacy")
         m.delete("Secret", "secure-cert", namespace="legacy")
         m.delete("Secret", "secure-tls", namespace="legacy", ignore_missing=True)
+        m.delete("Secret", "secure-ca-cacert", namespace="foo", ignore_missing=True)
+        m.delete("DestinationRule", "secure", namespace="foo", ignore_missing=True)
 
 
-def destination_rule_for_host(name: str, namespace: str, host: str, ca_file) -> str:
+def destination_rule_for_host(name: str, namespace: str, host: str) -> str:
     return f"""
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {{name: {name}, namespace: {namespace}}}
 spec:
   host: {host}
-  trafficPolicy: {{tls: {{mode: SIMPLE, caCertificates: {ca_file}}}}}
+  workloadSelector: {{matchLabels: {{app: curl}}}}
+  trafficPolicy: {{tls: {{mode: SIMPLE, credentialName: secure-ca}}}}
 """
 
 

@@ -80,6 +80,10 @@ PORT_TLS = "  trafficPolicy:\n    portLevelSettings:\n    - {{port: {{number: 80
 SUBSET_V = "  subsets:\n  - {{name: v1, labels: {{version: {}}}}}\n"
 
 # code → (resources that trigger it, the same setup fixed, text the message must contain)
+# istio.io's SNI passthrough nginx: its Service port has no name, so Istio sniffs it (IST0118, Info).
+UNNAMED_PORT = ("apiVersion: v1\nkind: Service\nmetadata: {name: my-nginx, namespace: foo}\n"
+                "spec:\n  selector: {run: my-nginx}\n  ports:\n  - {port: 443, protocol: TCP}\n")
+
 CASES = {
     "gateway not found": ("IST0101", [mesh_vs("httpbin").replace("http:", 'gateways: ["nope"]\n  http:')],
                           [GATEWAY, GATEWAY_VS], 'Referenced gateway not found: "nope"'),
@@ -98,6 +102,8 @@ CASES = {
     "namespace not injected": ("IST0102", [], ["apiVersion: v1\nkind: Namespace\nmetadata: {name: legacy, labels: "
                                                "{istio-injection: disabled}}\n"],
                                "kubectl label namespace legacy istio-injection=enabled"),
+    "port name without protocol": ("IST0118", [UNNAMED_PORT], [UNNAMED_PORT.replace("- {port: 443", "- {name: https, port: 443")],
+                                   "Port name  (port: 443, targetPort: 443) doesn't follow the naming convention"),
     "no matching workloads": ("IST0127", [policy("p", "foo", "app: nope")],
                               [policy("p", "foo", "app: httpbin"), policy("q", "istio-system", "app: httpbin")],
                               "No matching workloads for this resource with the following labels: app=nope"),

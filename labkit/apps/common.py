@@ -27,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Iterable, NoReturn
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from labkit.apps import client_verify
+
 _log_lock = threading.Lock()
 
 
@@ -242,6 +244,8 @@ class Request:
     body: bytes
     client: str
     client_cert: bool = False   # the client presented a certificate in the TLS handshake
+    # Why that certificate did not verify, when the server accepted it anyway (client_verify.py)
+    client_cert_error: str | None = None
 
     def cookie(self, name: str) -> str | None:
         for header in self.headers.get_all("Cookie") or ():
@@ -375,6 +379,8 @@ class AppRequestHandler(BaseHTTPRequestHandler):
             body=self._read_body(),
             client=self.client_address[0],
             client_cert=isinstance(self.connection, ssl.SSLSocket) and bool(self.connection.getpeercert(True)),
+            client_cert_error=(client_verify.verify_error(self.connection)
+                               if isinstance(self.connection, ssl.SSLSocket) else None),
         )
         try:
             response = self.app.dispatch(request)

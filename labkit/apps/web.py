@@ -4,9 +4,10 @@ The stock image serves its welcome page on port 80 over plain HTTP; HTTPS exists
 `listen ... ssl` server names its `ssl_certificate`/`ssl_certificate_key` files (which the YAML must
 mount). Errors and the Server header read "nginx" without a version, as with `server_tokens off`.
 
-Known difference from nginx: a client certificate that does not verify fails the handshake here,
-where nginx finishes it and answers 400 "The SSL certificate error"; no certificate at all gets
-nginx's 400 "No required SSL certificate was sent" in both.
+With `ssl_verify_client on|optional`, as in nginx, the handshake completes whatever certificate the
+client sends (client_verify.py); the request then gets nginx's `400 Bad Request` page "The SSL certificate
+error" for a certificate that did not verify, or, under `on`, "No required SSL certificate was sent" for
+none, and the connection is closed (ngx_http_special_response_handler turns keepalive off for both).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from labkit.apps import client_verify
 from labkit.apps.common import (
     App, Request, Response, AppRequestHandler, enable_tls, in_container, log, log_error, pod_address,
     serve_until_terminated, server_tls_context,
@@ -39,6 +41,11 @@ def nginx_plaintext_reply(head: bytes) -> bytes:
     page = error_page(400, "Bad Request", "The plain HTTP request was sent to HTTPS port").encoded()
     return (b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nContent-Type: text/html\r\n"
             b"Content-Length: " + str(len(page)).encode() + b"\r\nConnection: close\r\n\r\n" + page)
+
+
+def _closing(response: Response) -> Response:
+    response.headers.append(("Connection", "close"))
+    return response
 
 
 _REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 403: "Forbidden", 404: "Not Found",
@@ -76,8 +83,12 @@ class NginxSite(App):
 
     def dispatch(self, request: Request) -> Response:
         server = self.server_for(request.headers.get("Host", ""))
-        if server.settings.get("ssl_verify_client") == "on" and not request.client_cert:
-            return error_page(400, "Bad Request", "No required SSL certificate was sent")
+        verify = server.settings.get("ssl_verify_client", "off")
+        # nginx logs both at level info, below the error_log levels its configs use: nothing is printed.
+        if verify in ("on", "optional") and request.client_cert_error:
+            return _closing(error_page(400, "Bad Request", "The SSL certificate error"))
+        if verify == "on" and not request.client_cert:
+            return _closing(error_page(400, "Bad Request", "No required SSL certificate was sent"))
         location = server.location_for(request.path)
         settings = location.settings if location else server.settings
         returns = (location.returns if location else None) or server.returns
@@ -138,14 +149,22 @@ class _NginxHandler(AppRequestHandler):
 
 
 def _tls_for(servers: list[nginx_conf.Server]) -> ssl.SSLContext:
-    """One context per server; SNI picks the server's certificate (the first server's by default)."""
+    """One context per server; SNI picks the server's certificate (the first server's by default).
+
+    OpenSSL keeps the verify mode of the context a connection started with when SNI switches it (nginx
+    sets it again in its servername callback), so every context of the port asks for a client certificate
+    when any of its servers does; each server then judges the answer in `dispatch`."""
+    asks = any(s.settings.get("ssl_verify_client", "off") in ("on", "optional") for s in servers)
     contexts = []
     for server in servers:
         s = server.settings
         verify = s.get("ssl_verify_client", "off")
         ca = s.get("ssl_client_certificate") if verify in ("on", "optional") else None
-        contexts.append((server, server_tls_context(s["ssl_certificate"], s["ssl_certificate_key"], ca,
-                                                    client_optional=True)))
+        ctx = server_tls_context(s["ssl_certificate"], s["ssl_certificate_key"], ca, client_optional=True)
+        if asks and not client_verify.accept_any_client_certificate(ctx):
+            log_error("nginx: [warn] this Python cannot accept an unverified client certificate in the "
+                      "handshake; such a client fails the handshake instead of getting 400")
+        contexts.append((server, ctx))
     default = contexts[0][1]
 
     def pick(sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:

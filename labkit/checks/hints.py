@@ -269,7 +269,10 @@ def failed_call(view: MeshView, client_namespace: str, client_sidecar: bool, nam
         source = ("the Secret named by credentialName (in the client's namespace) must hold the CA that signed its "
                   "certificate (ca.crt); lab.logs('istio-system', 'istiod') says what istiod could not serve"
                   if (tls.settings or {}).get("credentialName") else
-                  "caCertificates must be the CA that signed its certificate")
+                  "caCertificates must name the CA that signed its certificate, as a file inside the client's "
+                  "istio-proxy container (mounted with the sidecar.istio.io/userVolume and userVolumeMount "
+                  "annotations; its log says 'failed to generate secret' when the file is not there); without "
+                  "caCertificates only the proxy's system roots are trusted")
         return secret or (f"DestinationRule {rule_ref(tls.rule)} originates TLS ({tls.mode}): the server app must serve TLS on "
                           f"port {sp.target_port} (its own configuration, e.g. go-httpbin's -https-cert-file/-https-key-file), "
                           f"and {source}.")

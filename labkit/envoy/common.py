@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..model.access_logging import ISTIO_TEXT_FORMAT
+from ..model.protocol import UPSTREAM_HTTP11_ALPN
 
 TYPE = "type.googleapis.com/"
 HCM_TYPE = TYPE + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
@@ -17,6 +18,20 @@ TLS_VERSIONS = {"TLS_AUTO": "TLS_AUTO", "TLSV1_0": "TLSv1_0", "TLSV1_1": "TLSv1_
                 "TLSV1_3": "TLSv1_3"}
 MESH_CERT, MESH_ROOT = "default", "ROOTCA"
 ISTIO_ALPN = ["istio-peer-exchange", "istio", "istio-http/1.0", "istio-http/1.1", "istio-h2"]
+
+# Istio's istio.alpn HTTP filter (only in Istio's own Envoy build) puts `istio-http/1.1` and `istio` on the
+# upstream TLS of each HTTP/1.1 request, so a server whose port is sniffed picks its HTTP chain; tcp_proxy
+# keeps the cluster's own ALPN (istio-peer-exchange, istio) and lands on the TCP chain. Stock Envoy does the
+# same with set_filter_state and the well-known key envoy.network.application_protocols, shared with the
+# upstream connection. Like Istio, every outbound HCM (sidecars and gateways) has it.
+ISTIO_ALPN_FILTER = {
+    "name": "istio.alpn",
+    "typed_config": {
+        "@type": TYPE + "envoy.extensions.filters.http.set_filter_state.v3.Config",
+        "on_request_headers": [{
+            "object_key": "envoy.network.application_protocols",
+            "format_string": {"text_format_source": {"inline_string": ",".join(UPSTREAM_HTTP11_ALPN)}},
+            "shared_with_upstream": "ONCE"}]}}
 
 # Fields every access log line carries; the verification tools read them back.
 
@@ -40,6 +55,7 @@ class ProxyConfig:
     secrets: list[str] = field(default_factory=list)       # mesh SDS names the runtime provides (default, ROOTCA)
     sds: dict[str, list[dict]] = field(default_factory=dict)  # other SDS names → Secret resources ([] = missing)
     warnings: list[str] = field(default_factory=list)      # what istiod would log for this proxy
+    proxy_log: list[str] = field(default_factory=list)     # what istio-agent would log in this istio-proxy
 
 
 def all_route_configs(config: ProxyConfig) -> list[dict]:
@@ -187,7 +203,7 @@ def route_config(name: str, virtual_hosts: list[dict], *, ignore_port: bool = Tr
 
 
 def listener(name: str, ip: str, port: int, filter_chains: list[dict], *, tls_inspector: bool = False,
-             log_paths: ProxyPaths | None = None) -> dict:
+             http_inspector: bool = False, log_paths: ProxyPaths | None = None) -> dict:
     # Envoy sets SO_REUSEPORT on listeners by default (Listener.enable_reuse_port): two Envoys of one user
     # could then bind the same address:port and the kernel would spread one mesh's connections over another
     # mesh's proxy. Off, a second bind fails loudly instead (cluster-fidelity.md, "Envoy and sockets").
@@ -197,7 +213,15 @@ def listener(name: str, ip: str, port: int, filter_chains: list[dict], *, tls_in
         # Connections refused before any request (plaintext into STRICT, a failed handshake) leave no
         # HCM or tcp_proxy line; only a listener-level log records them, for labkit.tools.evidence.
         out["access_log"] = access_log(log_paths)
+    filters = []
     if tls_inspector:
-        out["listener_filters"] = [{"name": "envoy.filters.listener.tls_inspector", "typed_config": {
-            "@type": TYPE + "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}}]
+        filters.append({"name": "envoy.filters.listener.tls_inspector", "typed_config": {
+            "@type": TYPE + "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}})
+    if http_inspector:
+        # Protocol sniffing: names plaintext HTTP/1.x and h2c by ALPN for the filter chain match (it leaves
+        # TLS connections, which the tls_inspector has already named, alone).
+        filters.append({"name": "envoy.filters.listener.http_inspector", "typed_config": {
+            "@type": TYPE + "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector"}})
+    if filters:
+        out["listener_filters"] = filters
     return out

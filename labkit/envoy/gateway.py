@@ -64,11 +64,11 @@ class _GatewayBuilder:
         self.config.warnings.extend(skipped + rbac_warnings(self.model, self.pod))
         for service in self.model.services:
             self.config.clusters.extend(outbound_clusters(self.model, self.pod.namespace, service, self.paths,
-                                                          self.pod.ip, self.config.warnings, self.pod))
+                                                          self.pod.ip, self.config, self.pod))
         # A gateway routes to ServiceEntry hosts too (Istio's egress gateway tasks).
         for entry in visible_entries(self.model, self.pod.namespace):
             self.config.clusters.extend(entry_clusters(self.model, self.pod.namespace, entry, self.paths,
-                                                       self.pod.ip, self.config.warnings, self.pod))
+                                                       self.pod.ip, self.config, self.pod))
         by_port: dict[int, list[Server]] = {}
         for server in servers:
             by_port.setdefault(server.target_port, []).append(server)
@@ -112,7 +112,8 @@ class _GatewayBuilder:
 
     def _hcm(self, route: dict, stat_prefix: str) -> dict:
         return c.http_connection_manager(stat_prefix, route, self.paths, server_name="istio-envoy",
-                                         http_filters=[*rbac_filters(), FAULT_FILTER], overrides=GATEWAY_HCM)
+                                         http_filters=[*rbac_filters(), FAULT_FILTER, c.ISTIO_ALPN_FILTER],
+                                         overrides=GATEWAY_HCM)
 
     def _route_context(self, server: Server) -> RouteContext:
         return RouteContext(port=server.number, gateway=server.gateway, labels=self.pod.labels,

@@ -1,9 +1,9 @@
-"""A trust anchor nothing chains to, for TLS settings whose CA file is missing.
+"""A trust anchor nothing chains to, for a credentialName whose CA istiod would not serve.
 
-Istio fails only the affected cluster when a DestinationRule names a CA file the proxy lacks. Envoy
-rejects a whole CDS update over one missing `filename`, which would freeze every other change to that
-proxy, so the translator puts this CA in instead: the handshake fails verification (503) and the rest
-of the proxy keeps taking updates. Its private key was thrown away when it was made.
+(DestinationRule files — caCertificates and friends — are SDS resources now, `file-root:`/`file-cert:`,
+left unsent when the file is not in istio-proxy, as istio-agent does: envoy/sidecar.py.) Here the
+translator puts this CA in instead of the missing one: the handshake fails verification (503) and the
+rest of the proxy keeps taking updates. Its private key was thrown away when it was made.
 """
 
 UNVERIFIABLE_CA_PEM = """\

@@ -19,6 +19,8 @@ from ..errors import LabkitError
 PROXY_IMAGE = "docker.io/istio/proxyv2:1.28.0"
 SIDECAR = PROXY_CONTAINER
 NATIVE_ANNOTATION = "sidecar.istio.io/nativeSidecar"
+USER_VOLUME = "sidecar.istio.io/userVolume"
+USER_VOLUME_MOUNT = "sidecar.istio.io/userVolumeMount"
 
 
 # Kubernetes' name suffixes use this alphabet (apimachinery util/rand SafeEncodeString: no vowels, no
@@ -41,6 +43,24 @@ def template_hash(deployment: dict) -> str:
     return _safe_encode(int.from_bytes(digest[:8], "big"), 10)
 
 
+def user_volumes(annotations: dict, key: str) -> list[dict]:
+    """The volumes (USER_VOLUME) or istio-proxy volumeMounts (USER_VOLUME_MOUNT) a pod asks the injector for.
+
+    Istio's template ranges over the annotation's JSON (`fromJSON`) and writes `name: <key>` then the value:
+    a map gives each entry its key as name (`{"certs": {"mountPath": "/etc/certs"}}`, Istio's test data); a
+    list's items carry their own `name` (Istio's Prometheus sample). JSON that does not parse adds nothing
+    (istiod logs "Unable to unmarshal")."""
+    try:
+        value = json.loads(annotations.get(key) or "{}")
+    except ValueError:
+        return []
+    if isinstance(value, dict):
+        return [{"name": str(name), **entry} for name, entry in value.items() if isinstance(entry, dict)]
+    if isinstance(value, list):
+        return [dict(entry) for entry in value if isinstance(entry, dict) and entry.get("name")]
+    return []
+
+
 def _inject(spec: dict, labels: dict, annotations: dict, deployment: str, native: bool) -> None:
     """What Istio's injection template adds (manifests/charts/istio-control/istio-discovery/files/
     injection-template.yaml), the parts a learner sees: istio-init, istio-proxy, labels, annotations.
@@ -54,7 +74,14 @@ def _inject(spec: dict, labels: dict, annotations: dict, deployment: str, native
     app_containers = [c["name"] for c in spec.get("containers", []) if c.get("name") != SIDECAR]
     init = spec.setdefault("initContainers", [])
     init.append({"name": "istio-init", "image": PROXY_IMAGE, "args": ["istio-iptables"]})
-    proxy = {"name": SIDECAR, "image": PROXY_IMAGE, "args": ["proxy", "sidecar"]}
+    proxy: dict = {"name": SIDECAR, "image": PROXY_IMAGE, "args": ["proxy", "sidecar"]}
+    # Files for istio-proxy itself, e.g. the CA a DestinationRule's caCertificates names.
+    mounts = user_volumes(annotations, USER_VOLUME_MOUNT)
+    if mounts:
+        proxy["volumeMounts"] = mounts
+    volumes = user_volumes(annotations, USER_VOLUME)
+    if volumes:
+        spec.setdefault("volumes", []).extend(volumes)
     if native:
         init.append({**proxy, "restartPolicy": "Always"})
     else:

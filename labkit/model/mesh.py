@@ -9,22 +9,10 @@ from ..constants import PROXY_CONTAINER, TRUST_DOMAIN
 from ..constants import ROOT_NAMESPACE as ROOT_NAMESPACE  # re-exported: the model's callers read it here
 from . import addressing
 from .owners import owner_deployment
+from .protocol import AUTO, istio_protocol, listener_protocol
 
 SIDECAR_CONTAINER = PROXY_CONTAINER
 GATEWAY_IMAGE_REPO = "istio/proxyv2"
-
-# Port-name prefixes Istio uses for protocol selection (Service port name or appProtocol).
-_TCP_LIKE = ("tcp", "tls", "https", "mongo", "mysql", "redis")
-
-
-def port_protocol(name: str | None, app_protocol: str | None = None) -> str:
-    """HTTP or TCP as Istio's protocol selection decides it; unnamed ports are sniffed as HTTP here."""
-    label = (app_protocol or name or "").lower()
-    prefix = label.split("-")[0]
-    if prefix in _TCP_LIKE:
-        return "TCP"
-    return "HTTP"
-
 
 @dataclass(frozen=True)
 class Container:
@@ -108,8 +96,9 @@ class ServicePort:
     name: str
     port: int
     target_port: int
-    protocol: str          # HTTP or TCP
+    protocol: str          # HTTP, TCP, AUTO (sniffed) or UDP: how proxies handle it (model/protocol.py)
     node_port: int | None = None
+    istio_protocol: str = ""   # Istio's name for it (HTTP, HTTPS, UnsupportedProtocol, ...), as istioctl shows
 
 
 @dataclass(frozen=True)
@@ -170,6 +159,15 @@ class MeshModel:
 
     def pod(self, namespace: str, name: str) -> Pod | None:
         return next((p for p in self.pods if p.namespace == namespace and p.name == name), None)
+
+    def inbound_protocol(self, pod: Pod, port: int) -> str:
+        """How the pod's sidecar treats container port `port`: the protocol of the Service port targeting it;
+        a port no Service names is sniffed, as Istio's inbound passthrough chains are."""
+        for service in self.services_of(pod):
+            for sp in service.ports:
+                if sp.target_port == port:
+                    return sp.protocol
+        return AUTO
 
     def secret(self, namespace: str, name: str) -> dict | None:
         return self.secrets.get((namespace, name))
@@ -256,13 +254,15 @@ def build_model(objects: list[dict], subnet: int) -> MeshModel:
         selector = dict(spec.get("selector") or {})
         selected = [p for p in pods if p.namespace == meta["namespace"] and selector and p.matches(selector)]
         named_ports = {name: port for p in selected for c in p.app_containers for name, port in c.ports if name}
-        ports = tuple(
-            ServicePort(name=p.get("name", ""), port=p["port"],
-                        target_port=_int_port(p.get("targetPort"), named_ports, p["port"]),
-                        protocol=port_protocol(p.get("name"), p.get("appProtocol")), node_port=p.get("nodePort"))
-            for p in spec.get("ports") or [])
+        ports = []
+        for p in spec.get("ports") or []:
+            instance = istio_protocol(p.get("name"), p.get("appProtocol"), p["port"], p.get("protocol"))
+            ports.append(ServicePort(name=p.get("name", ""), port=p["port"],
+                                     target_port=_int_port(p.get("targetPort"), named_ports, p["port"]),
+                                     protocol=listener_protocol(instance), node_port=p.get("nodePort"),
+                                     istio_protocol=instance))
         cluster_ip = spec.get("clusterIP") if spec.get("clusterIP") != "None" else ""
-        services.append(Service(namespace=meta["namespace"], name=meta["name"], selector=selector, ports=ports,
+        services.append(Service(namespace=meta["namespace"], name=meta["name"], selector=selector, ports=tuple(ports),
                                 type=spec.get("type", "ClusterIP"), cluster_ip=cluster_ip or ""))
     return MeshModel(subnet=subnet, namespaces=namespaces, pods=pods, services=services, policies=policies,
                      secrets=secrets)

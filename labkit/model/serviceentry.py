@@ -5,8 +5,8 @@ pilot/pkg/serviceregistry/serviceentry/conversion.go and pilot/pkg/networking/co
 - each host becomes a service of its own, named as written (`api.example.com`, no namespace suffix),
   with the entry's ports; `targetPort` (or an endpoint's `ports[<port name>]`) is where the endpoint
   listens, else the port's own number;
-- `protocol` decides how a sidecar treats the port: HTTP/HTTP2/GRPC get HTTP routes, the others
-  (HTTPS, TLS, TCP, ...) pass bytes through;
+- `protocol` decides how a sidecar treats the port, parsed as a Service port's name is (model/protocol.py):
+  HTTP/HTTP2/GRPC get HTTP routes, HTTPS/TLS/TCP pass bytes through, an unknown one is sniffed;
 - `resolution` decides the cluster: STATIC → the endpoints' IPs (Envoy cluster type STATIC),
   DNS / DNS_ROUND_ROBIN → the endpoints' addresses, or the host itself when there are none, resolved
   by Envoy (STRICT_DNS / LOGICAL_DNS), NONE → the address the app connected to (ORIGINAL_DST);
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 from .hostmatch import exported_to, host_matches
 from .mesh import MeshModel, Pod, Service, ServicePort
+from .protocol import istio_protocol, listener_protocol
 
 EXTERNAL = "MESH_EXTERNAL"
 INTERNAL = "MESH_INTERNAL"
-# Istio's protocols that a sidecar routes as HTTP (protocol.IsHTTP).
-HTTP_PROTOCOLS = ("HTTP", "HTTP2", "GRPC", "GRPC-WEB")
+# Istio's protocols whose bytes are the app's own TLS: a sidecar matches them on SNI.
 TLS_PROTOCOLS = ("HTTPS", "TLS")
 
 
@@ -71,9 +71,13 @@ class EntryService(Service):
 
 
 def _ports(spec: dict) -> tuple[ServicePort, ...]:
-    return tuple(ServicePort(name=p.get("name", ""), port=p["number"], target_port=p.get("targetPort") or p["number"],
-                             protocol="HTTP" if (p.get("protocol") or "").upper() in HTTP_PROTOCOLS else "TCP")
-                 for p in spec.get("ports") or [])
+    # A ServiceEntry port names its protocol (required); istiod parses it like a Service port's name.
+    ports = []
+    for p in spec.get("ports") or []:
+        instance = istio_protocol(p.get("protocol"))
+        ports.append(ServicePort(name=p.get("name", ""), port=p["number"], target_port=p.get("targetPort") or p["number"],
+                                 protocol=listener_protocol(instance), istio_protocol=instance))
+    return tuple(ports)
 
 
 def selected_pods(model: MeshModel, entry: EntryService) -> list[Pod]:
@@ -96,7 +100,7 @@ def entry_services(entry: dict) -> list[EntryService]:
                          location=spec.get("location") or EXTERNAL, resolution=spec.get("resolution") or "NONE",
                          entry_endpoints=endpoints, entry=f"{meta['name']}.{meta['namespace']}",
                          tls_ports=tuple(p["number"] for p in spec.get("ports") or []
-                                         if (p.get("protocol") or "").upper() in TLS_PROTOCOLS),
+                                         if istio_protocol(p.get("protocol")) in TLS_PROTOCOLS),
                          workload_selector=tuple(sorted(((spec.get("workloadSelector") or {}).get("labels")
                                                          or {}).items())))
             for host in spec.get("hosts") or []]

@@ -17,9 +17,12 @@ Using Secrets", API reference of SecretVolumeSource/ConfigMapVolumeSource/Volume
 from __future__ import annotations
 
 import base64
+import functools
+import posixpath
 import re
 from dataclasses import dataclass, field
 
+from ..constants import PROXY_CONTAINER
 from .mesh import Container, MeshModel, Pod
 
 DEFAULT_MODE = 0o644
@@ -202,3 +205,33 @@ def container_view(model: MeshModel, pod: Pod, container: Container) -> Containe
     if raw.get("args") is not None:
         view.args = [expand(str(a), view.env) for a in raw["args"]]
     return view
+
+
+def proxy_file(model: MeshModel, pod: Pod, path: str) -> bytes | None:
+    """A file inside the pod's istio-proxy container, where a DestinationRule's caCertificates,
+    clientCertificate and privateKey point (Istio reads them there: istio-agent serves them to Envoy as
+    `file-root:<path>` / `file-cert:<cert>~<key>`). Only what the YAML mounted is there: volumes the
+    injector added from the `sidecar.istio.io/userVolume` and `userVolumeMount` annotations (or, for a
+    gateway, its Deployment's own mounts). None when there is no such file."""
+    proxy = next((c for c in pod.containers if c.name == PROXY_CONTAINER), None)
+    if proxy is None or not path.startswith("/"):
+        return None
+    target = posixpath.normpath(path)
+    return next((f.data for f in container_view(model, pod, proxy).files if f.path == target), None)
+
+
+# The proxyv2 image is Ubuntu-based: its system trust bundle is ca-certificates' file, which istio-agent
+# serves as `file-root:system` when a DestinationRule SIMPLE/MUTUAL names no caCertificates
+# (pilot/pkg/networking/core/cluster_tls.go: CaCertificatePath defaults to "system").
+PROXY_SYSTEM_ROOTS = "/etc/ssl/certs/ca-certificates.crt"
+
+
+@functools.lru_cache(maxsize=1)
+def proxy_system_roots() -> bytes | None:
+    """The public CAs istio-proxy trusts by default: this machine's copy of the same Debian/Ubuntu
+    ca-certificates bundle (None when it has none: then nothing verifies, as with an empty bundle)."""
+    try:
+        with open(PROXY_SYSTEM_ROOTS, "rb") as bundle:
+            return bundle.read() or None
+    except OSError:
+        return None

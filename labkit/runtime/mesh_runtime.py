@@ -66,6 +66,7 @@ class MeshRuntime:
         self.ca = MeshCA.load_or_create(self.state_dir / "ca")
         self.pods: dict[str, PodRuntime] = {}   # pod uid → runtime
         self.warnings: dict[str, list[str]] = {}
+        self.agent_messages: dict[str, set[str]] = {}   # pod uid → istio-agent messages already logged
         self.lock = threading.RLock()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="labkit-sync")
         self._next_listener_retry = 0.0
@@ -121,6 +122,7 @@ class MeshRuntime:
                         configured.append(runtime)
                     self._log_new_warnings(runtime, config.warnings, config)
                     self.warnings[pod.uid] = config.warnings
+                    self._log_agent_messages(runtime, config.proxy_log)
             self._last_model = model
             computed = time.perf_counter()
             for runtime in fresh:
@@ -166,6 +168,20 @@ class MeshRuntime:
                 log.write(f"{stamp}\twarning\tenvoy config external/envoy/source/extensions/config_subscription/"
                           f"grpc/grpc_subscription_impl.cc:138\tgRPC config: initial fetch timed out for "
                           f"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret\tthread=15\n")
+
+    def _log_agent_messages(self, runtime: PodRuntime, messages: list[str]) -> None:
+        """What istio-agent says about this proxy's file certificates, once each, in the istio-proxy log in
+        the agent's format (`<time>\terror\tcache\t<message>`)."""
+        seen = self.agent_messages.setdefault(runtime.pod.uid, set())
+        fresh = [m for m in messages if m not in seen]
+        envoy = runtime.envoy
+        if not fresh or envoy is None:
+            return
+        seen.update(fresh)
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        envoy.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(envoy.log_path, "a") as log:
+            log.writelines(f"{stamp}\terror\tcache\t{m}\n" for m in fresh)
 
     def _sync_node_proxy(self, model: MeshModel) -> list[EnvoyProcess]:
         """Start, reconfigure or keep the NodePort proxy; returns it when it has a new config to take."""

@@ -32,6 +32,7 @@ CHECKS = (
     analyze_traffic.check_conflicting_gateways,
     analyze_traffic.check_virtual_services,
     analyze_traffic.check_destination_rules,
+    analyze_traffic.check_port_names,
     analyze_security.check_injection,
     analyze_security.check_selectors,
     analyze_security.check_ignored_peer_authentication,

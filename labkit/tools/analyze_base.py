@@ -18,6 +18,7 @@ CODES = {
     "IST0102": ("NamespaceNotInjected", INFO),
     "IST0103": ("PodMissingProxy", WARNING),
     "IST0106": ("SchemaValidationError", ERROR),
+    "IST0118": ("PortNameIsNotUnderNamingConvention", INFO),
     "IST0127": ("NoMatchingWorkloadsFound", WARNING),
     "IST0128": ("NoServerCertificateVerificationDestinationLevel", WARNING),
     "IST0129": ("NoServerCertificateVerificationPortLevel", WARNING),

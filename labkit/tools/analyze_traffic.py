@@ -12,6 +12,7 @@ from ..model.gateways import (CA_SUFFIX, ca_pem, ca_secret, credential_cert_pem,
 from ..model.hostmatch import hosts_overlap, route_destinations
 from ..model.mesh import secret_data
 from ..model.serviceentry import entry_for_host
+from ..model.protocol import UNSUPPORTED, istio_protocol
 from ..model.vsbinding import MESH, resolve_host, vs_gateways
 from .analyze_base import Context, Message, message
 from .common import selector_string
@@ -224,3 +225,21 @@ def _server_verification(rule: dict) -> Iterator[Message]:
                           f"DestinationRule {meta['name']} in namespace {meta['namespace']} has TLS mode set to "
                           f"{port_tls['mode']} but no caCertificates are set to validate server identity for host: "
                           f"{spec.get('host')} at port {(entry.get('port') or {}).get('number')}")
+
+
+def check_port_names(ctx: Context) -> Iterator[Message]:
+    """IST0118 (Info) for each Service port Istio must sniff: its name (or appProtocol) names no protocol.
+    As istioctl's PortNameAnalyzer (pkg/config/analysis/analyzers/service/portname.go), control-plane
+    Services (label `istio`, or `release: istio`) are skipped."""
+    for service in ctx.of_kind("Service"):
+        labels = service["metadata"].get("labels") or {}
+        if "istio" in labels or labels.get("release") == "istio":
+            continue
+        for port in (service.get("spec") or {}).get("ports") or []:
+            if istio_protocol(port.get("name"), port.get("appProtocol"), port.get("port"),
+                              port.get("protocol")) != UNSUPPORTED:
+                continue
+            target = port.get("targetPort", port.get("port"))
+            yield message("IST0118", service, f"Port name {port.get('name', '')} (port: {port.get('port')}, "
+                                              f"targetPort: {target}) doesn't follow the naming convention of "
+                                              f"Istio port.")

@@ -152,7 +152,7 @@ def describe(model: MeshModel, namespace: str, target: str, certificate: CertLoo
         port_modes=dict(effective.port_modes) if effective else {},
         peer_authentications=list(effective.applied) if effective else [],
         services=[{"name": s.name, "namespace": s.namespace,
-                   "ports": [(p.name, p.port, p.protocol, p.target_port) for p in s.ports]} for s in services],
+                   "ports": [(p.name, p.port, p.istio_protocol or p.protocol, p.target_port) for p in s.ports]} for s in services],
         destination_rules=rules, virtual_services=virtual_services,
         authorization_policies=[{"name": f"{p['metadata']['name']}.{p['metadata']['namespace']}",
                                  "action": action_of(p)} for p in policies_for(model, pod)],

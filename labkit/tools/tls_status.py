@@ -14,6 +14,7 @@ import pandas as pd
 from ..model.destrule import AUTO, client_tls, endpoint_wants_mtls
 from ..model.mesh import ROOT_NAMESPACE, MeshModel, Pod, Service, ServicePort
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT, effective_mtls
+from ..model.protocol import inbound_passes_app_tls
 from ..model.vsbinding import MESH, destination_hosts, vs_gateways
 from .common import has_proxy, workload_id
 
@@ -39,6 +40,7 @@ class ServerSide:
     proxy: bool
     mode: str   # STRICT, PERMISSIVE, DISABLE, or "-" without a sidecar
     policy: str
+    passes_app_tls: bool = False   # the port hands non-mesh TLS to the app (model/protocol.py)
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,9 @@ def server_side(model: MeshModel, endpoint: Pod, target_port: int) -> ServerSide
     policy = ", ".join(effective.applied) or f"none (default {PERMISSIVE})"
     if target_port in effective.port_modes:
         policy += f" (portLevelMtls {target_port})"
-    return ServerSide(True, effective.for_port(target_port), policy)
+    mode = effective.for_port(target_port)
+    return ServerSide(True, mode, policy,
+                      inbound_passes_app_tls(model.inbound_protocol(endpoint, target_port), mode))
 
 
 def verdict(client: ClientSide, server: ServerSide) -> Verdict:
@@ -90,9 +94,12 @@ def verdict(client: ClientSide, server: ServerSide) -> Verdict:
             who = "the client sends plaintext" if client.proxy else "the client has no sidecar, so it sends plaintext"
             return Verdict(CONFLICT, refused, f"{who}; STRICT accepts only mTLS and resets the connection")
         return Verdict(OK, "200", f"plaintext, accepted by {server.mode}")
-    if server.mode == PERMISSIVE:
+    if server.passes_app_tls:
         return Verdict(CHECK, "depends on the app",
                        "non-mesh TLS passes through the sidecar to the app: works only if the app serves TLS")
+    if server.mode == PERMISSIVE:
+        return Verdict(CONFLICT, "503", "TLS origination to a port declared HTTP: its sidecar has no chain for "
+                                        "non-mesh TLS and closes the connection")
     return Verdict(CONFLICT, "503", f"TLS origination with a non-mesh certificate; {server.mode} does not accept it")
 
 
