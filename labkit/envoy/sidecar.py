@@ -193,9 +193,12 @@ def _origination_socket(model: MeshModel, tls: ClientTls, service: Service, warn
 
 
 def outbound_clusters(model: MeshModel, client_namespace: str, service: Service, paths: c.ProxyPaths,
-                      source_ip: str | None, warnings: list[str], client: Pod | None = None) -> list[dict]:
-    """The clusters for every port (and DR subset) of one service, as seen by a client (pod) namespace."""
-    clusters = []
+                      source_ip: str | None, warnings: list[str],
+                      client: Pod | None = None) -> tuple[list[dict], list[dict]]:
+    """The EDS clusters for every port (and DR subset) of one service, as seen by a client (pod) namespace,
+    and their ClusterLoadAssignments (the endpoints' tlsMode marker depends on the client's DR, as istiod's
+    EDS does, so the assignments are the client's too)."""
+    clusters, assignments = [], []
     all_endpoints = model.endpoints(service)
     for sp in service.ports:
         tls = client_tls(model, client_namespace, service, sp.port, client)
@@ -206,22 +209,24 @@ def outbound_clusters(model: MeshModel, client_namespace: str, service: Service,
             for pod in endpoints:
                 marker = {"tlsMode": "istio"} if endpoint_wants_mtls(model, pod, sp.target_port, tls) else None
                 lb.append(c.lb_endpoint(pod.ip, real_port(sp.target_port), marker))
-            cluster = c.static_cluster(outbound_cluster_name(service, sp.port, subset), lb,
-                                       source_ip=source_ip)
+            name = outbound_cluster_name(service, sp.port, subset)
+            cluster = c.eds_cluster(name, source_ip=source_ip)
+            assignments.append(c.load_assignment(name, lb))
             socket, matches = _upstream_socket(model, tls, service, sp, subset, paths, endpoints, warnings, client)
             if socket:
                 cluster["transport_socket"] = socket
             if matches:
                 cluster["transport_socket_matches"] = matches
             clusters.append(cluster)
-    return clusters
+    return clusters, assignments
 
 
 def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.ProxyConfig) -> None:
     by_port: dict[int, list[tuple[Service, ServicePort]]] = {}
     for service in model.services:
-        config.clusters.extend(outbound_clusters(model, pod.namespace, service, paths, pod.ip, config.warnings,
-                                                 pod))
+        clusters, assignments = outbound_clusters(model, pod.namespace, service, paths, pod.ip, config.warnings, pod)
+        config.clusters.extend(clusters)
+        config.endpoints.extend(assignments)
         for sp in service.ports:
             by_port.setdefault(sp.port, []).append((service, sp))
     for port, entries in sorted(by_port.items()):

@@ -161,8 +161,11 @@ class EnvoyProcess:
                 out[item["name"]] = item.get("value")
         return out
 
-    def config_dump(self, resource: str | None = None) -> dict:
-        path = "/config_dump" + (f"?resource={resource}" if resource else "")
+    def config_dump(self, resource: str | None = None, *, include_eds: bool = False) -> dict:
+        """`include_eds`: with the endpoints of EDS clusters (Envoy leaves them out by default)."""
+        query = [f"resource={resource}"] if resource else []
+        query += ["include_eds"] if include_eds else []
+        path = "/config_dump" + ("?" + "&".join(query) if query else "")
         return json.loads(self.admin(path, timeout=5))
 
     # -- configuration ----------------------------------------------------------------------------
@@ -186,7 +189,7 @@ class EnvoyProcess:
         self.control_plane.register(self.node_id)
         self.versions = self.control_plane.set_config(
             self.node_id, config.listeners, config.clusters, config.routes, self._secrets(),
-            listener_suffix=f"-retry{self._retries}" if self._retries else "")
+            listener_suffix=f"-retry{self._retries}" if self._retries else "", endpoints=config.endpoints)
         return self.versions
 
     def _secrets(self) -> list[dict]:

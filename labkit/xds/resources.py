@@ -109,7 +109,7 @@ class Encoder:
             return key, cached
         type_url = resource.get("@type", "")
         if not type_url.startswith(TYPE_PREFIX):
-            raise LabkitError(f"xDS resource {resource.get('name')!r} has no @type")
+            raise LabkitError(f"xDS resource {resource.get('name', resource.get('cluster_name'))!r} has no @type")
         _load_nested_types(resource)
         try:
             with self._lock:
@@ -120,7 +120,8 @@ class Encoder:
                 packed = self._part(any_pb2.Any.DESCRIPTOR, resource)
                 self._cache[key] = packed
         except json_format.ParseError as exc:
-            raise LabkitError(f"invalid {type_url.rsplit('.', 1)[-1]} {resource.get('name')!r}: {exc}") from None
+            raise LabkitError(f"invalid {type_url.rsplit('.', 1)[-1]} "
+                              f"{resource.get('name', resource.get('cluster_name'))!r}: {exc}") from None
         return key, packed
 
     # json_format.ParseDict walks every field in Python (~2 ms for a cluster here); a sidecar's clusters
@@ -174,15 +175,22 @@ def to_dict(packed: any_pb2.Any) -> dict:
     return {"@type": packed.type_url, **json_format.MessageToDict(message, preserving_proto_field_name=True)}
 
 
+def resource_name(resource: dict) -> str:
+    """An xDS resource's name: `name`, or `cluster_name` for a ClusterLoadAssignment (EDS)."""
+    return resource["name"] if "name" in resource else resource["cluster_name"]
+
+
 def referenced_names(resources: list[dict]) -> dict[str, set[str]]:
-    """RDS and SDS names the given listeners/clusters subscribe to (via ADS): the proxy is in sync only
-    once it has asked for and accepted each of them."""
-    out: dict[str, set[str]] = {ROUTE: set(), SECRET: set()}
+    """RDS, EDS and SDS names the given listeners/clusters subscribe to (via ADS): the proxy is in sync
+    only once it has asked for and accepted each of them."""
+    out: dict[str, set[str]] = {ROUTE: set(), ENDPOINT: set(), SECRET: set()}
 
     def walk(value) -> None:
         if isinstance(value, dict):
             if "route_config_name" in value and "config_source" in value:
                 out[ROUTE].add(value["route_config_name"])
+            if value.get("type") == "EDS" and "eds_cluster_config" in value:
+                out[ENDPOINT].add(value["eds_cluster_config"].get("service_name") or value["name"])
             if "sds_config" in value and "name" in value:
                 out[SECRET].add(value["name"])
             for item in value.values():
