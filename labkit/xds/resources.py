@@ -33,6 +33,9 @@ PUSH_ORDER = (CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET)
 NAMED_TYPES = (ROUTE, ENDPOINT, SECRET)
 
 ANY = "google.protobuf.Any"
+# Message fields that make each sidecar's copy of a shared resource its own (the pod's source address on
+# its outbound clusters); the encoder parses the rest once for all of them.
+PER_PROXY_FIELDS = ("upstream_bind_config",)
 _import_lock = threading.Lock()
 
 
@@ -110,6 +113,9 @@ class Encoder:
         type_url = resource.get("@type", "")
         if not type_url.startswith(TYPE_PREFIX):
             raise LabkitError(f"xDS resource {resource.get('name', resource.get('cluster_name'))!r} has no @type")
+        overlay = [name for name in PER_PROXY_FIELDS if name in resource]
+        if overlay:
+            return key, self._encode_overlay(key, resource, overlay)
         _load_nested_types(resource)
         try:
             with self._lock:
@@ -123,6 +129,28 @@ class Encoder:
             raise LabkitError(f"invalid {type_url.rsplit('.', 1)[-1]} "
                               f"{resource.get('name', resource.get('cluster_name'))!r}: {exc}") from None
         return key, packed
+
+    def _encode_overlay(self, key: str, resource: dict, overlay: list[str]) -> any_pb2.Any:
+        """A resource that differs from its neighbours' only in per-proxy fields: the shared rest is encoded
+        once (and its references found once), then copied in C with this proxy's fields set. Protobuf
+        serializes by field number, so the bytes equal those of a parse of the whole."""
+        base = {k: v for k, v in resource.items() if k not in overlay}
+        base_key, base_packed = self.encode(base)
+        message = message_class(resource["@type"][len(TYPE_PREFIX):])()
+        base_packed.Unpack(message)
+        try:
+            with self._lock:
+                for name in overlay:
+                    field = message.DESCRIPTOR.fields_by_name[name]
+                    getattr(message, name).CopyFrom(self._part(field.message_type, resource[name]))
+                packed = any_pb2.Any()
+                packed.Pack(message)
+                self._cache[key] = packed
+                self._references[key] = self.references(base_key, base)
+        except (json_format.ParseError, KeyError) as exc:
+            raise LabkitError(f"invalid {resource['@type'].rsplit('.', 1)[-1]} {resource.get('name')!r}: {exc}") \
+                from None
+        return packed
 
     # json_format.ParseDict walks every field in Python (~2 ms for a cluster here); a sidecar's clusters
     # differ from its neighbours' only in a field or two (the pod's source address), so each nested
