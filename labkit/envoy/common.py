@@ -185,8 +185,13 @@ def eds_cluster(name: str, *, service_name: str | None = None, connect_timeout: 
                "connect_timeout": connect_timeout,
                "eds_cluster_config": {"eds_config": ads_source(), "service_name": service_name or name}}
     if source_ip:
-        cluster["upstream_bind_config"] = {"source_address": {"address": source_ip, "port_value": 0}}
+        cluster["upstream_bind_config"] = bind_to(source_ip)
     return cluster
+
+
+def bind_to(source_ip: str) -> dict:
+    """A cluster's upstream_bind_config: connect from the pod's own address."""
+    return {"source_address": {"address": source_ip, "port_value": 0}}
 
 
 def load_assignment(service_name: str, endpoints: list[dict]) -> dict:

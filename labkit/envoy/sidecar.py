@@ -192,12 +192,43 @@ def _origination_socket(model: MeshModel, tls: ClientTls, service: Service, warn
                                                    "sni": settings.get("sni") or service.fqdn}}
 
 
+def _client_key(client: Pod | None) -> str:
+    """Everything of a client pod that its outbound clusters may depend on (its namespace, labels for a
+    DestinationRule's workloadSelector, annotations, service account, containers and volumes for
+    credentials and certificate files), and nothing that is its own (name, uid, addresses): clients
+    with equal keys get equal clusters, but for their source address."""
+    if client is None:
+        return ""
+    return repr((client.namespace, client.labels, client.annotations, client.service_account, client.containers,
+                 client.volumes, client.native_sidecar))
+
+
 def outbound_clusters(model: MeshModel, client_namespace: str, service: Service, paths: c.ProxyPaths,
                       source_ip: str | None, warnings: list[str],
                       client: Pod | None = None) -> tuple[list[dict], list[dict]]:
     """The EDS clusters for every port (and DR subset) of one service, as seen by a client (pod) namespace,
     and their ClusterLoadAssignments (the endpoints' tlsMode marker depends on the client's DR, as istiod's
-    EDS does, so the assignments are the client's too)."""
+    EDS does, so the assignments are the client's too).
+
+    Translated once per model for all the clients that cannot differ (istiod, too, caches clusters per
+    service and client scope, pilot/pkg/networking/core/cluster_cache.go): at 100 pods every sidecar
+    otherwise rebuilt every other service's clusters."""
+    key = ("outbound_clusters", client_namespace, service.namespace, service.name, _client_key(client))
+    cached = model.memo.get(key)
+    if cached is None:
+        found: list[str] = []
+        cached = model.memo[key] = (*_outbound_clusters(model, client_namespace, service, paths, found, client),
+                                    found)
+    clusters, assignments, found = cached
+    warnings.extend(found)
+    if source_ip:
+        # The pod's own source address (each pod has its own loopback IP): the one per-proxy field.
+        clusters = [{**cluster, "upstream_bind_config": c.bind_to(source_ip)} for cluster in clusters]
+    return list(clusters), list(assignments)
+
+
+def _outbound_clusters(model: MeshModel, client_namespace: str, service: Service, paths: c.ProxyPaths,
+                       warnings: list[str], client: Pod | None) -> tuple[list[dict], list[dict]]:
     clusters, assignments = [], []
     all_endpoints = model.endpoints(service)
     for sp in service.ports:
@@ -210,7 +241,7 @@ def outbound_clusters(model: MeshModel, client_namespace: str, service: Service,
                 marker = {"tlsMode": "istio"} if endpoint_wants_mtls(model, pod, sp.target_port, tls) else None
                 lb.append(c.lb_endpoint(pod.ip, real_port(sp.target_port), marker))
             name = outbound_cluster_name(service, sp.port, subset)
-            cluster = c.eds_cluster(name, source_ip=source_ip)
+            cluster = c.eds_cluster(name)
             assignments.append(c.load_assignment(name, lb))
             socket, matches = _upstream_socket(model, tls, service, sp, subset, paths, endpoints, warnings, client)
             if socket:

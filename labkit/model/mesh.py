@@ -139,6 +139,9 @@ class MeshModel:
     policies: dict[str, list[dict]] = field(default_factory=dict)  # kind -> objects
     secrets: dict[tuple[str, str], dict] = field(default_factory=dict)  # (ns, name) -> decoded data (bytes)
     _endpoints: dict = field(default_factory=dict, repr=False, compare=False)
+    # Results the translators compute once per model and share between proxies (the model does not change
+    # after it is built; a change builds a new one).
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def of_kind(self, kind: str) -> list[dict]:
         return self.policies.get(kind, [])
