@@ -24,7 +24,7 @@ from .procs import ManagedProcess
 
 _BASE_ENV = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "HOME", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")
 _POD_ENV = ("POD_NAME", "POD_NAMESPACE", "HOSTNAME", "SERVICE_ACCOUNT")
-READY_CACHE_SECONDS = 1.0   # how long a ready app is not probed again (its process unchanged)
+READY_CACHE_SECONDS = 3.0   # how long a ready app is not probed again (its process unchanged)
 
 
 def _write(root: Path, path: str, data: bytes, mode: int) -> None:
