@@ -78,3 +78,25 @@ def test_goldens_hold_eds_assignments():
     found = golden_resources()
     assert any(r["@type"].endswith("Cluster") and r.get("type") == "EDS" for r in found)
     assert any(r["@type"].endswith("ClusterLoadAssignment") for r in found)
+
+
+def test_shared_parts_are_reused_by_identity_and_never_stale():
+    """Sidecars get the same objects for a cluster's shared fields and their own source address: each
+    encodes exactly as a full parse would, and a cluster built anew with other content is not mistaken
+    for the one before."""
+    from labkit.envoy import common as c
+    encoder = Encoder()
+    shared = c.eds_cluster("outbound|80||a.ns.svc.cluster.local")
+    first = {**shared, "upstream_bind_config": c.bind_to("127.0.0.2")}
+    second = {**shared, "upstream_bind_config": c.bind_to("127.0.0.3")}
+    for resource in (first, second, first):
+        _, packed = encoder.encode(resource)
+        assert unpacked(packed) == unpacked(reference(resource))
+    assert encoder.encode(first)[0] != encoder.encode(second)[0]
+    rebuilt = c.eds_cluster("outbound|80||a.ns.svc.cluster.local", connect_timeout="5s")
+    changed = {**rebuilt, "upstream_bind_config": c.bind_to("127.0.0.2")}
+    _, packed = encoder.encode(changed)
+    assert unpacked(packed)["connect_timeout"] == "5s" and unpacked(packed) == unpacked(reference(changed))
+    assignment = c.load_assignment("outbound|80||a.ns.svc.cluster.local", [c.lb_endpoint("127.0.0.9", 80)])
+    assert encoder.encode(assignment) == encoder.encode(assignment)
+    assert unpacked(encoder.encode(assignment)[1]) == unpacked(reference(assignment))

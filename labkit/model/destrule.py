@@ -57,6 +57,14 @@ def _selector(rule: dict) -> dict | None:
     return None if selector is None else dict(selector.get("matchLabels") or {})
 
 
+def rules_selecting(model: MeshModel, client: Pod) -> tuple[tuple[str, str], ...]:
+    """(namespace, name) of the DestinationRules whose workloadSelector selects this client: all that its
+    labels decide about the client side of any service (the rule of destination_rule_for below)."""
+    return tuple((r["metadata"]["namespace"], r["metadata"]["name"]) for r in model.of_kind("DestinationRule")
+                 if _selector(r) is not None and r["metadata"]["namespace"] == client.namespace
+                 and client.matches(_selector(r)))
+
+
 def destination_rule_for(model: MeshModel, client_namespace: str, service: Service,
                          client: Pod | None = None) -> dict | None:
     hosted = [r for r in model.of_kind("DestinationRule") if applies_to_host(r, service.fqdn)]

@@ -99,11 +99,20 @@ class Encoder:
         self._cache: dict[str, any_pb2.Any] = {}
         self._references: dict[str, dict[str, set[str]]] = {}
         self._parts: dict[tuple[str, str], object] = {}
+        # ids of a resource's shared field values → (the values, their digest, their encoding)
+        self._shared: dict[tuple, tuple[tuple, str, any_pb2.Any]] = {}
         self._limit = limit
         self._lock = threading.Lock()
 
     def encode(self, resource: dict) -> tuple[str, any_pb2.Any]:
-        """(content digest, Any) for one resource with its "@type"."""
+        """(content digest, Any) for one resource with its "@type". A resource handed here is not changed
+        afterwards (the translators build new dicts for every change)."""
+        overlay = [name for name in PER_PROXY_FIELDS if name in resource]
+        if overlay or resource.get("@type") == ENDPOINT:
+            return self._encode_shared(resource, overlay)
+        return self._encode_whole(resource)
+
+    def _encode_whole(self, resource: dict) -> tuple[str, any_pb2.Any]:
         text = canonical(resource)
         key = digest(text)
         with self._lock:
@@ -113,16 +122,15 @@ class Encoder:
         type_url = resource.get("@type", "")
         if not type_url.startswith(TYPE_PREFIX):
             raise LabkitError(f"xDS resource {resource.get('name', resource.get('cluster_name'))!r} has no @type")
-        overlay = [name for name in PER_PROXY_FIELDS if name in resource]
-        if overlay:
-            return key, self._encode_overlay(key, resource, overlay)
         _load_nested_types(resource)
         try:
             with self._lock:
-                if len(self._cache) >= self._limit or len(self._parts) >= 4 * self._limit:
+                if len(self._cache) >= self._limit or len(self._parts) >= 4 * self._limit \
+                        or len(self._shared) >= self._limit:
                     self._cache.clear()
                     self._references.clear()
                     self._parts.clear()
+                    self._shared.clear()
                 packed = self._part(any_pb2.Any.DESCRIPTOR, resource)
                 self._cache[key] = packed
         except json_format.ParseError as exc:
@@ -130,12 +138,36 @@ class Encoder:
                               f"{resource.get('name', resource.get('cluster_name'))!r}: {exc}") from None
         return key, packed
 
-    def _encode_overlay(self, key: str, resource: dict, overlay: list[str]) -> any_pb2.Any:
-        """A resource that differs from its neighbours' only in per-proxy fields: the shared rest is encoded
-        once (and its references found once), then copied in C with this proxy's fields set. Protobuf
-        serializes by field number, so the bytes equal those of a parse of the whole."""
-        base = {k: v for k, v in resource.items() if k not in overlay}
-        base_key, base_packed = self.encode(base)
+    def _encode_shared(self, resource: dict, overlay: list[str]) -> tuple[str, any_pb2.Any]:
+        """A resource that differs from its neighbours' only in per-proxy fields (or not at all, as an
+        endpoint assignment every client of a service gets): the shared rest is encoded once (and its
+        references found once), then copied in C with this proxy's fields set. Protobuf serializes by field
+        number, so the bytes equal those of a parse of the whole.
+
+        The translators hand every proxy the very same objects for the shared fields (sidecar.py's
+        outbound_clusters), so they are recognised by identity, without serializing them again: at 100
+        pods that JSON was most of the encoder's time. The entry keeps the objects alive, so an id is
+        never reused while it is remembered."""
+        shared = [(k, v) for k, v in resource.items() if k not in overlay]
+        ident = tuple((k, id(v)) for k, v in shared)
+        with self._lock:
+            hit = self._shared.get(ident)
+        if hit is not None and all(value is kept for (_, value), kept in zip(shared, hit[0])):
+            base_key, base_packed = hit[1], hit[2]
+        else:
+            base = dict(shared)
+            base_key, base_packed = self._encode_whole(base)
+            references = self.references(base_key, base)
+            with self._lock:
+                self._shared[ident] = (tuple(v for _, v in shared), base_key, base_packed)
+                self._references[base_key] = references
+        if not overlay:
+            return base_key, base_packed
+        key = digest(base_key + canonical({name: resource[name] for name in overlay}))
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            return key, cached
         message = message_class(resource["@type"][len(TYPE_PREFIX):])()
         base_packed.Unpack(message)
         try:
@@ -146,11 +178,11 @@ class Encoder:
                 packed = any_pb2.Any()
                 packed.Pack(message)
                 self._cache[key] = packed
-                self._references[key] = self.references(base_key, base)
+                self._references[key] = self._references.get(base_key) or referenced_names([dict(shared)])
         except (json_format.ParseError, KeyError) as exc:
             raise LabkitError(f"invalid {resource['@type'].rsplit('.', 1)[-1]} {resource.get('name')!r}: {exc}") \
                 from None
-        return packed
+        return key, packed
 
     # json_format.ParseDict walks every field in Python (~2 ms for a cluster here); a sidecar's clusters
     # differ from its neighbours' only in a field or two (the pod's source address), so each nested
