@@ -175,3 +175,19 @@ def test_a_cluster_change_leaves_no_cluster_warming(mesh):
         assert curl_code(mesh, "foo", "http://httpbin.foo:8000/ip") == OK
     finally:
         mesh.delete("DestinationRule", "httpbin", namespace="foo")
+
+
+@pytest.mark.envoy
+def test_a_pod_no_service_selects_pushes_nothing_to_the_other_proxies(mesh):
+    """No Service selects it, so no cluster's endpoints change: the other proxies get no push at all (istiod
+    pushes EDS only for the services whose endpoints changed)."""
+    lonely = ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: lonely, namespace: foo}\n"
+              "spec:\n  selector: {matchLabels: {app: lonely}}\n  template:\n    metadata: {labels: {app: lonely}}\n"
+              "    spec: {containers: [{name: web, image: nginx, ports: [{containerPort: 80}]}]}\n")
+    before = set(proxies(mesh).values())
+    pushed = pushes_of(mesh, lambda: mesh.apply(lonely))
+    try:
+        assert not {pod for pod in pushed if pod in before}, pushed
+        assert any(pod.startswith("lonely-") for pod in pushed), pushed   # its own sidecar got its config
+    finally:
+        mesh.delete("Deployment", "lonely", namespace="foo")
