@@ -288,7 +288,7 @@ class ProxyConfigView:
         if self.kind == "secrets":
             self.table = certs_view.proxy_certs(dump)
         elif self.kind == "clusters":
-            self.table = pd.DataFrame(cluster_rows(self.items, {a.get("cluster_name"): a for a in assignments(dump)}))
+            self.table = pd.DataFrame(cluster_rows(self.items, {str(a.get("cluster_name")): a for a in assignments(dump)}))
         else:
             self.table = pd.DataFrame(SUMMARIES[self.kind](self.items))
 
