@@ -10,8 +10,8 @@ from typing import Any
 
 from ..model.addressing import real_port, service_hostnames
 from ..model.destrule import (AUTO, CA_SUFFIX, ClientTls, client_tls, credential_ignored_at_sidecar,
-                              credential_resource, endpoint_wants_mtls, rules_selecting, sidecar_ca,
-                              sidecar_key_cert)
+                              credential_resource, endpoint_wants_mtls, names_certificate_files, rules_selecting,
+                              sidecar_ca, sidecar_key_cert)
 from ..model.gateways import CredentialError, ca_credential, server_credential
 from ..model.mesh import MeshModel, Pod, Service, ServicePort
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT, effective_mtls
@@ -193,15 +193,20 @@ def _origination_socket(model: MeshModel, tls: ClientTls, service: Service, warn
                                                    "sni": settings.get("sni") or service.fqdn}}
 
 
-def _client_key(model: MeshModel, client: Pod | None) -> str:
+def _client_key(model: MeshModel, client: Pod | None, paths: c.ProxyPaths) -> str:
     """Everything of a client pod that its outbound clusters may depend on (its namespace, the
     DestinationRules its labels make it select, its annotations, service account, containers and volumes
     for credentials and certificate files), and nothing that is its own (name, uid, addresses): clients with
-    equal keys get equal clusters, but for their source address."""
+    equal keys get equal clusters, but for their source address. When a DestinationRule names certificate
+    files, which each proxy reads from its own container, nothing is shared (the proxy's folder joins the key)."""
     if client is None:
         return ""
+    files = model.memo.get("names_certificate_files")
+    if files is None:
+        files = model.memo["names_certificate_files"] = names_certificate_files(model)
     return repr((client.namespace, rules_selecting(model, client), client.annotations, client.service_account,
-                 client.containers, client.volumes, client.native_sidecar, client.is_gateway))
+                 client.containers, client.volumes, client.native_sidecar, client.is_gateway,
+                 paths.root if files else ""))
 
 
 def outbound_clusters(model: MeshModel, client_namespace: str, service: Service, paths: c.ProxyPaths,
@@ -214,7 +219,7 @@ def outbound_clusters(model: MeshModel, client_namespace: str, service: Service,
     Translated once per model for all the clients that cannot differ (istiod, too, caches clusters per
     service and client scope, pilot/pkg/networking/core/cluster_cache.go): at 100 pods every sidecar
     otherwise rebuilt every other service's clusters."""
-    key = ("outbound_clusters", client_namespace, service.namespace, service.name, _client_key(model, client))
+    key = ("outbound_clusters", client_namespace, service.namespace, service.name, _client_key(model, client, paths))
     cached = model.memo.get(key)
     if cached is None:
         found: list[str] = []
