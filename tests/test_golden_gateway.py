@@ -34,6 +34,7 @@ def gateway_output(case: Path) -> dict:
     pod = next(p for p in model.pods if p.is_gateway)
     config = build_proxy_config(model, pod, ProxyPaths("/state/pod"), GatewaySettings())
     return {"listeners": config.listeners, "routes": config.routes, "clusters": config.clusters,
+            "endpoints": config.endpoints,
             # Which secrets each SDS file holds (their PEMs are the input's); [] is a missing credential.
             "sds": {name: [k for s in secrets for k in s if k in ("tls_certificate", "validation_context")]
                     for name, secrets in config.sds.items()},

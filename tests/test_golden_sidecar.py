@@ -17,6 +17,7 @@ def test_sidecar_translation(case):
             config = build_proxy_config(model, pod, ProxyPaths(f"/state/{pod.namespace}_{pod.name}/istio-proxy"),
                                         GatewaySettings())
             out[f"{pod.namespace}/{pod.name}"] = {"listeners": config.listeners, "clusters": config.clusters,
-                                                  "routes": config.routes, "warnings": config.warnings}
+                                                  "routes": config.routes, "endpoints": config.endpoints,
+                                                  "warnings": config.warnings}
     assert out, "a golden case needs at least one pod with a sidecar"
     check_golden(case, out)

@@ -210,7 +210,7 @@ def test_private_keys_are_readable_by_the_owner_only(mesh):
     assert len(identities) == 5  # 4 sidecars and the gateway
     for secret in identities:
         assert not copies_of(secret["tls_certificate"]["private_key"]["inline_string"], state)
-    bootstraps = list(state.glob("pods/*/istio-proxy/bootstrap.yaml"))
+    bootstraps = list(state.glob("pods/*/istio-proxy/envoy-rev.json"))
     assert len(bootstraps) == 5 and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in bootstraps)
     for directory in (state, state / "ca", *state.glob("pods/*"), *state.glob("pods/*/istio-proxy")):
         assert stat.S_IMODE(directory.stat().st_mode) & 0o077 == 0, directory

@@ -57,10 +57,11 @@ def test_apply_returns_once_every_proxy_acked_and_proxy_status_shows_synced(mesh
         assert len(rows) == 3  # the two sidecars in foo and the gateway (legacy has no sidecar)
         for name, row in rows.items():
             assert row["CDS"].startswith("SYNCED (") and row["LDS"].startswith("SYNCED ("), (name, row)
-            assert row["EDS"] == "IGNORED" and row["ECDS"] == "IGNORED"
+            # Outbound clusters are EDS, as istiod's: every proxy subscribes to endpoints too.
+            assert row["EDS"].startswith("SYNCED (") and row["ECDS"] == "IGNORED", (name, row)
         assert rows[f"{httpbin.node_id.split('~')[2]}"]["RDS"].startswith("SYNCED (")
         brief = statuses(mesh, verbose=False)
-        assert {row["SUBSCRIBED TYPES"] for row in brief.values()} <= {"2 (CDS,LDS)", "3 (CDS,LDS,RDS)"}
+        assert {row["SUBSCRIBED TYPES"] for row in brief.values()} <= {"3 (CDS,LDS,EDS)", "4 (CDS,LDS,EDS,RDS)"}
         assert {row["ISTIOD"] for row in brief.values()} == {"istiod"}
         assert {row["CLUSTER"] for row in brief.values()} == {"Kubernetes"}
         text = render_table(mesh.proxy_status())

@@ -310,8 +310,21 @@ class LocalLab(LabBase):
                 warnings.append(self.last_error)
             rows = self.runtime.status()
             # What a cluster's kubelet and controllers would record (`kubectl get events`).
-            self.events.observe(rows, lambda namespace, name: self.store.get("Pod", name, namespace))
+            self.events.observe(rows, self._pod_lookup())
             write_status(self.state_dir, self._observed, rows, warnings, self.last_error)
+
+    def _pod_lookup(self):
+        """(namespace, name) → the stored Pod, the store read once however many pods are new (a read per
+        new pod made a 50-pod start read the whole store 50 times)."""
+        pods: dict[tuple[str, str], dict] | None = None
+
+        def lookup(namespace: str, name: str) -> dict | None:
+            nonlocal pods
+            if pods is None:
+                pods = {(o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
+                        for o in self.store.snapshot()[1] if o["kind"] == "Pod"}
+            return pods.get((namespace, name))
+        return lookup
 
     def _converge(self, timeout: float = 20) -> None:
         """Act on the store now (owner) or wait until the owner has (attached)."""

@@ -54,6 +54,7 @@ class ProxyConfig:
     routes: list[dict] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)       # mesh SDS names the runtime provides (default, ROOTCA)
     sds: dict[str, list[dict]] = field(default_factory=dict)  # other SDS names → Secret resources ([] = missing)
+    endpoints: list[dict] = field(default_factory=list)    # EDS: a ClusterLoadAssignment per EDS cluster
     warnings: list[str] = field(default_factory=list)      # what istiod would log for this proxy
     proxy_log: list[str] = field(default_factory=list)     # what istio-agent would log in this istio-proxy
 
@@ -185,6 +186,35 @@ def static_cluster(name: str, endpoints: list[dict], *, connect_timeout: str = "
     if source_ip:
         cluster["upstream_bind_config"] = {"source_address": {"address": source_ip, "port_value": 0}}
     return cluster
+
+
+ENDPOINT_TYPE = TYPE + "envoy.config.endpoint.v3.ClusterLoadAssignment"
+
+
+def eds_cluster(name: str, *, service_name: str | None = None, connect_timeout: str = "1s",
+                source_ip: str | None = None) -> dict:
+    """An outbound cluster whose endpoints come over EDS (ADS), as istiod builds them
+    (pilot/pkg/networking/core/cluster_builder.go: type EDS, eds_cluster_config.service_name = the
+    cluster's name). A pod added or removed then changes only the ClusterLoadAssignment, so only EDS is
+    pushed, and Envoy keeps the cluster and its connections."""
+    cluster = {"@type": TYPE + "envoy.config.cluster.v3.Cluster", "name": name, "type": "EDS",
+               "connect_timeout": connect_timeout,
+               "eds_cluster_config": {"eds_config": ads_source(), "service_name": service_name or name}}
+    if source_ip:
+        cluster["upstream_bind_config"] = bind_to(source_ip)
+    return cluster
+
+
+def bind_to(source_ip: str) -> dict:
+    """A cluster's upstream_bind_config: connect from the pod's own address."""
+    return {"source_address": {"address": source_ip, "port_value": 0}}
+
+
+def load_assignment(service_name: str, endpoints: list[dict]) -> dict:
+    """The EDS resource for an EDS cluster: its endpoints (empty when the service has none: Envoy must still
+    be told, or the cluster stays warming until its initial fetch times out)."""
+    return {"@type": ENDPOINT_TYPE, "cluster_name": service_name,
+            "endpoints": [{"lb_endpoints": endpoints}] if endpoints else []}
 
 
 def lb_endpoint(ip: str, port: int, metadata: dict | None = None) -> dict:

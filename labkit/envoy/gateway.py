@@ -63,8 +63,10 @@ class _GatewayBuilder:
         servers, skipped = gateway_servers(self.model, self.pod)
         self.config.warnings.extend(skipped + rbac_warnings(self.model, self.pod))
         for service in self.model.services:
-            self.config.clusters.extend(outbound_clusters(self.model, self.pod.namespace, service, self.paths,
-                                                          self.pod.ip, self.config, self.pod))
+            clusters, assignments = outbound_clusters(self.model, self.pod.namespace, service, self.paths,
+                                                      self.pod.ip, self.config, self.pod)
+            self.config.clusters.extend(clusters)
+            self.config.endpoints.extend(assignments)
         # A gateway routes to ServiceEntry hosts too (Istio's egress gateway tasks).
         for entry in visible_entries(self.model, self.pod.namespace):
             self.config.clusters.extend(entry_clusters(self.model, self.pod.namespace, entry, self.paths,
@@ -231,8 +233,10 @@ class _GatewayBuilder:
 
     @staticmethod
     def _sni_dnat_cluster(cluster: dict, name: str) -> dict:
+        # Istio's SNI-DNAT cluster keeps the outbound cluster's EDS service name, so the one assignment of
+        # `outbound|port|subset|fqdn` serves both (pilot/pkg/networking/core/cluster.go buildOutboundSniDnatClusters).
         plain = {k: v for k, v in cluster.items() if k not in ("transport_socket", "transport_socket_matches")}
-        return {**plain, "name": name, "load_assignment": {**cluster["load_assignment"], "cluster_name": name}}
+        return {**plain, "name": name}
 
     # ---- server TLS and credentials --------------------------------------------------------------
 

@@ -9,7 +9,8 @@ from typing import Any, Sequence
 
 from ..model.addressing import real_port, service_hostnames
 from ..model.destrule import (AUTO, CA_SUFFIX, ClientTls, client_tls, credential_ignored_at_sidecar,
-                              credential_resource, endpoint_wants_mtls, sidecar_ca, sidecar_key_cert)
+                              credential_resource, endpoint_wants_mtls, names_certificate_files, rules_selecting,
+                              sidecar_ca, sidecar_key_cert)
 from ..model.gateways import CredentialError, ca_credential, server_credential
 from ..model.mesh import MeshModel, Pod, Service, ServicePort
 from ..model.volumes import proxy_file, proxy_system_roots
@@ -237,10 +238,55 @@ def _file_secret(model: MeshModel, client: Pod | None, config: c.ProxyConfig, re
     return resource
 
 
+def _client_key(model: MeshModel, client: Pod | None, paths: c.ProxyPaths) -> str:
+    """Everything of a client pod that its outbound clusters may depend on (its namespace, the
+    DestinationRules its labels make it select, its annotations, service account, containers and volumes
+    for credentials and certificate files), and nothing that is its own (name, uid, addresses): clients with
+    equal keys get equal clusters, but for their source address. When a DestinationRule names certificate
+    files, which each proxy reads from its own container, nothing is shared (the proxy's folder joins the key)."""
+    if client is None:
+        return ""
+    files = model.memo.get("names_certificate_files")
+    if files is None:
+        files = model.memo["names_certificate_files"] = names_certificate_files(model)
+    return repr((client.namespace, rules_selecting(model, client), client.annotations, client.service_account,
+                 client.containers, client.volumes, client.native_sidecar, client.is_gateway,
+                 paths.root if files else ""))
+
+
 def outbound_clusters(model: MeshModel, client_namespace: str, service: Service, paths: c.ProxyPaths,
-                      source_ip: str | None, config: c.ProxyConfig, client: Pod | None = None) -> list[dict]:
-    """The clusters for every port (and DR subset) of one service, as seen by a client (pod) namespace."""
-    clusters = []
+                      source_ip: str | None, config: c.ProxyConfig,
+                      client: Pod | None = None) -> tuple[list[dict], list[dict]]:
+    """The EDS clusters for every port (and DR subset) of one service, as seen by a client (pod) namespace,
+    and their ClusterLoadAssignments (the endpoints' tlsMode marker depends on the client's DR, as istiod's
+    EDS does, so the assignments are the client's too).
+
+    Translated once per model for all the clients that cannot differ (istiod, too, caches clusters per
+    service and client scope, pilot/pkg/networking/core/cluster_cache.go): at 100 pods every sidecar
+    otherwise rebuilt every other service's clusters."""
+    key = ("outbound_clusters", client_namespace, service.namespace, service.name, _client_key(model, client, paths))
+    cached = model.memo.get(key)
+    if cached is None:
+        # What the translation adds besides clusters (warnings, SDS resources read from the proxy's files,
+        # istio-agent's log lines) is collected apart, so that every client sharing the result gets it too.
+        extra = c.ProxyConfig()
+        cached = (*_outbound_clusters(model, client_namespace, service, paths, extra, client), extra)
+        if not extra.warnings and not extra.proxy_log:
+            model.memo[key] = cached   # warnings name the client pod: those results are its own
+    clusters, assignments, extra = cached
+    config.warnings.extend(extra.warnings)
+    config.proxy_log.extend(extra.proxy_log)
+    for resource, secrets in extra.sds.items():
+        config.sds.setdefault(resource, secrets)
+    if source_ip:
+        # The pod's own source address (each pod has its own loopback IP): the one per-proxy field.
+        clusters = [{**cluster, "upstream_bind_config": c.bind_to(source_ip)} for cluster in clusters]
+    return list(clusters), list(assignments)
+
+
+def _outbound_clusters(model: MeshModel, client_namespace: str, service: Service, paths: c.ProxyPaths,
+                       config: c.ProxyConfig, client: Pod | None) -> tuple[list[dict], list[dict]]:
+    clusters, assignments = [], []
     all_endpoints = model.endpoints(service)
     for sp in service.ports:
         tls = client_tls(model, client_namespace, service, sp.port, client)
@@ -251,15 +297,16 @@ def outbound_clusters(model: MeshModel, client_namespace: str, service: Service,
             for pod in endpoints:
                 marker = {"tlsMode": "istio"} if endpoint_wants_mtls(model, pod, sp.target_port, tls) else None
                 lb.append(c.lb_endpoint(pod.ip, real_port(sp.target_port), marker))
-            cluster = c.static_cluster(outbound_cluster_name(service, sp.port, subset), lb,
-                                       source_ip=source_ip)
+            name = outbound_cluster_name(service, sp.port, subset)
+            cluster = c.eds_cluster(name)
+            assignments.append(c.load_assignment(name, lb))
             socket, matches = _upstream_socket(model, tls, service, sp, subset, paths, endpoints, config, client)
             if socket:
                 cluster["transport_socket"] = socket
             if matches:
                 cluster["transport_socket_matches"] = matches
             clusters.append(cluster)
-    return clusters
+    return clusters, assignments
 
 
 # Envoy's cluster discovery type per ServiceEntry resolution (istiod's cluster_builder.go); NONE forwards to
@@ -326,7 +373,9 @@ def _has_wildcard_host(entries: Sequence[tuple[Service, ServicePort]]) -> bool:
 def _add_outbound(model: MeshModel, pod: Pod, paths: c.ProxyPaths, config: c.ProxyConfig) -> None:
     by_port: dict[int, list[tuple[Service, ServicePort]]] = {}
     for service in model.services:
-        config.clusters.extend(outbound_clusters(model, pod.namespace, service, paths, pod.ip, config, pod))
+        clusters, assignments = outbound_clusters(model, pod.namespace, service, paths, pod.ip, config, pod)
+        config.clusters.extend(clusters)
+        config.endpoints.extend(assignments)
         for sp in service.ports:
             if sp.protocol != UDP:
                 by_port.setdefault(sp.port, []).append((service, sp))

@@ -20,6 +20,8 @@ pkg/config/mesh/mesh.go (the built-in `envoy` provider: envoyFileAccessLog with 
 """
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from dataclasses import dataclass
 
@@ -70,12 +72,18 @@ def mesh_config(model: MeshModel) -> dict:
     for obj in model.of_kind("ConfigMap"):
         meta = obj["metadata"]
         if meta.get("namespace") == ROOT_NAMESPACE and meta["name"] == MESH_CONFIGMAP:
-            try:
-                mesh = yaml.safe_load((obj.get("data") or {}).get("mesh") or "") or {}
-            except yaml.YAMLError:
-                return {}
-            return mesh if isinstance(mesh, dict) else {}
+            return copy.deepcopy(_parse_mesh((obj.get("data") or {}).get("mesh") or ""))
     return {}
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_mesh(text: str) -> dict:
+    """The mesh config's YAML, parsed once per text (every proxy's translation asks for it)."""
+    try:
+        mesh = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return {}
+    return mesh if isinstance(mesh, dict) else {}
 
 
 def _text(fmt: str | None) -> str:

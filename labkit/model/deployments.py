@@ -149,17 +149,18 @@ def reconcile_pods(objects: list[dict], native_sidecars: bool = True, addresses:
     used = {int(p.get("status", {}).get("index", 0)) for p in pods}
     create: list[dict] = []
     delete: list[tuple[str, str, str]] = []
+    # Each pod's owner once (asking per Deployment made a reconcile quadratic in pods).
+    owned: dict[tuple[str, str | None], list[dict]] = {}
     for pod in pods:
         owner = (pod["metadata"]["namespace"], owner_deployment(pod["metadata"]))
+        owned.setdefault(owner, []).append(pod)
         deployment = deployments.get(owner)
         if deployment is None or pod["metadata"]["labels"].get(HASH_LABEL) != template_hash(deployment):
             delete.append(("Pod", pod["metadata"]["namespace"], pod["metadata"]["name"]))
     doomed = {key[2] for key in delete}
     for (namespace, name), deployment in sorted(deployments.items()):
         thash = template_hash(deployment)
-        current = [p for p in pods if p["metadata"]["name"] not in doomed
-                   and p["metadata"]["namespace"] == namespace
-                   and owner_deployment(p["metadata"]) == name]
+        current = [p for p in owned.get((namespace, name), []) if p["metadata"]["name"] not in doomed]
         replicas = deployment["spec"].get("replicas", 1)
         for extra in current[replicas:]:
             delete.append(("Pod", namespace, extra["metadata"]["name"]))

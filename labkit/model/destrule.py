@@ -57,6 +57,29 @@ def _selector(rule: dict) -> dict | None:
     return None if selector is None else dict(selector.get("matchLabels") or {})
 
 
+CERTIFICATE_FILE_FIELDS = ("caCertificates", "clientCertificate", "privateKey", "caCrl")
+
+
+def names_certificate_files(model: MeshModel) -> bool:
+    """Whether any DestinationRule's TLS settings name files (read inside each client's istio-proxy, so
+    what they give may differ from pod to pod), at any level (trafficPolicy, portLevelSettings, subsets)."""
+    def walk(value) -> bool:
+        if isinstance(value, dict):
+            return any(k in CERTIFICATE_FILE_FIELDS or walk(v) for k, v in value.items())
+        if isinstance(value, list):
+            return any(walk(v) for v in value)
+        return False
+    return any(walk(r.get("spec") or {}) for r in model.of_kind("DestinationRule"))
+
+
+def rules_selecting(model: MeshModel, client: Pod) -> tuple[tuple[str, str], ...]:
+    """(namespace, name) of the DestinationRules whose workloadSelector selects this client: all that its
+    labels decide about the client side of any service (the rule of destination_rule_for below)."""
+    return tuple((r["metadata"]["namespace"], r["metadata"]["name"]) for r in model.of_kind("DestinationRule")
+                 if _selector(r) is not None and r["metadata"]["namespace"] == client.namespace
+                 and client.matches(_selector(r)))
+
+
 def destination_rule_for(model: MeshModel, client_namespace: str, service: Service,
                          client: Pod | None = None) -> dict | None:
     hosted = [r for r in model.of_kind("DestinationRule") if applies_to_host(r, service.fqdn)]

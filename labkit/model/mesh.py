@@ -88,7 +88,9 @@ class Pod:
         return ports
 
     def matches(self, selector: dict | None) -> bool:
-        return all(self.labels.get(k) == v for k, v in (selector or {}).items())
+        """Every key=value of the selector is among the pod's labels (a set test on the items, in C: every
+        proxy's translation asks it for every service and pod)."""
+        return not selector or selector.items() <= self.labels.items()
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,9 @@ class MeshModel:
     policies: dict[str, list[dict]] = field(default_factory=dict)  # kind -> objects
     secrets: dict[tuple[str, str], dict] = field(default_factory=dict)  # (ns, name) -> decoded data (bytes)
     _endpoints: dict = field(default_factory=dict, repr=False, compare=False)
+    # Results the translators compute once per model and share between proxies (the model does not change
+    # after it is built; a change builds a new one).
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def of_kind(self, kind: str) -> list[dict]:
         return self.policies.get(kind, [])

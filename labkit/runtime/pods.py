@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from .procs import ManagedProcess
 
 _BASE_ENV = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "HOME", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")
 _POD_ENV = ("POD_NAME", "POD_NAMESPACE", "HOSTNAME", "SERVICE_ACCOUNT")
+READY_CACHE_SECONDS = 3.0   # how long a ready app is not probed again (its process unchanged)
 
 
 def _write(root: Path, path: str, data: bytes, mode: int) -> None:
@@ -65,6 +67,8 @@ class PodRuntime:
         # Why a container has not started (a missing Secret/ConfigMap), as the kubelet would say.
         self.waiting: dict[str, ContainerView] = {}
         self._root_digests: dict[str, str] = {}
+        self._listen_keys: dict[str, tuple] = {}   # container → the inputs its `listen` ports came from
+        self._ready_until: dict[str, tuple[tuple, float]] = {}   # container → ((pid, ports), until when)
         self.listen: dict[str, tuple[int, ...]] = {}   # container -> ports its program listens on
         self.envoy: EnvoyProcess | None = None
         if pod.sidecar or pod.is_gateway:
@@ -127,8 +131,16 @@ class PodRuntime:
             env["LABKIT_ARGS"] = json.dumps(view.args)
             env["LABKIT_POD_IP"] = self.pod.app_ip
             module, variant = app_for_image(container.image)
-            ports = listen_ports(module, variant, view.command, view.args, view.env, str(self.root_of(container.name)))
-            self.listen[container.name] = ports if ports is not None else tuple(p for _, p in container.ports)
+            # What the program will listen on follows from its files (the root's digest), command line and
+            # env only: parsed again only when one of them changed, not at every sync (an nginx.conf parse
+            # per pod per change was half of a one-policy change's cost at 50 pods).
+            key = (self._root_digests.get(container.name), container.image, repr(view.command), repr(view.args),
+                   tuple(sorted(view.env.items())), tuple(container.ports))
+            if self._listen_keys.get(container.name) != key:
+                ports = listen_ports(module, variant, view.command, view.args, view.env,
+                                     str(self.root_of(container.name)))
+                self.listen[container.name] = ports if ports is not None else tuple(p for _, p in container.ports)
+                self._listen_keys[container.name] = key
             if FIXED.get(module):   # the image's program binds its own ports, whatever containerPort says
                 env["LABKIT_BIND"] = ",".join(f"{self.pod.app_ip}:{real_port(p)}" for p in FIXED[module])
             process.env = env
@@ -185,7 +197,19 @@ class PodRuntime:
         # What a kubelet's TCP check of the program's own ports would see (a containerPort the program does
         # not listen on does not keep a pod from Running on Kubernetes either; calls to it fail).
         ports = self.listen.get(container.name, tuple(p for _, p in container.ports))
-        return all(port_open(self.pod.app_ip, real_port(p)) for p in ports)
+        # A ready answer is kept for a moment, like a kubelet's readiness probe (periodSeconds, 10 s by default)
+        # is not run at every status read: every change publishes every pod's status, and a connect per pod
+        # per change was a tenth of a one-policy change at 50 pods. A new process or new ports probe again.
+        key = (process.pid, ports)
+        cached = self._ready_until.get(container.name)
+        if cached is not None and cached[0] == key and time.monotonic() < cached[1]:
+            return True
+        ready = all(port_open(self.pod.app_ip, real_port(p)) for p in ports)
+        if ready:
+            self._ready_until[container.name] = (key, time.monotonic() + READY_CACHE_SECONDS)
+        else:
+            self._ready_until.pop(container.name, None)
+        return ready
 
     def _envoy_status(self, name: str) -> ContainerStatus:
         envoy = self.envoy

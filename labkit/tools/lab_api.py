@@ -19,7 +19,7 @@ from .access_log_format import compile_formats
 from .evidence import Directory, Evidence, as_datetime, read_records
 from .graph import MeshGraph, build_graph
 from .graph_model import graph_edges
-from .proxy_config import ProxyConfigView
+from .proxy_config import ProxyConfigView, normalise_kind
 
 
 def tls_status(access: MeshAccess, client=None, service=None, conflicts_only=False):
@@ -37,7 +37,10 @@ def describe(access: MeshAccess, namespace: str, target: str) -> describe_view.P
 
 def proxy_config(access: MeshAccess, namespace: str, target: str, kind: str) -> ProxyConfigView:
     pod = find_pod(access.model(), namespace, target)
-    return ProxyConfigView(f"{namespace}/{pod.name}", kind, access.config_dump(namespace, pod.name))
+    # Endpoints of EDS clusters are in the dump only with include_eds (istioctl asks for them the same way).
+    with_eds = normalise_kind(kind) in ("endpoints", "clusters")
+    return ProxyConfigView(f"{namespace}/{pod.name}", kind,
+                           access.config_dump(namespace, pod.name, include_eds=with_eds))
 
 
 def certs(access: MeshAccess, namespace: str, target: str):

@@ -50,7 +50,7 @@ class LocalAccess(ToolAccess):
         return handle
 
     def config_dump(self, namespace: str, pod: str, *, include_eds: bool = False, why: str = "") -> dict:
-        return self.envoy(namespace, pod).config_dump()  # the admin API's dump; include_eds is for the in-pod path
+        return self.envoy(namespace, pod).config_dump(include_eds=include_eds)  # the admin API's dump
 
     def access_log(self, namespace: str, pod: str) -> str:
         path = self._proxy_root(namespace, pod) / "access.log"

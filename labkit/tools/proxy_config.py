@@ -35,7 +35,10 @@ def resources(dump: dict, kind: str) -> list[dict]:
     """The listeners, clusters, route configs or secrets a config_dump holds (static and dynamic)."""
     kind = normalise_kind(kind)
     if kind == "endpoints":
-        kind = "clusters"
+        # EDS clusters (istiod's outbound ones) carry no endpoints: they are in the dump's EDS section, which
+        # Envoy adds only when asked (`config_dump?include_eds`, as istioctl does); static clusters keep theirs.
+        return assignments(dump) or [{"cluster_name": c.get("name"), **(c.get("load_assignment") or {})}
+                                     for c in resources(dump, "clusters")]
     section = dump_section(dump, DUMP_TYPES[kind])
     if kind == "listeners":
         return [e["listener"] for e in section.get("static_listeners") or [] if e.get("listener")] + \
@@ -84,6 +87,13 @@ def select_config(dump: dict, kind: str) -> Any:
         return [c.get("endpoint_config") for c in (section.get("static_endpoint_configs") or [])
                 + (section.get("dynamic_endpoint_configs") or []) if c.get("endpoint_config")]
     return section
+
+
+def assignments(dump: dict) -> list[dict]:
+    """The ClusterLoadAssignments of a dump taken with `include_eds` (static and EDS clusters alike)."""
+    section = dump_section(dump, "EndpointsConfigDump")
+    return [c["endpoint_config"] for key in ("static_endpoint_configs", "dynamic_endpoint_configs")
+            for c in section.get(key) or [] if c.get("endpoint_config")]
 
 
 def _inline_routes(listeners: list[dict]) -> list[dict]:
@@ -181,9 +191,13 @@ def _cluster_tls(cluster: dict) -> tuple[str, str, str]:
     return _upstream_tls(cluster.get("transport_socket"))
 
 
-def _lb_endpoints(cluster: dict) -> list[dict]:
-    assignment = cluster.get("load_assignment") or {}
+def _lb_endpoints(assignment: dict) -> list[dict]:
     return [lb for group in assignment.get("endpoints") or [] for lb in group.get("lb_endpoints") or []]
+
+
+def _eds_name(cluster: dict) -> str:
+    """The EDS resource a cluster takes its endpoints from (its service_name, else its own name)."""
+    return (cluster.get("eds_cluster_config") or {}).get("service_name") or cluster.get("name", "")
 
 
 def _split_name(name: str) -> tuple[str, str, str, str]:
@@ -194,24 +208,27 @@ def _split_name(name: str) -> tuple[str, str, str, str]:
     return "", "", "", name
 
 
-def cluster_rows(items: list[dict]) -> list[dict]:
+def cluster_rows(items: list[dict], eds: dict[str, dict] | None = None) -> list[dict]:
+    """`eds`: EDS name → its assignment (from a dump with include_eds), to count an EDS cluster's endpoints."""
     rows = []
     for cluster in items:
         direction, port, subset, fqdn = _split_name(cluster.get("name", ""))
         mode, sni, sans = _cluster_tls(cluster)
+        assignment = cluster.get("load_assignment") or (eds or {}).get(_eds_name(cluster)) or {}
         rows.append({"cluster": cluster.get("name"), "fqdn": fqdn, "port": port, "subset": subset,
-                     "direction": direction, "type": cluster.get("type", ""), "endpoints": len(_lb_endpoints(cluster)),
+                     "direction": direction, "type": cluster.get("type", ""),
+                     "endpoints": len(_lb_endpoints(assignment)),
                      "tls": mode, "sni": sni, "expected_san": sans})
     return rows
 
 
 def endpoint_rows(items: list[dict]) -> list[dict]:
     rows = []
-    for cluster in items:
-        for lb in _lb_endpoints(cluster):
+    for assignment in items:
+        for lb in _lb_endpoints(assignment):
             address, port = _address(lb.get("endpoint") or {})
             marker = ((lb.get("metadata") or {}).get("filter_metadata") or {}).get("envoy.transport_socket_match") or {}
-            rows.append({"endpoint": f"{address}:{port}", "cluster": cluster.get("name"),
+            rows.append({"endpoint": f"{address}:{port}", "cluster": assignment.get("cluster_name"),
                          "tlsMode": marker.get("tlsMode", "-")})
     return rows
 
@@ -254,6 +271,11 @@ def route_rows(items: list[dict]) -> list[dict]:
     return rows
 
 
+def _item_name(item: dict) -> str:
+    """A resource's name; an endpoint assignment (EDS) is named by its cluster."""
+    return item.get("name") or item.get("cluster_name") or ""
+
+
 SUMMARIES = {"listeners": listener_rows, "clusters": cluster_rows, "routes": route_rows, "endpoints": endpoint_rows}
 
 
@@ -265,16 +287,18 @@ class ProxyConfigView:
         self.items = resources(dump, self.kind)
         if self.kind == "secrets":
             self.table = certs_view.proxy_certs(dump)
+        elif self.kind == "clusters":
+            self.table = pd.DataFrame(cluster_rows(self.items, {str(a.get("cluster_name")): a for a in assignments(dump)}))
         else:
             self.table = pd.DataFrame(SUMMARIES[self.kind](self.items))
 
     @property
     def names(self) -> list[str]:
-        return [item.get("name", "") for item in self.items]
+        return [_item_name(item) for item in self.items]
 
     def __getitem__(self, name: str) -> dict:
         for item in self.items:
-            if item.get("name") == name:
+            if _item_name(item) == name:
                 return item
         raise KeyError(f"{name!r} is not among this proxy's {self.kind}: {', '.join(self.names[:10])}")
 
@@ -287,7 +311,7 @@ class ProxyConfigView:
     def _repr_html_(self) -> str:
         parts = [heading(f"{self.kind} of {self.target}"), frame_html(self.table)]
         parts.append("<p>Full JSON (click to open):</p>")
-        parts += [folded_json(item.get("name", "?"), item) for item in self.items]
+        parts += [folded_json(_item_name(item) or "?", item) for item in self.items]
         return "".join(parts)
 
     def widget(self):
@@ -298,7 +322,7 @@ class ProxyConfigView:
         panes = [widgets.HTML(f"<pre>{html.escape(json.dumps(item, indent=2))}</pre>") for item in self.items]
         accordion = widgets.Accordion(children=panes)
         for index, item in enumerate(self.items):
-            accordion.set_title(index, item.get("name", "?"))
+            accordion.set_title(index, _item_name(item) or "?")
         accordion.selected_index = None
         return widgets.VBox([widgets.HTML(heading(f"{self.kind} of {self.target}") + frame_html(self.table)),
                              accordion])

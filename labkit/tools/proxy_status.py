@@ -1,7 +1,7 @@
 """`istioctl proxy-status`: per proxy, whether it runs what the control plane last sent it.
 
 Shaped like current istioctl (istioctl/pkg/writer/pilot/status.go, Istio 1.27+): by default NAME,
-CLUSTER, ISTIOD, VERSION, SUBSCRIBED TYPES ("3 (CDS,LDS,RDS)"); with verbose, one column per xDS type
+CLUSTER, ISTIOD, VERSION, SUBSCRIBED TYPES ("4 (CDS,LDS,EDS,RDS)"); with verbose, one column per xDS type
 (every type seen plus the core ones, sorted by type URL) holding SYNCED / STALE / ERROR with the age of
 the last push, NOT SENT, or IGNORED for a type the proxy does not subscribe to.
 """

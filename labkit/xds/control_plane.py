@@ -8,6 +8,7 @@ ACKed, or quotes Envoy's error when it NACKed.
 from __future__ import annotations
 
 import asyncio
+import collections
 import secrets
 import threading
 import time
@@ -36,6 +37,8 @@ class ControlPlane:
         self._stopped: asyncio.Event | None = None
         self._error: BaseException | None = None
         self.pushes = 0   # proxy snapshots that changed (and were pushed): what a change cost in proxies
+        # (node id, short names of the types that changed) per push, newest last: which proxy got what.
+        self.push_log: collections.deque[tuple[str, frozenset[str]]] = collections.deque(maxlen=10000)
 
     # -- lifecycle --------------------------------------------------------------------------------
     @property
@@ -114,10 +117,11 @@ class ControlPlane:
             self.registry.proxies.pop(node_id, None)
 
     def set_config(self, node_id: str, listeners: list[dict], clusters: list[dict], routes: list[dict],
-                   secrets_: list[dict], listener_suffix: str = "") -> dict[str, str]:
+                   secrets_: list[dict], listener_suffix: str = "", endpoints: list[dict] | None = None
+                   ) -> dict[str, str]:
         """Replace one proxy's snapshot; pushes the types whose version changed. Returns the versions."""
         return self._replace(node_id, build_snapshot(self.encoder, listeners, clusters, routes, secrets_,
-                                                     listener_suffix))
+                                                     listener_suffix, endpoints))
 
     def set_secrets(self, node_id: str, secrets_: list[dict]) -> dict[str, str]:
         """Replace only the proxy's secrets (a certificate rotation): pushed over SDS alone."""
@@ -136,6 +140,7 @@ class ControlPlane:
             self.registry.lock.notify_all()
         if changed:
             self.pushes += 1
+            self.push_log.append((node_id, frozenset(SHORT_NAMES[t] for t in changed)))
             if wake is not None:
                 wake()
         return {SHORT_NAMES[t]: snap.version for t, snap in snapshot.types.items()}

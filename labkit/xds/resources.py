@@ -33,6 +33,9 @@ PUSH_ORDER = (CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET)
 NAMED_TYPES = (ROUTE, ENDPOINT, SECRET)
 
 ANY = "google.protobuf.Any"
+# Message fields that make each sidecar's copy of a shared resource its own (the pod's source address on
+# its outbound clusters); the encoder parses the rest once for all of them.
+PER_PROXY_FIELDS = ("upstream_bind_config",)
 _import_lock = threading.Lock()
 
 
@@ -96,11 +99,20 @@ class Encoder:
         self._cache: dict[str, any_pb2.Any] = {}
         self._references: dict[str, dict[str, set[str]]] = {}
         self._parts: dict[tuple[str, str], object] = {}
+        # ids of a resource's shared field values → (the values, their digest, their encoding)
+        self._shared: dict[tuple, tuple[tuple, str, any_pb2.Any]] = {}
         self._limit = limit
         self._lock = threading.Lock()
 
     def encode(self, resource: dict) -> tuple[str, any_pb2.Any]:
-        """(content digest, Any) for one resource with its "@type"."""
+        """(content digest, Any) for one resource with its "@type". A resource handed here is not changed
+        afterwards (the translators build new dicts for every change)."""
+        overlay = [name for name in PER_PROXY_FIELDS if name in resource]
+        if overlay or resource.get("@type") == ENDPOINT:
+            return self._encode_shared(resource, overlay)
+        return self._encode_whole(resource)
+
+    def _encode_whole(self, resource: dict) -> tuple[str, any_pb2.Any]:
         text = canonical(resource)
         key = digest(text)
         with self._lock:
@@ -109,18 +121,67 @@ class Encoder:
             return key, cached
         type_url = resource.get("@type", "")
         if not type_url.startswith(TYPE_PREFIX):
-            raise LabkitError(f"xDS resource {resource.get('name')!r} has no @type")
+            raise LabkitError(f"xDS resource {resource.get('name', resource.get('cluster_name'))!r} has no @type")
         _load_nested_types(resource)
         try:
             with self._lock:
-                if len(self._cache) >= self._limit or len(self._parts) >= 4 * self._limit:
+                if len(self._cache) >= self._limit or len(self._parts) >= 4 * self._limit \
+                        or len(self._shared) >= self._limit:
                     self._cache.clear()
                     self._references.clear()
                     self._parts.clear()
+                    self._shared.clear()
                 packed = self._part(any_pb2.Any.DESCRIPTOR, resource)
                 self._cache[key] = packed
         except json_format.ParseError as exc:
-            raise LabkitError(f"invalid {type_url.rsplit('.', 1)[-1]} {resource.get('name')!r}: {exc}") from None
+            raise LabkitError(f"invalid {type_url.rsplit('.', 1)[-1]} "
+                              f"{resource.get('name', resource.get('cluster_name'))!r}: {exc}") from None
+        return key, packed
+
+    def _encode_shared(self, resource: dict, overlay: list[str]) -> tuple[str, any_pb2.Any]:
+        """A resource that differs from its neighbours' only in per-proxy fields (or not at all, as an
+        endpoint assignment every client of a service gets): the shared rest is encoded once (and its
+        references found once), then copied in C with this proxy's fields set. Protobuf serializes by field
+        number, so the bytes equal those of a parse of the whole.
+
+        The translators hand every proxy the very same objects for the shared fields (sidecar.py's
+        outbound_clusters), so they are recognised by identity, without serializing them again: at 100
+        pods that JSON was most of the encoder's time. The entry keeps the objects alive, so an id is
+        never reused while it is remembered."""
+        shared = [(k, v) for k, v in resource.items() if k not in overlay]
+        ident = tuple((k, id(v)) for k, v in shared)
+        with self._lock:
+            hit = self._shared.get(ident)
+        if hit is not None and all(value is kept for (_, value), kept in zip(shared, hit[0])):
+            base_key, base_packed = hit[1], hit[2]
+        else:
+            base = dict(shared)
+            base_key, base_packed = self._encode_whole(base)
+            references = self.references(base_key, base)
+            with self._lock:
+                self._shared[ident] = (tuple(v for _, v in shared), base_key, base_packed)
+                self._references[base_key] = references
+        if not overlay:
+            return base_key, base_packed
+        key = digest(base_key + canonical({name: resource[name] for name in overlay}))
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            return key, cached
+        message = message_class(resource["@type"][len(TYPE_PREFIX):])()
+        base_packed.Unpack(message)
+        try:
+            with self._lock:
+                for name in overlay:
+                    field = message.DESCRIPTOR.fields_by_name[name]
+                    getattr(message, name).CopyFrom(self._part(field.message_type, resource[name]))
+                packed = any_pb2.Any()
+                packed.Pack(message)
+                self._cache[key] = packed
+                self._references[key] = self._references.get(base_key) or referenced_names([dict(shared)])
+        except (json_format.ParseError, KeyError) as exc:
+            raise LabkitError(f"invalid {resource['@type'].rsplit('.', 1)[-1]} {resource.get('name')!r}: {exc}") \
+                from None
         return key, packed
 
     # json_format.ParseDict walks every field in Python (~2 ms for a cluster here); a sidecar's clusters
@@ -174,15 +235,22 @@ def to_dict(packed: any_pb2.Any) -> dict:
     return {"@type": packed.type_url, **json_format.MessageToDict(message, preserving_proto_field_name=True)}
 
 
+def resource_name(resource: dict) -> str:
+    """An xDS resource's name: `name`, or `cluster_name` for a ClusterLoadAssignment (EDS)."""
+    return resource["name"] if "name" in resource else resource["cluster_name"]
+
+
 def referenced_names(resources: list[dict]) -> dict[str, set[str]]:
-    """RDS and SDS names the given listeners/clusters subscribe to (via ADS): the proxy is in sync only
-    once it has asked for and accepted each of them."""
-    out: dict[str, set[str]] = {ROUTE: set(), SECRET: set()}
+    """RDS, EDS and SDS names the given listeners/clusters subscribe to (via ADS): the proxy is in sync
+    only once it has asked for and accepted each of them."""
+    out: dict[str, set[str]] = {ROUTE: set(), ENDPOINT: set(), SECRET: set()}
 
     def walk(value) -> None:
         if isinstance(value, dict):
             if "route_config_name" in value and "config_source" in value:
                 out[ROUTE].add(value["route_config_name"])
+            if value.get("type") == "EDS" and "eds_cluster_config" in value:
+                out[ENDPOINT].add(value["eds_cluster_config"].get("service_name") or value["name"])
             if "sds_config" in value and "name" in value:
                 out[SECRET].add(value["name"])
             for item in value.values():

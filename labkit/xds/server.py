@@ -16,7 +16,7 @@ import threading
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from .resources import NAMED_TYPES, PUSH_ORDER
+from .resources import CLUSTER, ENDPOINT, NAMED_TYPES, PUSH_ORDER
 from .syncz import SYNCZ, client_config, is_istio_proxy
 from .watch import ProxyState, Watch, now
 
@@ -115,7 +115,14 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
             if state.wake is None or state.stream == 0:
                 return []  # replaced by a newer stream of the same proxy
             if item is _PUSH:
-                out = [r for t in PUSH_ORDER if t in state.watches for r in self._respond(state, t, push=True)]
+                out = []
+                for type_url in PUSH_ORDER:
+                    if type_url in state.watches:
+                        # After new clusters, their endpoints again even when unchanged: an updated EDS
+                        # cluster warms until it is sent its assignment (istiod's full push sends every
+                        # watched type, CDS then EDS: pilot/pkg/xds/ads.go pushConnection).
+                        forced = type_url == ENDPOINT and any(r.type_url == CLUSTER for r in out)
+                        out.extend(self._respond(state, type_url, push=not forced))
             else:
                 out = self._on_request(state, item)
             self.registry.lock.notify_all()

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf import any_pb2
 
-from .resources import CLUSTER, LISTENER, ROUTE, SECRET, Encoder, digest
+from .resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, Encoder, digest, resource_name
 
 
 @dataclass
@@ -35,7 +35,7 @@ def build_type(encoder: Encoder, resources: list[dict], suffix: str = "",
     snap = TypeSnapshot()
     for resource in resources:
         key, packed = encoder.encode(resource)
-        snap.resources[resource["name"]] = (key, packed)
+        snap.resources[resource_name(resource)] = (key, packed)
         if required is not None:
             for type_url, names in encoder.references(key, resource).items():
                 required.setdefault(type_url, set()).update(names)
@@ -45,10 +45,11 @@ def build_type(encoder: Encoder, resources: list[dict], suffix: str = "",
 
 
 def build_snapshot(encoder: Encoder, listeners: list[dict], clusters: list[dict], routes: list[dict],
-                   secrets: list[dict], listener_suffix: str = "") -> Snapshot:
-    required: dict[str, set[str]] = {ROUTE: set(), SECRET: set()}
+                   secrets: list[dict], listener_suffix: str = "", endpoints: list[dict] | None = None) -> Snapshot:
+    required: dict[str, set[str]] = {ROUTE: set(), ENDPOINT: set(), SECRET: set()}
     snapshot = Snapshot(types={
         CLUSTER: build_type(encoder, clusters, required=required),
+        ENDPOINT: build_type(encoder, endpoints or []),
         LISTENER: build_type(encoder, listeners, listener_suffix, required=required),
         ROUTE: build_type(encoder, routes),
         SECRET: build_type(encoder, secrets),
