@@ -29,7 +29,7 @@ from ..model.addressing import control_plane_ip
 from ..model.deployments import AddressAllocator, reconcile_pods
 from ..model.mesh import ROOT_NAMESPACE, build_model
 from ..resources.loader import load_documents
-from ..resources.schema import kind_info
+from ..resources.schema import KINDS, kind_info, store_kind
 from ..resources.store import Store, StoreConflict, key_of
 from ..runtime.claims import HostClaims
 from ..runtime.mesh_runtime import MeshRuntime, istiod_log_path, read_node_host_ports
@@ -152,7 +152,7 @@ class LocalLab(LabBase):
         self._claim_addresses()
         try:
             self.store.apply([o for o in system_objects()
-                              if self.store.get(o["kind"], o["metadata"]["name"], o["metadata"].get("namespace", ""))
+                              if self.store.get(store_kind(o), o["metadata"]["name"], o["metadata"].get("namespace", ""))
                               is None])
             self.runtime = MeshRuntime(self.state_dir, self.gateway, control_plane_ip(self.settings.subnet), self.claims)
         except BaseException:
@@ -366,13 +366,13 @@ class LocalLab(LabBase):
     def delete(self, source, name=None, namespace=None, *, ignore_missing: bool = False) -> list[AppliedObject]:
         if name is not None:
             info = kind_info(source)
-            keys = [(info.kind, (namespace or "default") if info.namespaced else "", name)]
+            keys = [(info.key, (namespace or "default") if info.namespaced else "", name)]
         else:
             keys = []
             for doc in load_documents(source):
-                info = kind_info(doc.get("kind", ""))
+                info = KINDS.get(store_kind(doc)) or kind_info(doc.get("kind", ""))
                 meta = doc.get("metadata") or {}
-                keys.append((info.kind, (meta.get("namespace") or namespace or "default") if info.namespaced else "",
+                keys.append((info.key, (meta.get("namespace") or namespace or "default") if info.namespaced else "",
                              meta.get("name", "")))
         removed = self.store.delete(keys, ignore_missing=ignore_missing)
         self._converge()
@@ -381,7 +381,7 @@ class LocalLab(LabBase):
 
     def get(self, kind: str, name: str | None = None, namespace: str | None = None) -> list[dict]:
         info = kind_info(kind) if kind != "Pod" else None
-        objects = self.store.list(info.kind if info else "Pod", namespace)
+        objects = self.store.list(info.key if info else "Pod", namespace)
         return [o for o in objects if name is None or o["metadata"]["name"] == name]
 
     def label_namespace(self, namespace: str, labels: dict) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..model.kinds import kind_key
 from ..model.owners import owner_deployment
 from ..resources.store import BUILTIN_NAMESPACES, Store
 from .registry import Resource
@@ -41,7 +42,7 @@ class Objects:
         if resource.kind == "Endpoints":
             return []  # endpoints live in the mesh model
         generation, stored = self.store.snapshot()
-        objects = [o for o in stored if o["kind"] == resource.kind
+        objects = [o for o in stored if kind_key(o) == resource.store_key
                    and (namespace is None or o["metadata"].get("namespace") == namespace)]
         if resource.kind in ("Pod", "Deployment"):
             status = self.read_status()

@@ -9,6 +9,7 @@ from ..constants import PROXY_CONTAINER, TRUST_DOMAIN
 from ..constants import ROOT_NAMESPACE as ROOT_NAMESPACE  # re-exported: the model's callers read it here
 from . import addressing
 from .owners import owner_deployment
+from .kinds import kind_key
 
 SIDECAR_CONTAINER = PROXY_CONTAINER
 GATEWAY_IMAGE_REPO = "istio/proxyv2"
@@ -234,7 +235,7 @@ def build_model(objects: list[dict], subnet: int) -> MeshModel:
     policies: dict[str, list[dict]] = {}
     secrets: dict[tuple[str, str], dict] = {}
     for obj in objects:
-        kind, meta = obj["kind"], obj["metadata"]
+        kind, meta = kind_key(obj), obj["metadata"]  # Gateway API's Gateway: "Gateway.gateway.networking.k8s.io"
         if kind == "Namespace":
             namespaces[meta["name"]] = dict(meta.get("labels") or {})
         elif kind == "Pod":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..model.kinds import kind_key
 from ..model.mesh import MeshModel, Pod
 
 ERROR, WARNING, INFO = "Error", "Warning", "Info"
@@ -87,10 +88,10 @@ class Context:
     observed: list[dict] = field(default_factory=list)
 
     def of_kind(self, kind: str) -> list[dict]:
-        return [o for o in self.objects if o.get("kind") == kind]
+        return [o for o in self.objects if kind_key(o) == kind]
 
     def find(self, kind: str, namespace: str, name: str) -> dict | None:
-        return next((o for o in self.objects if o.get("kind") == kind and o["metadata"]["name"] == name
+        return next((o for o in self.objects if kind_key(o) == kind and o["metadata"]["name"] == name
                      and o["metadata"].get("namespace", "") == namespace), None)
 
     def pods_matching(self, selector: dict | None, namespace: str | None = None) -> list[Pod]:
