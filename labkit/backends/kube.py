@@ -20,6 +20,7 @@ from typing import Any
 
 from ..constants import GATEWAY_NAMESPACE
 from ..errors import LabkitError
+from ..model.gateway_deploy import deployment_name
 from .base import AppliedObject, EnvironmentItem, LabBase
 from .kube_images import image_map_from_env
 from .kube_prefix import NamespaceMap
@@ -86,23 +87,32 @@ class KubeLab(KubeCleanup, LabBase):
         return f"KubeLab({host}{pre})"
 
     # ---------------------------------------------------------------- gateway
-    def gateway_url(self, port: int = 80, scheme: str | None = None) -> str:
+    def gateway_url(self, port: int = 80, scheme: str | None = None, gateway: str | None = None) -> str:
         """URL of the ingress gateway for a Gateway server port (80 → http, 443 → https).
 
         ``LABKIT_GATEWAY_URL`` (port 80) / ``LABKIT_SECURE_GATEWAY_URL`` (port 443) /
         ``LABKIT_GATEWAY_URL_<port>`` win; else the istio-ingressgateway Service: its LoadBalancer
-        address, else its NodePort on a node's address.
+        address, else its NodePort on a node's address. `gateway="NS/NAME"` asks the same of a Gateway API
+        Gateway's automated Service `NAME-istio` (Istio's gateway-api tasks read INGRESS_HOST from it).
         """
         port = int(port)
         scheme = scheme or ("https" if port in (443, 8443) else "http")
         env = os.environ.get(f"LABKIT_GATEWAY_URL_{port}") or os.environ.get(gateway_url_variable(port, scheme))
-        if env:
+        if env and gateway is None:
             return with_explicit_port(env.rstrip("/"))
-        svc_ns, _, svc_name = self.gateway_service.rpartition("/")
-        svc_ns = svc_ns or GATEWAY_NAMESPACE
+        if gateway is not None:
+            gateway_ns, _, gateway_name = gateway.rpartition("/")
+            svc_ns, svc_name = self.nsmap.ns(gateway_ns or "default"), deployment_name(gateway_name)
+        else:
+            svc_ns, _, svc_name = self.gateway_service.rpartition("/")
+            svc_ns = svc_ns or GATEWAY_NAMESPACE
         resource = self._resource("v1", "Service")
         with self._errors("get", kind="Service", name=svc_name, namespace=svc_ns):
             svc = self._fetch(resource, svc_name, svc_ns)
+        if svc is None and gateway is not None:
+            raise LabkitError("the Gateway's automated Service does not exist", kind="Service", name=svc_name,
+                              namespace=svc_ns, hint=f"is the Gateway {gateway} applied with gatewayClassName: istio? "
+                              f"kubectl get gtw -n {svc_ns}")
         if svc is None:
             raise LabkitError("the Istio ingress gateway service does not exist", kind="Service", name=svc_name,
                               namespace=svc_ns, hint="install Istio with the demo profile "

@@ -138,6 +138,8 @@ class MeshModel:
     policies: dict[str, list[dict]] = field(default_factory=dict)  # kind -> objects
     secrets: dict[tuple[str, str], dict] = field(default_factory=dict)  # (ns, name) -> decoded data (bytes)
     _endpoints: dict = field(default_factory=dict, repr=False, compare=False)
+    # Answers computed once per model by the model's modules (e.g. the Gateway API conversion), by name.
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     def of_kind(self, kind: str) -> list[dict]:
         return self.policies.get(kind, [])
