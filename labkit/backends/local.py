@@ -603,15 +603,16 @@ class LocalLab(LabBase):
         return read_node_host_ports(self.state_dir).get(node_port, node_port)
 
     def gateway_url(self, port: int = 80, scheme: str | None = None, gateway: str | None = None) -> str:
-        scheme = scheme or ("https" if port in (443, 8443) else "http")
         if gateway is not None:
             return self._gateway_api_url(port, scheme, gateway)
+        scheme = scheme or ("https" if port in (443, 8443) else "http")
         target = {80: 8080, 443: 8443}.get(port, port)
         return f"{scheme}://{self.settings.gateway_ip}:{self.gateway.host_port(target)}"
 
-    def _gateway_api_url(self, port: int, scheme: str, gateway: str) -> str:
+    def _gateway_api_url(self, port: int, scheme: str | None, gateway: str) -> str:
         """A Gateway API Gateway's listener: its pod IP stands for the LoadBalancer address, where the
-        listener port (shifted when below 1024) answers (envoy/gateway_settings.py)."""
+        listener port (shifted when below 1024) answers (envoy/gateway_settings.py); https for HTTPS and
+        TLS listeners."""
         namespace, _, name = gateway.rpartition("/")
         namespace = namespace or "default"
         model = build_model(self.store.list(), self.settings.subnet)
@@ -620,13 +621,15 @@ class LocalLab(LabBase):
             raise LabkitError(f'gateways.gateway.networking.k8s.io "{name}" not found', kind="Gateway",
                               name=name, namespace=namespace,
                               hint="apply a Gateway (gateway.networking.k8s.io/v1) with gatewayClassName: istio")
-        if not any(listener.listener.get("port") == port for listener in result.listeners):
-            have = ", ".join(str(listener.listener.get("port")) for listener in result.listeners)
+        listener = next((entry.listener for entry in result.listeners if entry.listener.get("port") == port), None)
+        if listener is None:
+            have = ", ".join(str(entry.listener.get("port")) for entry in result.listeners)
             raise LabkitError(f"the Gateway has no listener on port {port} (it has {have})", kind="Gateway",
                               name=name, namespace=namespace, field="spec.listeners")
         if result.pod is None:
             raise LabkitError("the Gateway's automated deployment has no pod yet", kind="Gateway", name=name,
                               namespace=namespace, hint=f"kubectl get deploy {name}-istio -n {namespace}")
+        scheme = scheme or ("https" if listener.get("protocol") in ("HTTPS", "TLS") else "http")
         return f"{scheme}://{result.pod.ip}:{real_port(port)}"
 
     def wait_port(self, ip: str, port: int, timeout: float = 5) -> bool:

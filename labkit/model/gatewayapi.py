@@ -135,8 +135,8 @@ def reference_allowed(model: MeshModel, from_kind: str, from_namespace: str, to_
 
 
 def _ref_string(ref: dict) -> str:
-    # secretObjectReferenceString: group/kind/name.namespace, empty parts left empty
-    return f"{ref.get('group', '')}/{ref.get('kind', '')}/{ref.get('name', '')}.{ref.get('namespace', '')}"
+    # secretObjectReferenceString: group/kind/name.namespace, after the CRD's defaults (group "", kind Secret)
+    return f"{ref.get('group', '')}/{ref.get('kind', 'Secret')}/{ref.get('name', '')}.{ref.get('namespace', '')}"
 
 
 def credential_for(credential_name: str) -> tuple[str, str] | None:
