@@ -33,6 +33,9 @@ CODES = {
     "LAB0003": ("ClientTlsConflictsWithServerMtls", ERROR),
     "LAB0004": ("PeerAuthenticationIgnored", WARNING),
     "LAB0005": ("SelectorMatchesNoWorkload", WARNING),
+    "LAB0006": ("GatewayListenerRefsNotResolved", ERROR),
+    "LAB0007": ("RouteNotAttachedToListener", ERROR),
+    "LAB0008": ("RouteBackendRefsNotResolved", ERROR),
 }
 LABKIT_NOTE = " [labkit check, not an istioctl code]"
 

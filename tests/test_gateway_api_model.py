@@ -1,0 +1,179 @@
+"""Gateway API without processes: validation (the CRDs' rules), kind names, Istio's automated deployment,
+route attachment and status, and the analyzer's messages (each shown to fire on a wrong setup and to stay
+quiet on the fixed one)."""
+from __future__ import annotations
+
+import pytest
+
+from labkit.errors import LabkitError
+from labkit.model.gateway_deploy import automated_objects, reconcile_automated
+from labkit.model.gatewayapi import reference_allowed, translate
+from labkit.model.mesh import build_model
+from labkit.resources.loader import load_documents
+from labkit.resources.schema import kind_info
+from labkit.resources.validate import validate
+from labkit.samples import system_objects
+from labkit.tools.analyze import analyze_documents
+
+GATEWAY = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: shop}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: http, hostname: shop.example.com, port: 80, protocol: HTTP}
+"""
+
+
+def one(text: str) -> dict:
+    return validate(load_documents(text)[0])
+
+
+@pytest.mark.parametrize("change, field, words", [
+    ("gatewayClassName: istio", "spec.gatewayClassName", "Required value"),
+    ("port: 80", "spec.listeners[0].port", "between 1 and 65535"),
+    ("protocol: HTTP}", "spec.listeners[0].tls", "tls must not be specified for protocols"),
+    ("hostname: shop.example.com", "spec.listeners[0].hostname", "should match"),
+])
+def test_gateway_crd_rules_refuse_what_kubectl_would(change, field, words):
+    wrong = {"gatewayClassName: istio": "gatewayClassName: ''",
+             "port: 80": "port: 70000",
+             "protocol: HTTP}": "protocol: HTTP, tls: {mode: Terminate, certificateRefs: [{name: x}]}}",
+             "hostname: shop.example.com": "hostname: 'shop.example.com:80'"}[change]
+    with pytest.raises(LabkitError) as caught:
+        one(GATEWAY.replace(change, wrong))
+    assert caught.value.field == field and words in caught.value.message
+    assert caught.value.kind == "Gateway" and caught.value.name == "web"
+    one(GATEWAY)   # the right one is accepted
+
+
+def test_https_listener_needs_certificates_and_route_rules_are_checked():
+    https = GATEWAY.replace("protocol: HTTP}", "protocol: HTTPS, tls: {mode: Terminate}}")
+    with pytest.raises(LabkitError, match="certificateRefs or options must be specified"):
+        one(https)
+    route = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: shop}
+spec:
+  parentRefs: [{name: web}]
+  rules: [{matches: [{path: {type: PathPrefix, value: api}}], backendRefs: [{name: svc}]}]
+"""
+    with pytest.raises(LabkitError, match="value must be an absolute path"):
+        one(route)
+    with pytest.raises(LabkitError, match="Must have port for Service reference"):
+        one(route.replace("value: api", "value: /api"))
+    one(route.replace("value: api", "value: /api").replace("{name: svc}", "{name: svc, port: 80}"))
+
+
+def test_versions_served_as_istio_installs_them():
+    with pytest.raises(LabkitError, match="does not serve TCPRoute"):
+        one("apiVersion: gateway.networking.k8s.io/v1\nkind: TCPRoute\nmetadata: {name: t}\n"
+            "spec: {rules: [{backendRefs: [{name: s, port: 1}]}]}\n")
+    for version in ("v1", "v1alpha2"):
+        one(f"apiVersion: gateway.networking.k8s.io/{version}\nkind: TLSRoute\nmetadata: {{name: t}}\n"
+            "spec: {rules: [{backendRefs: [{name: s, port: 1}]}]}\n")
+
+
+def test_kind_names_keep_istios_gateway_and_the_gateway_apis_apart():
+    assert kind_info("gw").group == "networking.istio.io"
+    assert kind_info("gateway").group == "networking.istio.io"
+    assert kind_info("gtw").group == "gateway.networking.k8s.io"
+    assert kind_info("gateways.gateway.networking.k8s.io").key == "Gateway.gateway.networking.k8s.io"
+    assert kind_info("httproute").kind == "HTTPRoute" and kind_info("refgrant").kind == "ReferenceGrant"
+    assert any(o["kind"] == "GatewayClass" and o["metadata"]["name"] == "istio" for o in system_objects())
+
+
+def _model(*texts: str):
+    objects = [validate(d) for o in system_objects() for d in [o]]
+    objects += [validate(d) for t in texts for d in load_documents(t)]
+    objects += reconcile_automated(objects)[0]
+    return build_model(objects, 10)
+
+
+def test_automated_deployment_follows_istios_template():
+    gateway = one(GATEWAY)
+    sa, deployment, service = automated_objects(gateway)
+    assert {o["metadata"]["name"] for o in (sa, deployment, service)} == {"web-istio"}
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert labels["gateway.networking.k8s.io/gateway-name"] == "web" and labels["sidecar.istio.io/inject"] == "false"
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [("status-port", 15021), ("http", 80)]
+    # A Gateway of another class is not Istio's: nothing is deployed for it.
+    other = GATEWAY.replace("gatewayClassName: istio", "gatewayClassName: other")
+    objects = system_objects() + [one(other)]
+    assert reconcile_automated(objects) == ([], [])
+    # Deleting the Gateway deletes what it owned.
+    stored = system_objects() + [one(GATEWAY)]
+    stored += reconcile_automated(stored)[0]
+    remaining = [o for o in stored if o["kind"] != "Gateway" or o["apiVersion"].startswith("networking.istio.io")]
+    assert sorted(k[0] for k in reconcile_automated(remaining)[1]) == ["Deployment", "Service", "ServiceAccount"]
+
+
+ROUTE = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: shop, namespace: %s}
+spec:
+  parentRefs: [{name: web, namespace: shop}]
+  hostnames: [%s]
+  rules: [{backendRefs: [{name: cart, namespace: shop, port: 8000}]}]
+"""
+NAMESPACES = "\n---\n".join(f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {n}}}" for n in ("shop", "web"))
+CART = "apiVersion: v1\nkind: Service\nmetadata: {name: cart, namespace: shop}\nspec: {ports: [{name: http, port: 8000}]}"
+GRANT = """
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: web-routes, namespace: shop}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: web}]
+  to: [{group: "", kind: Service}]
+"""
+
+
+def test_route_attachment_by_hostname_and_namespace():
+    good = translate(_model(NAMESPACES, CART, GATEWAY, ROUTE % ("shop", "shop.example.com")))
+    assert good.routes[0].parents[0].denied is None and good.gateways[0].listeners[0].attached == 1
+    assert [vs["spec"]["hosts"] for vs in good.virtual_services] == [["shop.example.com"]]
+    wrong_host = translate(_model(NAMESPACES, CART, GATEWAY, ROUTE % ("shop", "other.example.com")))
+    denied = wrong_host.routes[0].parents[0].denied
+    assert denied.reason == "NoMatchingListenerHostname"
+    assert denied.message == 'no hostnames matched parent hostname "shop.example.com"'
+    assert wrong_host.gateways[0].listeners[0].attached == 0 and wrong_host.virtual_services == []
+    # allowedRoutes defaults to Same: a route from another namespace is not allowed.
+    foreign = translate(_model(NAMESPACES, CART, GATEWAY, ROUTE % ("web", "shop.example.com")))
+    assert foreign.routes[0].parents[0].denied.reason == "NotAllowedByListeners"
+
+
+def test_cross_namespace_backend_needs_a_reference_grant():
+    allow_all = GATEWAY.replace("protocol: HTTP}", "protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}")
+    without = _model(NAMESPACES, CART, allow_all, ROUTE % ("web", "shop.example.com"))
+    error = translate(without).routes[0].parents[0].route_error
+    assert error.reason == "RefNotPermitted"
+    assert error.message == ('backendRef cart/shop not accessible to a HTTPRoute in namespace "web" '
+                             "(missing a ReferenceGrant?)")
+    assert not reference_allowed(without, "HTTPRoute", "web", "Service", "", "shop", "cart")
+    granted = _model(NAMESPACES, CART, allow_all, ROUTE % ("web", "shop.example.com"), GRANT)
+    assert translate(granted).routes[0].parents[0].route_error is None
+
+
+def _codes(*texts: str) -> list[str]:
+    return [m.code for m in analyze_documents([d for t in texts for d in load_documents(t)])
+            if m.code in ("LAB0006", "LAB0007", "LAB0008")]
+
+
+def test_analyzer_reports_what_the_status_would_say():
+    https = GATEWAY.replace("protocol: HTTP}", "protocol: HTTPS, tls: {certificateRefs: [{name: shop-cert}]}}")
+    report = analyze_documents([d for t in (NAMESPACES, CART, https, ROUTE % ("shop", "other.example.com"))
+                                for d in load_documents(t)])
+    texts = {m.code: str(m) for m in report}
+    assert "invalid certificate reference /Secret/shop-cert., secret shop/shop-cert not found" in texts["LAB0006"]
+    assert "no hostnames matched parent hostname" in texts["LAB0007"] and "labkit check" in texts["LAB0007"]
+    allow_all = GATEWAY.replace("protocol: HTTP}", "protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}")
+    assert _codes(NAMESPACES, CART, allow_all, ROUTE % ("web", "shop.example.com")) == ["LAB0008"]
+    # Fixed: the certificate exists, the hostname matches, the grant is there.
+    secret = ("apiVersion: v1\nkind: Secret\nmetadata: {name: shop-cert, namespace: shop}\ntype: kubernetes.io/tls\n"
+              "data: {tls.crt: '', tls.key: ''}\n")
+    assert _codes(NAMESPACES, CART, allow_all, ROUTE % ("web", "shop.example.com"), GRANT) == []
+    assert "LAB0006" in _codes(NAMESPACES, CART, https, secret)   # a Secret without a key pair still fails
