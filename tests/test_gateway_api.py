@@ -36,6 +36,11 @@ kind: Gateway
 metadata: {{name: secure, namespace: gwapi}}
 spec:
   gatewayClassName: istio
+  tls:
+    frontend:
+      perPort:
+      - port: 10443
+        tls: {{validation: {{caCertificateRefs: [{{group: "", kind: ConfigMap, name: client-ca}}]}}}}
   listeners:
   - name: https
     hostname: {HOST}
@@ -52,6 +57,13 @@ spec:
       mode: Terminate
       certificateRefs: [{{name: mtls-credential}}]
       options: {{gateway.istio.io/tls-terminate-mode: MUTUAL}}
+  - name: frontend
+    hostname: front.example.com
+    port: 10443
+    protocol: HTTPS
+    tls:
+      mode: Terminate
+      certificateRefs: [{{name: front-credential}}]
   - name: passthrough
     hostname: nginx.example.com
     port: 9443
@@ -63,8 +75,9 @@ apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {{name: secure-httpbin, namespace: gwapi}}
 spec:
-  parentRefs: [{{name: secure, sectionName: https}}, {{name: secure, sectionName: mtls}}]
-  hostnames: ["{HOST}", mtls.example.com]
+  parentRefs: [{{name: secure, sectionName: https}}, {{name: secure, sectionName: mtls}},
+               {{name: secure, sectionName: frontend}}]
+  hostnames: ["{HOST}", mtls.example.com, front.example.com]
   rules:
   - matches: [{{path: {{type: PathPrefix, value: /status}}}}, {{path: {{type: PathPrefix, value: /delay}}}}]
     backendRefs: [{{name: httpbin, port: 8000}}]
@@ -126,7 +139,10 @@ def mesh(lab):
     lab.apply([certs.tls_secret("httpbin-credential", "gwapi", certs.make_server_cert(ca, HOST)),
                certs.tls_secret("mtls-credential", "gwapi", certs.make_server_cert(ca, "mtls.example.com"),
                                 ca_pem=ca.cert_pem),
-               certs.tls_secret("nginx-server-certs", "apps", certs.make_server_cert(ca, "nginx.example.com"))])
+               certs.tls_secret("front-credential", "gwapi", certs.make_server_cert(ca, "front.example.com")),
+               certs.tls_secret("nginx-server-certs", "apps", certs.make_server_cert(ca, "nginx.example.com")),
+               {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "client-ca", "namespace": "gwapi"},
+                "data": {"ca.crt": ca.cert_pem.decode()}}])
     lab.apply(SAMPLE.read_text(), namespace="gwapi")   # Istio's sample, verbatim
     lab.apply(SECURE)
     lab.wait_ready(timeout=90)
@@ -185,6 +201,15 @@ def test_mutual_tls_by_listener_option(mesh, files):
     cacert = ("--cacert", str(files["ca"]))
     assert curl(url, "mtls.example.com", "/status/200", *cacert).returncode != 0   # no client certificate
     assert code(url, "mtls.example.com", "/status/200", *cacert, "--cert", str(files["client-cert"]),
+                "--key", str(files["client-key"])) == "200"
+
+
+def test_mutual_tls_by_frontend_validation(mesh, files):
+    """Gateway API frontend validation (Istio ≥ 1.28): caCertificateRefs for the listener's port."""
+    url = mesh.gateway_url(10443, gateway="gwapi/secure")
+    cacert = ("--cacert", str(files["ca"]))
+    assert curl(url, "front.example.com", "/status/200", *cacert).returncode != 0   # no client certificate
+    assert code(url, "front.example.com", "/status/200", *cacert, "--cert", str(files["client-cert"]),
                 "--key", str(files["client-key"])) == "200"
 
 
@@ -277,3 +302,37 @@ spec:
         mesh.delete(broken)
     # The automated deployment goes with its Gateway (garbage collection through ownerReferences).
     assert mesh.get("deployment", "broken-istio", "gwapi") == []
+
+
+def test_kubectl_tells_the_two_gateway_kinds_apart(mesh):
+    from kubectl_support import kubectl, normalise
+    run = kubectl(mesh, "get", "gtw", "-n", "gwapi")
+    assert run.exit == 0, run.stderr
+    rows = [line.split() for line in normalise(run.stdout).strip().splitlines()]
+    assert rows[0] == ["NAME", "CLASS", "ADDRESS", "PROGRAMMED", "AGE"]
+    sample = next(r for r in rows if r[0] == "httpbin-gateway")
+    assert sample[1:4] == ["istio", urlsplit(mesh.gateway_url(80, gateway="gwapi/httpbin-gateway")).hostname, "True"]
+    # `gateway` alone is Istio's kind (networking.istio.io), as kubectl resolves it beside Istio's CRDs.
+    assert kubectl(mesh, "get", "gateway", "-n", "gwapi").stderr.strip() == "No resources found in gwapi namespace."
+    routes = kubectl(mesh, "get", "httproute", "-n", "gwapi")
+    assert routes.exit == 0 and "secure-httpbin" in routes.stdout and "HOSTNAMES" in routes.stdout
+    classes = kubectl(mesh, "get", "gatewayclass")
+    assert classes.exit == 0 and "istio.io/gateway-controller" in classes.stdout and "True" in classes.stdout
+    # A Gateway written by kubectl gets its automated deployment too.
+    created = kubectl(mesh, "apply", "-f", "-", stdin=GATEWAY_BY_KUBECTL)
+    assert created.exit == 0 and created.stdout.strip() == "gateway.gateway.networking.k8s.io/kubectl-made created"
+    try:
+        assert mesh.get("deployment", "kubectl-made-istio", "gwapi")
+    finally:
+        assert kubectl(mesh, "delete", "gtw", "kubectl-made", "-n", "gwapi").exit == 0
+    assert mesh.get("deployment", "kubectl-made-istio", "gwapi") == []
+
+
+GATEWAY_BY_KUBECTL = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: kubectl-made, namespace: gwapi}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: http, port: 8080, protocol: HTTP}]
+"""
