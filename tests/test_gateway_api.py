@@ -213,6 +213,75 @@ def test_mutual_tls_by_frontend_validation(mesh, files):
                 "--key", str(files["client-key"])) == "200"
 
 
+# istio.io "Secure Gateways" task, Gateway API tab: the Gateway in istio-system, the route in default, allowed by
+# a namespace selector on the label Kubernetes gives every namespace.
+SECURE_INGRESS_TASK = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: mygateway
+  namespace: istio-system
+spec:
+  gatewayClassName: istio
+  listeners:
+  - name: https
+    hostname: "httpbin.example.com"
+    port: 443
+    protocol: HTTPS
+    tls:
+      mode: Terminate
+      certificateRefs:
+      - name: httpbin-credential
+    allowedRoutes:
+      namespaces:
+        from: Selector
+        selector:
+          matchLabels:
+            kubernetes.io/metadata.name: default
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: httpbin
+  namespace: default
+spec:
+  parentRefs:
+  - name: mygateway
+    namespace: istio-system
+  hostnames: ["httpbin.example.com"]
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /status
+    - path:
+        type: PathPrefix
+        value: /delay
+    backendRefs:
+    - name: httpbin
+      port: 8000
+"""
+
+
+def test_istio_secure_ingress_task_applies_as_written(mesh, files):
+    mesh.apply(sample("httpbin"), namespace="default")
+    mesh.apply([certs.tls_secret("httpbin-credential", "istio-system", certs.make_server_cert(CA, HOST))])
+    mesh.apply(SECURE_INGRESS_TASK)
+    try:
+        mesh.wait_ready("istio-system", timeout=60)
+        url = mesh.gateway_url(443, gateway="istio-system/mygateway")
+        assert code(url, HOST, "/status/418", "--cacert", str(files["ca"])) == "418"
+        # Routes from other namespaces are not admitted by the selector.
+        route = SECURE_INGRESS_TASK.split("---")[1].replace("namespace: default", "namespace: apps")
+        mesh.apply(route)
+        parent = mesh.get("httproute", "httpbin", "apps")[0]["status"]["parents"][0]["conditions"][0]
+        assert (parent["status"], parent["reason"]) == ("False", "NotAllowedByListeners")
+        mesh.delete(route)
+    finally:
+        mesh.delete(SECURE_INGRESS_TASK)
+        mesh.delete(sample("httpbin"), namespace="default")
+
+
 def test_passthrough_with_tls_route_reaches_nginx_tls(mesh, files):
     url = mesh.gateway_url(9443, gateway="gwapi/secure")
     out = curl(url, "nginx.example.com", "/", "-v", "--cacert", str(files["ca"]))
@@ -224,8 +293,8 @@ def test_strict_backend_is_reached_over_istio_mutual(mesh):
     mesh.apply("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
                "metadata: {name: default, namespace: gwapi}\nspec: {mtls: {mode: STRICT}}\n")
     try:
-        out = curl(mesh.gateway_url(80, gateway="gwapi/httpbin-gateway"), "any.example", "/headers").stdout
-        assert "URI=spiffe://cluster.local/ns/gwapi/sa/httpbin-gateway-istio" in out
+        run = curl(mesh.gateway_url(80, gateway="gwapi/httpbin-gateway"), "any.example", "/headers")
+        assert "URI=spiffe://cluster.local/ns/gwapi/sa/httpbin-gateway-istio" in run.stdout, (run.stderr, mesh.pods())
     finally:
         mesh.delete("PeerAuthentication", "default", "gwapi")
 

@@ -212,6 +212,16 @@ def _pod_from_object(obj: dict, subnet: int, deployments: list[dict] | None = No
                                   for c in spec.get("initContainers") or []))
 
 
+# Kubernetes (1.21+) labels every namespace with its own name (NamespaceDefaultLabelName); selectors such as
+# a Gateway listener's allowedRoutes.namespaces.selector rely on it.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def namespace_labels(model: "MeshModel", name: str) -> dict:
+    """A namespace's labels as the API server stores them: the ones written plus kubernetes.io/metadata.name."""
+    return {**(model.namespaces.get(name) or {}), NAMESPACE_NAME_LABEL: name}
+
+
 def workload_selector(policy: dict) -> dict:
     """A policy's `selector.matchLabels` (PeerAuthentication, AuthorizationPolicy, ...); {} means every
     workload in its namespace (or the whole mesh, in the root namespace)."""
