@@ -405,3 +405,20 @@ spec:
   gatewayClassName: istio
   listeners: [{name: http, port: 8080, protocol: HTTP}]
 """
+
+
+def test_troubleshooting_tools_see_the_automated_gateway(mesh):
+    """Lab 10's tools on a Gateway API gateway: describe, proxy_config, tls_status, graph."""
+    pod = next(p["metadata"]["name"] for p in mesh.get("Pod", namespace="gwapi")
+               if p["metadata"]["name"].startswith("httpbin-gateway-istio-"))
+    code(mesh.gateway_url(80, gateway="gwapi/httpbin-gateway"), "tools.example", "/get")
+    described = str(mesh.describe("gwapi", pod))
+    assert "Proxy: gateway" in described and "sa/httpbin-gateway-istio" in described
+    routes = str(mesh.proxy_config("gwapi", pod, "routes"))
+    assert "outbound|8000||httpbin.gwapi.svc.cluster.local" in routes
+    status = mesh.tls_status(service="httpbin.gwapi")
+    assert "gwapi/httpbin-gateway-istio" in set(status["client"])
+    # The gateway's own Service is not a mesh destination in the TLS matrix.
+    assert not any("httpbin-gateway-istio" in host for host in mesh.tls_status()["host"])
+    edges = mesh.graph().edges
+    assert any(e["source"] == "gwapi/httpbin-gateway-istio" and e["destination"] == "gwapi/httpbin" for e in edges)
