@@ -177,3 +177,17 @@ def test_analyzer_reports_what_the_status_would_say():
               "data: {tls.crt: '', tls.key: ''}\n")
     assert _codes(NAMESPACES, CART, allow_all, ROUTE % ("web", "shop.example.com"), GRANT) == []
     assert "LAB0006" in _codes(NAMESPACES, CART, https, secret)   # a Secret without a key pair still fails
+
+
+def test_workshop_prefixing_maps_every_namespace_a_gateway_names():
+    from labkit.backends.kube_prefix import NamespaceMap
+    names = NamespaceMap("alice")
+    gateway = one(GATEWAY.replace("protocol: HTTP}", "protocol: HTTPS, tls: {certificateRefs: [{name: c, namespace: "
+                                  "certs}]}, allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: "
+                                  "{kubernetes.io/metadata.name: shop}}}}}"))
+    mapped = names.map_object(gateway)
+    listener = mapped["spec"]["listeners"][0]
+    assert listener["tls"]["certificateRefs"][0]["namespace"] == "alice-certs"
+    assert listener["allowedRoutes"]["namespaces"]["selector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "alice-shop"}
+    assert names.unmap_object(mapped)["spec"] == gateway["spec"]
