@@ -422,3 +422,21 @@ def test_troubleshooting_tools_see_the_automated_gateway(mesh):
     assert not any("httpbin-gateway-istio" in host for host in mesh.tls_status()["host"])
     edges = mesh.graph().edges
     assert any(e["source"] == "gwapi/httpbin-gateway-istio" and e["destination"] == "gwapi/httpbin" for e in edges)
+
+
+def test_gateway_api_validator_fails_on_a_wrong_state_and_passes_on_the_right_one(mesh, files):
+    from labkit import checks
+    ok = checks.via_gateway_api(mesh, "gwapi/secure", HOST, "/status/418", expect=418, cacert=files["ca"])
+    assert ok.passed, ok.report()
+    # Wrong: a path no rule routes (404), and a Gateway whose certificate Secret is missing.
+    unrouted = checks.via_gateway_api(mesh, "gwapi/secure", HOST, "/get", cacert=files["ca"])
+    assert not unrouted.passed and "the status reports no problem" in unrouted.report()
+    broken = SECURE.split("---")[0].replace("name: secure,", "name: nocert,").replace(
+        "name: httpbin-credential", "name: no-such-credential")
+    mesh.apply(broken)
+    try:
+        failed = checks.via_gateway_api(mesh, "gwapi/nocert", HOST, "/status/200", cacert=files["ca"])
+        assert not failed.passed
+        assert "listener https: ResolvedRefs False (InvalidCertificateRef)" in failed.report()
+    finally:
+        mesh.delete(broken)
