@@ -149,6 +149,9 @@ LABS: tuple[LabInfo, ...] = (
         "http://asset-management.example.com/get via the ingress gateway: 403 showing 'RBAC: access denied'",
         "http://asset-management.example.com/get via the ingress gateway: refused (curl 7)",
         "http://asset-management.example.com/get via the ingress gateway: 503",
+        "http://asset-management.example.com/get via the Gateway assets/asset-management-gtw: 403 showing "
+        "'RBAC: access denied'",
+        "http://asset-management.example.com/get via the Gateway assets/asset-management-gtw: 200",
     )),
     LabInfo("09", "Authorization, service by service (Bookinfo)", "09-authorization.ipynb", asset_management, (
         "http://bookinfo.local.test/productpage over 4 loads: every load shows 'The Comedy of Errors'; "
