@@ -191,3 +191,28 @@ def test_workshop_prefixing_maps_every_namespace_a_gateway_names():
     assert listener["allowedRoutes"]["namespaces"]["selector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "alice-shop"}
     assert names.unmap_object(mapped)["spec"] == gateway["spec"]
+
+
+def test_kube_backend_finds_a_gateway_api_gateway_by_its_automated_service(monkeypatch):
+    """On a cluster, `gateway="NS/NAME"` reads the Service `NAME-istio`'s load balancer address (istio.io's
+    Gateway API tabs: INGRESS_HOST from `kubectl get gtw`/the Service), else says how to port-forward it."""
+    from kube_mock import KubeMock
+    from labkit.backends.kube import KubeLab
+    monkeypatch.setenv("KUBECONFIG", "/nonexistent/labkit-test-kubeconfig")
+    with KubeMock() as api:
+        lab = KubeLab(api_client=api.api_client(), poll_interval=0.02)
+        try:
+            service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web-istio", "namespace": "shop"},
+                       "spec": {"type": "LoadBalancer", "ports": [{"name": "https", "port": 443}]},
+                       "status": {"loadBalancer": {"ingress": [{"ip": "172.18.255.201"}]}}}
+            api.add(service)
+            assert lab.gateway_url(443, gateway="shop/web") == "https://172.18.255.201:443"
+            assert api.find_requests("GET")[-1].route == "/api/v1/namespaces/shop/services/web-istio"
+            with pytest.raises(LabkitError, match="automated Service does not exist"):
+                lab.gateway_url(443, gateway="shop/other")
+            api.add({**service, "spec": {"type": "ClusterIP", "ports": [{"name": "https", "port": 443}]}, "status": {}})
+            with pytest.raises(LabkitError) as err:
+                lab.gateway_url(443, gateway="shop/web")
+            assert "kubectl -n shop port-forward svc/web-istio 10443:443" in err.value.hint
+        finally:
+            lab.close()

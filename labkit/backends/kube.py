@@ -139,7 +139,9 @@ class KubeLab(KubeCleanup, LabBase):
         raise LabkitError(f"cannot tell how to reach the ingress gateway (service type {spec.get('type')}, "
                           "no load balancer address, no node port)", kind="Service", name=svc_name,
                           namespace=svc_ns,
-                          hint=port_forward_hint(svc_ns, svc_name, port, scheme))
+                          hint=port_forward_hint(svc_ns, svc_name, port, scheme) if gateway is None else
+                          f"port-forward it: kubectl -n {svc_ns} port-forward svc/{svc_name} {10000 + port % 10000}:{port}"
+                          f" and use {scheme}://127.0.0.1:{10000 + port % 10000}")
 
     def _node_address(self) -> str | None:
         nodes = self._list(self._resource("v1", "Node"))
