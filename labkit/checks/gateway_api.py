@@ -17,7 +17,7 @@ from .result import CheckResult, checker
 ROUTE_KINDS = ("HTTPRoute", "TLSRoute", "TCPRoute")
 
 
-def _bad(conditions: list[dict], good_false: tuple[str, ...] = ("Conflicted",)) -> list[str]:
+def _bad(conditions: list[dict] | None, good_false: tuple[str, ...] = ("Conflicted",)) -> list[str]:
     """The conditions that say something is wrong: False ones (True for those where False is good)."""
     out = []
     for condition in conditions or []:

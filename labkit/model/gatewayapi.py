@@ -46,7 +46,7 @@ def internal_gateway_name(gateway: str, listener: str) -> str:
 
 def supported_kinds(listener: dict) -> list[str]:
     """The route kinds a listener takes (GenerateGatewaySupportedKinds), narrowed by allowedRoutes.kinds."""
-    protocol, mode = listener.get("protocol"), (listener.get("tls") or {}).get("mode", "Terminate")
+    protocol, mode = str(listener.get("protocol")), (listener.get("tls") or {}).get("mode", "Terminate")
     kinds = {"HTTP": ["HTTPRoute", "GRPCRoute"], "HTTPS": ["HTTPRoute", "GRPCRoute"], "TCP": ["TCPRoute"],
              "TLS": ["TLSRoute"] if mode == "Passthrough" else ["TLSRoute", "TCPRoute"]}.get(protocol, [])
     allowed = (listener.get("allowedRoutes") or {}).get("kinds")
@@ -227,7 +227,7 @@ def build_tls(model: MeshModel, gateway: dict, listener: dict) -> tuple[dict | N
         return None, None
     if tls.get("mode", "Terminate") == "Passthrough":
         return {"mode": "PASSTHROUGH"}, None
-    option = (tls.get("options") or {}).get(TLS_TERMINATE_MODE)
+    option = str((tls.get("options") or {}).get(TLS_TERMINATE_MODE) or "")
     out: dict = {"mode": {"MUTUAL": "MUTUAL", "OPTIONAL_MUTUAL": "OPTIONAL_MUTUAL"}.get(option, "SIMPLE")}
     if option == "ISTIO_MUTUAL":
         return {"mode": "ISTIO_MUTUAL"}, None
@@ -238,7 +238,7 @@ def build_tls(model: MeshModel, gateway: dict, listener: dict) -> tuple[dict | N
         out["credentialName"] = names[0]
     else:
         out["credentialNames"] = names
-    validation = _frontend_validation(gateway, listener.get("port"))
+    validation = _frontend_validation(gateway, int(listener.get("port") or 0))
     if validation and validation.get("caCertificateRefs"):
         refs = validation["caCertificateRefs"]
         if len(refs) > 1:
@@ -467,7 +467,7 @@ def translate(model: MeshModel) -> Translation:
 
 
 def _translate(model: MeshModel) -> Translation:
-    gateways = [GatewayResult(g, [_listener(model, g, l) for l in (g.get("spec") or {}).get("listeners") or []],
+    gateways = [GatewayResult(g, [_listener(model, g, entry) for entry in (g.get("spec") or {}).get("listeners") or []],
                               _gateway_pod(model, g)) for g in istio_gateways(model)]
     by_key = {g.key: g for g in gateways}
     routes: list[RouteResult] = []
