@@ -216,3 +216,22 @@ def test_kube_backend_finds_a_gateway_api_gateway_by_its_automated_service(monke
             assert "kubectl -n shop port-forward svc/web-istio 10443:443" in err.value.hint
         finally:
             lab.close()
+
+
+def test_the_local_load_balancer_address_of_an_automated_gateway(monkeypatch):
+    """The local API shows the automated Service's EXTERNAL-IP (the address in the Gateway's status), and
+    KubeLab shifts privileged ports only when the load balancer says it must (LABKIT_LB_LOW_PORT_OFFSET)."""
+    from labkit.backends.kube import load_balancer_port
+    from labkit.kubeapi.views import service_view
+    from labkit.model.gateway_deploy import load_balancer_ips
+    gateway = one(GATEWAY)
+    gateway["status"] = {"addresses": [{"type": "IPAddress", "value": "127.10.7.1"}]}
+    service = automated_objects(gateway)[2]
+    assert load_balancer_ips(service, [gateway, service]) == ["127.10.7.1"]
+    assert service_view(service, ["127.10.7.1"])["status"]["loadBalancer"]["ingress"][0]["ip"] == "127.10.7.1"
+    other = {**service, "metadata": {**service["metadata"], "ownerReferences": []}}
+    assert load_balancer_ips(other, [gateway, other]) == []
+    monkeypatch.delenv("LABKIT_LB_LOW_PORT_OFFSET", raising=False)
+    assert load_balancer_port(443) == 443
+    monkeypatch.setenv("LABKIT_LB_LOW_PORT_OFFSET", "20000")
+    assert (load_balancer_port(443), load_balancer_port(8443)) == (20443, 8443)

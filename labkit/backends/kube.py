@@ -130,7 +130,7 @@ class KubeLab(KubeCleanup, LabBase):
         for ingress in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
             host = ingress.get("ip") or ingress.get("hostname")
             if host:
-                return url_of(scheme, host, port)
+                return url_of(scheme, host, load_balancer_port(port))
         node_port = match.get("nodePort")
         if node_port and spec.get("type") in ("NodePort", "LoadBalancer"):
             address = self._node_address()
@@ -195,6 +195,14 @@ class KubeLab(KubeCleanup, LabBase):
             namespace, pod_name, include_eds=kind in ("endpoint", "endpoints"),
             why=f" (istioctl also failed: {istioctl_error})" if istioctl_error else "")
         return select_config(dump, kind)
+
+
+def load_balancer_port(port: int) -> int:
+    """The port a load balancer answers on for a Service port: the same one, except behind a load balancer that
+    cannot bind privileged ports (the local mesh's Kubernetes API, `make test-kube`), which says so with
+    LABKIT_LB_LOW_PORT_OFFSET (ports below 1024 answer on port + offset)."""
+    offset = os.environ.get("LABKIT_LB_LOW_PORT_OFFSET")
+    return port + int(offset) if offset and offset.isdigit() and port < 1024 else port
 
 
 def gateway_url_variable(port: int, scheme: str) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..model.gateway_deploy import load_balancer_ips
 from ..model.kinds import kind_key
 from ..model.owners import owner_deployment
 from ..resources.store import BUILTIN_NAMESPACES, Store
@@ -60,7 +61,7 @@ class Objects:
                         and owner_deployment(p["metadata"]) == o["metadata"]["name"]],
                     observed >= int(o["metadata"].get("resourceVersion", 0))) for o in objects]
         elif resource.kind == "Service":
-            objects = [service_view(o) for o in objects]
+            objects = [service_view(o, load_balancer_ips(o, stored)) for o in objects]
         elif resource.kind == "Namespace":
             names = {o["metadata"]["name"] for o in objects}
             objects += [self._builtin_namespace(n, stored) for n in BUILTIN_NAMESPACES if n not in names]

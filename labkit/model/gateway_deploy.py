@@ -138,6 +138,18 @@ def reconcile_automated(objects: list[dict]) -> tuple[list[dict], list[tuple[str
     return apply, delete
 
 
+def load_balancer_ips(service: dict, objects: list[dict]) -> list[str]:
+    """The load balancer address of an automated gateway's Service: on the local mesh its pod's IP, which the
+    owning Gateway's status.addresses carries (istiod copies the Service's address there on a cluster)."""
+    owner = _owned_by_gateway(service)
+    if owner is None or service.get("kind") != "Service":
+        return []
+    namespace = service["metadata"].get("namespace")
+    gateway = next((o for o in objects if kind_key(o) == K8S_GATEWAY and o["metadata"]["name"] == owner
+                    and o["metadata"].get("namespace") == namespace), None)
+    return [a["value"] for a in ((gateway or {}).get("status") or {}).get("addresses") or [] if a.get("value")]
+
+
 def automated_gateway_of(pod_labels: dict) -> str | None:
     """The Gateway an automated gateway pod serves (its `gateway.networking.k8s.io/gateway-name` label)."""
     return pod_labels.get(GATEWAY_NAME_LABEL) if pod_labels.get(MANAGED_LABEL) == MANAGED_VALUE else None
