@@ -144,6 +144,10 @@ def test_route_attachment_by_hostname_and_namespace():
     # allowedRoutes defaults to Same: a route from another namespace is not allowed.
     foreign = translate(_model(NAMESPACES, CART, GATEWAY, ROUTE % ("web", "shop.example.com")))
     assert foreign.routes[0].parents[0].denied.reason == "NotAllowedByListeners"
+    # A listener without a hostname: any route hostname matches, the namespace still decides (istiod's words).
+    any_host = GATEWAY.replace("hostname: shop.example.com, ", "")
+    denied = translate(_model(NAMESPACES, CART, any_host, ROUTE % ("web", "x.example.org"))).routes[0].parents[0].denied
+    assert denied.message == 'hostnames matched parent hostname "", but namespace "web" is not allowed by the parent'
 
 
 def test_cross_namespace_backend_needs_a_reference_grant():

@@ -317,24 +317,23 @@ def _parent_check(route: dict, kind: str, ref: dict, result: ListenerResult) -> 
     if ref.get("sectionName") and ref["sectionName"] != listener["name"]:
         return Problem("NoMatchingParent", f'sectionName "{ref["sectionName"]}" not found')
     namespace = route["metadata"]["namespace"]
+    # Either side may be a wildcard; no route hostnames (a TCPRoute has none) stand for `*`. The parent's
+    # hosts are `namespace/hostname` (allowedRoutes), so one loop decides hostname and namespace together.
     hostnames = _route_hostnames(route) or ["*"]
-    if kind != "TCPRoute" and listener.get("hostname"):
-        matched = host_matched = False
-        for host in hostnames:
-            for entry in (server or {}).get("hosts") or []:
-                parent_ns, _, parent_host = entry.rpartition("/")
-                hit = hosts_overlap(parent_host, host)
-                host_matched = host_matched or hit
-                if hit and parent_ns in ("*", namespace):
-                    matched = True
-        if not matched:
-            if host_matched:
-                return Problem("NotAllowedByListeners", f'hostnames matched parent hostname "{listener["hostname"]}", '
-                                                        f'but namespace "{namespace}" is not allowed by the parent')
-            return Problem("NoMatchingListenerHostname",
-                           f'no hostnames matched parent hostname "{listener["hostname"]}"')
-    elif not any(e.rpartition("/")[0] in ("*", namespace) for e in (server or {}).get("hosts") or []):
-        return Problem("NotAllowedByListeners", "namespace is not allowed by the parent")
+    matched = host_matched = False
+    for host in hostnames:
+        for entry in (server or {}).get("hosts") or []:
+            parent_ns, _, parent_host = entry.rpartition("/")
+            hit = hosts_overlap(parent_host, host)
+            host_matched = host_matched or hit
+            if hit and parent_ns in ("*", namespace):
+                matched = True
+    if not matched:
+        original = listener.get("hostname") or ""
+        if host_matched:
+            return Problem("NotAllowedByListeners", f'hostnames matched parent hostname "{original}", '
+                                                    f'but namespace "{namespace}" is not allowed by the parent')
+        return Problem("NoMatchingListenerHostname", f'no hostnames matched parent hostname "{original}"')
     if kind not in supported_kinds(listener):
         return Problem("NotAllowedByListeners", f"kind {GATEWAY_API_GROUP}/v1, Kind={kind} is not allowed")
     return None
