@@ -239,3 +239,33 @@ def test_the_local_load_balancer_address_of_an_automated_gateway(monkeypatch):
     assert load_balancer_port(443) == 443
     monkeypatch.setenv("LABKIT_LB_LOW_PORT_OFFSET", "20000")
     assert (load_balancer_port(443), load_balancer_port(8443)) == (20443, 8443)
+
+
+def test_a_gateway_api_change_reaches_only_gateway_proxies():
+    """Push scoping: a route change, or the status istiod writes back, is recomputed for gateway proxies only."""
+    from labkit.model.deployments import reconcile_pods
+    from labkit.model.push_scope import pods_to_recompute
+    app = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: cart, namespace: shop}
+spec:
+  selector: {matchLabels: {app: cart}}
+  template:
+    metadata: {labels: {app: cart}}
+    spec: {containers: [{name: cart, image: docker.io/mccutchen/go-httpbin:v2.15.0}]}
+"""
+    objects = [validate(o) for o in system_objects()] + [
+        validate(d) for t in (NAMESPACES.replace("name: shop}", "name: shop, labels: {istio-injection: enabled}}"),
+                              CART, app, GATEWAY, ROUTE % ("shop", "shop.example.com")) for d in load_documents(t)]
+    objects += reconcile_automated(objects)[0]
+    pods = reconcile_pods(objects)[0]
+    for index, pod in enumerate(pods):
+        pod["metadata"]["uid"] = f"pod-{index}"   # the store gives each pod its uid
+    objects += pods
+    before = build_model(objects, 10)
+    changed = [dict(o, status={"parents": []}) if o["kind"] == "HTTPRoute" else o for o in objects]
+    after = build_model(changed, 10)
+    scope = pods_to_recompute(before, after)
+    assert scope == {p.uid for p in after.pods if p.is_gateway}
+    assert any(p.sidecar for p in after.pods) and not any(p.uid in scope for p in after.pods if p.sidecar)
