@@ -161,8 +161,10 @@ class Lab(abc.ABC):
 
     # -- reaching the mesh from this machine ------------------------------------------------------------
     @abc.abstractmethod
-    def gateway_url(self, port: int = 80, scheme: str | None = None) -> str:
-        """URL of the ingress gateway for a Gateway server port (80 → http, 443 → https)."""
+    def gateway_url(self, port: int = 80, scheme: str | None = None, gateway: str | None = None) -> str:
+        """URL of the ingress gateway for a Gateway server port (80 → http, 443 → https). `gateway="NS/NAME"`
+        names a Kubernetes Gateway API Gateway instead: the address of its automated deployment's Service
+        `NAME-istio` for that listener port."""
 
     @abc.abstractmethod
     def node_url(self, namespace: str, service: str, port: int | None = None, scheme: str = "http") -> str:

@@ -131,11 +131,16 @@ LABS: tuple[LabInfo, ...] = (
         "without --cacert, curl rejects the certificate for local.test (exit 60)",
         "local.test: the handshake fails and the gateway log names the missing secret",
         "https://bookinfo.local.test/productpage via the ingress gateway: 200 showing 'Simple Bookstore App'",
+        "https://local.test/ via the Gateway demo/web-gtw: 200 showing 'Welcome to nginx!'",
     )),
     LabInfo("07", "MUTUAL and PASSTHROUGH gateways", "07-mutual-passthrough.ipynb", edge_bookinfo, (
         "bookinfo.local.test requires a client certificate (MUTUAL)",
         "bookinfo.local.test rejects a client certificate from another CA",
         "https://nginx.example.com/ reaches the backend's own TLS (PASSTHROUGH)",
+        "https://bookinfo.local.test/productpage via the Gateway demo/edge-gtw: 200 with a client certificate "
+        "showing 'Simple Bookstore App'",
+        "https://bookinfo.local.test/productpage via the Gateway demo/edge-gtw: TLS failure (curl 16/35/55/56)",
+        "https://nginx.example.com/ via the Gateway demo/edge-gtw: 200 showing 'Welcome to nginx!'",
     )),
     LabInfo("08", "Gateway to a STRICT service with AuthorizationPolicy", "08-gateway-strict.ipynb", asset_management, (
         "http://asset-management.example.com/get via the ingress gateway: 200",
@@ -144,6 +149,9 @@ LABS: tuple[LabInfo, ...] = (
         "http://asset-management.example.com/get via the ingress gateway: 403 showing 'RBAC: access denied'",
         "http://asset-management.example.com/get via the ingress gateway: refused (curl 7)",
         "http://asset-management.example.com/get via the ingress gateway: 503",
+        "http://asset-management.example.com/get via the Gateway assets/asset-management-gtw: 403 showing "
+        "'RBAC: access denied'",
+        "http://asset-management.example.com/get via the Gateway assets/asset-management-gtw: 200",
     )),
     LabInfo("09", "Authorization, service by service (Bookinfo)", "09-authorization.ipynb", asset_management, (
         "http://bookinfo.local.test/productpage over 4 loads: every load shows 'The Comedy of Errors'; "

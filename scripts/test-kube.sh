@@ -40,6 +40,9 @@ print(s["gateway_ip"], s["gateway_http_port"], s["gateway_https_port"])' "$STATE
 export LABKIT_BACKEND=kube
 export KUBECONFIG="$STATE/kubeconfig" KUBECACHEDIR="$STATE/kube-cache"
 export LABKIT_GATEWAY_URL="http://$GW_IP:$HTTP_PORT" LABKIT_SECURE_GATEWAY_URL="https://$GW_IP:$HTTPS_PORT"
+# Gateway API gateways get a load balancer address (their pod IP) from the local API; it cannot bind ports below
+# 1024, so those answer 20000 higher there (model/addressing.py real_port).
+export LABKIT_LB_LOW_PORT_OFFSET=20000
 export PATH="$ROOT/.venv/bin:$PATH"   # the venv's kubectl (the one the labs pin), as `make lab` does
 unset LABKIT_NAMESPACE_PREFIX LABKIT_STATE_DIR
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..constants import GATEWAY_NAMESPACE
 from ..errors import LabkitError
+from ..model.gateway_deploy import deployment_name
 from .base import AppliedObject, EnvironmentItem, LabBase
 from .kube_images import image_map_from_env
 from .kube_prefix import NamespaceMap
@@ -91,23 +92,32 @@ class KubeLab(KubeCleanup, LabBase):
         return ClusterBoard(self.core, self.nsmap) if self.nsmap.enabled else None
 
     # ---------------------------------------------------------------- gateway
-    def gateway_url(self, port: int = 80, scheme: str | None = None) -> str:
+    def gateway_url(self, port: int = 80, scheme: str | None = None, gateway: str | None = None) -> str:
         """URL of the ingress gateway for a Gateway server port (80 → http, 443 → https).
 
         ``LABKIT_GATEWAY_URL`` (port 80) / ``LABKIT_SECURE_GATEWAY_URL`` (port 443) /
         ``LABKIT_GATEWAY_URL_<port>`` win; else the istio-ingressgateway Service: its LoadBalancer
-        address, else its NodePort on a node's address.
+        address, else its NodePort on a node's address. `gateway="NS/NAME"` asks the same of a Gateway API
+        Gateway's automated Service `NAME-istio` (Istio's gateway-api tasks read INGRESS_HOST from it).
         """
         port = int(port)
         scheme = scheme or ("https" if port in (443, 8443) else "http")
         env = os.environ.get(f"LABKIT_GATEWAY_URL_{port}") or os.environ.get(gateway_url_variable(port, scheme))
-        if env:
+        if env and gateway is None:
             return with_explicit_port(env.rstrip("/"))
-        svc_ns, _, svc_name = self.gateway_service.rpartition("/")
-        svc_ns = svc_ns or GATEWAY_NAMESPACE
+        if gateway is not None:
+            gateway_ns, _, gateway_name = gateway.rpartition("/")
+            svc_ns, svc_name = self.nsmap.ns(gateway_ns or "default"), deployment_name(gateway_name)
+        else:
+            svc_ns, _, svc_name = self.gateway_service.rpartition("/")
+            svc_ns = svc_ns or GATEWAY_NAMESPACE
         resource = self._resource("v1", "Service")
         with self._errors("get", kind="Service", name=svc_name, namespace=svc_ns):
             svc = self._fetch(resource, svc_name, svc_ns)
+        if svc is None and gateway is not None:
+            raise LabkitError("the Gateway's automated Service does not exist", kind="Service", name=svc_name,
+                              namespace=svc_ns, hint=f"is the Gateway {gateway} applied with gatewayClassName: istio? "
+                              f"kubectl get gtw -n {svc_ns}")
         if svc is None:
             raise LabkitError("the Istio ingress gateway service does not exist", kind="Service", name=svc_name,
                               namespace=svc_ns, hint="install Istio with the demo profile "
@@ -125,7 +135,7 @@ class KubeLab(KubeCleanup, LabBase):
         for ingress in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
             host = ingress.get("ip") or ingress.get("hostname")
             if host:
-                return url_of(scheme, host, port)
+                return url_of(scheme, host, load_balancer_port(port))
         node_port = match.get("nodePort")
         if node_port and spec.get("type") in ("NodePort", "LoadBalancer"):
             address = self._node_address()
@@ -134,7 +144,9 @@ class KubeLab(KubeCleanup, LabBase):
         raise LabkitError(f"cannot tell how to reach the ingress gateway (service type {spec.get('type')}, "
                           "no load balancer address, no node port)", kind="Service", name=svc_name,
                           namespace=svc_ns,
-                          hint=port_forward_hint(svc_ns, svc_name, port, scheme))
+                          hint=port_forward_hint(svc_ns, svc_name, port, scheme) if gateway is None else
+                          f"port-forward it: kubectl -n {svc_ns} port-forward svc/{svc_name} {10000 + port % 10000}:{port}"
+                          f" and use {scheme}://127.0.0.1:{10000 + port % 10000}")
 
     def _node_address(self) -> str | None:
         nodes = self._list(self._resource("v1", "Node"))
@@ -188,6 +200,14 @@ class KubeLab(KubeCleanup, LabBase):
             namespace, pod_name, include_eds=kind in ("endpoint", "endpoints"),
             why=f" (istioctl also failed: {istioctl_error})" if istioctl_error else "")
         return select_config(dump, kind)
+
+
+def load_balancer_port(port: int) -> int:
+    """The port a load balancer answers on for a Service port: the same one, except behind a load balancer that
+    cannot bind privileged ports (the local mesh's Kubernetes API, `make test-kube`), which says so with
+    LABKIT_LB_LOW_PORT_OFFSET (ports below 1024 answer on port + offset)."""
+    offset = os.environ.get("LABKIT_LB_LOW_PORT_OFFSET")
+    return port + int(offset) if offset and offset.isdigit() and port < 1024 else port
 
 
 def gateway_url_variable(port: int, scheme: str) -> str:

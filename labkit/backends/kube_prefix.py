@@ -328,6 +328,22 @@ def transform_object(obj: dict, f: NsFunc, short_ok: Callable[[str], bool]) -> d
         for src in _dicts(spec.get("from")):  # ReferenceGrant
             if isinstance(src.get("namespace"), str):
                 src["namespace"] = f(src["namespace"])
+        # Gateway: certificateRefs in other namespaces, and allowedRoutes selecting namespaces by the label
+        # every namespace carries with its own name (kubernetes.io/metadata.name).
+        frontend = _dig(spec, "tls", "frontend") or {}
+        validations = [_dig(frontend, "default", "validation")] + [
+            _dig(entry, "tls", "validation") for entry in _dicts(frontend.get("perPort"))]
+        refs = [ref for listener in _dicts(spec.get("listeners"))
+                for ref in _dicts(_dig(listener, "tls", "certificateRefs"))]
+        refs += [ref for validation in validations if isinstance(validation, dict)
+                 for ref in _dicts(validation.get("caCertificateRefs"))]
+        for ref in refs:
+            if isinstance(ref.get("namespace"), str):
+                ref["namespace"] = f(ref["namespace"])
+        for listener in _dicts(spec.get("listeners")):
+            labels = _dig(listener, "allowedRoutes", "namespaces", "selector", "matchLabels")
+            if isinstance(labels, dict) and isinstance(labels.get("kubernetes.io/metadata.name"), str):
+                labels["kubernetes.io/metadata.name"] = f(labels["kubernetes.io/metadata.name"])
     elif kind == "Service" and group == "" and spec.get("type") == "ExternalName":
         if "externalName" in spec:
             spec["externalName"] = host(spec["externalName"])

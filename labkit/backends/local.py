@@ -30,7 +30,10 @@ from ..model.addressing import control_plane_ip, real_port
 from ..model.deployments import AddressAllocator, reconcile_pods
 from ..model.mesh import ROOT_NAMESPACE, build_model
 from ..resources.loader import load_documents
-from ..resources.schema import kind_info
+from ..resources.schema import KINDS, kind_info, store_kind
+from ..model.gateway_deploy import reconcile_automated
+from ..model.gatewayapi import gateway_result
+from ..model.gatewayapi_status import status_updates
 from ..resources.store import Store, StoreConflict, key_of
 from ..runtime.claims import HostClaims
 from ..runtime.mesh_runtime import MeshRuntime, istiod_log_path, read_node_host_ports
@@ -153,7 +156,7 @@ class LocalLab(LabBase):
         self._claim_addresses()
         try:
             self.store.apply([o for o in system_objects()
-                              if self.store.get(o["kind"], o["metadata"]["name"], o["metadata"].get("namespace", ""))
+                              if self.store.get(store_kind(o), o["metadata"]["name"], o["metadata"].get("namespace", ""))
                               is None])
             self.runtime = MeshRuntime(self.state_dir, self.gateway, control_plane_ip(self.settings.subnet), self.claims)
         except BaseException:
@@ -279,6 +282,14 @@ class LocalLab(LabBase):
             if self.runtime is None:
                 return
             generation, objects = self.store.snapshot()
+            # istiod's deployment controller: each Gateway API Gateway of class istio gets `<name>-istio`.
+            automated, orphaned = reconcile_automated(objects)
+            if orphaned:
+                self.store.delete(orphaned, ignore_missing=True)
+            if automated:
+                self.store.apply(automated, system=True)
+            if automated or orphaned:
+                generation, objects = self.store.snapshot()
             addresses = AddressAllocator(read_last_pod_index(self.state_dir))
             create, delete = reconcile_pods(objects, native_sidecars=self.settings.native_sidecars,
                                             addresses=addresses)
@@ -297,8 +308,20 @@ class LocalLab(LabBase):
                 self.last_error = str(exc)  # published with this generation, for attached appliers
                 raise
             finally:
+                self._write_gateway_api_status(model)
                 self._observed = generation
                 self._publish_status()
+
+    def _write_gateway_api_status(self, model) -> None:
+        """istiod's status writer: the conditions of Gateway API objects, on the objects themselves. A write
+        that races a learner's change is dropped; the next reconcile (that change's) writes it again."""
+        for updated in status_updates(model):
+            key = key_of(updated)
+            try:
+                self.store.apply([updated], system=True,
+                                 expect={key: updated["metadata"].get("resourceVersion")})
+            except StoreConflict:
+                continue
 
     def _publish_status(self) -> None:
         # Under the reconcile lock, so a status computed before a reconcile never lands after its own.
@@ -384,13 +407,13 @@ class LocalLab(LabBase):
     def delete(self, source, name=None, namespace=None, *, ignore_missing: bool = False) -> list[AppliedObject]:
         if name is not None:
             info = kind_info(source)
-            keys = [(info.kind, (namespace or "default") if info.namespaced else "", name)]
+            keys = [(info.key, (namespace or "default") if info.namespaced else "", name)]
         else:
             keys = []
             for doc in load_documents(source):
-                info = kind_info(doc.get("kind", ""))
+                info = KINDS.get(store_kind(doc)) or kind_info(doc.get("kind", ""))
                 meta = doc.get("metadata") or {}
-                keys.append((info.kind, (meta.get("namespace") or namespace or "default") if info.namespaced else "",
+                keys.append((info.key, (meta.get("namespace") or namespace or "default") if info.namespaced else "",
                              meta.get("name", "")))
         removed = self.store.delete(keys, ignore_missing=ignore_missing)
         self._converge()
@@ -399,7 +422,7 @@ class LocalLab(LabBase):
 
     def get(self, kind: str, name: str | None = None, namespace: str | None = None) -> list[dict]:
         info = kind_info(kind) if kind != "Pod" else None
-        objects = self.store.list(info.kind if info else "Pod", namespace)
+        objects = self.store.list(info.key if info else "Pod", namespace)
         return [o for o in objects if name is None or o["metadata"]["name"] == name]
 
     def label_namespace(self, namespace: str, labels: dict) -> None:
@@ -610,10 +633,35 @@ class LocalLab(LabBase):
         # Like a kind/k3d port mapping: the nodePort of the Service, on a host port this mesh claimed.
         return read_node_host_ports(self.state_dir).get(node_port, node_port)
 
-    def gateway_url(self, port: int = 80, scheme: str | None = None) -> str:
-        target = {80: 8080, 443: 8443}.get(port, port)
+    def gateway_url(self, port: int = 80, scheme: str | None = None, gateway: str | None = None) -> str:
+        if gateway is not None:
+            return self._gateway_api_url(port, scheme, gateway)
         scheme = scheme or ("https" if port in (443, 8443) else "http")
+        target = {80: 8080, 443: 8443}.get(port, port)
         return f"{scheme}://{self.settings.gateway_ip}:{self.gateway.host_port(target)}"
+
+    def _gateway_api_url(self, port: int, scheme: str | None, gateway: str) -> str:
+        """A Gateway API Gateway's listener: its pod IP stands for the LoadBalancer address, where the
+        listener port (shifted when below 1024) answers (envoy/gateway_settings.py); https for HTTPS and
+        TLS listeners."""
+        namespace, _, name = gateway.rpartition("/")
+        namespace = namespace or "default"
+        model = build_model(self.store.list(), self.settings.subnet)
+        result = gateway_result(model, namespace, name)
+        if result is None:
+            raise LabkitError(f'gateways.gateway.networking.k8s.io "{name}" not found', kind="Gateway",
+                              name=name, namespace=namespace,
+                              hint="apply a Gateway (gateway.networking.k8s.io/v1) with gatewayClassName: istio")
+        listener = next((entry.listener for entry in result.listeners if entry.listener.get("port") == port), None)
+        if listener is None:
+            have = ", ".join(str(entry.listener.get("port")) for entry in result.listeners)
+            raise LabkitError(f"the Gateway has no listener on port {port} (it has {have})", kind="Gateway",
+                              name=name, namespace=namespace, field="spec.listeners")
+        if result.pod is None:
+            raise LabkitError("the Gateway's automated deployment has no pod yet", kind="Gateway", name=name,
+                              namespace=namespace, hint=f"kubectl get deploy {name}-istio -n {namespace}")
+        scheme = scheme or ("https" if listener.get("protocol") in ("HTTPS", "TLS") else "http")
+        return f"{scheme}://{result.pod.ip}:{real_port(port)}"
 
     def wait_port(self, ip: str, port: int, timeout: float = 5) -> bool:
         deadline = time.monotonic() + timeout

@@ -8,6 +8,7 @@ from .course import lab_complete
 from .destination import dr_mode, responds
 from .edge_tls import (client_cert_required, credential_missing, foreign_client_rejected, gateway_serves,
                        passthrough_serves, serves_certificate, untrusted_rejected, via_gateway)
+from .gateway_api import via_gateway_api
 from .mesh import deployed, doctor, environment, namespace_injected, pods_have_sidecars
 from .mtls import (mesh_wide_mode, mtls_hop, node_port_serves, permissive, port_exception, strict_enforced,
                    traffic_matrix_matches)
@@ -21,4 +22,4 @@ __all__ = ["CheckItem", "CheckResult", "checker", "deployed", "doctor", "dr_mode
            "client_cert_required", "credential_missing",
            "foreign_client_rejected", "mtls_between", "only_caller_allowed", "only_gateway_allowed", "pages_show",
            "passthrough_serves", "refuses_other_callers", "serves_certificate", "untrusted_rejected",
-           "verification_flow", "via_gateway"]
+           "verification_flow", "via_gateway", "via_gateway_api"]

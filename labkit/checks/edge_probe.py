@@ -25,9 +25,10 @@ from .curl_outcomes import Outcome
 from .traffic import TIMEOUT_S
 
 
-def gateway_address(lab: Lab, port: int) -> tuple[str, int]:
-    """(IP, local port) where the gateway serves Gateway port `port` (80, 443) on this machine."""
-    parts = urlsplit(lab.gateway_url(port))
+def gateway_address(lab: Lab, port: int, gateway: str | None = None) -> tuple[str, int]:
+    """(IP, local port) where the gateway serves Gateway port `port` (80, 443) on this machine; `gateway`
+    ("NS/NAME") names a Gateway API Gateway instead of the Istio API's ingress gateway."""
+    parts = urlsplit(lab.gateway_url(port, gateway=gateway) if gateway else lab.gateway_url(port))
     host = parts.hostname or "127.0.0.1"
     try:
         ip = socket.gethostbyname(host)
@@ -51,11 +52,12 @@ class EdgeOutcome(Outcome):
 
 
 def edge_curl(lab: Lab, host: str, path: str = "/", *, port: int | None = None, cacert=None, cert=None, key=None,
-              extra: tuple = ()) -> EdgeOutcome:
+              extra: tuple = (), gateway: str | None = None) -> EdgeOutcome:
     """`curl --resolve host:PORT:IP [--cacert] [--cert --key] SCHEME://host:PORT/path`, run on this machine."""
     port = port or (443 if cacert or cert else 80)
-    tls = port in (443, 8443)
-    ip, local = gateway_address(lab, port)
+    # A Gateway API listener's scheme follows its protocol (HTTPS/TLS), whatever its port number.
+    tls = urlsplit(lab.gateway_url(port, gateway=gateway)).scheme == "https" if gateway else port in (443, 8443)
+    ip, local = gateway_address(lab, port, gateway)
     url = f"{'https' if tls else 'http'}://{host}:{local}{path}"
     options: list[str] = ["--resolve", f"{host}:{local}:{ip}"]
     shown: list[str] = list(options)

@@ -10,6 +10,7 @@ from functools import cached_property
 
 from ..contract import Lab
 from ..model.destrule import ClientTls, client_tls, destination_rule_for
+from ..model.kinds import kind_key
 from ..model.mesh import ROOT_NAMESPACE, MeshModel, Pod, Service, workload_selector
 from ..model.peerauth import EffectiveMtls, effective_mtls
 
@@ -31,7 +32,7 @@ class MeshView:
         return self.lab.pods()
 
     def of_kind(self, kind: str, namespace: str | None = None) -> list[dict]:
-        return [o for o in self.objects if o["kind"] == kind
+        return [o for o in self.objects if kind_key(o) == kind
                 and (namespace is None or o["metadata"].get("namespace") == namespace)]
 
     def find(self, kind: str, name: str, namespace: str | None = None) -> dict | None:

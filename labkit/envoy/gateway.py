@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..model.gateways import (CA_SUFFIX, CredentialError, Server, bound_virtual_services, ca_credential,
-                              credential_resource, gateway_servers, server_credential)
+                              credential_location, credential_resource, gateway_servers, referenced_ca,
+                              server_credential)
 from ..model.hostmatch import subset_of
 from ..model.mesh import MeshModel, Pod
 from ..model.serviceentry import visible_entries
@@ -253,8 +254,11 @@ class _GatewayBuilder:
             context["alpn_protocols"] = alpn
         if mode in ("MUTUAL", "OPTIONAL_MUTUAL"):
             # With credentialName, istiod ignores caCertificates: the CA comes from the `-cacert` SDS resource.
-            default = {"match_typed_subject_alt_names": _san_matchers(tls["subjectAltNames"])} \
+            default: dict = {"match_typed_subject_alt_names": _san_matchers(tls["subjectAltNames"])} \
                 if tls.get("subjectAltNames") else {}
+            if tls.get("insecureSkipVerify"):
+                # Gateway API AllowInsecureFallback: a client certificate is asked for but not verified.
+                default["trust_chain_verification"] = "ACCEPT_UNTRUSTED"
             context["combined_validation_context"] = {
                 "default_validation_context": default,
                 "validation_context_sds_secret_config": c.sds_secret(self._ca(server), self.paths, credential=True)}
@@ -276,11 +280,15 @@ class _GatewayBuilder:
         resource = credential_resource(name)
 
         def load() -> list[dict]:
-            pair = server_credential(self.model, self.pod.namespace, name)
+            pair = server_credential(self.model, *credential_location(name, self.pod.namespace))
             return [c.tls_certificate_secret(resource, pair.cert_pem.decode(), pair.key_pem.decode())]
         return self._serve(resource, "failed to fetch key and certificate", load)
 
     def _ca(self, server: Server) -> str:
+        referenced = server.tls.get("caCertCredentialName")
+        if referenced:
+            return self._serve(referenced, "failed to fetch ca certificate", lambda: [
+                c.validation_secret(referenced, referenced_ca(self.model, referenced).decode())])
         name = self._credential_name(server)
         if name is None:
             return self._file_credential(f"file-root:{server.tls.get('caCertificates')}",
@@ -288,7 +296,8 @@ class _GatewayBuilder:
         resource = credential_resource(name + CA_SUFFIX)
 
         def load() -> list[dict]:
-            return [c.validation_secret(resource, ca_credential(self.model, self.pod.namespace, name).decode())]
+            namespace, secret = credential_location(name, self.pod.namespace)
+            return [c.validation_secret(resource, ca_credential(self.model, namespace, secret).decode())]
         return self._serve(resource, "failed to fetch ca certificate", load)
 
     def _file_credential(self, resource: str, failure: str) -> str:

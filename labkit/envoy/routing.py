@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..model.gatewayapi import uses_gateway_semantics
 from ..model.mesh import MeshModel, Service, ServicePort
 from ..model.vsbinding import RouteContext, applicable_rule, mesh_virtual_services, resolve_host
 from .common import TYPE
@@ -42,7 +43,8 @@ def _string_match(spec: dict, *, ignore_case: bool = False) -> dict:
     return out
 
 
-def route_match(match: dict | None) -> dict:
+def route_match(match: dict | None, separated_prefix: bool = False) -> dict:
+    """`separated_prefix`: a prefix matches whole path segments (routes converted from the Gateway API)."""
     match = match or {}
     out: dict = {}
     uri = match.get("uri")
@@ -50,6 +52,8 @@ def route_match(match: dict | None) -> dict:
         out["prefix"] = "/"
     elif "exact" in uri:
         out["path"] = uri["exact"]
+    elif "prefix" in uri and separated_prefix and uri["prefix"] != "/":
+        out["path_separated_prefix"] = uri["prefix"].rstrip("/")
     elif "prefix" in uri:
         out["prefix"] = uri["prefix"]
     else:
@@ -177,7 +181,7 @@ def _route_action(model: MeshModel, rule: dict, vs_namespace: str, default_port:
 
 
 def http_rule_routes(model: MeshModel, rule: dict, vs_namespace: str, default_port: int | None,
-                     name: str) -> list[dict]:
+                     name: str, separated_prefix: bool = False) -> list[dict]:
     """One VS http rule → one Envoy route per match condition (ORed), sharing the action."""
     extra: dict = {}
     if rule.get("redirect"):
@@ -195,7 +199,8 @@ def http_rule_routes(model: MeshModel, rule: dict, vs_namespace: str, default_po
     if rule.get("fault"):
         extra["typed_per_filter_config"] = {"envoy.filters.http.fault": _fault(rule["fault"])}
     matches = rule.get("match") or [None]
-    return [{"name": (m or {}).get("name") or name, "match": route_match(m), **extra} for m in matches]
+    return [{"name": (m or {}).get("name") or name, "match": route_match(m, separated_prefix), **extra}
+            for m in matches]
 
 
 def virtual_service_routes(model: MeshModel, vs: dict, ctx: RouteContext, default_port: int | None) -> list[dict]:
@@ -205,7 +210,8 @@ def virtual_service_routes(model: MeshModel, vs: dict, ctx: RouteContext, defaul
     for index, rule in enumerate((vs.get("spec") or {}).get("http") or []):
         applicable = applicable_rule(rule, namespace, ctx)
         if applicable is not None:
-            routes.extend(http_rule_routes(model, applicable, namespace, default_port, f"{name}.{namespace}.{index}"))
+            routes.extend(http_rule_routes(model, applicable, namespace, default_port, f"{name}.{namespace}.{index}",
+                                           uses_gateway_semantics(vs)))
     return routes
 
 

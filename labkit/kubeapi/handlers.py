@@ -66,14 +66,14 @@ class ResourceHandlers:
         if obj is None:
             raise not_found(req.resource, req.name)
         if req.wants_table:
-            return table(req.resource.kind, [obj], self.objects.resource_version(), req.param("includeObject"))
+            return table(req.resource.store_key, [obj], self.objects.resource_version(), req.param("includeObject"))
         return obj
 
     def list(self, req: Request) -> dict:
         version = self.objects.resource_version()
         items = self.matching(req)
         if req.wants_table:
-            return table(req.resource.kind, items, version, req.param("includeObject"))
+            return table(req.resource.store_key, items, version, req.param("includeObject"))
         return {"kind": _list_kind(req.resource), "apiVersion": req.resource.group_version(req.version),
                 "metadata": {"resourceVersion": version}, "items": items}
 
@@ -125,7 +125,7 @@ class ResourceHandlers:
 
     def _event(self, kind: str, obj: dict, req: Request, first: bool) -> dict:
         if req.wants_table:
-            shown = table(req.resource.kind, [obj], obj["metadata"].get("resourceVersion", ""),
+            shown = table(req.resource.store_key, [obj], obj["metadata"].get("resourceVersion", ""),
                           req.param("includeObject"))
             if not first:
                 shown["columnDefinitions"] = []   # headers travel with the first event only
@@ -157,7 +157,7 @@ class ResourceHandlers:
             meta.pop("managedFields", None)   # only server-side apply records field owners here
         if resource.kind == "Secret" and not doc.get("type"):
             doc["type"] = "Opaque"   # the API server's default
-        key = (resource.kind, meta.get("namespace", "") if resource.namespaced else "", name)
+        key = (resource.store_key, meta.get("namespace", "") if resource.namespaced else "", name)
         try:
             if req.dry_run:
                 return (doc if resource.kind in SYSTEM_WRITES else validate(doc, meta.get("namespace") or "default"),
@@ -192,7 +192,7 @@ class ResourceHandlers:
 
     def replace(self, req: Request, body: dict) -> dict:
         version = (body.get("metadata") or {}).get("resourceVersion")
-        if self.objects.stored(req.resource.kind, req.name, req.namespace or "") is None:
+        if self.objects.stored(req.resource.store_key, req.name, req.namespace or "") is None:
             raise not_found(req.resource, req.name)
         stored, _ = self._store(req, body, version or False)
         return self._rendered(req, stored)
@@ -200,7 +200,7 @@ class ResourceHandlers:
     def patch(self, req: Request, body: bytes, content_type: str) -> tuple[int, dict]:
         kind = content_type.split(";")[0].strip()
         for attempt in range(WRITE_RETRIES):
-            current = self.objects.stored(req.resource.kind, req.name, req.namespace or "")
+            current = self.objects.stored(req.resource.store_key, req.name, req.namespace or "")
             try:
                 if kind == "application/apply-patch+yaml":
                     applied = yaml.safe_load(body)
@@ -234,7 +234,7 @@ class ResourceHandlers:
                 doc.setdefault("metadata", {})["name"] = req.name
             try:
                 in_store = current is not None and self.store.get(
-                    req.resource.kind, req.name, req.namespace or "") is not None
+                    req.resource.store_key, req.name, req.namespace or "") is not None
                 read = current["metadata"].get("resourceVersion") if current is not None and in_store else None
                 stored, action = self._store(req, doc, read, kind == "application/apply-patch+yaml")
             except ApiError as exc:
@@ -271,7 +271,7 @@ class ResourceHandlers:
                                                 deployment["spec"]["selector"]["matchLabels"].items())}}
 
     def delete(self, req: Request) -> dict:
-        key = (req.resource.kind, (req.namespace or "") if req.resource.namespaced else "", req.name)
+        key = (req.resource.store_key, (req.namespace or "") if req.resource.namespaced else "", req.name)
         shown = self.objects.get(req.resource, req.namespace, req.name, req.version)
         if shown is None:
             raise not_found(req.resource, req.name)

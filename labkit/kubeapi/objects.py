@@ -8,6 +8,8 @@ from typing import Callable
 from ..model.addressing import fqdn
 from ..model.deployments import HASH_LABEL, template_hash
 from ..model.mesh import build_model
+from ..model.gateway_deploy import load_balancer_ips
+from ..model.kinds import kind_key
 from ..model.owners import owner_deployment
 from ..constants import ROOT_NAMESPACE
 from ..resources.store import BUILTIN_NAMESPACES, Store
@@ -51,7 +53,7 @@ class Objects:
             return self.events(namespace)
         generation, stored = self.store.snapshot()
         rendered = self._cluster_objects(resource.kind, namespace, stored)
-        objects = [o for o in stored if o["kind"] == resource.kind
+        objects = [o for o in stored if kind_key(o) == resource.store_key
                    and (namespace is None or o["metadata"].get("namespace") == namespace)]
         if resource.kind in ("Pod", "Deployment", "ReplicaSet"):
             status = self.read_status()
@@ -80,7 +82,7 @@ class Objects:
         elif resource.kind in ("Endpoints", "EndpointSlice"):
             objects = self._endpoints(resource.kind, stored, namespace)
         elif resource.kind == "Service":
-            objects = [service_view(o) for o in objects]
+            objects = [service_view(o, load_balancer_ips(o, stored)) for o in objects]
         elif resource.kind == "Namespace":
             names = {o["metadata"]["name"] for o in objects}
             objects += [self._builtin_namespace(n, stored) for n in BUILTIN_NAMESPACES if n not in names]

@@ -23,6 +23,11 @@ class Resource:
     short: tuple[str, ...] = ()
     verbs: tuple[str, ...] = ALL_VERBS
     categories: tuple[str, ...] = ()
+    key: str = ""               # the store's key for the kind (model/kinds.py); "" = the kind itself
+
+    @property
+    def store_key(self) -> str:
+        return self.key or self.kind
 
     @property
     def version(self) -> str:
@@ -60,6 +65,7 @@ def _preferred_first(versions: tuple[str, ...]) -> tuple[str, ...]:
 ISTIO_CATEGORIES = {
     "networking.istio.io": ("istio-io", "networking-istio-io"),
     "security.istio.io": ("istio-io", "security-istio-io"),
+    "gateway.networking.k8s.io": ("gateway-api",),
 }
 
 
@@ -89,12 +95,14 @@ def _build() -> dict[str, Resource]:
         if info.kind in ("Service", "Deployment"):
             categories = ("all",)
         resources.append(Resource(info.kind, info.group, _preferred_first(info.versions), _plural(info.kind),
-                                  info.namespaced, tuple(info.short), categories=categories))
-    return {r.plural: r for r in resources}
+                                  info.namespaced, tuple(info.short), categories=categories, key=info.key))
+    # Two groups serve `gateways` (Istio's and the Gateway API's): resources are told apart by group too.
+    return {f"{r.plural}.{r.group}": r for r in resources}
 
 
 RESOURCES: dict[str, Resource] = _build()
-BY_KIND: dict[str, Resource] = {r.kind: r for r in RESOURCES.values()}
+# Errors name a kind; Istio's Gateway keeps the plain name (the Gateway API's is reached by its key).
+BY_KIND: dict[str, Resource] = {r.store_key: r for r in RESOURCES.values()}
 
 
 def groups() -> dict[str, list[str]]:
@@ -111,7 +119,7 @@ def groups() -> dict[str, list[str]]:
 
 
 def lookup(group: str, version: str, plural: str) -> Resource | None:
-    resource = RESOURCES.get(plural)
-    if resource is None or resource.group != group or version not in resource.versions:
+    resource = RESOURCES.get(f"{plural}.{group}")
+    if resource is None or version not in resource.versions:
         return None
     return resource

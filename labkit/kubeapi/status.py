@@ -63,13 +63,14 @@ def from_labkit(exc: LabkitError, resource: Resource, name: str, version: str) -
     if exc.message.endswith("not found") and exc.message.startswith("namespaces "):
         namespace = exc.message.split('"')[1]
         return ApiError(404, "NotFound", exc.message, {"name": namespace, "kind": "namespaces"})
-    kind = exc.kind if exc.kind in BY_KIND else resource.kind
+    # The resource written decides the group when it names the same kind (two groups serve `Gateway`).
+    kind = resource.kind if exc.kind in (None, resource.kind) or exc.kind not in BY_KIND else exc.kind
     if exc.field and exc.message.startswith("unknown field"):
         # Strict field validation (fieldValidation=Strict, kubectl's default) rejects unknown fields
         # while decoding, before any validation: a BadRequest, not Invalid.
         return bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: '
                            f'strict decoding error: unknown field "{exc.field}"')
-    group = BY_KIND[kind].group if kind in BY_KIND else resource.group
+    group = resource.group if kind == resource.kind else BY_KIND[kind].group
     qualified_kind = f"{kind}.{group}" if group else kind
     detail = exc.message + (f" ({exc.hint})" if exc.hint else "")
     field = exc.field or "metadata"

@@ -10,6 +10,7 @@ import json
 
 from .views import parse_time
 from ..durations import human_duration
+from ..model.kinds import K8S_GATEWAY, kind_key
 
 NAME = {"name": "Name", "type": "string", "format": "name", "priority": 0,
         "description": "Name must be unique within a namespace."}
@@ -207,12 +208,34 @@ CRD_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
                       "mesh (MESH_EXTERNAL or MESH_INTERNAL)"),
                      ("Resolution", "spec.resolution", "Service resolution mode for the hosts (NONE, STATIC, or "
                       "DNS)")],
+    # The Gateway API CRDs' additionalPrinterColumns (gateway-api config/crd/standard, v1.4).
+    "GatewayClass": [("Controller", "spec.controllerName", ""),
+                     ("Accepted", "status.conditions[Accepted].status", ""),
+                     ("Age", "metadata.creationTimestamp", ""),
+                     ("Description", "spec.description", "")],
+    K8S_GATEWAY: [("Class", "spec.gatewayClassName", ""), ("Address", "status.addresses[*].value", ""),
+                  ("Programmed", "status.conditions[Programmed].status", "")],
+    "HTTPRoute": [("Hostnames", "spec.hostnames", "")],
 }
+# Kinds whose CRD places Age among its columns rather than last.
+AGE_IN_COLUMNS = {"GatewayClass"}
 
 
 def _field(obj: dict, path: str):
+    """A field by a dotted path; `conditions[Type]` picks a condition by type, `[*]` every item of a list
+    (JSONPath `[?(@.type=="Type")]` and `[*]` as the CRD columns use them)."""
+    if path == "metadata.creationTimestamp":
+        return age(obj)
     value: object = obj
     for part in path.split("."):
+        if part.endswith("[*]"):
+            items = value.get(part[:-3]) if isinstance(value, dict) else None
+            return ",".join(str(i.get(path.rsplit(".", 1)[1], "")) for i in items or []) or None
+        if part.endswith("]") and "[" in part:
+            name, _, wanted = part[:-1].partition("[")
+            items = value.get(name) if isinstance(value, dict) else None
+            value = next((i for i in items or [] if i.get("type") == wanted), None)
+            continue
         value = value.get(part) if isinstance(value, dict) else None
     if isinstance(value, (list, dict)):
         return json.dumps(value, separators=(",", ":"))
@@ -234,20 +257,22 @@ def _event(o: dict) -> tuple[list, list]:
 
 
 def columns_and_cells(obj: dict) -> tuple[list, list]:
-    kind = obj["kind"]
+    kind = kind_key(obj)
     if kind == "Event":
         return _event(obj)
     if kind in SIMPLE:
         columns, cells = SIMPLE[kind](obj)
         return [NAME, *columns], [obj["metadata"]["name"], *cells]
     extra = CRD_COLUMNS.get(kind, [])
-    columns = [NAME] + [col(name, description=d) for name, _, d in extra] + [CRD_AGE]
+    last = [] if kind in AGE_IN_COLUMNS else [CRD_AGE]
+    columns = [NAME] + [CRD_AGE if name == "Age" else col(name, description=d) for name, _, d in extra] + last
     cells = [obj["metadata"]["name"]] + [_field(obj, path) for _, path, _ in extra] \
-        + [age(obj)]
+        + ([] if last == [] else [age(obj)])
     return columns, cells
 
 
 def table(kind: str, objects: list[dict], resource_version: str, include: str | None) -> dict:
+    """`kind` is the store's key for the kind (model/kinds.py)."""
     """A meta.k8s.io/v1 Table; `include` is the request's includeObject (None, Object, PartialObjectMetadata)."""
     if objects:
         columns = columns_and_cells(objects[0])[0]
@@ -268,6 +293,8 @@ def table(kind: str, objects: list[dict], resource_version: str, include: str | 
 
 def _empty(kind: str) -> dict:
     """A blank object of `kind`, only to learn its column headers."""
-    blank = {"kind": kind, "metadata": {"name": ""}, "spec": {"template": {"spec": {}}},
+    real_kind, _, group = kind.partition(".")
+    blank = {"kind": real_kind, "apiVersion": f"{group}/v1" if group else "v1", "metadata": {"name": ""},
+             "spec": {"template": {"spec": {}}},
              "status": {"phase": "Pending", "conditions": []}}
     return blank

@@ -215,7 +215,8 @@ def _is_ready(pod: dict) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
 
 
-def service_view(service: dict) -> dict:
+def service_view(service: dict, load_balancer_ips: list[str] | None = None) -> dict:
+    """`load_balancer_ips`: the addresses the (local) load balancer gave a LoadBalancer Service."""
     out = copy.deepcopy(service)
     spec = out.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
@@ -226,6 +227,8 @@ def service_view(service: dict) -> dict:
         port.setdefault("protocol", "TCP")
         port.setdefault("targetPort", port.get("port"))
     out.setdefault("status", {"loadBalancer": {}})
+    if load_balancer_ips and spec["type"] == "LoadBalancer":
+        out["status"]["loadBalancer"] = {"ingress": [{"ip": ip, "ipMode": "VIP"} for ip in load_balancer_ips]}
     return out
 
 

@@ -1,19 +1,40 @@
 """Which AuthorizationPolicies apply to a workload (istio-semantics.md §3)."""
 from __future__ import annotations
 
+from .gateway_deploy import automated_gateway_of
+from .kinds import GATEWAY_API_GROUP
 from .mesh import ROOT_NAMESPACE, MeshModel, Pod, workload_selector
 
 SUPPORTED_ACTIONS = ("ALLOW", "DENY")
 
 
+def target_refs(policy: dict) -> list[dict]:
+    spec = policy.get("spec") or {}
+    return list(spec.get("targetRefs") or []) + ([spec["targetRef"]] if spec.get("targetRef") else [])
+
+
+def targets_pod(policy: dict, pod: Pod) -> bool:
+    """A policy with `targetRefs` applies to the pods of the Gateways it names (kind Gateway, group
+    gateway.networking.k8s.io, in the policy's namespace), and its selector is not used (istio.io
+    AuthorizationPolicy reference, "targetRefs"; pilot/pkg/model/policyattachment.go)."""
+    gateway = automated_gateway_of(pod.labels)
+    return gateway is not None and pod.namespace == policy["metadata"]["namespace"] and any(
+        ref.get("kind") == "Gateway" and ref.get("group") == GATEWAY_API_GROUP and ref.get("name") == gateway
+        for ref in target_refs(policy))
+
+
 def policies_for(model: MeshModel, pod: Pod) -> list[dict]:
-    """Policies in the pod's namespace or the root namespace whose selector (if any) matches the pod."""
+    """Policies in the pod's namespace or the root namespace whose selector (if any) matches the pod, or
+    whose targetRefs name the pod's Gateway."""
     out = []
     for policy in model.of_kind("AuthorizationPolicy"):
         namespace = policy["metadata"]["namespace"]
         if namespace not in (pod.namespace, ROOT_NAMESPACE):
             continue
-        if pod.matches(workload_selector(policy)):
+        if target_refs(policy):
+            if targets_pod(policy, pod):
+                out.append(policy)
+        elif pod.matches(workload_selector(policy)):
             out.append(policy)
     return out
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .fqdn import resolve as resolve_host
+from .gatewayapi import credential_for, internal_gateways_for
 from .hostmatch import intersect_hosts
 from .mesh import MeshModel, Pod
 from .vsbinding import gateway_virtual_services
@@ -125,10 +126,12 @@ def server_hosts_for_namespace(server: dict, gateway_namespace: str, namespace: 
 
 
 def gateways_for(model: MeshModel, pod: Pod) -> list[dict]:
-    """Gateways whose selector matches the pod's labels, in any namespace (PILOT_SCOPE_GATEWAY_TO_NAMESPACE off)."""
+    """Gateways whose selector matches the pod's labels, in any namespace (PILOT_SCOPE_GATEWAY_TO_NAMESPACE off),
+    then, for an automated gateway pod, the internal Gateways istiod made of its Gateway API Gateway."""
     if not pod.is_gateway:
         return []
-    return [gw for gw in model.of_kind("Gateway") if pod.matches((gw.get("spec") or {}).get("selector") or {})]
+    return [gw for gw in model.of_kind("Gateway") if pod.matches((gw.get("spec") or {}).get("selector") or {})] \
+        + internal_gateways_for(model, pod)
 
 
 def _target_port(model: MeshModel, pod: Pod, number: int) -> int:
@@ -204,7 +207,15 @@ class KeyCert:
 
 
 def credential_resource(name: str) -> str:
-    return CREDENTIAL_PREFIX + name
+    """The SDS name of a credentialName: `kubernetes://<name>`, or a Gateway API `kubernetes-gateway://ns/name`
+    (and `configmap://ns/name-cacert`) as it is."""
+    return name if "://" in name else CREDENTIAL_PREFIX + name
+
+
+def credential_location(name: str, pod_namespace: str) -> tuple[str, str]:
+    """(namespace, Secret name) a credentialName is read from: the gateway pod's namespace for Istio's
+    `credentialName: name`, the named namespace for the Gateway API's `kubernetes-gateway://ns/name`."""
+    return credential_for(name) or (pod_namespace, name)
 
 
 def _secret(model: MeshModel, namespace: str, name: str) -> dict:
@@ -260,6 +271,24 @@ def ca_credential(model: MeshModel, namespace: str, name: str) -> bytes:
     if pem:
         return b"".join(_pem(cert) for cert in _certificates(pem))
     raise CredentialError(f"found secret, but didn't have expected keys cacert or ca.crt; found: {_found(data)}")
+
+
+def referenced_ca(model: MeshModel, resource: str) -> bytes:
+    """The CA bundle behind a Gateway API frontend validation reference (caCertCredentialName):
+    `kubernetes-gateway://ns/name-cacert` (a Secret's `ca.crt`) or `configmap://ns/name-cacert` (a ConfigMap's)."""
+    scheme, _, rest = resource.partition("://")
+    namespace, _, name = rest.removesuffix(CA_SUFFIX).partition("/")
+    if scheme == "configmap":
+        cm = next((c for c in model.of_kind("ConfigMap") if c["metadata"]["namespace"] == namespace
+                   and c["metadata"]["name"] == name), None)
+        if cm is None:
+            raise CredentialError(f"configmap {namespace}/{name} not found")
+        pem = str((cm.get("data") or {}).get("ca.crt") or "").encode()
+    else:
+        pem = (_secret(model, namespace, name)).get("ca.crt") or b""
+    if not pem:
+        raise CredentialError("found no ca.crt")
+    return b"".join(_pem(cert) for cert in _certificates(pem))
 
 
 # Parsed and written out again, so Envoy gets clean PEM or nothing: a secret it cannot load would have its

@@ -10,6 +10,7 @@ from ..constants import ROOT_NAMESPACE as ROOT_NAMESPACE  # re-exported: the mod
 from . import addressing
 from .owners import owner_deployment
 from .protocol import AUTO, istio_protocol, listener_protocol
+from .kinds import kind_key
 
 SIDECAR_CONTAINER = PROXY_CONTAINER
 GATEWAY_IMAGE_REPO = "istio/proxyv2"
@@ -129,8 +130,8 @@ class MeshModel:
     policies: dict[str, list[dict]] = field(default_factory=dict)  # kind -> objects
     secrets: dict[tuple[str, str], dict] = field(default_factory=dict)  # (ns, name) -> decoded data (bytes)
     _endpoints: dict = field(default_factory=dict, repr=False, compare=False)
-    # Results the translators compute once per model and share between proxies (the model does not change
-    # after it is built; a change builds a new one).
+    # Results computed once per model and shared (the model does not change after it is built; a change
+    # builds a new one): the translators' per-client outbound clusters, the Gateway API conversion, by key.
     memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def of_kind(self, kind: str) -> list[dict]:
@@ -213,6 +214,16 @@ def _pod_from_object(obj: dict, subnet: int, deployments: list[dict] | None = No
                                   for c in spec.get("initContainers") or []))
 
 
+# Kubernetes (1.21+) labels every namespace with its own name (NamespaceDefaultLabelName); selectors such as
+# a Gateway listener's allowedRoutes.namespaces.selector rely on it.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def namespace_labels(model: "MeshModel", name: str) -> dict:
+    """A namespace's labels as the API server stores them: the ones written plus kubernetes.io/metadata.name."""
+    return {**(model.namespaces.get(name) or {}), NAMESPACE_NAME_LABEL: name}
+
+
 def workload_selector(policy: dict) -> dict:
     """A policy's `selector.matchLabels` (PeerAuthentication, AuthorizationPolicy, ...); {} means every
     workload in its namespace (or the whole mesh, in the root namespace)."""
@@ -238,7 +249,7 @@ def build_model(objects: list[dict], subnet: int) -> MeshModel:
     policies: dict[str, list[dict]] = {}
     secrets: dict[tuple[str, str], dict] = {}
     for obj in objects:
-        kind, meta = obj["kind"], obj["metadata"]
+        kind, meta = kind_key(obj), obj["metadata"]  # Gateway API's Gateway: "Gateway.gateway.networking.k8s.io"
         if kind == "Namespace":
             namespaces[meta["name"]] = dict(meta.get("labels") or {})
         elif kind == "Pod":

@@ -11,10 +11,15 @@ proxy's config, so every proxy is recomputed; each config is pushed only if it r
 from __future__ import annotations
 
 from .authz import policies_for
+from .kinds import K8S_GATEWAY
 from .mesh import MeshModel
 from .peerauth import DISABLE, effective_mtls, inferred_service_mode
 
-SCOPED_KINDS = {"AuthorizationPolicy", "Gateway", "PeerAuthentication"}
+# Istio's Gateway and the Gateway API's kinds reach only gateway proxies: istiod turns Gateway API objects into
+# internal Gateways and VirtualServices bound to those gateways alone (model/gatewayapi.py), so a route change,
+# or the status istiod writes back, never changes a sidecar's config.
+GATEWAY_KINDS = {"Gateway", "GatewayClass", K8S_GATEWAY, "HTTPRoute", "TLSRoute", "TCPRoute", "ReferenceGrant"}
+SCOPED_KINDS = {"AuthorizationPolicy", "PeerAuthentication"} | GATEWAY_KINDS
 
 
 def same_topology(old: MeshModel | None, new: MeshModel) -> bool:
@@ -47,7 +52,7 @@ def pods_to_recompute(old: MeshModel | None, new: MeshModel) -> set[str] | None:
     for pod in new.pods:
         if "AuthorizationPolicy" in changed and policies_for(old, pod) != policies_for(new, pod):
             out.add(pod.uid)
-        if "Gateway" in changed and pod.is_gateway:
+        if changed & GATEWAY_KINDS and pod.is_gateway:
             out.add(pod.uid)
         if "PeerAuthentication" in changed and effective_mtls(old, pod) != effective_mtls(new, pod):
             out.add(pod.uid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import fqdn
+from .gatewayapi import internal_virtual_services
 from .hostmatch import exported_to, host_matches, route_destinations
 from .mesh import MeshModel, Service
 
@@ -47,8 +48,9 @@ def mesh_virtual_services(model: MeshModel, client_namespace: str, service: Serv
 
 
 def gateway_virtual_services(model: MeshModel, gateway: str, proxy_namespace: str) -> list[dict]:
-    """VirtualServices naming `gateway` ("ns/name") and exported to the gateway proxy's namespace."""
-    return [vs for vs in model.of_kind("VirtualService")
+    """VirtualServices naming `gateway` ("ns/name") and exported to the gateway proxy's namespace, with those
+    istiod converted from Gateway API routes (they name only internal Gateways)."""
+    return [vs for vs in model.of_kind("VirtualService") + internal_virtual_services(model)
             if gateway in vs_gateways(vs) and exported_to(vs, proxy_namespace)]
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import LabkitError
+from ..model.kinds import GATEWAY_API_GROUP, kind_key
 
 ANY = object()
 
@@ -30,6 +31,13 @@ class KindInfo:
     namespaced: bool
     spec: Any           # schema of the top-level fields other than apiVersion/kind/metadata
     short: tuple[str, ...] = ()
+    qualified: bool = False  # a kind name another group also serves (Gateway): stored under kind.group
+
+    @property
+    def key(self) -> str:
+        """How the store and the model name this kind: the kind, or `Gateway.gateway.networking.k8s.io`
+        when Istio's `Gateway` (networking.istio.io) has the same name."""
+        return f"{self.kind}.{self.group}" if self.qualified else self.kind
 
 
 INT_OR_STR = (int, str)
@@ -176,9 +184,61 @@ TELEMETRY = {"spec": {
     "accessLogging": [{"providers": [{"name": str}], "disabled": bool,
                        "match": {"mode": Enum(("CLIENT_AND_SERVER", "CLIENT", "SERVER"))},
                        "filter": {"expression": str}}]}}
+# Kubernetes Gateway API (gateway.networking.k8s.io), the shapes of its standard CRDs (v1.4, as Istio 1.28
+# installs them) for the fields Istio reads; the CRDs' CEL rules are in validate.py.
+GWAPI = GATEWAY_API_GROUP
+OBJECT_REF = {"group": str, "kind": str, "name": str, "namespace": str}
+PARENT_REF = {"group": str, "kind": str, "namespace": str, "name": str, "sectionName": str, "port": int}
+BACKEND_REF = {"group": str, "kind": str, "name": str, "namespace": str, "port": int, "weight": int,
+               "filters": ANY}
+HEADER_VALUES = [{"name": str, "value": str}]
+HEADER_MODIFIER = {"set": HEADER_VALUES, "add": HEADER_VALUES, "remove": [str]}
+FRONTEND_TLS = {"validation": {"caCertificateRefs": [OBJECT_REF],
+                               "mode": Enum(("AllowValidOnly", "AllowInsecureFallback"))}}
+GATEWAY_CLASS = {"spec": {"controllerName": str, "parametersRef": ANY, "description": str}, "status": ANY}
+K8S_GATEWAY = {"spec": {
+    "gatewayClassName": str,
+    "listeners": [{
+        "name": str, "hostname": str, "port": int, "protocol": str,
+        "tls": {"mode": Enum(("Terminate", "Passthrough")), "certificateRefs": [OBJECT_REF],
+                "options": {"*": str}, "frontendValidation": ANY},
+        "allowedRoutes": {"namespaces": {"from": Enum(("All", "Same", "Selector", "None")), "selector": SELECTOR},
+                          "kinds": [{"group": str, "kind": str}]},
+    }],
+    "addresses": [{"type": str, "value": str}],
+    "infrastructure": {"labels": {"*": str}, "annotations": {"*": str}, "parametersRef": ANY},
+    "tls": {"frontend": {"default": FRONTEND_TLS, "perPort": [{"port": int, "tls": FRONTEND_TLS}]},
+            "backend": ANY},
+    "allowedListeners": ANY, "defaultScope": ANY,
+}, "status": ANY}
+HTTP_ROUTE = {"spec": {
+    "parentRefs": [PARENT_REF], "hostnames": [str],
+    "rules": [{
+        "name": str,
+        "matches": [{"path": {"type": Enum(("Exact", "PathPrefix", "RegularExpression")), "value": str},
+                     "headers": [{"type": Enum(("Exact", "RegularExpression")), "name": str, "value": str}],
+                     "queryParams": [{"type": Enum(("Exact", "RegularExpression")), "name": str, "value": str}],
+                     "method": str}],
+        "filters": [{"type": Enum(("RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect",
+                                   "URLRewrite", "RequestMirror", "CORS", "ExtensionRef")),
+                     "requestHeaderModifier": HEADER_MODIFIER, "responseHeaderModifier": HEADER_MODIFIER,
+                     "requestRedirect": {"scheme": Enum(("http", "https")), "hostname": str, "port": int,
+                                         "statusCode": int,
+                                         "path": {"type": Enum(("ReplaceFullPath", "ReplacePrefixMatch")),
+                                                  "replaceFullPath": str, "replacePrefixMatch": str}},
+                     "urlRewrite": ANY, "requestMirror": ANY, "cors": ANY, "extensionRef": ANY}],
+        "backendRefs": [BACKEND_REF], "timeouts": ANY, "retry": ANY, "sessionPersistence": ANY,
+    }],
+}, "status": ANY}
+TLS_ROUTE = {"spec": {"parentRefs": [PARENT_REF], "hostnames": [str],
+                      "rules": [{"name": str, "backendRefs": [BACKEND_REF]}]}, "status": ANY}
+TCP_ROUTE = {"spec": {"parentRefs": [PARENT_REF], "rules": [{"name": str, "backendRefs": [BACKEND_REF]}]},
+             "status": ANY}
+REFERENCE_GRANT = {"spec": {"from": [{"group": str, "kind": str, "namespace": str}],
+                            "to": [{"group": str, "kind": str, "name": str}]}}
 ISTIO_NET = ("v1alpha3", "v1beta1", "v1")
 ISTIO_SEC = ("v1beta1", "v1")
-KINDS: dict[str, KindInfo] = {k.kind: k for k in (
+KINDS: dict[str, KindInfo] = {k.key: k for k in (
     KindInfo("Namespace", "", ("v1",), False, {"spec": ANY, "status": ANY}, ("ns",)),
     KindInfo("ServiceAccount", "", ("v1",), True, {"secrets": ANY, "imagePullSecrets": ANY,
                                                     "automountServiceAccountToken": bool}, ("sa",)),
@@ -198,15 +258,39 @@ KINDS: dict[str, KindInfo] = {k.kind: k for k in (
     KindInfo("VirtualService", "networking.istio.io", ISTIO_NET, True, VIRTUAL_SERVICE, ("vs",)),
     KindInfo("ServiceEntry", "networking.istio.io", ISTIO_NET, True, SERVICE_ENTRY, ("se",)),
     KindInfo("Telemetry", "telemetry.istio.io", ("v1alpha1", "v1"), True, TELEMETRY, ("telemetry",)),
+    # Short names from the Gateway API CRDs (gc, gtw, refgrant): plain `gateway` means Istio's kind here, as
+    # kubectl's ambiguity rule makes it on a cluster with both CRDs; `gtw` is the Gateway API's.
+    KindInfo("GatewayClass", GWAPI, ("v1", "v1beta1"), False, GATEWAY_CLASS, ("gc",)),
+    KindInfo("Gateway", GWAPI, ("v1", "v1beta1"), True, K8S_GATEWAY, ("gtw",), qualified=True),
+    KindInfo("HTTPRoute", GWAPI, ("v1", "v1beta1"), True, HTTP_ROUTE),
+    KindInfo("TLSRoute", GWAPI, ("v1", "v1alpha2"), True, TLS_ROUTE),
+    KindInfo("TCPRoute", GWAPI, ("v1alpha2",), True, TCP_ROUTE),
+    KindInfo("ReferenceGrant", GWAPI, ("v1beta1",), True, REFERENCE_GRANT, ("refgrant",)),
 )}
+KEYS_LOWER = {key.lower(): key for key in KINDS}
+for _info in KINDS.values():
+    if _info.qualified:
+        KEYS_LOWER.update({short: _info.key for short in _info.short})
+# One home for the rule (model/kinds.py); re-exported for the store and the API server.
+store_kind = kind_key
+
+
 # Pods are made by the deployment controller, never applied by learners.
 SYSTEM_KINDS = ("Pod",)
 
 
 def kind_info(kind: str) -> KindInfo:
-    """Look a kind up by its name, plural or short name, case-insensitively (like kubectl)."""
+    """Look a kind up by its name, plural or short name, case-insensitively (like kubectl); a qualified
+    name (`Gateway.gateway.networking.k8s.io`, `gateways.gateway.networking.k8s.io`) picks the group."""
     wanted = kind.lower()
+    if wanted in KEYS_LOWER:
+        return KINDS[KEYS_LOWER[wanted]]
     for info in KINDS.values():
+        if info.qualified and wanted == f"{info.kind.lower()}s.{info.group}":
+            return info
+    for info in KINDS.values():
+        if info.qualified:
+            continue  # reached only by its short name or its qualified name
         names = {info.kind.lower(), info.kind.lower() + "s", *info.short}
         if wanted in names or (wanted.endswith("ies") and info.kind.lower().endswith("y")
                                and wanted[:-3] == info.kind.lower()[:-1]):

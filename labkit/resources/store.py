@@ -18,6 +18,7 @@ from ..atomic import locked, write_json
 from ..errors import LabkitError
 from .clusterips import assign_cluster_ip
 from .nodeports import assign_node_ports
+from .schema import store_kind
 from .validate import validate
 
 BUILTIN_NAMESPACES = ("default", "istio-system", "kube-system")
@@ -30,7 +31,7 @@ class StoreConflict(LabkitError):
 
 def key_of(obj: dict) -> Key:
     meta = obj["metadata"]
-    return obj["kind"], meta.get("namespace", ""), meta["name"]
+    return store_kind(obj), meta.get("namespace", ""), meta["name"]
 
 
 def _now() -> str:
@@ -83,7 +84,7 @@ class Store:
 
     def list(self, kind: str | None = None, namespace: str | None = None) -> list[dict]:
         return [copy.deepcopy(o) for o in self._read()["objects"]
-                if (kind is None or o["kind"] == kind)
+                if (kind is None or store_kind(o) == kind)
                 and (namespace is None or o["metadata"].get("namespace") == namespace)]
 
     def get(self, kind: str, name: str, namespace: str = "") -> dict | None:

@@ -9,7 +9,8 @@ import re
 
 from ..errors import LabkitError
 from ..model.hostmatch import VS_ROUTE_SECTIONS
-from .schema import KINDS, METADATA, check_node, kind_info
+from .gateway_api_rules import GATEWAY_API_CHECKS
+from .schema import KINDS, METADATA, check_node, kind_info, store_kind
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -30,17 +31,17 @@ def validate(doc: dict, default_namespace: str = DEFAULT_NAMESPACE) -> dict:
     meta = doc.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     where = {"kind": kind, "name": name}
-    if kind not in KINDS:
+    if store_kind(doc) not in KINDS:
         try:
             canonical = kind_info(kind).kind
             hint = f"kinds are case-sensitive in YAML: did you mean {canonical}?"
         except LabkitError:
             hint = "supported kinds: " + ", ".join(sorted(KINDS))
         raise LabkitError(f"unknown kind {kind!r} (no such resource type on this mesh)", hint=hint, **where)
-    info = KINDS[kind]
     api_version = doc.get("apiVersion")
     if not isinstance(api_version, str):
         raise LabkitError("missing `apiVersion`", field="apiVersion", **where)
+    info = KINDS[store_kind(doc)]
     group, version = split_api_version(api_version)
     if group != info.group or version not in info.versions:
         expected = ", ".join(f"{info.group + '/' if info.group else ''}{v}" for v in info.versions)
@@ -66,7 +67,7 @@ def validate(doc: dict, default_namespace: str = DEFAULT_NAMESPACE) -> dict:
         out["metadata"].pop("namespace", None)
     top = {k: v for k, v in doc.items() if k not in ("apiVersion", "kind", "metadata")}
     check_node(top, info.spec, "", where)
-    _SEMANTIC_CHECKS.get(kind, lambda o, w: None)(out, where)
+    _SEMANTIC_CHECKS.get(info.key, lambda o, w: None)(out, where)
     return out
 
 
@@ -439,5 +440,5 @@ _SEMANTIC_CHECKS = {
     "Deployment": _check_deployment, "Service": _check_service, "Secret": _check_secret,
     "PeerAuthentication": _check_peer_authentication, "DestinationRule": _check_destination_rule,
     "Gateway": _check_gateway, "VirtualService": _check_virtual_service,
-    "AuthorizationPolicy": _check_authorization_policy, "ServiceEntry": _check_service_entry,
+    "AuthorizationPolicy": _check_authorization_policy, "ServiceEntry": _check_service_entry, **GATEWAY_API_CHECKS,
 }

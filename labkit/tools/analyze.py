@@ -18,12 +18,13 @@ import pandas as pd
 
 from ..errors import LabkitError
 from ..model.deployments import reconcile_pods
+from ..model.gateway_deploy import reconcile_automated
 from ..model.mesh import build_model
 from ..resources.loader import load_documents
 from ..resources.store import BUILTIN_NAMESPACES, key_of
 from ..resources.validate import validate
 from ..samples import system_objects
-from . import analyze_security, analyze_traffic
+from . import analyze_gateway_api, analyze_security, analyze_traffic
 from .analyze_base import CODES, LEVEL_ORDER, Context, Message, message
 from .render import frame_html
 
@@ -38,6 +39,7 @@ CHECKS = (
     analyze_security.check_ignored_peer_authentication,
     analyze_security.check_client_tls_conflicts,
     analyze_security.check_strict_with_plaintext_clients,
+    analyze_gateway_api.check_gateway_api,
 )
 FILES_SUBNET = 10  # any subnet: on files, addresses are never used
 
@@ -128,6 +130,8 @@ def analyze_documents(docs: list[dict], *, with_system: bool = True) -> Analysis
     if with_system:
         present = {key_of(o) for o in objects}
         objects += [o for o in system_objects() if key_of(o) not in present]
+    # What istiod's deployment controller would add: each Gateway API Gateway's `<name>-istio` workload.
+    objects += reconcile_automated(objects)[0]
     try:
         pods, _ = reconcile_pods(objects)
     except LabkitError:

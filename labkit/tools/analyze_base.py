@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..model.kinds import kind_key
 from ..model.mesh import MeshModel, Pod
 
 ERROR, WARNING, INFO = "Error", "Warning", "Info"
@@ -33,6 +34,9 @@ CODES = {
     "LAB0003": ("ClientTlsConflictsWithServerMtls", ERROR),
     "LAB0004": ("PeerAuthenticationIgnored", WARNING),
     "LAB0005": ("SelectorMatchesNoWorkload", WARNING),
+    "LAB0006": ("GatewayListenerRefsNotResolved", ERROR),
+    "LAB0007": ("RouteNotAttachedToListener", ERROR),
+    "LAB0008": ("RouteBackendRefsNotResolved", ERROR),
 }
 LABKIT_NOTE = " [labkit check, not an istioctl code]"
 
@@ -88,10 +92,10 @@ class Context:
     observed: list[dict] = field(default_factory=list)
 
     def of_kind(self, kind: str) -> list[dict]:
-        return [o for o in self.objects if o.get("kind") == kind]
+        return [o for o in self.objects if kind_key(o) == kind]
 
     def find(self, kind: str, namespace: str, name: str) -> dict | None:
-        return next((o for o in self.objects if o.get("kind") == kind and o["metadata"]["name"] == name
+        return next((o for o in self.objects if kind_key(o) == kind and o["metadata"]["name"] == name
                      and o["metadata"].get("namespace", "") == namespace), None)
 
     def pods_matching(self, selector: dict | None, namespace: str | None = None) -> list[Pod]:

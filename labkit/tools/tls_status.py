@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..model.destrule import AUTO, client_tls, endpoint_wants_mtls
+from ..model.gatewayapi import internal_virtual_services
 from ..model.mesh import ROOT_NAMESPACE, MeshModel, Pod, Service, ServicePort
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT, effective_mtls
 from ..model.protocol import inbound_passes_app_tls
@@ -112,9 +113,10 @@ def _representatives(pods: list[Pod], key) -> list[Pod]:
 
 
 def gateway_routed_hosts(model: MeshModel) -> set[str]:
-    """FQDNs that VirtualServices bound to a gateway send traffic to: the gateway is their client."""
+    """FQDNs that VirtualServices bound to a gateway send traffic to (with those istiod makes of Gateway API
+    routes): the gateway is their client."""
     hosts = set()
-    for vs in model.of_kind("VirtualService"):
+    for vs in model.of_kind("VirtualService") + internal_virtual_services(model):
         if all(g == MESH for g in vs_gateways(vs)):
             continue
         hosts |= {fqdn for fqdn, _ in destination_hosts(vs)}
@@ -144,6 +146,8 @@ def rows(model: MeshModel, client: str | None = None, service: str | None = None
         if svc.namespace in SYSTEM_NAMESPACES:
             continue
         endpoints = model.endpoints(svc)
+        if endpoints and all(p.is_gateway for p in endpoints):
+            continue  # a gateway's own Service (a Gateway API gateway's `<name>-istio`): not a mesh destination
         for sp in svc.ports:
             if not _matches_service(svc, sp, service):
                 continue
