@@ -16,14 +16,13 @@ skip, saying why; with LABKIT_REQUIRE_BROWSER=1 (CI) they fail instead.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import json
 
 import nbformat
 import pytest
