@@ -17,10 +17,10 @@ from . import certs, checks, samples
 from .checks import verification_flow
 from .display.tables import (access_log, callers_table, edge_table, mtls_matrix, pods_table,
                              tls_configured_and_observed, tls_table, traffic_matrix)
-from .predict import predict
+from .predict import predict, prediction
 from .reveal import reveal_solution
 from .widgets import check
 
 __all__ = ["labkit", "certs", "checks", "samples", "check", "pods_table", "traffic_matrix", "mtls_matrix",
            "tls_configured_and_observed", "tls_table", "edge_table", "callers_table", "access_log",
-           "verification_flow", "predict", "reveal_solution"]
+           "verification_flow", "predict", "prediction", "reveal_solution"]

@@ -337,7 +337,7 @@ def test_learner_lab_hides_solutions_reveals_on_demand_records_predictions_and_f
     exercise = max(i for i in range(exercise_check) if "TODO" in learner[i].source)
     reveal = exercise + 1
     assert learner[reveal].source.startswith("reveal_solution("), learner[reveal].source
-    asks = [i for i, c in enumerate(learner) if c.cell_type == "code" and c.source.startswith("predict(")]
+    asks = [i for i, c in enumerate(learner) if c.cell_type == "code" and c.source.startswith("prediction(")]
     assert asks, f"learner {LAB} has no prediction"
 
     page = notebook(f"learner/{LAB}")

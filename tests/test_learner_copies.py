@@ -13,7 +13,7 @@ import pytest
 from labkit import current, progress
 from labkit.errors import LabkitError
 from labkit.learner_copies import MANIFEST, release
-from labkit.predict import Prediction, PredictionWidget
+from labkit.predict import Prediction, PredictionWidget, prediction
 from labkit.reveal import SolutionReveal, instructor_dir, solution_text
 
 LABS = Path(__file__).resolve().parent.parent / "labs"
@@ -150,3 +150,13 @@ def test_the_prediction_widget_records_the_answer_and_waits_for_the_next_cell(fa
     shell.events.trigger("post_run_cell", None)           # the observation
     assert "Right." in widget.status.value and "STRICT resets plaintext." in widget.status.value
     assert widget.cell_ran not in shell.events.callbacks["post_run_cell"], "still listening after explaining"
+
+
+def test_a_learner_copy_asks_with_the_question_from_the_instructor_notebook(labs_copy, monkeypatch, capsys):
+    monkeypatch.setenv("LABKIT_LABS_DIR", str(labs_copy))
+    prediction("03-strict", "strict-plaintext")         # outside a kernel: the question and the choices
+    shown = capsys.readouterr().out
+    assert shown.startswith("Predict: legacy's curl has no sidecar") and "  3. No HTTP answer" in shown
+    assert "filter chain" not in shown                   # the explanation waits for the observation
+    with pytest.raises(LabkitError, match="has no prediction 'nothing-like-this'"):
+        prediction("03-strict", "nothing-like-this")
