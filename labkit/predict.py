@@ -23,8 +23,9 @@ from .release import prediction_arguments
 from .reveal import instructor_notebook
 
 def inline_html(text: str) -> str:
-    """Plain words with `code` spans, as the labs' markdown writes them."""
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
+    """Plain words with `code` and **bold** spans, as the labs' markdown writes them."""
+    html = re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
+    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", html)
 
 
 # The prediction shown last under each key: re-running its cell replaces it (and its cell-run hook).

@@ -120,6 +120,11 @@ QUESTION = dict(key="strict-plaintext", question="What does `legacy` get?",
                 choices=["HTTP 200", "a reset", "HTTP 403"], answer=1, explanation="STRICT resets plaintext.")
 
 
+def test_the_explanation_keeps_the_labs_markdown_spans_and_escapes_the_rest():
+    from labkit.predict import inline_html
+    assert inline_html("curl's **own** sidecar: `503` <b>") == "curl&#x27;s <b>own</b> sidecar: <code>503</code> &lt;b&gt;"
+
+
 def test_a_prediction_explains_only_after_an_answer_and_the_observation():
     prediction = Prediction(**QUESTION)
     assert not prediction.explained and "Pick one" in prediction.status_html()
