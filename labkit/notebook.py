@@ -5,7 +5,8 @@
 `labkit` (connect), `checks` (the validators), `samples` (the sample apps' YAML), `certs` (making
 certificates), `check` (run a validator with a Check button) and the tables (labkit.display.tables): `pods_table`,
 `traffic_matrix`, `mtls_matrix`, `tls_configured_and_observed` (lab 05's `tls_table`), `edge_table`,
-`callers_table`, `access_log`, `verification_flow`. `lab.tls_status()` (configuration only) and the other
+`callers_table`, `access_log`, `verification_flow`; `predict` (a prediction before an observation) and
+`reveal_solution` (a learner copy's Show solution button, docs/writing-labs.md). `lab.tls_status()` (configuration only) and the other
 istioctl-like views are methods of the lab itself.
 """
 from __future__ import annotations
@@ -16,8 +17,10 @@ from . import certs, checks, samples
 from .checks import verification_flow
 from .display.tables import (access_log, callers_table, edge_table, mtls_matrix, pods_table,
                              tls_configured_and_observed, tls_table, traffic_matrix)
+from .predict import predict, prediction
+from .reveal import reveal_solution
 from .widgets import check
 
 __all__ = ["labkit", "certs", "checks", "samples", "check", "pods_table", "traffic_matrix", "mtls_matrix",
            "tls_configured_and_observed", "tls_table", "edge_table", "callers_table", "access_log",
-           "verification_flow"]
+           "verification_flow", "predict", "prediction", "reveal_solution"]

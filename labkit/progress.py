@@ -78,6 +78,20 @@ def record(lab: Lab, lab_id: str | None, title: str, passed: bool, proved: list[
     classroom.publish_check(lab, lab_id, title, passed)
 
 
+def record_prediction(lab: Lab, lab_id: str | None, key: str, choice: str, correct: bool) -> None:
+    """A prediction the learner locked in before an observation (labkit/predict.py): the latest answer."""
+    with _updating(path_for(lab)) as data:
+        entry = data["labs"].setdefault(lab_id or "unassigned", {"steps": {}})
+        entry.setdefault("predictions", {})[key] = {"choice": choice, "correct": correct, "time": time.time()}
+
+
+def record_reveal(lab: Lab, lab_id: str | None, exercise: str) -> None:
+    """The learner showed an exercise's solution (labkit/reveal.py); the step's check still decides."""
+    with _updating(path_for(lab)) as data:
+        entry = data["labs"].setdefault(lab_id or "unassigned", {"steps": {}})
+        entry.setdefault("revealed", {}).setdefault(exercise, time.time())
+
+
 def pass_since_start(lab, lab_id: str | None, title: str) -> dict | None:
     """The step's recorded pass, if it happened since the lab was last started (`reset_lab`)."""
     entry = load(path_for(lab))["labs"].get(lab_id or "unassigned") or {}
@@ -100,8 +114,17 @@ def steps_of(data: dict, lab_id: str) -> dict[str, dict]:
     return (data["labs"].get(lab_id) or {}).get("steps") or {}
 
 
+def learning(entry: dict) -> dict:
+    """How the learner went about a lab: predictions right out of those locked in, solutions revealed."""
+    predictions = list((entry.get("predictions") or {}).values())
+    right = sum(1 for p in predictions if p.get("correct"))
+    return {"predicted": f"{right}/{len(predictions)} right" if predictions else "",
+            "solutions shown": len(entry.get("revealed") or {}) or ""}
+
+
 def table(data: dict):
-    """One row per lab: started, steps passed out of the lab's steps, done, and what is still open."""
+    """One row per lab: started, steps passed out of the lab's steps, done, what is still open, and the
+    predictions and solution reveals (labkit/predict.py, labkit/reveal.py)."""
     import pandas as pd
     from .labs import LABS
     rows = []
@@ -115,6 +138,7 @@ def table(data: dict):
             "steps": f"{len(passed)}/{len(info.steps)}" if info.steps else "",
             "done": bool(info.steps) and len(passed) == len(info.steps),
             "next step": next((s for s in info.steps if s not in passed), ""),
+            **learning(data["labs"].get(info.id) or {}),
         })
     return pd.DataFrame(rows).set_index("lab")
 

@@ -137,6 +137,11 @@ def test_mtls_hop(m):
     assert "has no sidecar, so it sends plaintext" in hints(checks.mtls_hop, m, "legacy", "bar")
     assert "has no sidecar to terminate mTLS" in hints(checks.mtls_hop, m, "foo", "legacy")
     fails(checks.mtls_hop, m, "foo", "bar", mtls=False)
+    # Lab 02's PeerAuthentication DISABLE: auto mTLS reads the server's mode and sends plaintext (istio
+    # pilot/pkg/networking/core/cluster_tls.go: no TLS when the service's mTLS mode is DISABLE).
+    m.apply(strict("bar", mode="DISABLE"))
+    passes(checks.mtls_hop, m, "foo", "bar", mtls=False)
+    passes(checks.responds, m, "foo", "httpbin.bar", path="/ip")
 
 
 # -- DestinationRule -------------------------------------------------------------------------------------
@@ -155,6 +160,25 @@ def test_dr_mode_disable(m):
     passes(checks.dr_mode, m, "foo", "httpbin.bar", "DISABLE")  # the STRICT server refuses it: 503
     passes(checks.responds, m, "foo", "httpbin.bar", expect=503, path="/ip")
     assert "sets tls mode DISABLE" in hints(checks.responds, m, "foo", "httpbin.bar", path="/ip")
+
+
+def pinned_dr(*sans: str) -> str:
+    listed = ", ".join(f'"{s}"' for s in sans)
+    return (destination_rule("httpbin", "bar", "httpbin.bar.svc.cluster.local")
+            + f"  trafficPolicy:\n    tls: {{mode: ISTIO_MUTUAL, subjectAltNames: [{listed}]}}\n")
+
+
+def test_server_identity_pinned_secure_naming(m):
+    """Secure naming: the client accepts only the listed server identities; a wrong one fails the handshake."""
+    assert "ISTIO_MUTUAL" in hints(checks.server_identity_pinned, m, "foo", "httpbin.bar")   # auto mTLS: nothing pinned
+    m.apply(pinned_dr("spiffe://cluster.local/ns/bar/sa/somebody-else"))
+    failed = fails(checks.server_identity_pinned, m, "foo", "httpbin.bar")
+    assert [i.label for i in failed.failures] == ["the server's certificate carries one of them",
+                                                   "the request is answered over mTLS"], failed.report()
+    assert "serviceAccountName" in failed.failures[0].hint
+    passes(checks.responds, m, "foo", "httpbin.bar", expect=503, path="/ip")   # the client refuses the server
+    m.apply(pinned_dr("cluster.local/ns/bar/sa/httpbin"))                        # without the scheme, as Istio allows
+    passes(checks.server_identity_pinned, m, "foo", "httpbin.bar")
 
 
 def test_dr_istio_mutual_towards_a_pod_without_sidecar(m):
