@@ -129,10 +129,10 @@ class LiveTraffic:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._last_draw = 0.0
+        self._thread = threading.Thread(target=self._loop, name="labkit-live-traffic", daemon=True)
         self.view = _View(self) if in_kernel() else None
         stop_all()   # one live traffic per kernel: a re-run cell replaces the last one
         _RUNNING.add(self)
-        self._thread = threading.Thread(target=self._loop, name="labkit-live-traffic", daemon=True)
         self._thread.start()
 
     # -- the sender -------------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ class LiveTraffic:
             self.view.update()
 
     def state_line(self) -> str:
-        if self.running and not self.stopped:
+        if not self.stopped:
             left = time.strftime("%H:%M:%S", time.localtime(self.until))
             state = (f"sending every {self.every:g} s until {left}; change policies in other cells and "
                      "watch the rows")

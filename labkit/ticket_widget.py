@@ -12,6 +12,7 @@ text and `ticket.hint()` gives the next level.
 """
 from __future__ import annotations
 
+import re
 from html import escape
 
 from . import progress
@@ -19,6 +20,11 @@ from .contract import Lab
 from .kernel import in_kernel
 from .tickets import LEVELS, Ticket, closing_note, ticket as find_ticket, withhold_hints
 from .widgets import CheckWidget, interactive
+
+
+def with_code(text: str) -> str:
+    """Escaped text with its `backticked` commands set as code, as the notebook's Markdown shows them."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
 
 
 class TicketView:
@@ -63,14 +69,14 @@ class TicketView:
 
     # -- display ----------------------------------------------------------------------------------------
     def header_html(self) -> str:
-        state = (f'<div style="color:#1b7f3b"><b>closed</b>: {escape(self.ticket.fault)}</div>' if self.closed
-                 else "")
+        state = (f'<div style="color:#1b7f3b"><b>closed</b>: {with_code(self.ticket.fault)}</div>' if self.closed
+                 else "")  # the fault's name, once the ticket's check passed
         return (f'<div class="labkit-ticket" style="border-left:4px solid #1565c0;padding:0.3em 0.8em">'
                 f'<div><b>Ticket</b> from {escape(self.ticket.reported_by)}:</div>'
                 f'<div style="font-size:1.1em;margin:0.2em 0">\u201c{escape(self.ticket.title)}\u201d</div>{state}</div>')
 
     def hints_html(self) -> str:
-        rows = [f'<li data-level="{n}"><b>{escape(LEVELS[n - 1])}:</b> {escape(self.ticket.hints[n - 1])}</li>'
+        rows = [f'<li data-level="{n}"><b>{escape(LEVELS[n - 1])}:</b> {with_code(self.ticket.hints[n - 1])}</li>'
                 for n in range(1, self.level + 1)]
         return f'<ol class="labkit-hints" style="margin:0.3em 0">{"".join(rows)}</ol>' if rows else ""
 
