@@ -42,23 +42,23 @@ def _lab_data(name: str) -> list[dict]:
 
 
 def edge_demo() -> list[dict]:
-    """Lab 05 (seed 002): namespace demo in the mesh with the NGINX `web` service."""
+    """Lab 06 (seed 002): namespace demo in the mesh with the NGINX `web` service."""
     return _lab_data("edge-demo.yaml")
 
 
 def edge_bookinfo() -> list[dict]:
-    """Lab 06: lab 05's demo namespace, plus Bookinfo in it."""
+    """Lab 07: lab 06's demo namespace, plus Bookinfo in it."""
     return _lab_data("edge-demo.yaml") + in_namespace(sample("bookinfo"), "demo")
 
 
 def asset_management() -> list[dict]:
-    """Lab 07 (seed 000): asset-management in `assets` (mesh), curl in `assets` and in `legacy` (no sidecar)."""
+    """Labs 08 and 09 (seed 000): asset-management in `assets` (mesh), curl in `assets` and in `legacy` (no sidecar)."""
     return (_lab_data("asset-management.yaml") + in_namespace(sample("curl"), "assets")
             + in_namespace(sample("curl"), "legacy"))
 
 
 def broken_shop() -> list[dict]:
-    """Lab 08's capstone: the shop with its faults, a fresh certificate for shop.local.test (Secret
+    """Lab 10's capstone: the shop with its faults, a fresh certificate for shop.local.test (Secret
     istio-system/shop-credential) and its CA (ConfigMap shop/shop-ca), curl in `shop` and in `legacy`."""
     from . import certs
     ca = certs.make_ca("Shop CA", org="Shop Inc.")
@@ -105,6 +105,10 @@ LABS: tuple[LabInfo, ...] = (
         "traffic matrix: legacy → foo reset; the rest 200",
         "traffic matrix: legacy → foo reset; legacy → bar reset; the rest 200",
         "STRICT mTLS is enforced for httpbin.bar",
+        MIGRATION_MATRIX,
+    )),
+    LabInfo("04", "Exceptions to STRICT: a NodePort and a frontend without a sidecar", "04-strict-exceptions.ipynb",
+            migration, (
         "plaintext is allowed on httpbin.bar:8000 by a port-level exception",
         "a browser outside the mesh reaches httpbin-nodeport.bar on its NodePort: 200",
         MIGRATION_MATRIX,
@@ -112,7 +116,7 @@ LABS: tuple[LabInfo, ...] = (
         "http://customers.default.svc.cluster.local/ via the ingress gateway: 200",
         "curl.legacy → web-frontend.default:80/: 200 showing 'Jewel Schaefer'",
     )),
-    LabInfo("04", "DestinationRule TLS modes", "04-destination-rule-tls.ipynb", migration, (
+    LabInfo("05", "DestinationRule TLS modes", "05-destination-rule-tls.ipynb", migration, (
         "curl.foo → httpbin.bar uses tls mode ISTIO_MUTUAL",
         "curl.foo → httpbin.legacy/ip: 503",
         "curl.foo → httpbin.bar uses tls mode DISABLE",
@@ -121,25 +125,27 @@ LABS: tuple[LabInfo, ...] = (
         "curl.foo → secure-httpbin.legacy:8443 uses tls mode SIMPLE",
         "curl.foo → secure-httpbin.legacy:8443 uses tls mode MUTUAL",
     )),
-    LabInfo("05", "HTTPS at the edge (SIMPLE)", "05-https-edge.ipynb", edge_demo, (
+    LabInfo("06", "HTTPS at the edge (SIMPLE)", "06-https-edge.ipynb", edge_demo, (
         "http://local.test/ via the ingress gateway: 200 showing 'Welcome to nginx!'",
         "https://local.test/ via the ingress gateway: 200 showing 'Welcome to nginx!'",
         "without --cacert, curl rejects the certificate for local.test (exit 60)",
         "local.test: the handshake fails and the gateway log names the missing secret",
         "https://bookinfo.local.test/productpage via the ingress gateway: 200 showing 'Simple Bookstore App'",
     )),
-    LabInfo("06", "MUTUAL and PASSTHROUGH gateways", "06-mutual-passthrough.ipynb", edge_bookinfo, (
+    LabInfo("07", "MUTUAL and PASSTHROUGH gateways", "07-mutual-passthrough.ipynb", edge_bookinfo, (
         "bookinfo.local.test requires a client certificate (MUTUAL)",
         "bookinfo.local.test rejects a client certificate from another CA",
         "https://nginx.example.com/ reaches the backend's own TLS (PASSTHROUGH)",
     )),
-    LabInfo("07", "Gateway to a STRICT service with AuthorizationPolicy", "07-gateway-authz.ipynb", asset_management, (
+    LabInfo("08", "Gateway to a STRICT service with AuthorizationPolicy", "08-gateway-strict.ipynb", asset_management, (
         "http://asset-management.example.com/get via the ingress gateway: 200",
         "STRICT mTLS is enforced for asset-management.assets",
         "only the ingress gateway may call asset-management.assets",
         "http://asset-management.example.com/get via the ingress gateway: 403 showing 'RBAC: access denied'",
         "http://asset-management.example.com/get via the ingress gateway: refused (curl 7)",
         "http://asset-management.example.com/get via the ingress gateway: 503",
+    )),
+    LabInfo("09", "Authorization, service by service (Bookinfo)", "09-authorization.ipynb", asset_management, (
         "http://bookinfo.local.test/productpage over 4 loads: every load shows 'The Comedy of Errors'; "
         "none shows 'Error fetching'",
         "http://bookinfo.local.test/productpage via the ingress gateway: 403 showing 'RBAC: access denied'",
@@ -151,7 +157,7 @@ LABS: tuple[LabInfo, ...] = (
         "http://bookinfo.local.test/productpage over 4 loads: one shows 'glyphicon-star'; "
         "none shows 'currently unavailable'",
     )),
-    LabInfo("08", "Verify and troubleshoot", "08-troubleshoot.ipynb", broken_shop, (
+    LabInfo("10", "Verify and troubleshoot", "10-troubleshoot.ipynb", broken_shop, (
         "https://shop.local.test/ via the ingress gateway: TLS failure (curl 16/35/55/56)",
         "the gateway completes TLS for shop.local.test with a trusted certificate",
         "pods in backend run with a sidecar (2/2)",

@@ -13,10 +13,10 @@ PY="$ROOT/.venv/bin/python"
 
 # The labs that pass through the kube backend here. Not yet (gaps of the local API, not of KubeLab):
 # 00 (its doctor cell finds no istio-system/istiod Deployment and no MutatingWebhookConfigurations),
-# 03 (its NodePort cells need Node objects), 04, 05 and 08 (`lab.logs("istio-system", "istiod")`: the local
-# API shows no istiod pod).
-KUBE_LABS=(labs/01-sidecar-injection.ipynb labs/02-permissive.ipynb labs/06-mutual-passthrough.ipynb
-           labs/07-gateway-authz.ipynb)
+# 04 (its NodePort cells need Node objects), 05, 06 and 10 (`lab.logs("istio-system", "istiod")`: the local
+# API shows no istiod pod). 03 passes too; it is left out to keep `make test` within its time budget.
+KUBE_LABS=(labs/01-sidecar-injection.ipynb labs/02-permissive.ipynb labs/07-mutual-passthrough.ipynb
+           labs/08-gateway-strict.ipynb labs/09-authorization.ipynb)
 if [ "$#" -gt 0 ]; then KUBE_LABS=("$@"); fi
 
 STATE=$(mktemp -d "${TMPDIR:-/tmp}/labkit-kube-test.XXXXXX")

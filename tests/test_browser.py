@@ -347,8 +347,8 @@ def test_learner_lab_fails_its_first_exercise_with_a_hint_until_solved(workspace
     assert_mesh_processes_found(server, mesh_state)
 
 
-# --- issue 21: lab 08 as a learner sees it ------------------------------------------------------------------
-LAB08 = "08-troubleshoot.ipynb"
+# --- issue 21: lab 10 as a learner sees it ------------------------------------------------------------------
+LAB10 = "10-troubleshoot.ipynb"
 BAD_POLICY = ('lab.apply({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": '
               '{"name": "bad", "namespace": "backend"}, "spec": {"rules": [{"from": [{"to": [{"operation": '
               '{"methods": ["GET"]}}]}]}]}})')
@@ -365,13 +365,13 @@ def assert_fits(page: NotebookPage, index: int, where: str) -> None:
             f"{where}: an output is {max(out['content'], out['widest'])} px wide in a {out['visible']} px pane: {out}"
 
 
-def test_lab08_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(workspace, notebook, console, server,
+def test_lab10_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(workspace, notebook, console, server,
                                                                                mesh_state):
-    copy_notebook(ROOT / "labs" / LAB08, workspace / "notebooks")
-    source = cells(workspace / "notebooks" / LAB08)
+    copy_notebook(ROOT / "labs" / LAB10, workspace / "notebooks")
+    source = cells(workspace / "notebooks" / LAB10)
     news = server.lab_setting("@jupyterlab/apputils-extension:notification")
     assert news.get("fetchNews") == "false", f"JupyterLab would ask about its news on first open: {news}"
-    page = notebook(LAB08)
+    page = notebook(LAB10)
     page.run_all(timeout=240)
     executed = [page.read(i)["prompt"] for i, c in enumerate(source) if c.cell_type == "code"]
     assert all(re.fullmatch(r"\[\d+\]:", p) for p in executed), f"cells not run: {executed}"
@@ -383,13 +383,13 @@ def test_lab08_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(w
     access = starts(source, 'lab.exec("shop", "web-frontend"')
     graphs = [i for i, c in enumerate(source) if c.source.startswith("lab.graph(")]
     for index in [clusters, certificates, access, *graphs]:
-        page.screenshot(f"lab08-fits-{index}", index)
+        page.screenshot(f"lab10-fits-{index}", index)
         assert_fits(page, index, f"cell {index} ({source[index].source.splitlines()[0]})")
     # Issue 20: the graphs' layout facts, on the boxes the browser drew (labels apart, every edge labelled,
-    # padlocks on exactly the mTLS edges); the screenshots are the artifacts lab08-graph-N.png.
-    assert graphs, "lab 08 has no lab.graph() cell"
+    # padlocks on exactly the mTLS edges); the screenshots are the artifacts lab10-graph-N.png.
+    assert graphs, "lab 10 has no lab.graph() cell"
     for index in graphs:
-        page.screenshot(f"lab08-graph-{index}", index)
+        page.screenshot(f"lab10-graph-{index}", index)
         drawn = page.graph_layout(index)
         assert len(drawn) == 1 and drawn[0]["edges"], f"cell {index}: no graph with edges drawn: {drawn}"
         assert rendered_layout_problems(drawn[0]) == [], f"cell {index}: {rendered_layout_problems(drawn[0])}"
@@ -402,7 +402,7 @@ def test_lab08_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(w
     page.type_at_end_of_cell(policy, BAD_POLICY)
     page.run_selected_cell()
     shown = page.read(policy)["text"]
-    page.screenshot("lab08-labkit-error", policy)
+    page.screenshot("lab10-labkit-error", policy)
     assert "unknown field 'to'" in shown and "hint:" in shown, shown
     assert "Traceback" not in shown and "schema.py" not in shown and len(shown.splitlines()) < 12, shown
     page.cell(policy).locator("details summary").first.click()
@@ -417,8 +417,8 @@ def test_lab08_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(w
     page.wait_widgets_settled()
     assert_no_widget_trouble(page, "reopened with the kernel running")
     again = page.click_check(first)
-    page.screenshot("lab08-recheck-after-reopen", first)
+    page.screenshot("lab10-recheck-after-reopen", first)
     assert len(again["checks"]) == 1 and again["checks"][0]["title"].endswith(": failed"), again["text"]
     assert "moved on" in again["text"], again["text"]
     assert "mod-danger" in again["buttons"][0]["classes"], again["buttons"]
-    assert_console_clean(console, "lab 08")
+    assert_console_clean(console, "lab 10")

@@ -1,4 +1,4 @@
-"""The authorization checks of lab 07 against a real mesh (seed 000's asset-management, Istio's authz-http
+"""The authorization checks of labs 08 and 09 against a real mesh (seed 000's asset-management, Istio's authz-http
 task with Bookinfo): each passes on a right state and fails, with a hint naming the cause, on a wrong one."""
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def dr(mode: str) -> str:
 
 @pytest.fixture(scope="module")
 def mesh(lab):
-    lab.reset_lab("07")
+    lab.reset_lab("08")
     return lab
 
 
@@ -68,7 +68,7 @@ def only_gateway(lab):
 
 
 def test_only_gateway_allowed_needs_strict_and_the_policy(mesh):
-    mesh.reset_lab("07")
+    mesh.reset_lab("08")
     assert "no Gateway resource" in hints(*only_gateway(mesh))
     mesh.apply(ROUTE)
     result = fails(*only_gateway(mesh))
@@ -82,7 +82,7 @@ def test_only_gateway_allowed_needs_strict_and_the_policy(mesh):
 
 
 def test_the_three_troubleshooting_cases(mesh):
-    mesh.reset_lab("07")
+    mesh.reset_lab("08")
     mesh.apply(ROUTE + "---\n" + STRICT + "---\n" + dr("ISTIO_MUTUAL"))
     assert "the request got through (200)" in hints(checks.via_gateway, mesh, HOST, "/get", expect=403)
     # 1. 403: the principal misses the -service-account suffix.
@@ -110,7 +110,7 @@ def test_the_three_troubleshooting_cases(mesh):
 
 
 def test_policies_that_let_everyone_in_are_named(mesh):
-    mesh.reset_lab("07")
+    mesh.reset_lab("08")
     mesh.apply(ROUTE + "---\n" + STRICT)
     mesh.apply(policy(selector="app: asset-management"))   # the label is app.kubernetes.io/name
     assert "selects {'app': 'asset-management'}, but the pods' labels are" in hints(*only_gateway(mesh))
@@ -119,7 +119,7 @@ def test_policies_that_let_everyone_in_are_named(mesh):
 
 
 def test_callers_table(mesh):
-    mesh.reset_lab("07")
+    mesh.reset_lab("08")
     mesh.apply(ROUTE + "---\n" + STRICT + "---\n" + policy())
     frame = tables.callers_table(mesh, "assets", "asset-management", HOST).data
     assert list(frame.result) == ["200", "403", "reset (56)"]
@@ -151,7 +151,7 @@ def viewer(app: str, principal: str | None = None) -> str:
 
 
 def test_pages_show_follows_the_authz_task(mesh):
-    mesh.reset_lab("07")
+    mesh.reset_lab("08")
     mesh.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio-injection: enabled}}\n")
     mesh.apply(sample("bookinfo"), namespace="default")
     mesh.apply(BOOKINFO_ROUTE)

@@ -46,16 +46,16 @@ def not_found_server():
     server.shutdown()
 
 
-def test_lab05_first_curl_shows_the_status_of_a_404(not_found_server):
-    command = shell_line(cell("05-https-edge.ipynb", "http://local.test:{INGRESS_PORT}/"),
+def test_lab06_first_curl_shows_the_status_of_a_404(not_found_server):
+    command = shell_line(cell("06-https-edge.ipynb", "http://local.test:{INGRESS_PORT}/"),
                          INGRESS_HOST="127.0.0.1", INGRESS_PORT=not_found_server)
     out = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=20, executable="/bin/bash")
     assert "HTTP status 404" in out.stdout, (command, out.stdout, out.stderr)
 
 
-def test_lab05_log_cell_shows_only_what_istio_prints():
+def test_lab06_log_cell_shows_only_what_istio_prints():
     """istiod names the missing secret; the gateway's Envoy only says its SDS fetch timed out (as on a cluster)."""
-    source = cell("05-https-edge.ipynb", 'lab.logs("istio-system", "istiod")')
+    source = cell("06-https-edge.ipynb", 'lab.logs("istio-system", "istiod")')
     istiod = "\n".join([
         "2026-11-30T08:01:30.000000Z\tinfo\tads\tPush debounce stable",
         "2026-11-30T08:01:32.360165Z\twarn\tads\tfailed to fetch key and certificate for kubernetes://wrong-secret: "
@@ -76,12 +76,12 @@ def test_lab05_log_cell_shows_only_what_istio_prints():
     assert "initial fetch timed out" in printed[1] and "Envoy proxy is ready" not in printed[1]
 
 
-def test_lab08_greps_show_the_customers_and_the_error_not_the_css():
+def test_lab10_greps_show_the_customers_and_the_error_not_the_css():
     from labkit.apps.web_frontend import PAGE, CustomersUnavailable, render_error, render_table
     pages = {"table": PAGE.format(content=render_table([{"name": "Jewel Schaefer", "city": "Boston"}])),
              "error": PAGE.format(content=render_error(CustomersUnavailable("Request failed with status code 503")))}
     for start in ('<td>|class="error"\' | head -3', "upstream' | head -3"):
-        source = cell("08-troubleshoot.ipynb", start)
+        source = cell("10-troubleshoot.ipynb", start)
         pattern = re.search(r"grep -E '([^']+)'", source).group(1)
         for kind, page in pages.items():
             shown = [line for line in page.splitlines() if re.search(pattern, line)]

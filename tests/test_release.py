@@ -37,7 +37,7 @@ def test_unbalanced_markers_are_errors(source, message):
 
 
 def test_instructor_notebooks_are_stripped_and_use_the_python3_kernel():
-    assert {"00", "01", "02", "03", "04", "05", "06", "07", "08"} <= {p.name[:2] for p in INSTRUCTOR}
+    assert {"00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10"} <= {p.name[:2] for p in INSTRUCTOR}
     for path in INSTRUCTOR:
         notebook = nbformat.read(path, as_version=4)
         assert notebook.metadata.kernelspec.name == "python3", path.name

@@ -1,4 +1,4 @@
-"""Checks at the edge: real curl from this machine to the ingress gateway, over HTTP and HTTPS (labs 05–08).
+"""Checks at the edge: real curl from this machine to the ingress gateway, over HTTP and HTTPS (labs 06–10).
 
 The probes are in `edge_probe`, what the configuration says about a failure in `edge_hints`; each check
 here passes on the state a lab step asks for and fails, with that hint, on any other.
@@ -61,7 +61,7 @@ def _serves_title(lab: Lab, path="/", host=None, expect=200, contains=None) -> s
 @checker(_serves_title)
 def gateway_serves(result: CheckResult, lab: Lab, path: str = "/", host: str | None = None, expect=200,
                    contains: str | None = None) -> None:
-    """`via_gateway` with the path first (lab 03's spelling): the same request, outcome and hints."""
+    """`via_gateway` with the path first (lab 04's spelling): the same request, outcome and hints."""
     if host is None:
         result.add("a host to ask the gateway for", False, "none given",
                    "pass host=: the Host header (and SNI) the Gateway and VirtualService match on")
