@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: help lab lint test test-kube test-browser browser learner bench clean install
+.PHONY: help lab lab-instructor lint test test-kube test-browser browser learner bench clean install
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -36,11 +36,21 @@ ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root,)
 LOCAL_KUBECONFIG = $(if $(filter kube kubernetes k8s,$(LABKIT_BACKEND)),,KUBECONFIG="$(CURDIR)/labs/.labkit/kubeconfig" \
 	KUBECACHEDIR="$(CURDIR)/labs/.labkit/kube-cache")
 
-lab: $(STAMP) ## Start JupyterLab on labs/ (local mesh backend by default)
+# The kernels of the learner copies (labs/learner/) share the mesh of labs/.labkit with the terminals.
+LAB_STATE = LABKIT_STATE_DIR="$${LABKIT_STATE_DIR:-$(CURDIR)/labs/.labkit}"
+JUPYTER_LAB = -m jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser $(ALLOW_ROOT)
+
+lab: $(STAMP) ## Start JupyterLab on your learner copies of the labs (labs/learner/: exercises with a Show solution button; your edits are kept)
 	@# Terminals beside the notebooks reach the lab's mesh with the venv's kubectl, never ~/.kube/config
 	@# (on the kube backend, LABKIT_BACKEND=kube, kubectl keeps the cluster's kubeconfig).
+	@# Copies you changed are never overwritten (labkit/learner_copies.py); new or untouched ones are refreshed.
+	$(PY) -m labkit.cli release --source labs --out labs/learner
+	cd labs/learner && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(LOCAL_KUBECONFIG) $(LAB_STATE) \
+		$(abspath $(PY)) $(JUPYTER_LAB)
+
+lab-instructor: $(STAMP) ## Start JupyterLab on the full notebooks in labs/ (solutions in place; what CI runs)
 	cd labs && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(LOCAL_KUBECONFIG) \
-		../$(PY) -m jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser $(ALLOW_ROOT)
+		$(abspath $(PY)) $(JUPYTER_LAB)
 
 browser: ## Install Debian's Chromium for the browser test (needs root or passwordless sudo)
 	@bash scripts/install-browser.sh
@@ -61,8 +71,8 @@ test-browser: $(STAMP) ## Only the real-browser test; screenshots and console lo
 	@bash scripts/install-browser.sh
 	LABKIT_REQUIRE_BROWSER=1 $(PY) -m pytest tests/test_browser.py -p no:cacheprovider $(PYTEST_ARGS)
 
-learner: $(STAMP) ## Generate learner notebooks (solutions removed) into labs/learner/
-	$(PY) -m labkit.cli release --out labs/learner
+learner: $(STAMP) ## Write or refresh the learner copies in labs/learner/ without starting JupyterLab (make lab does it too)
+	$(PY) -m labkit.cli release --source labs --out labs/learner
 
 bench: $(STAMP) ## Run the benchmarks (prints numbers, writes bench/results/)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

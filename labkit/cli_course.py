@@ -11,9 +11,8 @@ def _cmd_progress(args: argparse.Namespace) -> int:
 
 
 def _cmd_release(args: argparse.Namespace) -> int:
-    from .release import release
-    for path in release(args.source, args.out):
-        print(f"wrote {path}")
+    from .learner_copies import release
+    print(release(args.source, args.out).summary())
     return 0
 
 
@@ -39,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     progress.add_argument("--state-dir", help="the mesh's state directory (default .labkit, labs/.labkit "
                                               "or $LABKIT_STATE_DIR)")
     progress.set_defaults(func=_cmd_progress)
-    release = sub.add_parser("release", help="generate learner notebooks (solutions replaced by TODOs)")
+    release = sub.add_parser("release", help="write the learner notebooks (solutions behind a Show solution button); copies you changed are kept")
     release.add_argument("--source", default="labs", help="folder of the instructor notebooks (default labs)")
     release.add_argument("--out", help="output folder (default SOURCE/learner)")
     release.set_defaults(func=_cmd_release)

@@ -78,6 +78,20 @@ def record(lab: Lab, lab_id: str | None, title: str, passed: bool, proved: list[
     classroom.publish_check(getattr(lab, "state_dir", None), lab_id, title, passed)
 
 
+def record_prediction(lab: Lab, lab_id: str | None, key: str, choice: str, correct: bool) -> None:
+    """A prediction the learner locked in before an observation (labkit/predict.py): the latest answer."""
+    with _updating(path_for(lab)) as data:
+        entry = data["labs"].setdefault(lab_id or "unassigned", {"steps": {}})
+        entry.setdefault("predictions", {})[key] = {"choice": choice, "correct": correct, "time": time.time()}
+
+
+def record_reveal(lab: Lab, lab_id: str | None, exercise: str) -> None:
+    """The learner showed an exercise's solution (labkit/reveal.py); the step's check still decides."""
+    with _updating(path_for(lab)) as data:
+        entry = data["labs"].setdefault(lab_id or "unassigned", {"steps": {}})
+        entry.setdefault("revealed", {}).setdefault(exercise, time.time())
+
+
 def pass_since_start(lab, lab_id: str | None, title: str) -> dict | None:
     """The step's recorded pass, if it happened since the lab was last started (`reset_lab`)."""
     entry = load(path_for(lab))["labs"].get(lab_id or "unassigned") or {}

@@ -1,19 +1,23 @@
-"""Learner notebooks from the instructor ones: solutions between markers become a TODO.
+"""Learner notebooks from the instructor ones: each solution block becomes its goal, a skeleton, and a
+Show solution button (the authoring convention: docs/writing-labs.md, "Exercises").
 
-In a code cell (Python, or the YAML of a `%%apply` cell, where `#` also starts a comment):
+In a code cell (Python, the YAML of a `%%apply` cell, or a `kubectl apply -f - <<EOF` heredoc, where `#`
+also starts a comment):
 
-    # BEGIN SOLUTION: label namespace bar for injection
-    lab.label_namespace("bar", {"istio-injection": "enabled"})
+    # BEGIN SOLUTION: httpbin in foo accepts only mutual TLS
+    apiVersion: security.istio.io/v1
+    ...
     # END SOLUTION
 
-becomes `# TODO: label namespace bar for injection` (the text after the marker is the instruction;
-without one a generic TODO is written). What remains must still run: a learner who runs the notebook
-unchanged reaches the exercise's check and sees it fail, not a syntax error.
+becomes `# TODO: httpbin in foo accepts only mutual TLS` and the YAML's shape, commented out, with its
+values blanked. What remains must still run: a learner who runs the notebook unchanged reaches the
+exercise's check and sees it fail, not a syntax error. The solution itself never reaches the learner's
+copy: the reveal button reads it from the instructor notebook (labkit/reveal.py).
 """
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import nbformat
 
@@ -21,42 +25,144 @@ from .errors import LabkitError
 
 BEGIN = re.compile(r"^(?P<indent>\s*)#+\s*BEGIN SOLUTION\b[\s:.-]*(?P<todo>.*?)\s*$")
 END = re.compile(r"^\s*#+\s*END SOLUTION\b")
+SKELETON = re.compile(r"^\s*#+\s*SKELETON:\s?(?P<line>.*)$")
 DEFAULT_TODO = "complete this step (the explanation above says what it needs)"
-LEARNER_DIR = "learner"
+UNCOMMENT_HINT = "uncomment the lines below (select them, Ctrl+/) and fill in each ___"
+BLANK = "___"
+# Boilerplate a learner copies from any example: kept whole in generated skeletons.
+KEPT_KEYS = ("apiVersion", "kind")
+# The reveal cell's call and the tag that marks it, so tools (and tests) can find it.
+REVEAL_CALL = "reveal_solution"
+REVEAL_TAG = "labkit-reveal"
+
+YAML_KEY = re.compile(r"""^(?P<indent>\s*)(?P<dash>-\s+)?(?P<key>"[^"]*"|'[^']*'|[^\s:#'"][^:#]*?):(?:\s+(?P<value>.*))?$""")
+YAML_ITEM = re.compile(r"^(?P<indent>\s*)-\s+(?P<value>.+)$")
 
 
-def strip_solutions(source: str, where: str = "cell") -> tuple[str, int]:
-    """(source with each solution block replaced by a TODO line, number of blocks replaced)."""
-    out: list[str] = []
-    blocks = 0
-    inside = False
+@dataclass
+class Block:
+    """One solution block: its goal (the TODO), its solution lines and a hand-written skeleton, if any."""
+    todo: str
+    indent: str
+    solution: list[str] = field(default_factory=list)
+    skeleton: list[str] | None = None  # None: generate (YAML) or none (Python); [] for `SKELETON: none`
+
+
+def _blocks(source: str, where: str):
+    """Yield ("line", text) outside blocks and ("block", Block) for each block, in order."""
+    block: Block | None = None
     for number, line in enumerate(source.splitlines(), 1):
         begin, end = BEGIN.match(line), END.match(line)
         if begin:
-            if inside:
-                raise LabkitError(f"{where}, line {number}: BEGIN SOLUTION inside a solution block")
-            inside = True
-            blocks += 1
-            out.append(f"{begin['indent']}# TODO: {begin['todo'] or DEFAULT_TODO}")
+            if block is not None:
+                raise LabkitError(f"{where}, line {number}: BEGIN SOLUTION inside a solution block",
+                                  hint="close the first block with # END SOLUTION")
+            block = Block(begin["todo"] or DEFAULT_TODO, begin["indent"])
         elif end:
-            if not inside:
-                raise LabkitError(f"{where}, line {number}: END SOLUTION without BEGIN SOLUTION")
-            inside = False
-        elif not inside:
-            out.append(line)
-    if inside:
-        raise LabkitError(f"{where}: BEGIN SOLUTION without END SOLUTION")
+            if block is None:
+                raise LabkitError(f"{where}, line {number}: END SOLUTION without BEGIN SOLUTION",
+                                  hint="open the block with # BEGIN SOLUTION: <the goal>")
+            yield "block", block
+            block = None
+        elif block is not None:
+            skeleton = SKELETON.match(line)
+            if skeleton:
+                text = skeleton["line"].rstrip()
+                block.skeleton = (block.skeleton or []) + ([] if text.lower() == "none" else [text])
+            else:
+                block.solution.append(line)
+        else:
+            yield "line", line
+    if block is not None:
+        raise LabkitError(f"{where}: BEGIN SOLUTION without END SOLUTION", hint="close it with # END SOLUTION")
+
+
+def solution_blocks(source: str, where: str = "cell") -> list[Block]:
+    return [item for kind, item in _blocks(source, where) if kind == "block"]
+
+
+def is_yaml_context(cell_source: str, lines_before: list[str]) -> bool:
+    """YAML: an %%apply/%%delete cell, or a block inside a heredoc (`kubectl apply -f - <<EOF`)."""
+    first = cell_source.lstrip().split("\n", 1)[0]
+    if first.startswith(("%%apply", "%%delete")):
+        return True
+    return any("<<" in line for line in lines_before[-3:])
+
+
+def yaml_skeleton(lines: list[str]) -> list[str]:
+    """The YAML's shape with every value blank: keys stay (but numeric ones: a port is an answer), `- x`
+    items become `- ___`, comments go, `apiVersion`/`kind` stay whole."""
+    out = []
+    for line in lines:
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped == "---":
+            out.append(stripped)
+            continue
+        key = YAML_KEY.match(line)
+        if key:
+            name = BLANK if key["key"].strip("'\"").isdigit() else key["key"]
+            value = key["value"]
+            if value and name not in KEPT_KEYS:
+                value = BLANK
+            out.append(f"{key['indent']}{key['dash'] or ''}{name}:" + (f" {value}" if value else ""))
+            continue
+        item = YAML_ITEM.match(line)
+        indent = line[:len(line) - len(line.lstrip())]
+        out.append(f"{indent}- {BLANK}" if item else f"{indent}{BLANK}")
+    return out
+
+
+def learner_lines(block: Block, yaml: bool) -> list[str]:
+    """What the learner's cell holds in place of the block: the goal, then the skeleton commented out."""
+    skeleton = block.skeleton if block.skeleton is not None else (yaml_skeleton(block.solution) if yaml else [])
+    lines = [f"{block.indent}# TODO: {block.todo}"]
+    if skeleton:
+        lines.append(f"{block.indent}# {UNCOMMENT_HINT}")
+        lines += [f"{block.indent}# {line}" if line.strip() else "" for line in skeleton]
+    return lines
+
+
+def strip_solutions(source: str, where: str = "cell") -> tuple[str, int]:
+    """(source with each solution block replaced by its goal and skeleton, number of blocks replaced)."""
+    out: list[str] = []
+    blocks = 0
+    for kind, item in _blocks(source, where):
+        if kind == "line":
+            out.append(item)
+        else:
+            blocks += 1
+            out += learner_lines(item, is_yaml_context(source, out))
     return "\n".join(out), blocks
 
 
+def reveal_cell(notebook_stem: str, number: int):
+    cell = nbformat.v4.new_code_cell(
+        f'{REVEAL_CALL}("{notebook_stem}", {number})   # stuck? a button that shows the solution '
+        "(noted in your progress)")
+    cell.metadata["tags"] = [REVEAL_TAG]
+    cell.id = f"{notebook_stem}-reveal-{number}"   # stable, so an untouched copy regenerates byte for byte
+    return cell
+
+
 def learner_notebook(notebook, name: str = "notebook"):
-    """A copy with solutions replaced and outputs cleared, marked as generated."""
-    copy = nbformat.from_dict(notebook)
-    for index, cell in enumerate(copy.cells):
+    """A copy with solutions replaced, a Show solution cell after each exercise, outputs cleared, marked
+    as generated."""
+    source = nbformat.from_dict(notebook)
+    stem = name.removesuffix(".ipynb")
+    cells, solutions = [], 0
+    for index, cell in enumerate(source.cells):
+        cells.append(cell)
         if cell.cell_type != "code":
             continue
-        cell.source, _ = strip_solutions(cell.source, f"{name} cell {index}")
+        cell.source, blocks = strip_solutions(cell.source, f"{name} cell {index}")
         cell.outputs, cell.execution_count = [], None
+        for _ in range(blocks):
+            solutions += 1
+            cells.append(reveal_cell(stem, solutions))
+    copy = nbformat.from_dict(source)
+    copy.cells = cells
     # Saved widget state (JupyterLab keeps it so reopened checks render) belongs to one run, not the lab.
     copy.metadata.pop("widgets", None)
     copy.metadata["labkit"] = {"learner": True, "generated_from": name}
@@ -68,18 +174,7 @@ def has_solutions(notebook) -> bool:
                for cell in notebook.cells)
 
 
-def release(source_dir: str | Path = "labs", out_dir: str | Path | None = None) -> list[Path]:
-    """Write the learner version of every `NN-*.ipynb` in `source_dir` to `out_dir` (default labs/learner)."""
-    source_dir = Path(source_dir)
-    out_dir = Path(out_dir) if out_dir else source_dir / LEARNER_DIR
-    notebooks = sorted(source_dir.glob("[0-9][0-9]-*.ipynb"))
-    if not notebooks:
-        raise LabkitError(f"no lab notebooks (NN-name.ipynb) in {source_dir}", hint="run from the repository root")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path in notebooks:
-        learner = learner_notebook(nbformat.read(path, as_version=4), path.name)
-        target = out_dir / path.name
-        nbformat.write(learner, target)
-        written.append(target)
-    return written
+def solutions_of(notebook, name: str = "notebook") -> list[Block]:
+    """Every solution block of a notebook, in order (the reveal button's K-th is index K-1)."""
+    return [block for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+            for block in solution_blocks(cell.source, f"{name} cell {index}")]

@@ -23,9 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+import json
+
 import nbformat
 import pytest
 
+from test_release import distinctive_solution_lines, lines_of
 from graph_facts import rendered_layout_problems
 from browser_support import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, ConsoleLog, JupyterLabServer,
                              NotebookPage, browser_unavailable, copy_notebook, processes_naming, wait_until)
@@ -52,7 +55,7 @@ def chromium():
 @pytest.fixture(scope="module")
 def workspace(chromium, tmp_path_factory):
     """Copies to open (JupyterLab saves what it runs): the instructor lab, and the learner one from
-    `labkit release` (solutions replaced by TODOs)."""
+    `labkit release` (what `make lab` serves: goals, skeletons and Show solution buttons)."""
     base = tmp_path_factory.mktemp("browser")
     root = base / "notebooks"
     copy_notebook(ROOT / "labs" / LAB, root)
@@ -312,15 +315,37 @@ def test_lab_runs_in_jupyterlab_and_its_validators_render(workspace, notebook, c
     assert_console_clean(console, "lab 03 reopened")
 
 
-def test_learner_lab_fails_its_first_exercise_with_a_hint_until_solved(workspace, notebook, console, server,
-                                                                      mesh_state):
+def run_cell(page: NotebookPage, index: int) -> None:
+    """Click into the cell's editor and run it (Ctrl+Enter), as a learner would."""
+    page.cell(index).locator(".cm-content").click()
+    page.run_selected_cell()
+
+
+def progress_of(mesh_state: Path, lab_id: str) -> dict:
+    return json.loads((mesh_state / "progress.json").read_text())["labs"].get(lab_id, {})
+
+
+def test_learner_lab_hides_solutions_reveals_on_demand_records_predictions_and_fails_until_solved(
+        workspace, notebook, console, server, mesh_state):
+    """Issue 19: the notebook `make lab` serves. No solution text shows; the first exercise's check fails with
+    a hint; Show solution reveals the instructor's lines and progress notes it; a prediction records the
+    answer and explains only after the observation ran; the typed solution turns the check green."""
     learner = cells(workspace / "notebooks" / "learner" / LAB)
-    instructor = cells(workspace / "notebooks" / LAB)
+    instructor_notebook = nbformat.read(workspace / "notebooks" / LAB, as_version=4)
+    instructor = instructor_notebook.cells
+    lab_id = LAB[:2]
     exercise_check = first_exercise_check(learner)
     exercise = max(i for i in range(exercise_check) if "TODO" in learner[i].source)
+    reveal = exercise + 1
+    assert learner[reveal].source.startswith("reveal_solution("), learner[reveal].source
+    asks = [i for i, c in enumerate(learner) if c.cell_type == "code" and c.source.startswith("predict(")]
+    assert asks, f"learner {LAB} has no prediction"
 
     page = notebook(f"learner/{LAB}")
     page.run_all()
+    # Nothing the learner sees holds a line of any solution (the skeleton's blanks are not answers).
+    secret = distinctive_solution_lines(instructor_notebook)
+    assert secret and not (secret & lines_of(page.panel_text())), sorted(secret & lines_of(page.panel_text()))
     view = page.read(exercise_check)
     failed = assert_check(view, passed=False, where=f"learner cell {exercise_check}")
     page.screenshot("learner-lab03-first-exercise-fails", exercise_check)
@@ -331,11 +356,37 @@ def test_learner_lab_fails_its_first_exercise_with_a_hint_until_solved(workspace
     again = page.click_check(exercise_check)
     assert assert_check(again, passed=False, where="after clicking Check")["items"] == failed["items"]
 
+    # Show solution: the instructor's lines appear under the button, and progress notes the reveal.
+    solution = solution_of(instructor, learner[exercise].source)
+    assert "revealed" not in progress_of(mesh_state, lab_id)
+    page.cell(reveal).locator("button.jupyter-button", has_text="Show solution").click()
+    shown = page.cell(reveal).locator("pre.labkit-solution")
+    shown.wait_for()
+    assert shown.inner_text().strip() == solution.strip()
+    page.screenshot("learner-lab03-solution-revealed", reveal)
+    assert wait_until(lambda: progress_of(mesh_state, lab_id).get("revealed"), 10, "the reveal in progress")
+
+    # Predict, then observe: asked again (a fresh widget), answered, explained only after the next cell runs.
+    ask = asks[0]
+    run_cell(page, ask)
+    widget = page.cell(ask).locator(".labkit-prediction")
+    widget.locator(".widget-radio-box label").first.click()
+    widget.locator("button.jupyter-button", has_text="Lock in").click()
+    page.page.wait_for_function("(cell) => cell.innerText.includes('Your prediction')",
+                                arg=page.cell(ask).element_handle())
+    assert "Now run the next cell" in page.read(ask)["text"]
+    assert page.cell(ask).locator(".labkit-explanation").count() == 0, "explained before the observation ran"
+    predicted = progress_of(mesh_state, lab_id)["predictions"]
+    assert len(predicted) == 1 and next(iter(predicted.values()))["choice"], predicted
+    run_cell(page, ask + 1)
+    page.cell(ask).locator(".labkit-explanation").wait_for()
+    page.screenshot("learner-lab03-prediction-explained", ask)
+
     # The learner types the solution under the TODO, runs the cell, and clicks Check: it passes.
     # Under the TODO line, as a learner would: in a `kubectl apply -f - <<EOF` cell, above the closing EOF.
     source_lines = learner[exercise].source.splitlines()
     below = len(source_lines) - 1 - next(i for i, line in enumerate(source_lines) if "# TODO:" in line)
-    page.type_at_end_of_cell(exercise, solution_of(instructor, learner[exercise].source), lines_up=below)
+    page.type_at_end_of_cell(exercise, solution, lines_up=below)
     typed = page.cell_source(exercise)
     assert "mode: STRICT" in typed, typed
     page.run_selected_cell()

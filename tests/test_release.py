@@ -1,8 +1,11 @@
-"""Learner notebooks: solutions become TODOs, and running a learner notebook unchanged fails its first
-exercise's check (an AssertionError from the validator, not a crash), which proves the validators can fail."""
+"""Learner notebooks: solutions become a goal, a skeleton and a Show solution button; no solution line
+reaches a learner copy; every lab from 02 on asks for a prediction; and running a learner notebook
+unchanged fails its first exercise's check (an AssertionError from the validator, not a crash), which
+proves the validators can fail."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -11,7 +14,9 @@ import pytest
 from conftest import free_port
 from test_lifecycle import children_of_mesh, wait_for
 from labkit.errors import LabkitError
-from labkit.release import has_solutions, learner_notebook, release, strip_solutions
+from labkit.learner_copies import release
+from labkit.release import (REVEAL_TAG, has_solutions, learner_notebook, solutions_of, strip_solutions,
+                            yaml_skeleton)
 
 LABS = Path(__file__).resolve().parent.parent / "labs"
 INSTRUCTOR = sorted(LABS.glob("[0-9][0-9]-*.ipynb"))
@@ -22,8 +27,55 @@ def test_solution_blocks_become_todos_keeping_indentation():
     source = "a = 1\nif a:\n    # BEGIN SOLUTION: set b to two\n    b = 2\n    # END SOLUTION\nprint(a)"
     out, blocks = strip_solutions(source)
     assert blocks == 1
-    assert out == "a = 1\nif a:\n    # TODO: set b to two\nprint(a)"
+    assert out == "a = 1\nif a:\n    # TODO: set b to two\nprint(a)"   # Python: the goal alone
     assert "# TODO: complete this step" in strip_solutions("# BEGIN SOLUTION\nx = 1\n# END SOLUTION")[0]
+
+
+YAML_SOLUTION = """apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: httpbin   # a comment goes
+spec:
+  selector:
+    matchLabels:
+      "app.kubernetes.io/name": httpbin
+  portLevelMtls:
+    8080:
+      mode: PERMISSIVE
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/a/sa/b"]
+  hosts:
+  - local.test
+---
+kind: Gateway"""
+
+
+def test_yaml_skeleton_keeps_the_shape_and_blanks_every_answer():
+    assert yaml_skeleton(YAML_SOLUTION.splitlines()) == [
+        "apiVersion: security.istio.io/v1", "kind: PeerAuthentication", "metadata:", "  name: ___", "spec:",
+        "  selector:", "    matchLabels:", '      "app.kubernetes.io/name": ___', "  portLevelMtls:",
+        "    ___:", "      mode: ___", "  rules:", "  - from:", "    - source:", "        principals: ___",
+        "  hosts:", "  - ___", "---", "kind: Gateway"]
+
+
+def test_yaml_exercises_get_a_commented_skeleton_and_hand_written_ones_win():
+    apply = "%%apply\n# BEGIN SOLUTION: httpbin accepts only mTLS\nkind: PeerAuthentication\nspec:\n  mtls:\n" \
+            "    mode: STRICT\n# END SOLUTION"
+    out, _ = strip_solutions(apply)
+    assert out.splitlines()[1] == "# TODO: httpbin accepts only mTLS"
+    assert out.splitlines()[3:] == ["# kind: PeerAuthentication", "# spec:", "#   mtls:", "#     mode: ___"]
+    assert "STRICT" not in out
+    heredoc = "%%bash\nkubectl apply -f - <<EOF\n# BEGIN SOLUTION: x\nspec:\n  mode: STRICT\n# END SOLUTION\nEOF"
+    assert strip_solutions(heredoc)[0].splitlines()[-3:] == ["# spec:", "#   mode: ___", "EOF"]
+    written = "%%apply\n# BEGIN SOLUTION: x\n# SKELETON: spec:\n# SKELETON:   mode: ___ (one of three)\nspec:\n" \
+              "  mode: STRICT\n# END SOLUTION"
+    assert strip_solutions(written)[0].splitlines()[-2:] == ["# spec:", "#   mode: ___ (one of three)"]
+    none = "%%apply\n# BEGIN SOLUTION: x\n# SKELETON: none\nspec: {}\n# END SOLUTION"
+    assert strip_solutions(none)[0] == "%%apply\n# TODO: x"
+    assert [b.solution for b in solutions_of(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(written)]))] \
+        == [["spec:", "  mode: STRICT"]]
 
 
 @pytest.mark.parametrize("source, message", [
@@ -47,23 +99,74 @@ def test_instructor_notebooks_are_stripped_and_use_the_python3_kernel():
         assert 'lab.reset_lab("' + path.name[:2] + '")' in notebook.cells[1].source, path.name
 
 
-def test_release_writes_learner_notebooks_without_solutions(tmp_path):
-    written = release(LABS, tmp_path)
-    assert [p.name for p in written] == [p.name for p in INSTRUCTOR]
-    for path in written:
-        text = path.read_text()
-        assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
-        assert nbformat.read(path, as_version=4).metadata.labkit["learner"]
-    learner = nbformat.read(tmp_path / "03-strict.ipynb", as_version=4)
-    exercise = next(cell.source for cell in learner.cells if "TODO" in cell.source)
-    assert exercise == ('%%bash --no-raise-error\nkubectl apply -f - <<EOF\n'
-                        '# TODO: PeerAuthentication "default" in namespace foo, spec.mtls.mode STRICT\nEOF')
+def lines_of(text: str) -> set[str]:
+    """Stripped lines, a leading `# ` (a commented-out skeleton line) removed."""
+    return {line.strip().removeprefix("#").strip() for line in text.splitlines()}
 
+
+def distinctive_solution_lines(notebook) -> set[str]:
+    """Solution lines that carry an answer (the skeleton blanks them) and appear nowhere else in the
+    instructor notebook: what must never reach a learner copy."""
+    answers = set()
+    for block in solutions_of(notebook):
+        shape = set(yaml_skeleton(block.solution))
+        answers |= {line.strip() for line in block.solution if line not in shape}
+    outside = set()
+    for cell in notebook.cells:
+        stripped, _ = strip_solutions(cell.source) if cell.cell_type == "code" else (cell.source, 0)
+        outside |= lines_of(stripped)
+    return {line for line in answers - outside if len(line) > 3 and not line.startswith("#")}
+
+
+def test_release_writes_learner_notebooks_without_solutions(tmp_path):
+    report = release(LABS, tmp_path)
+    assert [p.name for p in report.written] == [p.name for p in INSTRUCTOR] + (
+        ["glossary.ipynb"] if (LABS / "glossary.ipynb").exists() else [])
+    for path in INSTRUCTOR:
+        text = (tmp_path / path.name).read_text()
+        learner = nbformat.read(tmp_path / path.name, as_version=4)
+        assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text and "SKELETON" not in text
+        assert learner.metadata.labkit["learner"]
+        instructor = nbformat.read(path, as_version=4)
+        shown = lines_of("\n".join(cell.source for cell in learner.cells))
+        distinctive = distinctive_solution_lines(instructor)
+        assert distinctive or not has_solutions(instructor), f"{path.name}: nothing to look for, the test proves nothing"
+        leaked = sorted(distinctive & shown)
+        assert not leaked, f"{path.name}: solution lines in the learner copy: {leaked}"
+        # One Show solution cell right after each exercise, naming its block.
+        reveals = [i for i, c in enumerate(learner.cells) if REVEAL_TAG in c.metadata.get("tags", [])]
+        assert len(reveals) == len(solutions_of(instructor)), path.name
+        for number, index in enumerate(reveals, 1):
+            assert "# TODO:" in learner.cells[index - 1].source, (path.name, index)
+            assert learner.cells[index].source.startswith(f'reveal_solution("{path.stem}", {number})')
+
+
+ANSWER_VALUES = re.compile(r"(cluster\.local/ns/[\w.-]+/sa/[\w.-]+|credentialName:\s*\S+)")
+
+
+def test_todos_state_the_goal_not_the_principal_or_the_credential():
+    """Issue 19: the TODO gave the answer away ("…/sa/istio-ingressgateway-service-account", "shop-credential")."""
+    for path in INSTRUCTOR:
+        notebook = nbformat.read(path, as_version=4)
+        answers = {m.group(1).split(":")[-1].strip() for block in solutions_of(notebook)
+                   for line in block.solution for m in ANSWER_VALUES.finditer(line)}
+        answers |= {a.rsplit("/", 1)[-1] for a in answers if "/sa/" in a}   # "…/sa/name" gives it away too
+        todos = [block.todo for block in solutions_of(notebook)]
+        leaks = [(todo, a) for todo in todos for a in answers if a in todo]
+        assert not leaks, f"{path.name}: a TODO names the answer: {leaks}"
+
+
+@pytest.mark.parametrize("path", [p for p in INSTRUCTOR if p.name[:2] >= "02"], ids=lambda p: p.stem)
+def test_every_lab_from_02_asks_for_a_prediction_in_the_served_copy(path, tmp_path):
+    learner = nbformat.read(release(LABS, tmp_path).out_dir / path.name, as_version=4)
+    asks = [c for c in learner.cells if c.cell_type == "code" and c.source.lstrip().startswith("predict(")]
+    assert asks, f"{path.name}: no predict(...) cell before an observation"
 
 
 def first_exercise_check(notebook) -> int:
-    """Index of the first `check(` cell after the first cell with a solution."""
-    first = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and "BEGIN SOLUTION" in c.source)
+    """Index of the first `check(` cell after the first exercise (a solution, or its TODO in a learner copy)."""
+    first = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code"
+                 and ("BEGIN SOLUTION" in c.source or "# TODO:" in c.source))
     return next(i for i, c in enumerate(notebook.cells) if i > first and c.cell_type == "code"
                 and "check(" in c.source)
 
@@ -74,8 +177,8 @@ def test_learner_notebook_fails_at_its_first_exercise_check(path, tmp_path, monk
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     instructor = nbformat.read(path, as_version=4)
-    expected = first_exercise_check(instructor)
     learner = learner_notebook(instructor, path.name)
+    expected = first_exercise_check(learner)
     # The kernel inherits this environment: a mesh of its own, non-interactive checks.
     monkeypatch.setenv("LABKIT_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("LABKIT_SUBNET", raising=False)  # claimed host-wide when the kernel's mesh starts
