@@ -34,6 +34,7 @@ class Ticket:
     reported_by: str
     hints: tuple[str, str, str]   # one per LEVELS
     fault: str            # what was wrong, shown once the ticket's check passes
+    giveaways: tuple[str, ...] = ()   # words that name the fault: no notebook text before the check uses them
 
 
 def _read(item: dict, source: str) -> Ticket:
@@ -43,7 +44,8 @@ def _read(item: dict, source: str) -> Ticket:
     if len(item["hints"]) != len(LEVELS):
         raise LabkitError(f"ticket {item['id']} has {len(item['hints'])} hints, needs {len(LEVELS)} "
                           f"({', '.join(LEVELS)})", name=item["id"], field="hints")
-    return Ticket(item["id"], item["title"], item["reported_by"], tuple(item["hints"]), item["fault"])
+    return Ticket(item["id"], item["title"], item["reported_by"], tuple(item["hints"]), item["fault"],
+                  tuple(item.get("giveaways") or ()))
 
 
 @functools.cache

@@ -2,11 +2,16 @@
 recorded in progress, check hints withheld until the ticket is closed, and the fault named only then."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import nbformat
 import pytest
 
 from labkit import progress
 from labkit.checks.result import CheckResult, checker
 from labkit.errors import LabkitError
+from labkit.release import strip_solutions
 from labkit.ticket_widget import open_ticket
 from labkit.tickets import LEVELS, WITHHELD, all_tickets, ticket, withhold_hints
 
@@ -112,3 +117,54 @@ def test_withholding_keeps_what_was_observed():
     hidden = withhold_hints(result)
     assert [(i.label, i.ok, i.detail) for i in hidden.items] == [(i.label, i.ok, i.detail) for i in result.items]
     assert hidden.items[1].hint == WITHHELD and result.items[1].hint == "STRICT resets plaintext"
+
+
+# --- the notebooks that use tickets -------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+TICKET_LABS = [p for p in sorted((ROOT / "labs").glob("[0-9][0-9]-*.ipynb")) if "open_ticket(" in p.read_text()]
+OPENED = re.compile(r'^(\w+) = open_ticket\(lab, "([\w-]+)"\)', re.M)
+
+
+def visible_text(cell) -> str:
+    """What a learner reads of a cell before running anything: Markdown, and comments of code outside the
+    solution blocks (the learner copy drops those; their TODO lines are checked by tests/test_release.py)."""
+    if cell.cell_type == "markdown":
+        return cell.source
+    stripped, _ = strip_solutions(cell.source)
+    comments = [line[line.index("#"):] for line in stripped.splitlines() if "#" in line]
+    return "\n".join(comment for comment in comments if not comment.startswith("# TODO:"))
+
+
+def test_the_ticket_labs_are_found():
+    assert {p.name[:2] for p in TICKET_LABS} >= {"08", "10"}, TICKET_LABS
+
+
+@pytest.mark.parametrize("path", TICKET_LABS, ids=lambda p: p.stem)
+def test_no_text_before_a_tickets_check_names_its_fault(path):
+    cells = nbformat.read(path, as_version=4).cells
+    opened = [(i, m.group(1), m.group(2)) for i, c in enumerate(cells) for m in OPENED.finditer(c.source)]
+    assert opened, f"{path.name}: no open_ticket(...) cell"
+    for index, variable, ticket_id in opened:
+        found = ticket(ticket_id)
+        assert found.giveaways, f"ticket {ticket_id} lists no giveaways, so this test would prove nothing"
+        closing = next((i for i, c in enumerate(cells) if i > index and c.source.startswith(f"{variable}.check(")),
+                       None)
+        assert closing is not None, f"{path.name}: ticket {ticket_id} is opened but never checked"
+        for i in range(closing):
+            text = visible_text(cells[i]).lower()
+            named = [word for word in found.giveaways if word.lower() in text]
+            assert not named, f"{path.name} cell {i} names ticket {ticket_id}'s fault before its check: {named}"
+        headings = [line for c in cells[index - 1:closing] if c.cell_type == "markdown"
+                    for line in c.source.splitlines() if line.startswith("#")]
+        assert all(re.fullmatch(r"#+ Ticket \d+", h) for h in headings), headings
+
+
+def test_the_giveaway_test_catches_a_named_fault():
+    """The test above fails on what lab 08 used to do: a heading and a YAML comment naming the fault."""
+    cell = nbformat.v4.new_code_cell('principals: ["cluster.local/ns/istio-system/sa/istio-ingressgateway"]'
+                                     '   # the wrong service account')
+    assert "wrong service account" in visible_text(cell)
+    heading = nbformat.v4.new_markdown_cell("### 1. 403 Forbidden: the wrong service account")
+    assert any(w in visible_text(heading) for w in ticket("asset-forbidden").giveaways)
+    solution = nbformat.v4.new_code_cell("# BEGIN SOLUTION: fix it\n# the wrong service account\n# END SOLUTION")
+    assert "wrong service account" not in visible_text(solution)
