@@ -19,7 +19,7 @@ from . import progress
 from .contract import Lab
 from .kernel import in_kernel
 from .tickets import LEVELS, Ticket, closing_note, ticket as find_ticket, withhold_hints
-from .widgets import CheckWidget, interactive
+from .widgets import run_check
 
 
 def with_code(text: str) -> str:
@@ -61,11 +61,7 @@ class TicketView:
                 self._refresh()
             return result
 
-        widget = CheckWidget(judged, args, kwargs)
-        result = widget.run()
-        widget.show()
-        if not result.passed and (raise_on_fail or (raise_on_fail is None and not interactive())):
-            raise AssertionError(result.report())
+        run_check(judged, args, kwargs, raise_on_fail)
 
     # -- display ----------------------------------------------------------------------------------------
     def header_html(self) -> str:
