@@ -506,11 +506,6 @@ _TICKS = r"""
 """
 
 
-def run_cell(page: NotebookPage, index: int) -> None:
-    page.cell(index).locator(".cm-content").click()
-    page.run_selected_cell()
-
-
 def ticks(page: NotebookPage) -> dict[str, list[str]]:
     return page.cell(TRAFFIC).evaluate(_TICKS) or {}
 
@@ -569,6 +564,6 @@ def test_live_traffic_chart_follows_strict_on_and_off_and_hints_open_by_level(wo
     page.cell(TICKET).locator("button.jupyter-button", has_text="Hint 2 of 3").click()
     wait_until(lambda: "what's wrong:" in page.read(TICKET)["text"], 20, "the second hint")
     page.screenshot("ticket-two-hints", TICKET)
-    recorded = json.loads((mesh_state / "progress.json").read_text())
-    assert recorded["labs"]["02"]["hints"]["asset-forbidden"]["level"] == 2, recorded["labs"]["02"]
+    recorded = progress_of(mesh_state, "02")
+    assert recorded["hints"]["asset-forbidden"]["level"] == 2, recorded
     assert_console_clean(console, "live traffic and ticket")
