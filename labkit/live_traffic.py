@@ -173,7 +173,14 @@ class LiveTraffic:
 
     def seen(self, route: int | str, since: float | None = None) -> dict[str, int]:
         """Outcomes of one route (its index or name) since a time.time() (default: the start)."""
-        index = route if isinstance(route, int) else [r.name for r in self.routes].index(route)
+        names = [r.name for r in self.routes]
+        if isinstance(route, int) and 0 <= route < len(names):
+            index = route
+        elif route in names:
+            index = names.index(route)
+        else:
+            raise LabkitError(f"no route {route!r} in this live traffic", field="route",
+                              hint=f"a route's index (0 to {len(names) - 1}) or its name: {', '.join(names)}")
         return counts([t for t in self.snapshot() if t.at >= (since or 0)], index)
 
     def summary(self, last: float = 10.0) -> str:

@@ -113,6 +113,10 @@ def test_the_loop_keeps_sending_off_the_main_thread_until_stopped():
     time.sleep(0.3)
     assert lab.requests == sent, "requests were sent after stop()"
     assert "stopped" in repr(traffic) and "reset" in repr(traffic)
+    assert traffic.seen("curl.legacy \u2192 httpbin.foo:8000") == traffic.seen(1)
+    with pytest.raises(LabkitError) as raised:
+        traffic.seen(2)
+    assert raised.value.field == "route" and "curl.foo" in raised.value.hint
 
 
 def test_it_stops_by_itself_after_its_duration():
