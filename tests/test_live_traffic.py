@@ -2,6 +2,7 @@
 rows turning red while STRICT is on and green again when it goes (seed 001's two `while true` loops)."""
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -173,3 +174,41 @@ def test_on_a_real_mesh_the_plaintext_row_resets_while_strict_is_on(lab):
         traffic.stop()
         lab.delete("PeerAuthentication", "default", namespace="foo", ignore_missing=True)
     assert not traffic.running
+
+
+# --- on the Kubernetes backend (a mock API server speaking the exec websocket) --------------------------------
+def test_on_the_kube_backend_requests_go_through_kubectl_exec(monkeypatch):
+    """The same widget on a cluster: each request is `kubectl exec` of curl in the client pod (no backend branch
+    in live_traffic.py; the Lab contract's exec does it)."""
+    from kube_mock import KubeMock
+    from labkit.backends.kube import KubeLab
+    from test_kube_backend import make_deploy, make_pod
+    for name in [n for n in os.environ if n.startswith("LABKIT_")]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KUBECONFIG", "/nonexistent/labkit-test-kubeconfig")
+    strict = {"on": False}
+
+    def curl_in_pod(namespace, pod, container, command):
+        assert command[0] == "curl" and command[-1] == "http://httpbin.foo:8000/ip", command
+        if namespace == "legacy" and strict["on"]:
+            return "\n000", "curl: (56) Recv failure: Connection reset by peer\n", 56
+        return "\n200", "", 0
+
+    with KubeMock() as api:
+        api.exec_handler = curl_in_pod
+        for namespace in ("foo", "legacy"):
+            api.add(make_pod("curl-5d6f", namespace, labels={"app": "curl"}, sidecar=namespace == "foo"))
+            api.add(make_deploy("curl", namespace))
+        lab = KubeLab(api_client=api.api_client(), poll_interval=0.02)
+        traffic = live_traffic(lab, [("foo", "httpbin.foo:8000", "/ip"), ("legacy", "httpbin.foo:8000", "/ip")],
+                               every=0.05)
+        try:
+            assert wait_for(lambda: traffic.seen(1).get("200", 0) >= 2), (traffic.summary(), traffic.problem)
+            strict["on"] = True
+            flipped = time.time()
+            assert wait_for(lambda: traffic.seen(1, since=flipped).get("reset", 0) >= 2), traffic.summary()
+        finally:
+            traffic.stop()
+            lab.close()
+        assert set(traffic.seen(0)) == {"200"}
+        assert {call["namespace"] for call in api.exec_calls} == {"foo", "legacy"}
