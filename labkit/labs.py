@@ -99,6 +99,7 @@ LABS: tuple[LabInfo, ...] = (
         "curl.legacy → httpbin.bar is plaintext (no X-Forwarded-Client-Cert)",
         "curl.foo → httpbin.legacy is plaintext (no X-Forwarded-Client-Cert)",
         "mesh-wide PeerAuthentication sets PERMISSIVE",
+        "curl.foo → httpbin.bar is plaintext (no X-Forwarded-Client-Cert)",
     )),
     LabInfo("03", "Switching to STRICT", "03-strict.ipynb", migration, (
         "STRICT mTLS is enforced for httpbin.foo",
@@ -118,6 +119,7 @@ LABS: tuple[LabInfo, ...] = (
     )),
     LabInfo("05", "DestinationRule TLS modes", "05-destination-rule-tls.ipynb", migration, (
         "curl.foo → httpbin.bar uses tls mode ISTIO_MUTUAL",
+        "curl.foo → httpbin.bar accepts only the server's own identity (secure naming)",
         "curl.foo → httpbin.legacy/ip: 503",
         "curl.foo → httpbin.bar uses tls mode DISABLE",
         "curl.foo → httpbin.bar/ip: 503",

@@ -19,11 +19,11 @@ from .checks import verification_flow
 from .display.tables import (access_log, callers_table, edge_table, mtls_matrix, pods_table,
                              tls_configured_and_observed, tls_table, traffic_matrix)
 from .live_traffic import live_traffic
-from .predict import predict
+from .predict import predict, prediction
 from .reveal import reveal_solution
 from .ticket_widget import open_ticket
 from .widgets import check
 
 __all__ = ["labkit", "certs", "checks", "samples", "check", "pods_table", "traffic_matrix", "mtls_matrix",
            "tls_configured_and_observed", "tls_table", "edge_table", "callers_table", "access_log",
-           "verification_flow", "predict", "reveal_solution", "live_traffic", "open_ticket"]
+           "verification_flow", "predict", "prediction", "reveal_solution", "live_traffic", "open_ticket"]

@@ -7,6 +7,7 @@
 The learner picks a choice and locks it in (recorded in progress: `predictions`). The explanation appears
 only once the answer is locked in and the learner has run a later cell, the observation below it, so it
 confirms what they saw instead of telling them what to expect. Unattended runs (nbval) print the question.
+A learner copy holds `prediction("NN-name", key)` instead, which reads the arguments from the full notebook.
 """
 from __future__ import annotations
 
@@ -18,10 +19,13 @@ from typing import Any
 from . import current, progress
 from .errors import LabkitError
 from .kernel import kernel_shell
+from .release import prediction_arguments
+from .reveal import instructor_notebook
 
 def inline_html(text: str) -> str:
-    """Plain words with `code` spans, as the labs' markdown writes them."""
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
+    """Plain words with `code` and **bold** spans, as the labs' markdown writes them."""
+    html = re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
+    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", html)
 
 
 # The prediction shown last under each key: re-running its cell replaces it (and its cell-run hook).
@@ -138,3 +142,9 @@ def predict(key: str, question: str, choices: list[str], answer: int, explanatio
         SHOWN[key].forget()
     SHOWN[key] = widget = PredictionWidget(prediction, shell)
     display(widget.box)
+
+
+def prediction(notebook_stem: str, key: str) -> None:
+    """A learner copy's prediction: the question, choices, answer and explanation come from the instructor
+    notebook, so the copy's source does not give the answer away (labkit/release.py writes this call)."""
+    predict(**prediction_arguments(instructor_notebook(notebook_stem), key, f"{notebook_stem}.ipynb"))

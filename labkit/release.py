@@ -16,6 +16,7 @@ copy: the reveal button reads it from the instructor notebook (labkit/reveal.py)
 """
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 
@@ -34,6 +35,9 @@ KEPT_KEYS = ("apiVersion", "kind")
 # The reveal cell's call and the tag that marks it, so tools (and tests) can find it.
 REVEAL_CALL = "reveal_solution"
 REVEAL_TAG = "labkit-reveal"
+# A prediction cell (labkit/predict.py) shows its answer and explanation in its source: the learner copy
+# calls PREDICTION_CALL(notebook, key) instead, which reads them from the instructor notebook.
+PREDICT_CALL, PREDICTION_CALL = "predict", "prediction"
 
 YAML_KEY = re.compile(r"""^(?P<indent>\s*)(?P<dash>-\s+)?(?P<key>"[^"]*"|'[^']*'|[^\s:#'"][^:#]*?):(?:\s+(?P<value>.*))?$""")
 YAML_ITEM = re.compile(r"^(?P<indent>\s*)-\s+(?P<value>.+)$")
@@ -146,6 +150,34 @@ def reveal_cell(notebook_stem: str, number: int):
     return cell
 
 
+def predict_calls(source: str) -> list[ast.Call]:
+    """The `predict(...)` calls in a Python cell (none in a cell that is not plain Python)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == PREDICT_CALL]
+
+
+def prediction_key(call: ast.Call, where: str) -> str:
+    if not call.args or not isinstance(call.args[0], ast.Constant) or not isinstance(call.args[0].value, str):
+        raise LabkitError(f"{where}: predict(...) needs its key as a literal string first argument",
+                          hint='predict("strict-plaintext", "the question", [...], answer=0, explanation="...")')
+    return call.args[0].value
+
+
+def learner_prediction(source: str, stem: str, where: str) -> str | None:
+    """The learner copy of a prediction cell, or None when the cell asks nothing."""
+    calls = predict_calls(source)
+    if not calls:
+        return None
+    if len(calls) > 1:
+        raise LabkitError(f"{where}: one prediction per cell", hint="split the cell")
+    key = prediction_key(calls[0], where)
+    return f'{PREDICTION_CALL}("{stem}", "{key}")   # answer it, then run the next cell'
+
+
 def learner_notebook(notebook, name: str = "notebook"):
     """A copy with solutions replaced, a Show solution cell after each exercise, outputs cleared, marked
     as generated."""
@@ -157,6 +189,7 @@ def learner_notebook(notebook, name: str = "notebook"):
         if cell.cell_type != "code":
             continue
         cell.source, blocks = strip_solutions(cell.source, f"{name} cell {index}")
+        cell.source = learner_prediction(cell.source, stem, f"{name} cell {index}") or cell.source
         cell.outputs, cell.execution_count = [], None
         for _ in range(blocks):
             solutions += 1
@@ -172,6 +205,22 @@ def learner_notebook(notebook, name: str = "notebook"):
 def has_solutions(notebook) -> bool:
     return any(cell.cell_type == "code" and any(BEGIN.match(line) for line in cell.source.splitlines())
                for cell in notebook.cells)
+
+
+def prediction_arguments(notebook, key: str, name: str = "notebook") -> dict:
+    """The literal arguments of the notebook's `predict(key, ...)` call, by parameter name."""
+    names = ("key", "question", "choices", "answer", "explanation")
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        for call in predict_calls(cell.source):
+            if prediction_key(call, f"{name} cell {index}") != key:
+                continue
+            arguments = dict(zip(names, (ast.literal_eval(arg) for arg in call.args)))
+            arguments.update({kw.arg: ast.literal_eval(kw.value) for kw in call.keywords if kw.arg})
+            return arguments
+    raise LabkitError(f"{name} has no prediction {key!r}",
+                      hint="regenerate the learner copies: rename yours and run `make lab`")
 
 
 def solutions_of(notebook, name: str = "notebook") -> list[Block]:

@@ -35,13 +35,19 @@ def instructor_dir(here: Path | None = None) -> Path:
     return Path(recorded) if recorded else REPO_LABS
 
 
-def solution_text(notebook_stem: str, number: int, labs_dir: Path | None = None) -> str:
-    """The instructor's lines of the `number`-th solution block (from 1) of `notebook_stem`."""
+def instructor_notebook(notebook_stem: str, labs_dir: Path | None = None):
+    """The full notebook a learner copy was generated from."""
     path = (labs_dir or instructor_dir()) / f"{notebook_stem}.ipynb"
     if not path.exists():
         raise LabkitError(f"no instructor notebook {path.name} in {path.parent}",
                           hint=f"set ${LABS_DIR_ENV} to the folder of the full notebooks (the repository's labs/)")
-    blocks = solutions_of(nbformat.read(path, as_version=4), path.name)
+    return nbformat.read(path, as_version=4)
+
+
+def solution_text(notebook_stem: str, number: int, labs_dir: Path | None = None) -> str:
+    """The instructor's lines of the `number`-th solution block (from 1) of `notebook_stem`."""
+    path = Path(f"{notebook_stem}.ipynb")
+    blocks = solutions_of(instructor_notebook(notebook_stem, labs_dir), path.name)
     if not 1 <= number <= len(blocks):
         raise LabkitError(f"{path.name} has {len(blocks)} solution block(s), not a number {number}",
                           hint="regenerate the learner copies: rename yours and run `make lab`")

@@ -18,14 +18,13 @@ skip, saying why; with LABKIT_REQUIRE_BROWSER=1 (CI) they fail instead.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import json
 
 import nbformat
 import pytest
@@ -340,7 +339,7 @@ def test_learner_lab_hides_solutions_reveals_on_demand_records_predictions_and_f
     exercise = max(i for i in range(exercise_check) if "TODO" in learner[i].source)
     reveal = exercise + 1
     assert learner[reveal].source.startswith("reveal_solution("), learner[reveal].source
-    asks = [i for i, c in enumerate(learner) if c.cell_type == "code" and c.source.startswith("predict(")]
+    asks = [i for i, c in enumerate(learner) if c.cell_type == "code" and c.source.startswith("prediction(")]
     assert asks, f"learner {LAB} has no prediction"
 
     page = notebook(f"learner/{LAB}")

@@ -157,6 +157,25 @@ def test_dr_mode_disable(m):
     assert "sets tls mode DISABLE" in hints(checks.responds, m, "foo", "httpbin.bar", path="/ip")
 
 
+def pinned_dr(*sans: str) -> str:
+    listed = ", ".join(f'"{s}"' for s in sans)
+    return (destination_rule("httpbin", "bar", "httpbin.bar.svc.cluster.local")
+            + f"  trafficPolicy:\n    tls: {{mode: ISTIO_MUTUAL, subjectAltNames: [{listed}]}}\n")
+
+
+def test_server_identity_pinned_secure_naming(m):
+    """Secure naming: the client accepts only the listed server identities; a wrong one fails the handshake."""
+    assert "ISTIO_MUTUAL" in hints(checks.server_identity_pinned, m, "foo", "httpbin.bar")   # auto mTLS: nothing pinned
+    m.apply(pinned_dr("spiffe://cluster.local/ns/bar/sa/somebody-else"))
+    failed = fails(checks.server_identity_pinned, m, "foo", "httpbin.bar")
+    assert [i.label for i in failed.failures] == ["the server's certificate carries one of them",
+                                                   "the request is answered over mTLS"], failed.report()
+    assert "serviceAccountName" in failed.failures[0].hint
+    passes(checks.responds, m, "foo", "httpbin.bar", expect=503, path="/ip")   # the client refuses the server
+    m.apply(pinned_dr("cluster.local/ns/bar/sa/httpbin"))                        # without the scheme, as Istio allows
+    passes(checks.server_identity_pinned, m, "foo", "httpbin.bar")
+
+
 def test_dr_istio_mutual_towards_a_pod_without_sidecar(m):
     passes(checks.responds, m, "foo", "httpbin.legacy", path="/ip")
     m.apply(dr("legacy", "httpbin.legacy.svc.cluster.local", "ISTIO_MUTUAL"))

@@ -13,7 +13,7 @@ import pytest
 from labkit import current, progress
 from labkit.errors import LabkitError
 from labkit.learner_copies import MANIFEST, release
-from labkit.predict import Prediction, PredictionWidget
+from labkit.predict import Prediction, PredictionWidget, prediction
 from labkit.reveal import SolutionReveal, instructor_dir, solution_text
 
 LABS = Path(__file__).resolve().parent.parent / "labs"
@@ -70,12 +70,12 @@ def test_make_lab_refreshes_untouched_copies_and_never_overwrites_the_learners(l
     assert "kept your own copies" in report.summary() and "02-permissive.ipynb" in report.summary()
 
     # A copy the manifest does not know (made by hand, or by an older `make learner`) is the learner's too.
-    stray = out / "04-destination-rule-tls.ipynb"
-    stray.write_text(stray.read_text().replace("Lab 04", "Lab 04 (mine)"))
+    stray = out / "05-destination-rule-tls.ipynb"
+    stray.write_text(stray.read_text().replace("Lab 05", "Lab 05 (mine)"))
     manifest = json.loads((out / MANIFEST).read_text())
-    del manifest["files"]["04-destination-rule-tls.ipynb"]
+    del manifest["files"]["05-destination-rule-tls.ipynb"]
     (out / MANIFEST).write_text(json.dumps(manifest))
-    assert "04-destination-rule-tls.ipynb" in [p.name for p in release(labs_copy, out).kept]
+    assert "05-destination-rule-tls.ipynb" in [p.name for p in release(labs_copy, out).kept]
     # Deleting a copy gets the new version back.
     mine.unlink()
     assert "02-permissive.ipynb" in [p.name for p in release(labs_copy, out).written]
@@ -120,6 +120,11 @@ QUESTION = dict(key="strict-plaintext", question="What does `legacy` get?",
                 choices=["HTTP 200", "a reset", "HTTP 403"], answer=1, explanation="STRICT resets plaintext.")
 
 
+def test_the_explanation_keeps_the_labs_markdown_spans_and_escapes_the_rest():
+    from labkit.predict import inline_html
+    assert inline_html("curl's **own** sidecar: `503` <b>") == "curl&#x27;s <b>own</b> sidecar: <code>503</code> &lt;b&gt;"
+
+
 def test_a_prediction_explains_only_after_an_answer_and_the_observation():
     prediction = Prediction(**QUESTION)
     assert not prediction.explained and "Pick one" in prediction.status_html()
@@ -150,3 +155,13 @@ def test_the_prediction_widget_records_the_answer_and_waits_for_the_next_cell(fa
     shell.events.trigger("post_run_cell", None)           # the observation
     assert "Right." in widget.status.value and "STRICT resets plaintext." in widget.status.value
     assert widget.cell_ran not in shell.events.callbacks["post_run_cell"], "still listening after explaining"
+
+
+def test_a_learner_copy_asks_with_the_question_from_the_instructor_notebook(labs_copy, monkeypatch, capsys):
+    monkeypatch.setenv("LABKIT_LABS_DIR", str(labs_copy))
+    prediction("03-strict", "strict-plaintext")         # outside a kernel: the question and the choices
+    shown = capsys.readouterr().out
+    assert shown.startswith("Predict: legacy's curl has no sidecar") and "  3. No HTTP answer" in shown
+    assert "filter chain" not in shown                   # the explanation waits for the observation
+    with pytest.raises(LabkitError, match="has no prediction 'nothing-like-this'"):
+        prediction("03-strict", "nothing-like-this")

@@ -142,25 +142,75 @@ def test_release_writes_learner_notebooks_without_solutions(tmp_path):
 
 
 ANSWER_VALUES = re.compile(r"(cluster\.local/ns/[\w.-]+/sa/[\w.-]+|credentialName:\s*\S+)")
+# Issue 19 splits the work: learn19b rewrites lab 08's troubleshooting part and the capstone (lab 10)
+# symptom-first, with their predictions. strict: once those land, these pass and the marks must go.
+BY_LEARN19B = {"08": "lab 08's troubleshooting part", "10": "the capstone"}
 
 
-def test_todos_state_the_goal_not_the_principal_or_the_credential():
+def by_lab(labs, what: str, pending=tuple(BY_LEARN19B)):
+    return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=f"{BY_LEARN19B[p.name[:2]]}: {what} "
+                                                    "comes with learn19b's branch")) if p.name[:2] in pending
+            else p for p in labs]
+
+
+@pytest.mark.parametrize("path", by_lab(INSTRUCTOR, "TODOs without answers"), ids=lambda p: p.stem)
+def test_todos_state_the_goal_not_the_principal_or_the_credential(path):
     """Issue 19: the TODO gave the answer away ("…/sa/istio-ingressgateway-service-account", "shop-credential")."""
-    for path in INSTRUCTOR:
-        notebook = nbformat.read(path, as_version=4)
-        answers = {m.group(1).split(":")[-1].strip() for block in solutions_of(notebook)
-                   for line in block.solution for m in ANSWER_VALUES.finditer(line)}
-        answers |= {a.rsplit("/", 1)[-1] for a in answers if "/sa/" in a}   # "…/sa/name" gives it away too
-        todos = [block.todo for block in solutions_of(notebook)]
-        leaks = [(todo, a) for todo in todos for a in answers if a in todo]
-        assert not leaks, f"{path.name}: a TODO names the answer: {leaks}"
+    notebook = nbformat.read(path, as_version=4)
+    answers = {m.group(1).split(":")[-1].strip() for block in solutions_of(notebook)
+               for line in block.solution for m in ANSWER_VALUES.finditer(line)}
+    answers |= {"/sa/" + a.rsplit("/", 1)[-1] for a in answers if "/sa/" in a}   # "…/sa/name" gives it away too
+    leaks = [(block.todo, a) for block in solutions_of(notebook) for a in answers if a in block.todo]
+    assert not leaks, f"{path.name}: a TODO names the answer: {leaks}"
 
 
-@pytest.mark.parametrize("path", [p for p in INSTRUCTOR if p.name[:2] >= "02"], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", by_lab([p for p in INSTRUCTOR if p.name[:2] >= "02"], "its prediction"),
+                         ids=lambda p: p.stem)
 def test_every_lab_from_02_asks_for_a_prediction_in_the_served_copy(path, tmp_path):
     learner = nbformat.read(release(LABS, tmp_path).out_dir / path.name, as_version=4)
-    asks = [c for c in learner.cells if c.cell_type == "code" and c.source.lstrip().startswith("predict(")]
-    assert asks, f"{path.name}: no predict(...) cell before an observation"
+    asks = [c for c in learner.cells if c.cell_type == "code" and c.source.startswith(f'prediction("{path.stem}", ')]
+    assert asks, f"{path.name}: no prediction before an observation"
+    # The copy asks, but its source holds neither the answer nor the explanation (read from labs/ at run time).
+    sources = "\n".join(c.source for c in learner.cells)
+    assert "predict(" not in sources and "answer=" not in sources and "explanation=" not in sources
+
+
+# The six key observations of issue 19, each asked before it is seen (the key names the observation).
+KEY_PREDICTIONS = {"03": "strict-plaintext", "04": "nodeport-under-strict", "05": "disable-towards-strict",
+                   "06": "missing-credential", "07": "no-client-certificate", "09": "denied-principal"}
+
+
+@pytest.mark.parametrize("lab_id, key", sorted(KEY_PREDICTIONS.items()))
+def test_the_key_observations_are_predicted_right_before_they_are_seen(lab_id, key):
+    path = next(p for p in INSTRUCTOR if p.name.startswith(lab_id))
+    cells = nbformat.read(path, as_version=4).cells
+    index = next(i for i, c in enumerate(cells) if c.source.startswith(f"predict({key!r}"))
+    observation = cells[index + 1]
+    assert observation.cell_type == "code" and "predict(" not in observation.source, observation.source
+
+
+@pytest.mark.parametrize("path", by_lab(INSTRUCTOR, "a short opening", pending=("10",)), ids=lambda p: p.stem)
+def test_opening_cells_stay_under_120_words(path):
+    opening = nbformat.read(path, as_version=4).cells[0]
+    words = len(re.sub(r"```.*?```", "", opening.source, flags=re.S).split())   # a diagram is not words
+    assert opening.cell_type == "markdown" and words <= 120, f"{path.name}: {words} words"
+
+
+GLOSSARY = LABS / "glossary.ipynb"
+# Terms issue 19 found used without explanation: each must link to the glossary where a lab first uses it.
+TERMS = {"SDS": "sds", "SPIFFE": "spiffe", "filter chain": "filter-chain", "AUTO_PASSTHROUGH": "auto-passthrough",
+         "secure naming": "secure-naming", "principal": "principal", "SNI": "sni"}
+
+
+def test_the_glossary_explains_each_term_and_the_first_lab_using_it_links_there():
+    glossary = "\n".join(c.source for c in nbformat.read(GLOSSARY, as_version=4).cells)
+    for anchor in TERMS.values():
+        assert f'<a id="{anchor}"></a>' in glossary, anchor
+    for term, anchor in TERMS.items():
+        first = next(((p.name, c.source) for p in INSTRUCTOR for c in nbformat.read(p, as_version=4).cells
+                      if c.cell_type == "markdown" and re.search(rf"\b{re.escape(term)}\b", c.source, re.I)), None)
+        assert first, f"no lab mentions {term!r}"
+        assert f"glossary.ipynb#{anchor}" in first[1], f"{first[0]} first uses {term!r} without the glossary link"
 
 
 def first_exercise_check(notebook) -> int:

@@ -5,7 +5,7 @@ same call raises AssertionError with the details when it fails. Tables are in la
 """
 from .authz import only_gateway_allowed, pages_show, refuses_other_callers
 from .course import lab_complete
-from .destination import dr_mode, responds
+from .destination import dr_mode, responds, server_identity_pinned
 from .edge_tls import (client_cert_required, credential_missing, foreign_client_rejected, gateway_serves,
                        passthrough_serves, serves_certificate, untrusted_rejected, via_gateway)
 from .mesh import deployed, doctor, environment, namespace_injected, pods_have_sidecars
@@ -16,7 +16,7 @@ from .troubleshoot import mtls_between, only_caller_allowed, verification_flow
 
 __all__ = ["CheckItem", "CheckResult", "checker", "deployed", "doctor", "dr_mode", "environment", "gateway_serves",
            "lab_complete", "mesh_wide_mode", "mtls_hop", "node_port_serves", "namespace_injected", "permissive", "pods_have_sidecars",
-           "port_exception", "responds", "strict_enforced", "traffic_matrix_matches",
+           "port_exception", "responds", "server_identity_pinned", "strict_enforced", "traffic_matrix_matches",
            # labs 06-10: the edge, authorization, troubleshooting
            "client_cert_required", "credential_missing",
            "foreign_client_rejected", "mtls_between", "only_caller_allowed", "only_gateway_allowed", "pages_show",

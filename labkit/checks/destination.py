@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..contract import Lab
+from ..model.destrule import server_identities
 from ..model.peerauth import STRICT
 from . import hints
 from .clients import client_has_sidecar
@@ -52,6 +53,36 @@ def dr_mode(result: CheckResult, lab: Lab, client_namespace: str, target: str, m
         ok = seen.outcome.answered and seen.outcome.status.startswith("2")
         result.add("the sidecar's TLS connection is answered", ok, seen.outcome.label,
                    hints.failed_call(view, client_namespace, True, namespace, service_name, port, seen.outcome))
+
+
+@checker(lambda lab, client_namespace, target: f"curl.{client_namespace} → {target} accepts only the server's "
+         "own identity (secure naming)")
+def server_identity_pinned(result: CheckResult, lab: Lab, client_namespace: str, target: str) -> None:
+    """A DestinationRule pins the SPIFFE ids the client accepts (`subjectAltNames`), the server's real one is
+    among them, and a real request gets through over mTLS."""
+    if not precondition(result, lab):
+        return
+    view = MeshView(lab)
+    found = service_or_fail(result, view, target, 8000)
+    if found is None:
+        return
+    service, namespace, port = found
+    tls = view.client_tls(client_namespace, service, port)
+    pinned = list((tls.settings or {}).get("subjectAltNames") or [])
+    shown = f"{tls.mode} from DestinationRule {hints.rule_ref(tls.rule)}" if tls.rule else "no DestinationRule: auto mTLS"
+    result.add("a DestinationRule with ISTIO_MUTUAL lists subjectAltNames", tls.mode == "ISTIO_MUTUAL" and bool(pinned),
+               f"{shown}; subjectAltNames: {pinned or 'none'}",
+               hints.destination_rule(view, client_namespace, namespace, service.name, port, "ISTIO_MUTUAL"))
+    real = sorted({p.spiffe_id for p in view.endpoints(service)})
+    accepted = server_identities(tls, view.endpoints(service))
+    result.add("the server's certificate carries one of them", bool(real) and set(real) <= set(accepted),
+               f"{service.name}.{namespace} runs as {', '.join(real) or 'nothing (no endpoints)'}",
+               "the server's SPIFFE id is spiffe://<trust domain>/ns/<its namespace>/sa/<its pods' service account>; "
+               f"kubectl get pods -n {namespace} -o jsonpath='{{..serviceAccountName}}' shows the account")
+    seen = hop(lab, client_namespace, target)
+    result.add("the request is answered over mTLS", seen.outcome.answered and seen.mtls,
+               f"caller {seen.caller}" if seen.mtls else seen.outcome.label,
+               hints.failed_call(view, client_namespace, True, namespace, service.name, port, seen.outcome))
 
 
 def _responds_title(lab: Lab, client_namespace, target, expect=200, path="/", contains=None) -> str:

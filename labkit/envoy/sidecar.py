@@ -10,7 +10,7 @@ from typing import Any
 
 from ..model.addressing import real_port, service_hostnames
 from ..model.destrule import (AUTO, CA_SUFFIX, ClientTls, client_tls, credential_ignored_at_sidecar,
-                              credential_resource, endpoint_wants_mtls, sidecar_ca, sidecar_key_cert)
+                              credential_resource, endpoint_wants_mtls, sidecar_ca, sidecar_key_cert, server_identities)
 from ..model.gateways import CredentialError, ca_credential, server_credential
 from ..model.mesh import MeshModel, Pod, Service, ServicePort
 from ..model.peerauth import DISABLE, PERMISSIVE, STRICT, effective_mtls
@@ -98,9 +98,8 @@ def _upstream_socket(model: MeshModel, tls: ClientTls, service: Service, sp: Ser
                      client: Pod | None = None) -> tuple[dict | None, list[dict] | None]:
     """(transport_socket, transport_socket_matches) for one outbound cluster."""
     def mesh_tls():
-        sans = list((tls.settings or {}).get("subjectAltNames") or []) or sorted({p.spiffe_id for p in endpoints})
-        sans = [s if s.startswith("spiffe://") or "/" not in s else f"spiffe://{s}" for s in sans]
-        return c.upstream_mtls(paths, outbound_sni(service, sp.port, subset), sans, CLIENT_ALPN)
+        return c.upstream_mtls(paths, outbound_sni(service, sp.port, subset), server_identities(tls, endpoints),
+                               CLIENT_ALPN)
 
     if tls.mode == AUTO:
         return None, [

@@ -103,6 +103,17 @@ def client_tls(model: MeshModel, client_namespace: str, service: Service, port: 
     return ClientTls(mode=AUTO, subsets=subsets)
 
 
+def server_identities(tls: ClientTls, endpoints: list[Pod]) -> list[str]:
+    """Secure naming: the SPIFFE ids a mesh-mTLS client accepts in the server's certificate.
+
+    Istio pins the service's endpoints' service accounts; a DestinationRule's `tls.subjectAltNames`, when
+    set, replaces them (istio/istio pilot/pkg/networking/core/cluster_tls.go: "Use Service Accounts if
+    Subject Alt names are not specified in TLS settings"). Entries without the scheme get `spiffe://`.
+    """
+    sans = list((tls.settings or {}).get("subjectAltNames") or []) or sorted({p.spiffe_id for p in endpoints})
+    return [s if s.startswith("spiffe://") or "/" not in s else f"spiffe://{s}" for s in sans]
+
+
 def endpoint_wants_mtls(model: MeshModel, pod, target_port: int, tls: ClientTls) -> bool:
     """The endpoint's tlsMode=istio marker (mtls_checker.go)."""
     if tls.mode == "ISTIO_MUTUAL":
