@@ -136,9 +136,18 @@ def steps_of(data: dict, lab_id: str) -> dict[str, dict]:
     return (data["labs"].get(lab_id) or {}).get("steps") or {}
 
 
+def learning(entry: dict) -> dict:
+    """How the learner went about a lab: predictions right out of those locked in, solutions revealed."""
+    predictions = list((entry.get("predictions") or {}).values())
+    right = sum(1 for p in predictions if p.get("correct"))
+    return {"predicted": f"{right}/{len(predictions)} right" if predictions else "",
+            "solutions shown": len(entry.get("revealed") or {}) or ""}
+
+
 def table(data: dict):
-    """One row per lab: started, steps passed out of the lab's steps, done, hint levels opened, and what
-    is still open."""
+    """One row per lab: started, steps passed out of the lab's steps, done, the hint levels opened on its
+    troubleshooting tickets, what is still open, and the predictions and solution reveals
+    (labkit/predict.py, labkit/reveal.py)."""
     import pandas as pd
     from .labs import LABS
     rows = []
@@ -154,6 +163,7 @@ def table(data: dict):
             # troubleshooting tickets: how many hint levels were opened, all tickets together
             "hints": sum(hints_of(data, info.id).values()),
             "next step": next((s for s in info.steps if s not in passed), ""),
+            **learning(data["labs"].get(info.id) or {}),
         })
     return pd.DataFrame(rows).set_index("lab")
 

@@ -137,6 +137,11 @@ def test_mtls_hop(m):
     assert "has no sidecar, so it sends plaintext" in hints(checks.mtls_hop, m, "legacy", "bar")
     assert "has no sidecar to terminate mTLS" in hints(checks.mtls_hop, m, "foo", "legacy")
     fails(checks.mtls_hop, m, "foo", "bar", mtls=False)
+    # Lab 02's PeerAuthentication DISABLE: auto mTLS reads the server's mode and sends plaintext (istio
+    # pilot/pkg/networking/core/cluster_tls.go: no TLS when the service's mTLS mode is DISABLE).
+    m.apply(strict("bar", mode="DISABLE"))
+    passes(checks.mtls_hop, m, "foo", "bar", mtls=False)
+    passes(checks.responds, m, "foo", "httpbin.bar", path="/ip")
 
 
 # -- DestinationRule -------------------------------------------------------------------------------------

@@ -108,6 +108,7 @@ def test_show_solution_reads_the_instructor_notebook_and_records_the_reveal(labs
     assert "apiVersion:" in reveal.shown.value and reveal.button.description == "Hide solution"
     revealed = progress.load(progress.path_for(fake_lab))["labs"]["02"]["revealed"]
     assert list(revealed) == [f"{FIRST_LAB_WITH_EXERCISES}#1"]
+    assert progress.table(progress.load(progress.path_for(fake_lab))).loc["02", "solutions shown"] == 1
     reveal.button.click()
     assert reveal.shown.value == ""
 
@@ -155,6 +156,8 @@ def test_the_prediction_widget_records_the_answer_and_waits_for_the_next_cell(fa
     shell.events.trigger("post_run_cell", None)           # the observation
     assert "Right." in widget.status.value and "STRICT resets plaintext." in widget.status.value
     assert widget.cell_ran not in shell.events.callbacks["post_run_cell"], "still listening after explaining"
+    row = progress.table(progress.load(progress.path_for(fake_lab))).loc["02"]
+    assert row["predicted"] == "1/1 right" and row["solutions shown"] == ""
 
 
 def test_a_learner_copy_asks_with_the_question_from_the_instructor_notebook(labs_copy, monkeypatch, capsys):
