@@ -161,7 +161,7 @@ def table(data: dict):
             "steps": f"{len(passed)}/{len(info.steps)}" if info.steps else "",
             "done": bool(info.steps) and len(passed) == len(info.steps),
             # troubleshooting tickets: how many hint levels were opened, all tickets together
-            "hints": sum(hints_of(data, info.id).values()),
+            "hints": sum(hints_of(data, info.id).values()) or "",
             "next step": next((s for s in info.steps if s not in passed), ""),
             **learning(data["labs"].get(info.id) or {}),
         })
