@@ -110,6 +110,28 @@ def moved_on_note(step: dict) -> str:
             "your progress keeps the pass.")
 
 
+def record_hint(lab: Lab, lab_id: str | None, ticket_id: str, level: int) -> None:
+    """Remember that a troubleshooting ticket's hints were opened up to `level` (1 where to look, 2 what's
+    wrong, 3 the fix): how much help a ticket took is part of how it was solved. Levels only go up."""
+    with _updating(path_for(lab)) as data:
+        hints = data["labs"].setdefault(lab_id or "unassigned", {"steps": {}}).setdefault("hints", {})
+        earlier = hints.get(ticket_id) or {}
+        hints[ticket_id] = {"level": max(level, earlier.get("level", 0)), "time": time.time()}
+
+
+def hint_level(lab: Lab, lab_id: str | None, ticket_id: str) -> int:
+    """The hint level a ticket reached since the lab was last started (0: no hint opened)."""
+    entry = load(path_for(lab))["labs"].get(lab_id or "unassigned") or {}
+    hint = (entry.get("hints") or {}).get(ticket_id) or {}
+    return int(hint.get("level", 0)) if hint.get("time", 0) >= entry.get("started", 0) else 0
+
+
+def hints_of(data: dict, lab_id: str) -> dict[str, int]:
+    """Each ticket of a lab whose hints were opened, with the highest level opened."""
+    return {ticket: int(entry.get("level", 0))
+            for ticket, entry in ((data["labs"].get(lab_id) or {}).get("hints") or {}).items()}
+
+
 def steps_of(data: dict, lab_id: str) -> dict[str, dict]:
     return (data["labs"].get(lab_id) or {}).get("steps") or {}
 
@@ -123,8 +145,9 @@ def learning(entry: dict) -> dict:
 
 
 def table(data: dict):
-    """One row per lab: started, steps passed out of the lab's steps, done, what is still open, and the
-    predictions and solution reveals (labkit/predict.py, labkit/reveal.py)."""
+    """One row per lab: started, steps passed out of the lab's steps, done, the hint levels opened on its
+    troubleshooting tickets, what is still open, and the predictions and solution reveals
+    (labkit/predict.py, labkit/reveal.py)."""
     import pandas as pd
     from .labs import LABS
     rows = []
@@ -137,6 +160,8 @@ def table(data: dict):
             "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(started_at)) if started_at else "",
             "steps": f"{len(passed)}/{len(info.steps)}" if info.steps else "",
             "done": bool(info.steps) and len(passed) == len(info.steps),
+            # troubleshooting tickets: how many hint levels were opened, all tickets together
+            "hints": sum(hints_of(data, info.id).values()) or "",
             "next step": next((s for s in info.steps if s not in passed), ""),
             **learning(data["labs"].get(info.id) or {}),
         })

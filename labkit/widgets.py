@@ -168,10 +168,16 @@ def check(fn, *args, raise_on_fail: bool | None = None, **kwargs) -> None:
     A failure raises AssertionError when nobody is looking (see `interactive`) or when raise_on_fail=True;
     in JupyterLab the widget shows the failed items and their hints instead, and Check runs it again.
     """
+    run_check(fn, args, kwargs, raise_on_fail)
+
+
+def run_check(fn, args: tuple, kwargs: dict, raise_on_fail: bool | None = None) -> CheckResult:
+    """`check`'s body, for callers that wrap the check function (a ticket's check, labkit/ticket_widget.py)."""
     widget = CheckWidget(fn, args, kwargs)
     result = widget.run()
     widget.show()
     if not result.passed and (raise_on_fail or (raise_on_fail is None and not interactive())):
         raise AssertionError(result.report())
+    return result
 
 

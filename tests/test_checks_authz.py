@@ -100,11 +100,13 @@ def test_the_three_troubleshooting_cases(mesh):
     mesh.apply(ROUTE.replace("{istio: ingressgateway}", "{istio: ingress}"))
     passes(checks.via_gateway, mesh, HOST, "/get", expect="refused")
     assert "nothing listens on port 80" in hints(checks.via_gateway, mesh, HOST, "/get")
+    fails(checks.via_gateway, mesh, HOST, "/get")      # ticket 2's check, before the fix
     mesh.apply(ROUTE)
     # 3. mTLS failure: DISABLE towards STRICT.
     mesh.apply(dr("DISABLE"))
     passes(checks.via_gateway, mesh, HOST, "/get", expect=503)
     assert "sets tls mode DISABLE" in hints(checks.via_gateway, mesh, HOST, "/get")
+    fails(*only_gateway(mesh))     # lab 08's ticket 3 closes on this check: it must fail before the fix
     mesh.apply(dr("ISTIO_MUTUAL"))
     passes(*only_gateway(mesh))
 

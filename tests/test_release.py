@@ -142,18 +142,7 @@ def test_release_writes_learner_notebooks_without_solutions(tmp_path):
 
 
 ANSWER_VALUES = re.compile(r"(cluster\.local/ns/[\w.-]+/sa/[\w.-]+|credentialName:\s*\S+)")
-# Issue 19 splits the work: learn19b rewrites lab 08's troubleshooting part and the capstone (lab 10)
-# symptom-first, with their predictions. strict: once those land, these pass and the marks must go.
-BY_LEARN19B = {"08": "lab 08's troubleshooting part", "10": "the capstone"}
-
-
-def by_lab(labs, what: str, pending=tuple(BY_LEARN19B)):
-    return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=f"{BY_LEARN19B[p.name[:2]]}: {what} "
-                                                    "comes with learn19b's branch")) if p.name[:2] in pending
-            else p for p in labs]
-
-
-@pytest.mark.parametrize("path", by_lab(INSTRUCTOR, "TODOs without answers"), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", INSTRUCTOR, ids=lambda p: p.stem)
 def test_todos_state_the_goal_not_the_principal_or_the_credential(path):
     """Issue 19: the TODO gave the answer away ("…/sa/istio-ingressgateway-service-account", "shop-credential")."""
     notebook = nbformat.read(path, as_version=4)
@@ -164,8 +153,7 @@ def test_todos_state_the_goal_not_the_principal_or_the_credential(path):
     assert not leaks, f"{path.name}: a TODO names the answer: {leaks}"
 
 
-@pytest.mark.parametrize("path", by_lab([p for p in INSTRUCTOR if p.name[:2] >= "02"], "its prediction"),
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [p for p in INSTRUCTOR if p.name[:2] >= "02"], ids=lambda p: p.stem)
 def test_every_lab_from_02_asks_for_a_prediction_in_the_served_copy(path, tmp_path):
     learner = nbformat.read(release(LABS, tmp_path).out_dir / path.name, as_version=4)
     asks = [c for c in learner.cells if c.cell_type == "code" and c.source.startswith(f'prediction("{path.stem}", ')]
@@ -189,7 +177,7 @@ def test_the_key_observations_are_predicted_right_before_they_are_seen(lab_id, k
     assert observation.cell_type == "code" and "predict(" not in observation.source, observation.source
 
 
-@pytest.mark.parametrize("path", by_lab(INSTRUCTOR, "a short opening", pending=("10",)), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", INSTRUCTOR, ids=lambda p: p.stem)
 def test_opening_cells_stay_under_120_words(path):
     opening = nbformat.read(path, as_version=4).cells[0]
     words = len(re.sub(r"```.*?```", "", opening.source, flags=re.S).split())   # a diagram is not words

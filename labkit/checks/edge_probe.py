@@ -52,7 +52,7 @@ class EdgeOutcome(Outcome):
 
 
 def edge_curl(lab: Lab, host: str, path: str = "/", *, port: int | None = None, cacert=None, cert=None, key=None,
-              extra: tuple = (), gateway: str | None = None) -> EdgeOutcome:
+              extra: tuple = (), gateway: str | None = None, timeout: float = TIMEOUT_S) -> EdgeOutcome:
     """`curl --resolve host:PORT:IP [--cacert] [--cert --key] SCHEME://host:PORT/path`, run on this machine."""
     port = port or (443 if cacert or cert else 80)
     # A Gateway API listener's scheme follows its protocol (HTTPS/TLS), whatever its port number.
@@ -67,9 +67,9 @@ def edge_curl(lab: Lab, host: str, path: str = "/", *, port: int | None = None, 
             shown += [flag, Path(value).name]
     options += list(extra)
     shown += list(extra)
-    command = ["curl", "-sS", "--max-time", str(TIMEOUT_S), "-D", "/dev/stderr", "-w", "\n%{http_code}"]
+    command = ["curl", "-sS", "--max-time", f"{timeout:g}", "-D", "/dev/stderr", "-w", "\n%{http_code}"]
     try:
-        out = subprocess.run(command + options + [url], capture_output=True, text=True, timeout=TIMEOUT_S + 5,
+        out = subprocess.run(command + options + [url], capture_output=True, text=True, timeout=timeout + 5,
                              stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise LabkitError("curl: command not found on this machine", hint="install curl (the labs run the real one)")

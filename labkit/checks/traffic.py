@@ -39,15 +39,16 @@ def url_for(target: str, path: str = "/", default_port: int = 8000) -> str:
 
 
 def curl(lab: Lab, namespace: str, target: str, path: str = "/", *, client: str | None = None,
-         with_body: bool = False, headers: dict | None = None) -> Outcome:
+         with_body: bool = False, headers: dict | None = None, timeout: float = TIMEOUT_S) -> Outcome:
+    """`kubectl exec deploy/CLIENT -n NAMESPACE -- curl --max-time TIMEOUT URL`: one real request."""
     deployment = client_deployment(lab, namespace, client)
     url = url_for(target, path)
-    command = ["curl", "-sS", "--max-time", str(TIMEOUT_S), "-w", "\n%{http_code}"]
+    command = ["curl", "-sS", "--max-time", f"{timeout:g}", "-w", "\n%{http_code}"]
     for key, value in (headers or {}).items():
         command += ["-H", f"{key}: {value}"]
     if not with_body:
         command += ["-o", "/dev/null"]
-    result = lab.exec(namespace, deployment, command + [url], timeout=TIMEOUT_S + 5)
+    result = lab.exec(namespace, deployment, command + [url], timeout=timeout + 5)
     body, _, status = result.stdout.rpartition("\n")
     return Outcome(f"{deployment}.{namespace}", url, status.strip() or "000", result.exit_code,
                    result.stderr.strip().removeprefix("curl: ").strip(), body)
