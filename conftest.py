@@ -3,12 +3,25 @@
 The notebooks' kernels inherit this environment, so a test run never touches a learner's own mesh
 (state in .labkit/, gateway on 8080/8443): it gets a private state directory and free gateway ports. The
 loopback subnet is claimed host-wide by each mesh (labkit/runtime/claims.py), so tests leave it unset.
+
+Under pytest-xdist (`make test` runs two workers, docs/testing.md) each worker gets its own state directory
+and gateway ports, and the scheduler below keeps every notebook in one worker, one after another: they all
+share that worker's mesh state, as a learner's notebooks share labs/.labkit.
 """
 from __future__ import annotations
 
 import os
 import socket
 import tempfile
+from pathlib import Path
+
+import pytest
+
+# The variables this file chooses for a test session, and which of them it chose itself (not the caller):
+# xdist workers inherit the controller's environment, so each worker re-chooses those it may not share.
+ENV_OWNER = "LABKIT_TEST_ENV_SET"
+ENV_CHOSEN = "LABKIT_TEST_ENV_CHOSEN"
+PER_SESSION = ("LABKIT_STATE_DIR", "LABKIT_GATEWAY_HTTP_PORT", "LABKIT_GATEWAY_HTTPS_PORT")
 
 
 def _free_port() -> int:
@@ -17,11 +30,81 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _xdist_worker() -> str | None:
+    """gw0, gw1, ... inside a pytest-xdist worker (xdist sets it before the worker's pytest_configure)."""
+    return os.environ.get("PYTEST_XDIST_WORKER")
+
+
 def pytest_configure(config):
-    if os.environ.get("LABKIT_TEST_ENV_SET"):
-        return
-    os.environ["LABKIT_TEST_ENV_SET"] = "1"
-    os.environ.setdefault("LABKIT_STATE_DIR", tempfile.mkdtemp(prefix="labkit-test-state-"))
-    os.environ.setdefault("LABKIT_GATEWAY_HTTP_PORT", str(_free_port()))
-    os.environ.setdefault("LABKIT_GATEWAY_HTTPS_PORT", str(_free_port()))
+    owner = _xdist_worker() or "main"
+    if os.environ.get(ENV_OWNER) == owner:
+        return  # a nested session (or an older outer one) already chose; keep its mesh and ports
+    inherited = set(os.environ.get(ENV_CHOSEN, "").split())
+    if owner != "main" and inherited:
+        # A worker: the controller's choices would be shared by every worker. A state directory of its own
+        # (inside the controller's, so one folder holds the run) and gateway ports of its own.
+        if "LABKIT_STATE_DIR" in inherited:
+            worker_state = Path(os.environ["LABKIT_STATE_DIR"]) / owner
+            worker_state.mkdir(parents=True, exist_ok=True)
+            os.environ["LABKIT_STATE_DIR"] = str(worker_state)
+        for name in ("LABKIT_GATEWAY_HTTP_PORT", "LABKIT_GATEWAY_HTTPS_PORT"):
+            if name in inherited:
+                os.environ[name] = str(_free_port())
+        chosen = inherited
+    else:
+        chosen = {name for name in PER_SESSION if not os.environ.get(name)}
+        os.environ.setdefault("LABKIT_STATE_DIR", tempfile.mkdtemp(prefix="labkit-test-state-"))
+        os.environ.setdefault("LABKIT_GATEWAY_HTTP_PORT", str(_free_port()))
+        os.environ.setdefault("LABKIT_GATEWAY_HTTPS_PORT", str(_free_port()))
+    os.environ[ENV_OWNER] = owner
+    os.environ[ENV_CHOSEN] = " ".join(sorted(chosen))
     os.environ.setdefault("LABKIT_NONINTERACTIVE", "1")
+
+
+# --- pytest-xdist: what runs where ---------------------------------------------------------------------------
+NOTEBOOKS = "labs/*.ipynb"  # the work unit of every notebook cell nbval collects
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit one worker runs whole: a test file (its module fixtures, e.g. a mesh, start once), or all the
+    notebooks together (they share one mesh state directory and must run one after another, in order)."""
+    path = nodeid.split("::", 1)[0]
+    return NOTEBOOKS if path.endswith(".ipynb") else path
+
+
+def expected_cost(items: list) -> int:
+    """A rough cost of one work unit, to hand out the slow ones first (the run ends when the last unit
+    ends): a unit that starts real Envoy (mark `envoy`) costs far more than pure tests."""
+    if any(work_unit(item.nodeid) == NOTEBOOKS for item in items):
+        return 10**6  # the notebooks are the longest single unit: start them at once
+    return sum(100 if item.get_closest_marker("envoy") else 1 for item in items)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """In an xdist worker: the costliest work units first (every worker sorts alike, so all collect the same
+    order, which xdist requires); the order inside each unit is kept. A plain run keeps the usual order."""
+    if not _xdist_worker():
+        return
+    units: dict[str, list] = {}
+    for item in items:
+        units.setdefault(work_unit(item.nodeid), []).append(item)
+    cost = {unit: expected_cost(members) for unit, members in units.items()}
+    order = {unit: rank for rank, unit in enumerate(units)}
+    items[:] = sorted(items, key=lambda item: (-cost[work_unit(item.nodeid)], order[work_unit(item.nodeid)]))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Every load mode (`-n 2` alone is `--dist load`) hands out our work units (`work_unit`) in collection
+    order (sorted above): xdist's own modes would split the notebooks, or a test file's mesh, over workers."""
+    if config.getvalue("dist") == "each":
+        return None  # "every test on every worker" is asked for on purpose; xdist does it
+    from xdist.scheduler import LoadScopeScheduling
+
+    class UnitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:  # xdist's extension point for what a work unit is
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep our cost order, not xdist's "most tests first"
+    return UnitScheduling(config, log)
