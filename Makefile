@@ -5,6 +5,9 @@ PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
+# `make test`: pytest-xdist workers (0: one process) and whether `make test-kube` runs beside pytest (docs/testing.md).
+PYTEST_WORKERS ?= 2
+KUBE_BESIDE ?= 1
 
 .PHONY: help lab lint test test-kube test-browser browser learner bench clean install
 
@@ -49,10 +52,9 @@ lint: $(STAMP) ## ruff and mypy over labkit/ (rules in pyproject.toml); must rep
 	$(VENV)/bin/ruff check labkit
 	$(VENV)/bin/mypy
 
-test: $(STAMP) lint ## Run `make lint`, then the whole test suite (unit, local mesh, notebooks, lab 03 in headless Chromium), then `make test-kube`
+test: $(STAMP) lint ## Run `make lint`, then the whole test suite (unit, local mesh, notebooks, labs in headless Chromium) in 2 workers with `make test-kube` beside it (docs/testing.md)
 	@bash scripts/install-browser.sh --quiet || echo "make test: tests/test_browser.py will be skipped (no Chromium, see above)"
-	$(PY) -m pytest tests labs --nbval-lax --nbval-current-env --ignore=labs/learner -p no:cacheprovider $(PYTEST_ARGS)
-	bash scripts/test-kube.sh
+	PYTEST_ARGS="$(PYTEST_ARGS)" PYTEST_WORKERS="$(PYTEST_WORKERS)" KUBE_BESIDE="$(KUBE_BESIDE)" bash scripts/test-suite.sh
 
 test-kube: $(STAMP) ## The labs under nbval through the kube backend (LABKIT_BACKEND=kube) against the local mesh's Kubernetes API
 	bash scripts/test-kube.sh

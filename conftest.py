@@ -10,6 +10,7 @@ share that worker's mesh state, as a learner's notebooks share labs/.labkit.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import tempfile
@@ -72,12 +73,25 @@ def work_unit(nodeid: str) -> str:
     return NOTEBOOKS if path.endswith(".ipynb") else path
 
 
-def expected_cost(items: list) -> int:
-    """A rough cost of one work unit, to hand out the slow ones first (the run ends when the last unit
-    ends): a unit that starts real Envoy (mark `envoy`) costs far more than pure tests."""
-    if any(work_unit(item.nodeid) == NOTEBOOKS for item in items):
-        return 10**6  # the notebooks are the longest single unit: start them at once
-    return sum(100 if item.get_closest_marker("envoy") else 1 for item in items)
+# Seconds each work unit took in a measured run (scripts/test-costs.py writes it from a JUnit XML report).
+# Only the order of handing out depends on it: a stale or missing entry costs time, never correctness.
+MEASURED = Path(__file__).resolve().parent / "tests" / "unit-seconds.json"
+ENVOY_TEST_S, PURE_TEST_S = 3.0, 0.05  # a guess for units not measured yet: real Envoy dominates
+
+
+def measured_seconds() -> dict[str, float]:
+    try:
+        return json.loads(MEASURED.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def expected_cost(unit: str, items: list, measured: dict[str, float]) -> float:
+    """How long a work unit will take, to hand out the slow ones first (the run ends when the last unit ends):
+    as measured, else guessed from its tests (one starting real Envoy, mark `envoy`, costs far more)."""
+    if unit in measured:
+        return measured[unit]
+    return sum(ENVOY_TEST_S if item.get_closest_marker("envoy") else PURE_TEST_S for item in items)
 
 
 @pytest.hookimpl(trylast=True)
@@ -89,7 +103,8 @@ def pytest_collection_modifyitems(config, items):
     units: dict[str, list] = {}
     for item in items:
         units.setdefault(work_unit(item.nodeid), []).append(item)
-    cost = {unit: expected_cost(members) for unit, members in units.items()}
+    measured = measured_seconds()
+    cost = {unit: expected_cost(unit, members, measured) for unit, members in units.items()}
     order = {unit: rank for rank, unit in enumerate(units)}
     items[:] = sorted(items, key=lambda item: (-cost[work_unit(item.nodeid)], order[work_unit(item.nodeid)]))
 
