@@ -10,7 +10,8 @@ __all__ = ["LabkitError", "connect", "__version__"]
 
 def _set_up_notebook_kernel() -> None:
     """In a Jupyter kernel: LabkitErrors as message and hint; tables that fit the notebook pane."""
-    from .notebook_errors import install as show_errors_briefly, kernel_shell
+    from .kernel import kernel_shell
+    from .notebook_errors import install as show_errors_briefly
     from .notebook_tables import install as fit_tables_to_the_pane
     shell = kernel_shell()
     if shell is not None:

@@ -26,7 +26,7 @@ def unit_seconds(report: Path) -> dict[str, float]:
         classname = case.get("classname", "")
         path = case.get("file") or classname_to_path(classname)
         seconds[work_unit(f"{path}::{case.get('name')}")] += float(case.get("time") or 0)
-    return {unit: round(total, 1) for unit, total in sorted(seconds.items()) if total > 0}
+    return {unit: max(round(total, 1), 0.1) for unit, total in sorted(seconds.items()) if total > 0}
 
 
 def classname_to_path(classname: str) -> str:
