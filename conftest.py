@@ -18,11 +18,8 @@ from pathlib import Path
 
 import pytest
 
-# The variables this file chooses for a test session, and which of them it chose itself (not the caller):
-# xdist workers inherit the controller's environment, so each worker re-chooses those it may not share.
+# Which session chose the variables below: "main" (a plain run, or the xdist controller) or a worker's id.
 ENV_OWNER = "LABKIT_TEST_ENV_SET"
-ENV_CHOSEN = "LABKIT_TEST_ENV_CHOSEN"
-PER_SESSION = ("LABKIT_STATE_DIR", "LABKIT_GATEWAY_HTTP_PORT", "LABKIT_GATEWAY_HTTPS_PORT")
 
 
 def _free_port() -> int:
@@ -39,26 +36,21 @@ def _xdist_worker() -> str | None:
 def pytest_configure(config):
     owner = _xdist_worker() or "main"
     if os.environ.get(ENV_OWNER) == owner:
-        return  # a nested session (or an older outer one) already chose; keep its mesh and ports
-    inherited = set(os.environ.get(ENV_CHOSEN, "").split())
-    if owner != "main" and inherited:
-        # A worker: the controller's choices would be shared by every worker. A state directory of its own
-        # (inside the controller's, so one folder holds the run) and gateway ports of its own.
-        if "LABKIT_STATE_DIR" in inherited:
-            worker_state = Path(os.environ["LABKIT_STATE_DIR"]) / owner
-            worker_state.mkdir(parents=True, exist_ok=True)
-            os.environ["LABKIT_STATE_DIR"] = str(worker_state)
-        for name in ("LABKIT_GATEWAY_HTTP_PORT", "LABKIT_GATEWAY_HTTPS_PORT"):
-            if name in inherited:
-                os.environ[name] = str(_free_port())
-        chosen = inherited
+        return  # a nested session already chose; keep its mesh and ports
+    if owner != "main" and os.environ.get(ENV_OWNER) == "main":
+        # A worker inherits the controller's choices, which every worker would share: a state directory of
+        # its own (inside the run's, so one folder holds the run, even one the caller named) and free
+        # gateway ports of its own (fixed ports cannot serve two workers' meshes).
+        worker_state = Path(os.environ["LABKIT_STATE_DIR"]) / owner
+        worker_state.mkdir(parents=True, exist_ok=True)
+        os.environ["LABKIT_STATE_DIR"] = str(worker_state)
+        os.environ["LABKIT_GATEWAY_HTTP_PORT"] = str(_free_port())
+        os.environ["LABKIT_GATEWAY_HTTPS_PORT"] = str(_free_port())
     else:
-        chosen = {name for name in PER_SESSION if not os.environ.get(name)}
         os.environ.setdefault("LABKIT_STATE_DIR", tempfile.mkdtemp(prefix="labkit-test-state-"))
         os.environ.setdefault("LABKIT_GATEWAY_HTTP_PORT", str(_free_port()))
         os.environ.setdefault("LABKIT_GATEWAY_HTTPS_PORT", str(_free_port()))
     os.environ[ENV_OWNER] = owner
-    os.environ[ENV_CHOSEN] = " ".join(sorted(chosen))
     os.environ.setdefault("LABKIT_NONINTERACTIVE", "1")
 
 
