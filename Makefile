@@ -5,6 +5,9 @@ PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
+# `make test`: pytest-xdist workers (0: one process) and whether `make test-kube` runs beside pytest (docs/testing.md).
+PYTEST_WORKERS ?= 2
+KUBE_BESIDE ?= 1
 
 .PHONY: help lab lab-instructor lint test test-kube test-browser browser learner bench clean install
 
@@ -59,18 +62,9 @@ lint: $(STAMP) ## ruff and mypy over labkit/ (rules in pyproject.toml); must rep
 	$(VENV)/bin/ruff check labkit
 	$(VENV)/bin/mypy
 
-# `make test-kube` (every lab through the kube backend, its own mesh) runs beside the main suite, at a lower CPU
-# priority, so the two together stay within the CI budget on 2 cores; TEST_KUBE_PARALLEL=0 runs it afterwards.
-TEST_KUBE_PARALLEL ?= 1
-test: $(STAMP) lint ## Run `make lint`, then the whole test suite (unit, local mesh, notebooks, lab 03 in headless Chromium) and `make test-kube`
+test: $(STAMP) lint ## Run `make lint`, then the whole test suite (unit, local mesh, notebooks, labs in headless Chromium) in 2 workers with `make test-kube` beside it (docs/testing.md)
 	@bash scripts/install-browser.sh --quiet || echo "make test: tests/test_browser.py will be skipped (no Chromium, see above)"
-	@mkdir -p artifacts; \
-	if [ "$(TEST_KUBE_PARALLEL)" = 1 ]; then nice -n 5 bash scripts/test-kube.sh >artifacts/test-kube.log 2>&1 & kube=$$!; fi; \
-	$(PY) -m pytest tests labs --nbval-lax --nbval-current-env --ignore=labs/learner -p no:cacheprovider $(PYTEST_ARGS); \
-	tests=$$?; \
-	if [ "$(TEST_KUBE_PARALLEL)" = 1 ]; then wait $$kube; kubed=$$?; echo "--- make test-kube (artifacts/test-kube.log)"; \
-	  tail -n 25 artifacts/test-kube.log; else bash scripts/test-kube.sh; kubed=$$?; fi; \
-	echo "make test: pytest exit $$tests, test-kube exit $$kubed"; [ $$tests -eq 0 ] && [ $$kubed -eq 0 ]
+	PYTEST_ARGS="$(PYTEST_ARGS)" PYTEST_WORKERS="$(PYTEST_WORKERS)" KUBE_BESIDE="$(KUBE_BESIDE)" bash scripts/test-suite.sh
 
 test-kube: $(STAMP) ## The labs under nbval through the kube backend (LABKIT_BACKEND=kube) against the local mesh's Kubernetes API
 	bash scripts/test-kube.sh

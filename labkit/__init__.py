@@ -23,7 +23,8 @@ def _set_up_notebook_kernel() -> None:
     """In a Jupyter kernel: LabkitErrors as message and hint; tables that fit the notebook pane."""
     if "IPython" not in sys.modules:
         return   # not a kernel (a kernel has imported IPython before any user code); importing it costs ~1 s
-    from .notebook_errors import install as show_errors_briefly, kernel_shell
+    from .kernel import kernel_shell
+    from .notebook_errors import install as show_errors_briefly
     from .notebook_tables import install as fit_tables_to_the_pane
     shell = kernel_shell()
     if shell is not None:

@@ -42,11 +42,3 @@ def install(shell) -> None:
     shell.set_custom_exc((LabkitError,), _show)
 
 
-def kernel_shell():
-    """The IPython shell of a Jupyter kernel we run in, else None (a terminal or script keeps its output)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    shell = get_ipython()
-    return shell if shell is not None and getattr(shell, "kernel", None) is not None else None

@@ -24,14 +24,17 @@ def interactive() -> bool:
     """Is someone looking at this kernel in a notebook frontend?
 
     $LABKIT_NONINTERACTIVE decides when set ("1": no, "0": yes). Otherwise: no kernel (a script, a
-    terminal) means no; a kernel whose parent process is a headless runner (nbval under pytest,
-    nbconvert/nbclient, papermill) means no; any other kernel (JupyterLab, VS Code) means yes.
+    terminal) means no; a kernel whose parent process is a headless runner (nbval under pytest or a
+    pytest-xdist worker, nbconvert/nbclient, papermill) means no; any other kernel (JupyterLab, VS Code)
+    means yes.
     """
     setting = os.environ.get(NONINTERACTIVE_ENV, "").strip().lower()
     if setting:
         return setting in ("0", "false", "no")
     if not in_kernel():
         return False
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return False  # started inside a pytest-xdist worker (its parent's command line is `python -c ...`)
     try:
         import psutil
         parent_process = psutil.Process().parent()
