@@ -191,3 +191,33 @@ def test_destination_rule_tls_rules_of_istios_webhook(tls, message):
 def test_destination_rule_mutual_with_credential_name_needs_no_files():
     doc = load_documents(DR % "{mode: MUTUAL, credentialName: client-credential}")[0]
     assert validate(doc)["spec"]["trafficPolicy"]["tls"]["credentialName"] == "client-credential"
+
+
+VS_WITH = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: r, namespace: foo}}
+spec:
+  hosts: [httpbin]
+  http:
+  - match: [{{method: {match}}}]
+    fault: {{delay: {{fixedDelay: {delay}, percentage: {{value: 100}}}}}}
+    route: [{{destination: {{host: httpbin}}}}]
+"""
+
+
+@pytest.mark.parametrize("match, delay, field, message", [
+    ('{regex: ""}', "1s", "spec.http[0].match[0].method.regex", "regex string match should not be empty"),
+    ('{prefix: ""}', "1s", "spec.http[0].match[0].method.prefix", "prefix string match should not be empty"),
+    ("{exact: GET}", "0s", "spec.http[0].fault.delay.fixedDelay", "duration must be greater than 1ms"),
+    ("{exact: GET}", "0.5ms", "spec.http[0].fault.delay.fixedDelay", "duration must be greater than 1ms"),
+    ("{exact: GET}", "1.0005s", "spec.http[0].fault.delay.fixedDelay", "only durations to ms precision"),
+])
+def test_istio_webhook_refuses_empty_string_matches_and_sub_millisecond_delays(match, delay, field, message):
+    """What Envoy would reject (an empty RE2 pattern or prefix, a zero delay) istiod's webhook refuses first."""
+    with pytest.raises(LabkitError, match=message) as caught:
+        validate(load_documents(VS_WITH.format(match=match, delay=delay))[0])
+    assert caught.value.field == field
+
+
+def test_a_one_millisecond_delay_and_an_exact_match_are_accepted():
+    validate(load_documents(VS_WITH.format(match="{exact: GET}", delay="1ms"))[0])

@@ -267,14 +267,46 @@ def _check_regex(pattern: str, field: str, where: dict) -> None:
         raise LabkitError(f"invalid regex {pattern!r}: {problem}", field=field, **where)
 
 
+def _check_string_match(value: object, field: str, where: dict) -> None:
+    """istiod's webhook (pkg/config/validation validateStringMatch): an empty prefix or regex is refused
+    ("prefix string match should not be empty", "regex string match should not be empty"); Envoy's
+    StringMatcher would refuse them too."""
+    if not isinstance(value, dict):
+        return
+    for kind in ("prefix", "regex"):
+        if kind in value and value[kind] == "":
+            raise LabkitError(f"{kind} string match should not be empty", field=f"{field}.{kind}", **where)
+    if "regex" in value:
+        _check_regex(value["regex"], f"{field}.regex", where)
+
+
 def _check_http_match(match: dict, field: str, where: dict) -> None:
     for key in ("uri", "scheme", "method", "authority"):
-        if isinstance(match.get(key), dict) and "regex" in match[key]:
-            _check_regex(match[key]["regex"], f"{field}.{key}.regex", where)
+        _check_string_match(match.get(key), f"{field}.{key}", where)
     for key in ("headers", "queryParams", "withoutHeaders"):
         for name, value in (match.get(key) or {}).items():
-            if isinstance(value, dict) and "regex" in value:
-                _check_regex(value["regex"], f"{field}.{key}.{name}.regex", where)
+            _check_string_match(value, f"{field}.{key}.{name}", where)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+
+
+def _check_fault_delay(rule: dict, field: str, where: dict) -> None:
+    """istiod's webhook (ValidateDuration on fault.delay.fixedDelay): at least 1ms, in whole milliseconds."""
+    delay = ((rule.get("fault") or {}).get("delay") or {})
+    text = delay.get("fixedDelay")
+    if not isinstance(text, str):
+        return
+    found = _DURATION.fullmatch(text.strip())
+    if found is None:
+        raise LabkitError(f"invalid duration {text!r} (e.g. 5s, 100ms)", field=f"{field}.fault.delay.fixedDelay",
+                          **where)
+    millis = float(found.group(1)) * {"ms": 1, "s": 1000, "m": 60000, "h": 3600000}[found.group(2)]
+    if millis < 1:
+        raise LabkitError("duration must be greater than 1ms", field=f"{field}.fault.delay.fixedDelay", **where)
+    if abs(millis - round(millis)) > 1e-9:
+        raise LabkitError("only durations to ms precision are supported", field=f"{field}.fault.delay.fixedDelay",
+                          **where)
 
 
 def _check_virtual_service(obj: dict, where: dict) -> None:
@@ -284,6 +316,7 @@ def _check_virtual_service(obj: dict, where: dict) -> None:
     for index, rule in enumerate(spec.get("http") or []):
         for m_index, match in enumerate(rule.get("match") or []):
             _check_http_match(match or {}, f"spec.http[{index}].match[{m_index}]", where)
+        _check_fault_delay(rule, f"spec.http[{index}]", where)
         # Status codes a proxy can send itself: istiod's webhook (and Envoy) take 200..599 only.
         for key, field in (("directResponse", "status"), ("fault", "abort")):
             value = (rule.get(key) or {}).get(field)
