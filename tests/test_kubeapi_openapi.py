@@ -14,7 +14,7 @@ def test_every_validated_kind_has_its_schema_under_its_kube_openapi_name():
             document = openapi_group_version(resource.group, version)
             schema = document["components"]["schemas"][component_name(resource, version)]
             assert schema["x-kubernetes-group-version-kind"] == [
-                {"group": resource.group, "version": version, "kind": kind}]
+                {"group": resource.group, "version": version, "kind": resource.kind}]
             for field, node in info.spec.items():
                 generated = {k: v for k, v in schema["properties"][field].items() if k != "description"}
                 plain = {k: v for k, v in node_schema(node).items() if k != "description"}
@@ -22,6 +22,11 @@ def test_every_validated_kind_has_its_schema_under_its_kube_openapi_name():
     assert component_name(BY_KIND["Pod"], "v1") == "io.k8s.api.core.v1.Pod"
     assert component_name(BY_KIND["ServiceEntry"], "v1") == "io.istio.networking.v1.ServiceEntry"
     assert component_name(BY_KIND["Role"], "v1") == "io.k8s.api.rbac.v1.Role"
+    # Istio's Gateway and the Gateway API's share the kind name; each document carries its own fields.
+    istio = openapi_group_version("networking.istio.io", "v1")["components"]["schemas"]
+    gateway_api = openapi_group_version("gateway.networking.k8s.io", "v1")["components"]["schemas"]
+    assert "servers" in istio["io.istio.networking.v1.Gateway"]["properties"]["spec"]["properties"]
+    assert "listeners" in gateway_api["io.k8s.networking.gateway.v1.Gateway"]["properties"]["spec"]["properties"]
 
 
 def test_schema_nodes_map_to_openapi_types():

@@ -80,7 +80,11 @@ def run_exec(core_api, namespace: str, pod: str, container: str | None, command:
                                   tty=False, _preload_content=False)
     if container:
         kwargs["container"] = container
-    resp = stream(core_api.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
+    # kubernetes.stream.stream swaps the ApiClient's `request` for a WebSocket one while it runs, so any other
+    # call on the same client meanwhile (the live traffic widget's thread execs while a cell lists pods) would
+    # be sent as a WebSocket handshake ("Handshake status 200 OK"). Each exec gets a client of its own.
+    exec_api = type(core_api)(type(core_api.api_client)(core_api.api_client.configuration))
+    resp = stream(exec_api.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
     out: list[str] = []
     err: list[str] = []
     status_text = ""

@@ -17,6 +17,7 @@ optimistic concurrency), so the update is retried on the fresh object.
 from __future__ import annotations
 
 import json
+import random
 import time
 from typing import Callable
 
@@ -29,7 +30,9 @@ DATA_KEY = "progress.json"
 PROGRESS_LABEL = "labkit.dev/progress"
 LEARNER_LABEL = "labkit.dev/learner"
 HOME_NAMESPACE = "default"     # the lab namespace whose prefixed twin holds the record
-WRITE_ATTEMPTS = 5
+# Optimistic concurrency, as client-go's RetryOnConflict: re-read and re-apply after each 409, with a short
+# randomised pause so that two kernels of one learner writing in lockstep stop colliding.
+WRITE_ATTEMPTS = 20
 
 
 class ClusterBoard:
@@ -83,6 +86,7 @@ class ClusterBoard:
                 return
             except ApiException as exc:
                 if exc.status == 409:      # another kernel wrote first: read its record and apply ours on top
+                    time.sleep(random.uniform(0.01, 0.1))
                     continue
                 if exc.status == 404 and version is None:
                     raise LabkitError(f"namespace {self.namespace} does not exist, so progress cannot be published",

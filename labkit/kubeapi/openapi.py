@@ -107,9 +107,13 @@ RENDERED_SCHEMAS: dict[str, Any] = {
 }
 
 
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+
+
 def component_name(resource: Resource, version: str) -> str:
     """kube-openapi's name for a type: Kubernetes' packages, or the reversed group of a custom resource."""
-    if resource.group in ("", "apps") or resource.group.endswith(".k8s.io"):
+    # The Gateway API is a set of CRDs although its group ends in k8s.io: named like any custom resource.
+    if resource.group in ("", "apps") or (resource.group.endswith(".k8s.io") and resource.group != GATEWAY_API_GROUP):
         package = {"": "core"}.get(resource.group, resource.group.split(".")[0])
         return f"io.k8s.api.{package}.{version}.{resource.kind}"
     return ".".join(reversed(resource.group.split("."))) + f".{version}.{resource.kind}"
@@ -137,8 +141,10 @@ def node_schema(node: Any) -> dict:
 
 def kind_schema(resource: Resource, version: str) -> dict | None:
     """The component for one kind at one version, or None when no schema of ours describes it."""
-    info = KINDS.get(resource.kind)
-    top = info.spec if info is not None else RENDERED_SCHEMAS.get(resource.kind)
+    # By the store's key: Istio's Gateway and the Gateway API's share the kind name `Gateway`.
+    key = resource.store_key
+    info = KINDS.get(key)
+    top = info.spec if info is not None else RENDERED_SCHEMAS.get(key)
     if top is None:
         return None
     properties: dict[str, dict] = {
@@ -149,15 +155,15 @@ def kind_schema(resource: Resource, version: str) -> dict | None:
     }
     for field, node in top.items():
         properties[field] = node_schema(node)
-    if resource.kind in SPEC_DESCRIPTIONS and "spec" in properties:
-        properties["spec"]["description"] = SPEC_DESCRIPTIONS[resource.kind]
+    if key in SPEC_DESCRIPTIONS and "spec" in properties:
+        properties["spec"]["description"] = SPEC_DESCRIPTIONS[key]
     for (kind, path), text in FIELD_DESCRIPTIONS.items():
-        if kind == resource.kind:
+        if kind == key:
             _describe(properties, path.split("."), text)
     out = {"type": "object", "properties": properties,
            "x-kubernetes-group-version-kind": [{"group": resource.group, "version": version, "kind": resource.kind}]}
-    if resource.kind in KIND_DESCRIPTIONS:
-        out["description"] = KIND_DESCRIPTIONS[resource.kind]
+    if key in KIND_DESCRIPTIONS:
+        out["description"] = KIND_DESCRIPTIONS[key]
     return out
 
 
