@@ -240,7 +240,11 @@ def test_lab_runs_in_jupyterlab_and_its_validators_render(workspace, notebook, c
     page.screenshot("lab03-after-run-all")
 
     executed = [page.read(i)["prompt"] for i, c in enumerate(source) if c.cell_type == "code"]
-    assert all(re.fullmatch(r"\[\d+\]:", p) for p in executed), f"cells not run: {executed}"
+    if not all(re.fullmatch(r"\[\d+\]:", p) for p in executed):
+        # Run All stops at a cell that raised: show what that cell printed, not only the prompts.
+        ran = [i for i, c in enumerate(source) if c.cell_type == "code" and re.fullmatch(r"\[\d+\]:", page.read(i)["prompt"])]
+        last = page.read(ran[-1])["text"][-3000:] if ran else "(no cell ran)"
+        raise AssertionError(f"cells not run: {executed}\nthe last cell that ran printed:\n{last}")
     assert_no_widget_trouble(page, "after Run All")
 
     # Every check in the lab passes, as the solutions are in; the results are lists, the buttons widgets.
