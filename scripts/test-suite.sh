@@ -33,7 +33,8 @@ trap 'exit 130' INT TERM
 started=$(date +%s)
 if [ "$BESIDE" = "1" ]; then
     echo "make test: scripts/test-kube.sh runs beside pytest; its output follows pytest's"
-    setsid bash scripts/test-kube.sh >"$kube_log" 2>&1 </dev/null &
+    # At a lower CPU priority: the browser tests and the notebooks in the pytest workers wait for it least.
+    setsid nice -n 10 bash scripts/test-kube.sh >"$kube_log" 2>&1 </dev/null &
     kube_pid=$!
 fi
 
