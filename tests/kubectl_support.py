@@ -40,3 +40,17 @@ def normalise(text: str) -> str:
     text = POD_SUFFIX.sub("-HASH-ID", text)
     text = AGE.sub("AGE", text)
     return "\n".join(re.sub(r" {2,}", "  ", line.rstrip()) for line in text.strip().splitlines())
+
+
+def with_workloads(lab):
+    """`kubectl apply -f workloads.yaml` and wait until foo's Deployments are Available: the kubectl tests' mesh."""
+    run = kubectl(lab, "apply", "-f", "workloads.yaml")
+    assert run.exit == 0, run.stderr
+    ready = kubectl(lab, "wait", "--for=condition=Available", "deployment", "--all", "-n", "foo", "--timeout=60s")
+    assert ready.exit == 0, ready.stderr
+    return lab
+
+
+def check(run, exit: int, stdout: str = "", stderr: str = "") -> None:
+    """kubectl's exit status, stdout and stderr, as a cluster prints them (normalised)."""
+    assert (run.exit, normalise(run.stdout), normalise(run.stderr)) == (exit, normalise(stdout), normalise(stderr))

@@ -8,22 +8,14 @@ Ages and generated pod name suffixes are normalised; columns are compared after 
 from __future__ import annotations
 
 import pytest
-from kubectl_support import kubectl, normalise
+from kubectl_support import check, kubectl, with_workloads
 
 pytestmark = pytest.mark.envoy
 
 
 @pytest.fixture(scope="module")
 def mesh(lab):
-    run = kubectl(lab, "apply", "-f", "workloads.yaml")
-    assert run.exit == 0, run.stderr
-    ready = kubectl(lab, "wait", "--for=condition=Available", "deployment", "--all", "-n", "foo", "--timeout=60s")
-    assert ready.exit == 0, ready.stderr
-    return lab
-
-
-def check(run, exit: int, stdout: str = "", stderr: str = "") -> None:
-    assert (run.exit, normalise(run.stdout), normalise(run.stderr)) == (exit, normalise(stdout), normalise(stderr))
+    return with_workloads(lab)
 
 
 def test_api_resources_lists_istio_kinds_with_short_names(mesh):

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from kubectl_support import kubectl, kubectl_binary, normalise
+from kubectl_support import check, kubectl, kubectl_binary, normalise, with_workloads
 from mesh_scenarios import HTTPBIN_GATEWAY, HTTPBIN_GATEWAY_HOST
 
 from labkit import certs
@@ -29,15 +29,7 @@ pytestmark = pytest.mark.envoy
 
 @pytest.fixture(scope="module")
 def mesh(lab):
-    run = kubectl(lab, "apply", "-f", "workloads.yaml")
-    assert run.exit == 0, run.stderr
-    ready = kubectl(lab, "wait", "--for=condition=Available", "deployment", "--all", "-n", "foo", "--timeout=60s")
-    assert ready.exit == 0, ready.stderr
-    return lab
-
-
-def check(run, exit: int, stdout: str = "", stderr: str = "") -> None:
-    assert (run.exit, normalise(run.stdout), normalise(run.stderr)) == (exit, normalise(stdout), normalise(stderr))
+    return with_workloads(lab)
 
 
 def test_deployments_own_replica_sets_which_own_pods(mesh):

@@ -18,19 +18,29 @@ def _split(target: str) -> tuple[str, str, int]:
     return split_target(target, 8000)
 
 
-@checker(lambda lab, client_namespace, target, mode: f"curl.{client_namespace} → {target} uses tls mode {mode}")
-def dr_mode(result: CheckResult, lab: Lab, client_namespace: str, target: str, mode: str) -> None:
-    """The DestinationRule in effect for this client sets `mode`, and the traffic shows it."""
+def _client_tls_in_force(result: CheckResult, lab: Lab, client_namespace: str, target: str):
+    """(view, service, namespace, port, client TLS, how it reads) for a DestinationRule check, or None when the
+    lab is not ready or the target is unknown (the result already says why)."""
     if not precondition(result, lab):
-        return
+        return None
     view = MeshView(lab)
     found = service_or_fail(result, view, target, 8000)
     if found is None:
-        return
+        return None
     service, namespace, port = found
-    service_name = service.name
     tls = view.client_tls(client_namespace, service, port)
     shown = f"{tls.mode} from DestinationRule {hints.rule_ref(tls.rule)}" if tls.rule else "no DestinationRule: auto mTLS"
+    return view, service, namespace, port, tls, shown
+
+
+@checker(lambda lab, client_namespace, target, mode: f"curl.{client_namespace} → {target} uses tls mode {mode}")
+def dr_mode(result: CheckResult, lab: Lab, client_namespace: str, target: str, mode: str) -> None:
+    """The DestinationRule in effect for this client sets `mode`, and the traffic shows it."""
+    found = _client_tls_in_force(result, lab, client_namespace, target)
+    if found is None:
+        return
+    view, service, namespace, port, tls, shown = found
+    service_name = service.name
     config_hint = hints.destination_rule(view, client_namespace, namespace, service_name, port, mode)
     result.add(f"a DestinationRule sets {mode}", tls.rule is not None and tls.mode == mode, shown, config_hint)
     seen = hop(lab, client_namespace, target)
@@ -60,16 +70,11 @@ def dr_mode(result: CheckResult, lab: Lab, client_namespace: str, target: str, m
 def server_identity_pinned(result: CheckResult, lab: Lab, client_namespace: str, target: str) -> None:
     """A DestinationRule pins the SPIFFE ids the client accepts (`subjectAltNames`), the server's real one is
     among them, and a real request gets through over mTLS."""
-    if not precondition(result, lab):
-        return
-    view = MeshView(lab)
-    found = service_or_fail(result, view, target, 8000)
+    found = _client_tls_in_force(result, lab, client_namespace, target)
     if found is None:
         return
-    service, namespace, port = found
-    tls = view.client_tls(client_namespace, service, port)
+    view, service, namespace, port, tls, shown = found
     pinned = list((tls.settings or {}).get("subjectAltNames") or [])
-    shown = f"{tls.mode} from DestinationRule {hints.rule_ref(tls.rule)}" if tls.rule else "no DestinationRule: auto mTLS"
     result.add("a DestinationRule with ISTIO_MUTUAL lists subjectAltNames", tls.mode == "ISTIO_MUTUAL" and bool(pinned),
                f"{shown}; subjectAltNames: {pinned or 'none'}",
                hints.destination_rule(view, client_namespace, namespace, service.name, port, "ISTIO_MUTUAL"))
