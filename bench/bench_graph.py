@@ -1,7 +1,7 @@
 """How long the mesh graph takes to draw (Graphviz layout + our SVG), for the live mode's refresh interval.
 
 `lab.graph(live=True, every=2)` redraws every 2 s: a redraw must take well under that on a busy 2-core VM.
-Measured on synthetic graphs of the sizes labs have and beyond: lab 03 (3 namespaces, 8 edges), lab 09's
+Measured on synthetic graphs of the sizes labs have and beyond: lab 03 (3 namespaces, 8 edges), lab 14's
 Bookinfo (about 10 edges), and larger meshes (N namespaces, each with a client calling every namespace's
 server), each drawn `--repeat` times. Also reported: how many straight-line crossings the layout leaves
 (`graph.crossings`), a number to watch when the layout settings change.

@@ -42,23 +42,23 @@ def _lab_data(name: str) -> list[dict]:
 
 
 def edge_demo() -> list[dict]:
-    """Lab 06 (seed 002): namespace demo in the mesh with the NGINX `web` service."""
+    """Lab 08 (seed 002): namespace demo in the mesh with the NGINX `web` service."""
     return _lab_data("edge-demo.yaml")
 
 
 def edge_bookinfo() -> list[dict]:
-    """Lab 07: lab 06's demo namespace, plus Bookinfo in it."""
+    """Lab 10: lab 08's demo namespace, plus Bookinfo in it."""
     return _lab_data("edge-demo.yaml") + in_namespace(sample("bookinfo"), "demo")
 
 
 def asset_management() -> list[dict]:
-    """Labs 08 and 09 (seed 000): asset-management in `assets` (mesh), curl in `assets` and in `legacy` (no sidecar)."""
+    """Labs 12 and 14 (seed 000): asset-management in `assets` (mesh), curl in `assets` and in `legacy` (no sidecar)."""
     return (_lab_data("asset-management.yaml") + in_namespace(sample("curl"), "assets")
             + in_namespace(sample("curl"), "legacy"))
 
 
 def broken_shop() -> list[dict]:
-    """Lab 10's capstone: the shop with its faults, a fresh certificate for shop.local.test (Secret
+    """Lab 15's capstone: the shop with its faults, a fresh certificate for shop.local.test (Secret
     istio-system/shop-credential) and its CA (ConfigMap shop/shop-ca), curl in `shop` and in `legacy`."""
     from . import certs
     ca = certs.make_ca("Shop CA", org="Shop Inc.")
@@ -117,7 +117,7 @@ LABS: tuple[LabInfo, ...] = (
         "http://customers.default.svc.cluster.local/ via the ingress gateway: 200",
         "curl.legacy → web-frontend.default:80/: 200 showing 'Jewel Schaefer'",
     )),
-    LabInfo("05", "DestinationRule TLS modes", "05-destination-rule-tls.ipynb", migration, (
+    LabInfo("06", "DestinationRule TLS modes", "06-destination-rule-tls.ipynb", migration, (
         "curl.foo → httpbin.bar uses tls mode ISTIO_MUTUAL",
         "curl.foo → httpbin.bar accepts only the server's own identity (secure naming)",
         "curl.foo → httpbin.legacy/ip: 503",
@@ -127,7 +127,7 @@ LABS: tuple[LabInfo, ...] = (
         "curl.foo → secure-httpbin.legacy:8443 uses tls mode SIMPLE",
         "curl.foo → secure-httpbin.legacy:8443 uses tls mode MUTUAL",
     )),
-    LabInfo("06", "HTTPS at the edge (SIMPLE)", "06-https-edge.ipynb", edge_demo, (
+    LabInfo("08", "HTTPS at the edge (SIMPLE)", "08-https-edge.ipynb", edge_demo, (
         "http://local.test/ via the ingress gateway: 200 showing 'Welcome to nginx!'",
         "https://local.test/ via the ingress gateway: 200 showing 'Welcome to nginx!'",
         "without --cacert, curl rejects the certificate for local.test (exit 60)",
@@ -135,7 +135,7 @@ LABS: tuple[LabInfo, ...] = (
         "https://bookinfo.local.test/productpage via the ingress gateway: 200 showing 'Simple Bookstore App'",
         "https://local.test/ via the Gateway demo/web-gtw: 200 showing 'Welcome to nginx!'",
     )),
-    LabInfo("07", "MUTUAL and PASSTHROUGH gateways", "07-mutual-passthrough.ipynb", edge_bookinfo, (
+    LabInfo("10", "MUTUAL and PASSTHROUGH gateways", "10-mutual-passthrough.ipynb", edge_bookinfo, (
         "bookinfo.local.test requires a client certificate (MUTUAL)",
         "bookinfo.local.test rejects a client certificate from another CA",
         "https://nginx.example.com/ reaches the backend's own TLS (PASSTHROUGH)",
@@ -144,7 +144,7 @@ LABS: tuple[LabInfo, ...] = (
         "https://bookinfo.local.test/productpage via the Gateway demo/edge-gtw: TLS failure (curl 16/35/55/56)",
         "https://nginx.example.com/ via the Gateway demo/edge-gtw: 200 showing 'Welcome to nginx!'",
     )),
-    LabInfo("08", "Gateway to a STRICT service with AuthorizationPolicy", "08-gateway-strict.ipynb", asset_management, (
+    LabInfo("12", "Gateway to a STRICT service with AuthorizationPolicy", "12-gateway-strict.ipynb", asset_management, (
         "http://asset-management.example.com/get via the ingress gateway: 200",
         "STRICT mTLS is enforced for asset-management.assets",
         "only the ingress gateway may call asset-management.assets",
@@ -155,7 +155,7 @@ LABS: tuple[LabInfo, ...] = (
         "'RBAC: access denied'",
         "http://asset-management.example.com/get via the Gateway assets/asset-management-gtw: 200",
     )),
-    LabInfo("09", "Authorization, service by service (Bookinfo)", "09-authorization.ipynb", asset_management, (
+    LabInfo("14", "Authorization, service by service (Bookinfo)", "14-authorization.ipynb", asset_management, (
         "http://bookinfo.local.test/productpage over 4 loads: every load shows 'The Comedy of Errors'; "
         "none shows 'Error fetching'",
         "http://bookinfo.local.test/productpage via the ingress gateway: 403 showing 'RBAC: access denied'",
@@ -167,7 +167,7 @@ LABS: tuple[LabInfo, ...] = (
         "http://bookinfo.local.test/productpage over 4 loads: one shows 'glyphicon-star'; "
         "none shows 'currently unavailable'",
     )),
-    LabInfo("10", "Verify and troubleshoot", "10-troubleshoot.ipynb", broken_shop, (
+    LabInfo("15", "Verify and troubleshoot", "15-troubleshoot.ipynb", broken_shop, (
         "https://shop.local.test/ via the ingress gateway: TLS failure (curl 16/35/55/56)",
         "the gateway completes TLS for shop.local.test with a trusted certificate",
         "pods in backend run with a sidecar (2/2)",

@@ -4,7 +4,7 @@
 
 `labkit` (connect), `checks` (the validators), `samples` (the sample apps' YAML), `certs` (making
 certificates), `check` (run a validator with a Check button) and the tables (labkit.display.tables): `pods_table`,
-`traffic_matrix`, `mtls_matrix`, `tls_configured_and_observed` (lab 05's `tls_table`), `edge_table`,
+`traffic_matrix`, `mtls_matrix`, `tls_configured_and_observed` (lab 06's `tls_table`), `edge_table`,
 `callers_table`, `access_log`, `verification_flow`; `predict` (a prediction before an observation) and
 `reveal_solution` (a learner copy's Show solution button, docs/writing-labs.md); `live_traffic` (requests
 sent again and again, charted live); `open_ticket` (a troubleshooting ticket with hints on demand).

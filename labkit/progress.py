@@ -62,7 +62,7 @@ def record(lab: Lab, lab_id: str | None, title: str, passed: bool, proved: list[
     """Remember a check's outcome under the lab the notebook reset to.
 
     A pass records what the step proved and when. A later failure of a step that passed does not undo
-    it: later steps change the mesh on purpose (lab 05 turns off the mTLS its first step proved), so a
+    it: later steps change the mesh on purpose (lab 06 turns off the mTLS its first step proved), so a
     re-check of an earlier step tests today's mesh, not the step; it is kept as `rechecked`.
     """
     key = lab_id or "unassigned"

@@ -403,8 +403,8 @@ def test_learner_lab_hides_solutions_reveals_on_demand_records_predictions_and_f
     assert_mesh_processes_found(server, mesh_state)
 
 
-# --- issue 21: lab 10 as a learner sees it ------------------------------------------------------------------
-LAB10 = "10-troubleshoot.ipynb"
+# --- issue 21: lab 15 as a learner sees it ------------------------------------------------------------------
+CAPSTONE = "15-troubleshoot.ipynb"
 BAD_POLICY = ('lab.apply({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": '
               '{"name": "bad", "namespace": "backend"}, "spec": {"rules": [{"from": [{"to": [{"operation": '
               '{"methods": ["GET"]}}]}]}]}})')
@@ -423,11 +423,11 @@ def assert_fits(page: NotebookPage, index: int, where: str) -> None:
 
 def test_lab10_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(workspace, notebook, console, server,
                                                                                mesh_state):
-    copy_notebook(ROOT / "labs" / LAB10, workspace / "notebooks")
-    source = cells(workspace / "notebooks" / LAB10)
+    copy_notebook(ROOT / "labs" / CAPSTONE, workspace / "notebooks")
+    source = cells(workspace / "notebooks" / CAPSTONE)
     news = server.lab_setting("@jupyterlab/apputils-extension:notification")
     assert news.get("fetchNews") == "false", f"JupyterLab would ask about its news on first open: {news}"
-    page = notebook(LAB10)
+    page = notebook(CAPSTONE)
     page.run_all(timeout=240)
     executed = [page.read(i)["prompt"] for i, c in enumerate(source) if c.cell_type == "code"]
     assert all(re.fullmatch(r"\[\d+\]:", p) for p in executed), f"cells not run: {executed}"
@@ -443,7 +443,7 @@ def test_lab10_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(w
         assert_fits(page, index, f"cell {index} ({source[index].source.splitlines()[0]})")
     # Issue 20: the graphs' layout facts, on the boxes the browser drew (labels apart, every edge labelled,
     # padlocks on exactly the mTLS edges); the screenshots are the artifacts lab10-graph-N.png.
-    assert graphs, "lab 10 has no lab.graph() cell"
+    assert graphs, "lab 15 has no lab.graph() cell"
     for index in graphs:
         page.screenshot(f"lab10-graph-{index}", index)
         drawn = page.graph_layout(index)
@@ -477,7 +477,7 @@ def test_lab10_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(w
     assert len(again["checks"]) == 1 and again["checks"][0]["title"].endswith(": failed"), again["text"]
     assert "moved on" in again["text"], again["text"]
     assert "mod-danger" in again["buttons"][0]["classes"], again["buttons"]
-    assert_console_clean(console, "lab 10")
+    assert_console_clean(console, "lab 15")
 
 
 # --- issue 19 items 2 and 4: live traffic while a policy flips, a ticket's hints ------------------------------

@@ -1,4 +1,4 @@
-"""The authorization checks of labs 08 and 09 against a real mesh (seed 000's asset-management, Istio's authz-http
+"""The authorization checks of labs 12 and 14 against a real mesh (seed 000's asset-management, Istio's authz-http
 task with Bookinfo): each passes on a right state and fails, with a hint naming the cause, on a wrong one."""
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def dr(mode: str) -> str:
 
 @pytest.fixture(scope="module")
 def mesh(lab):
-    lab.reset_lab("08")
+    lab.reset_lab("12")
     return lab
 
 
@@ -68,7 +68,7 @@ def only_gateway(lab):
 
 
 def test_only_gateway_allowed_needs_strict_and_the_policy(mesh):
-    mesh.reset_lab("08")
+    mesh.reset_lab("12")
     assert "no Gateway resource" in hints(*only_gateway(mesh))
     mesh.apply(ROUTE)
     result = fails(*only_gateway(mesh))
@@ -82,7 +82,7 @@ def test_only_gateway_allowed_needs_strict_and_the_policy(mesh):
 
 
 def test_the_three_troubleshooting_cases(mesh):
-    mesh.reset_lab("08")
+    mesh.reset_lab("12")
     mesh.apply(ROUTE + "---\n" + STRICT + "---\n" + dr("ISTIO_MUTUAL"))
     assert "the request got through (200)" in hints(checks.via_gateway, mesh, HOST, "/get", expect=403)
     # 1. 403: the principal misses the -service-account suffix.
@@ -106,13 +106,13 @@ def test_the_three_troubleshooting_cases(mesh):
     mesh.apply(dr("DISABLE"))
     passes(checks.via_gateway, mesh, HOST, "/get", expect=503)
     assert "sets tls mode DISABLE" in hints(checks.via_gateway, mesh, HOST, "/get")
-    fails(*only_gateway(mesh))     # lab 08's ticket 3 closes on this check: it must fail before the fix
+    fails(*only_gateway(mesh))     # lab 12's ticket 3 closes on this check: it must fail before the fix
     mesh.apply(dr("ISTIO_MUTUAL"))
     passes(*only_gateway(mesh))
 
 
 def test_policies_that_let_everyone_in_are_named(mesh):
-    mesh.reset_lab("08")
+    mesh.reset_lab("12")
     mesh.apply(ROUTE + "---\n" + STRICT)
     mesh.apply(policy(selector="app: asset-management"))   # the label is app.kubernetes.io/name
     assert "selects {'app': 'asset-management'}, but the pods' labels are" in hints(*only_gateway(mesh))
@@ -121,7 +121,7 @@ def test_policies_that_let_everyone_in_are_named(mesh):
 
 
 def test_callers_table(mesh):
-    mesh.reset_lab("08")
+    mesh.reset_lab("12")
     mesh.apply(ROUTE + "---\n" + STRICT + "---\n" + policy())
     frame = tables.callers_table(mesh, "assets", "asset-management", HOST).data
     assert list(frame.result) == ["200", "403", "reset (56)"]
@@ -153,7 +153,7 @@ def viewer(app: str, principal: str | None = None) -> str:
 
 
 def test_pages_show_follows_the_authz_task(mesh):
-    mesh.reset_lab("08")
+    mesh.reset_lab("12")
     mesh.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio-injection: enabled}}\n")
     mesh.apply(sample("bookinfo"), namespace="default")
     mesh.apply(BOOKINFO_ROUTE)

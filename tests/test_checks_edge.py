@@ -1,4 +1,4 @@
-"""The edge checks of labs 06–07 against a real mesh: each passes on a right state and fails, with a hint
+"""The edge checks of labs 08–10 against a real mesh: each passes on a right state and fails, with a hint
 naming the cause, on a wrong one (real Envoy gateway, real curl and openssl)."""
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ LEARNER_KINDS = ("Gateway", "VirtualService", "DestinationRule", "PeerAuthentica
 
 @pytest.fixture(scope="module")
 def mesh(lab, tmp_path_factory):
-    lab.reset_lab("07")  # demo: web (nginx) and Bookinfo, with sidecars
+    lab.reset_lab("10")  # demo: web (nginx) and Bookinfo, with sidecars
     lab.work = tmp_path_factory.mktemp("certs")
     return lab
 
@@ -82,7 +82,7 @@ def test_via_gateway_http_and_its_hints(m):
     assert "has port(s) 80" in hints(checks.via_gateway, m, "local.test")
 
 
-# ---- lab 06: SIMPLE, trust, the broken credential ---------------------------------------------------------
+# ---- lab 08: SIMPLE, trust, the broken credential ---------------------------------------------------------
 def test_https_simple_trust_and_broken_credential(m):
     crt, key = self_signed(m.work, "local-test", "local.test")
     m.apply(certs.tls_secret("local-test-tls", "istio-system", certs.load_pem_files(crt, key)))
@@ -124,7 +124,7 @@ def test_second_host_gets_its_own_certificate_by_sni(m):
     assert edge_curl(m, "bookinfo.local.test", "/productpage", cacert=crt).exit_code == 60
 
 
-# ---- lab 07: MUTUAL ------------------------------------------------------------------------------------
+# ---- lab 10: MUTUAL ------------------------------------------------------------------------------------
 def mutual_set(directory: Path) -> dict[str, Path]:
     openssl(directory, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-keyout", "ca.key",
             "-out", "ca.crt", "-subj", "/CN=bookinfo-ca")
@@ -168,7 +168,7 @@ def test_mutual_requires_a_client_certificate_from_the_right_ca(m):
     assert "not by CN=bookinfo-ca" in hints(checks.via_gateway, m, host, page, **foreign)
 
 
-# ---- lab 07: PASSTHROUGH --------------------------------------------------------------------------------
+# ---- lab 10: PASSTHROUGH --------------------------------------------------------------------------------
 NGINX = in_namespace(sample("nginx-ssl"), "demo")
 PASSTHROUGH_ROUTE = """
 apiVersion: networking.istio.io/v1

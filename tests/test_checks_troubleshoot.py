@@ -1,4 +1,4 @@
-"""Lab 10's capstone against a real mesh: every fault of the broken shop fails its check with a hint that names
+"""Lab 15's capstone against a real mesh: every fault of the broken shop fails its check with a hint that names
 it, each fix makes that check pass, and the verification flow points at what is still wrong."""
 from __future__ import annotations
 
@@ -38,14 +38,14 @@ spec:
 
 @pytest.fixture(scope="module")
 def mesh(lab, tmp_path_factory):
-    lab.reset_lab("10")
-    lab.apply(sample("mesh-access-log-json"))   # as lab 10 does: access logs that name the peers
+    lab.reset_lab("15")
+    lab.apply(sample("mesh-access-log-json"))   # as lab 15 does: access logs that name the peers
     lab.ca_file = tmp_path_factory.mktemp("shop") / "shop-ca.crt"
     return lab
 
 
 def fresh(lab):
-    lab.reset_lab("10")
+    lab.reset_lab("15")
     lab.apply(sample("mesh-access-log-json"))
     lab.ca_file.write_text(lab.get("ConfigMap", "shop-ca", namespace="shop")[0]["data"]["ca.crt"])
     return lab

@@ -408,7 +408,7 @@ spec:
 
 
 def test_troubleshooting_tools_see_the_automated_gateway(mesh):
-    """Lab 10's tools on a Gateway API gateway: describe, proxy_config, tls_status, graph."""
+    """Lab 15's tools on a Gateway API gateway: describe, proxy_config, tls_status, graph."""
     pod = next(p["metadata"]["name"] for p in mesh.get("Pod", namespace="gwapi")
                if p["metadata"]["name"].startswith("httpbin-gateway-istio-"))
     code(mesh.gateway_url(80, gateway="gwapi/httpbin-gateway"), "tools.example", "/get")

@@ -1,4 +1,4 @@
-"""Issue 21 item 9: small things a learner saw in labs 05 and 08, tested by running the cells' own commands."""
+"""Issue 21 item 9: small things a learner saw in labs 06 and 12, tested by running the cells' own commands."""
 from __future__ import annotations
 
 import http.server
@@ -47,7 +47,7 @@ def not_found_server():
 
 
 def test_lab06_first_curl_shows_the_status_of_a_404(not_found_server):
-    command = shell_line(cell("06-https-edge.ipynb", "http://local.test:{INGRESS_PORT}/"),
+    command = shell_line(cell("08-https-edge.ipynb", "http://local.test:{INGRESS_PORT}/"),
                          INGRESS_HOST="127.0.0.1", INGRESS_PORT=not_found_server)
     out = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=20, executable="/bin/bash")
     assert "HTTP status 404" in out.stdout, (command, out.stdout, out.stderr)
@@ -55,7 +55,7 @@ def test_lab06_first_curl_shows_the_status_of_a_404(not_found_server):
 
 def test_lab06_log_cell_shows_only_what_istio_prints():
     """istiod names the missing secret; the gateway's Envoy only says its SDS fetch timed out (as on a cluster)."""
-    source = cell("06-https-edge.ipynb", 'lab.logs("istio-system", "istiod")')
+    source = cell("08-https-edge.ipynb", 'lab.logs("istio-system", "istiod")')
     istiod = "\n".join([
         "2026-11-30T08:01:30.000000Z\tinfo\tads\tPush debounce stable",
         "2026-11-30T08:01:32.360165Z\twarn\tads\tfailed to fetch key and certificate for kubernetes://wrong-secret: "
@@ -81,7 +81,7 @@ def test_lab10_greps_show_the_customers_and_the_error_not_the_css():
     pages = {"table": PAGE.format(content=render_table([{"name": "Jewel Schaefer", "city": "Boston"}])),
              "error": PAGE.format(content=render_error(CustomersUnavailable("Request failed with status code 503")))}
     for start in ('<td>|class="error"\' | head -3', "upstream' | head -3"):
-        source = cell("10-troubleshoot.ipynb", start)
+        source = cell("15-troubleshoot.ipynb", start)
         pattern = re.search(r"grep -E '([^']+)'", source).group(1)
         for kind, page in pages.items():
             shown = [line for line in page.splitlines() if re.search(pattern, line)]

@@ -70,12 +70,12 @@ def test_make_lab_refreshes_untouched_copies_and_never_overwrites_the_learners(l
     assert "kept your own copies" in report.summary() and "02-permissive.ipynb" in report.summary()
 
     # A copy the manifest does not know (made by hand, or by an older `make learner`) is the learner's too.
-    stray = out / "05-destination-rule-tls.ipynb"
-    stray.write_text(stray.read_text().replace("Lab 05", "Lab 05 (mine)"))
+    stray = out / "06-destination-rule-tls.ipynb"
+    stray.write_text(stray.read_text().replace("Lab 06", "Lab 06 (mine)"))
     manifest = json.loads((out / MANIFEST).read_text())
-    del manifest["files"]["05-destination-rule-tls.ipynb"]
+    del manifest["files"]["06-destination-rule-tls.ipynb"]
     (out / MANIFEST).write_text(json.dumps(manifest))
-    assert "05-destination-rule-tls.ipynb" in [p.name for p in release(labs_copy, out).kept]
+    assert "06-destination-rule-tls.ipynb" in [p.name for p in release(labs_copy, out).kept]
     # Deleting a copy gets the new version back.
     mine.unlink()
     assert "02-permissive.ipynb" in [p.name for p in release(labs_copy, out).written]

@@ -54,7 +54,7 @@ def tls_configured_and_observed(lab: Lab, clients=MIGRATION_NAMESPACES, servers=
         lambda v: f"background-color: {GREEN}" if v == "yes" else "", subset=["mTLS"])
 
 
-# Lab 05's name for it.
+# Lab 06's name for it.
 tls_table = tls_configured_and_observed
 
 
