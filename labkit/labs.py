@@ -117,13 +117,17 @@ LABS: tuple[LabInfo, ...] = (
         "http://customers.default.svc.cluster.local/ via the ingress gateway: 200",
         "curl.legacy → web-frontend.default:80/: 200 showing 'Jewel Schaefer'",
     )),
-    LabInfo("06", "DestinationRule TLS modes", "06-destination-rule-tls.ipynb", migration, (
+    LabInfo("06", "DestinationRule TLS inside the mesh", "06-destination-rule-tls.ipynb", migration, (
         "curl.foo → httpbin.bar uses tls mode ISTIO_MUTUAL",
         "curl.foo → httpbin.bar accepts only the server's own identity (secure naming)",
         "curl.foo → httpbin.legacy/ip: 503",
         "curl.foo → httpbin.bar uses tls mode DISABLE",
         "curl.foo → httpbin.bar/ip: 503",
         "curl.foo → httpbin.bar/ip: 200",
+    )),
+    # The notebook itself makes the server's CA and certificate and deploys secure-httpbin: serving TLS from
+    # the app's own flags is what the lab teaches, so the start is the plain migration setup.
+    LabInfo("07", "TLS origination: SIMPLE and MUTUAL", "07-tls-origination.ipynb", migration, (
         "curl.foo → secure-httpbin.legacy:8443 uses tls mode SIMPLE",
         "curl.foo → secure-httpbin.legacy:8443 uses tls mode MUTUAL",
     )),
