@@ -9,7 +9,7 @@ import pytest
 
 from labkit.display import tables
 from labkit import certs, checks
-from labkit.labs import in_namespace
+from labkit.labs import in_namespace, start_resources
 from labkit.samples import sample
 from labkit.checks.edge_probe import edge_curl, presented_certificate
 from check_helpers import fails, hints, passes, remove_all
@@ -122,6 +122,22 @@ def test_second_host_gets_its_own_certificate_by_sni(m):
     passes(checks.via_gateway, m, "bookinfo.local.test", "/productpage", cacert=bcrt, contains="Simple Bookstore App")
     passes(checks.via_gateway, m, "local.test", cacert=crt)
     assert edge_curl(m, "bookinfo.local.test", "/productpage", cacert=crt).exit_code == 60
+
+
+# ---- lab 09's start: where lab 08 ends --------------------------------------------------------------------
+def test_lab09_start_serves_local_test_with_the_certificate_in_its_secret(m):
+    """Lab 09 begins with https://local.test working; the learner trusts it with the certificate taken out of
+    the Secret (kubectl get secret -o jsonpath='{.data.tls\\.crt}' | base64 -d), as lab 09's first cells do."""
+    import base64
+    m.apply(start_resources("09"))
+    secret = m.get("Secret", "local-test-tls", namespace="istio-system")[0]
+    crt = m.work / "lab09-local-test.crt"
+    crt.write_bytes(base64.b64decode(secret["data"]["tls.crt"]))
+    passes(checks.via_gateway, m, "local.test", cacert=crt, contains="Welcome to nginx!")
+    passes(checks.untrusted_rejected, m, "local.test")
+    # A certificate from an earlier run (another key) is not the one served: the learner must take the new one.
+    stale, _ = self_signed(m.work, "stale-local-test", "local.test")
+    assert "must be the CA that signed it" in hints(checks.via_gateway, m, "local.test", cacert=stale)
 
 
 # ---- lab 10: MUTUAL ------------------------------------------------------------------------------------
