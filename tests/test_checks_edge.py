@@ -140,6 +140,40 @@ def test_lab09_start_serves_local_test_with_the_certificate_in_its_secret(m):
     assert "must be the CA that signed it" in hints(checks.via_gateway, m, "local.test", cacert=stale)
 
 
+WEB_GTW = """apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web-gtw, namespace: demo}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: https, hostname: local.test, port: 443, protocol: HTTPS,
+     tls: {mode: Terminate, certificateRefs: [{name: local-test-tls}]}}
+"""
+WEB_ROUTE = """apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web, namespace: demo}
+spec:
+  parentRefs: [{name: web-gtw}]
+  hostnames: [local.test]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+"""
+
+
+def test_lab09_gateway_api_check_fails_until_the_gateway_and_its_route_exist(m):
+    """Lab 09, Step 2 in the learner's copy: the untouched exercise (no Gateway), then half of it (no HTTPRoute)."""
+    crt, key = self_signed(m.work, "gtw-local-test", "local.test")
+    m.apply(certs.tls_secret("local-test-tls", "demo", certs.load_pem_files(crt, key)))
+    try:
+        fails(checks.via_gateway_api, m, "demo/web-gtw", "local.test", cacert=crt, contains="Welcome to nginx!")
+        m.apply(WEB_GTW)
+        assert "the status reports no problem; the request got 404" in hints(
+            checks.via_gateway_api, m, "demo/web-gtw", "local.test", cacert=crt, contains="Welcome to nginx!")
+        m.apply(WEB_ROUTE)
+        passes(checks.via_gateway_api, m, "demo/web-gtw", "local.test", cacert=crt, contains="Welcome to nginx!")
+    finally:
+        m.delete(WEB_ROUTE + "---\n" + WEB_GTW, ignore_missing=True)
+
+
 # ---- lab 10: MUTUAL ------------------------------------------------------------------------------------
 def mutual_set(directory: Path) -> dict[str, Path]:
     openssl(directory, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-keyout", "ca.key",
