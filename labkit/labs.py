@@ -46,6 +46,17 @@ def edge_demo() -> list[dict]:
     return _lab_data("edge-demo.yaml")
 
 
+def edge_https() -> list[dict]:
+    """Lab 09: where lab 08 ends. Lab 08's demo namespace, https://local.test through the ingress gateway
+    (Gateway web-gateway, VirtualService web) and a fresh self-signed certificate for local.test in Secret
+    istio-system/local-test-tls, made as lab 08's `openssl req -x509` makes it (the learner takes it out of the
+    Secret to trust it, as on a cluster)."""
+    from . import certs
+    certificate = certs.make_self_signed_cert("local.test")
+    return (_lab_data("edge-demo.yaml") + _lab_data("edge-https.yaml")
+            + [certs.tls_secret("local-test-tls", "istio-system", certificate)])
+
+
 def edge_bookinfo() -> list[dict]:
     """Lab 10: lab 08's demo namespace, plus Bookinfo in it."""
     return _lab_data("edge-demo.yaml") + in_namespace(sample("bookinfo"), "demo")
@@ -136,6 +147,8 @@ LABS: tuple[LabInfo, ...] = (
         "https://local.test/ via the ingress gateway: 200 showing 'Welcome to nginx!'",
         "without --cacert, curl rejects the certificate for local.test (exit 60)",
         "local.test: the handshake fails and the gateway log names the missing secret",
+    )),
+    LabInfo("09", "A second host, and the Gateway API", "09-second-host-gateway-api.ipynb", edge_https, (
         "https://bookinfo.local.test/productpage via the ingress gateway: 200 showing 'Simple Bookstore App'",
         "https://local.test/ via the Gateway demo/web-gtw: 200 showing 'Welcome to nginx!'",
     )),

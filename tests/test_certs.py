@@ -568,6 +568,31 @@ def test_curl_trusts_the_server_cert_only_with_the_ca(pki, server):
 
 
 @needs_curl
+@needs_openssl
+def test_self_signed_cert_is_its_own_ca_like_lab_08s_openssl(tmp_path):
+    """certs.make_self_signed_cert makes what lab 08's `openssl req -x509 ... -addext subjectAltName` makes: subject
+    = issuer, the host in the SANs; curl trusts it only when given the certificate itself as --cacert."""
+    bundle = certs.make_self_signed_cert("local.test", key_type="ec")
+    paths = certs.write_pem(bundle, tmp_path, "local-test")
+    shown = openssl("x509", "-in", str(paths["cert"]), "-noout", "-subject", "-issuer", "-ext", "subjectAltName")
+    assert "subject=CN = local.test" in shown.stdout and "issuer=CN = local.test" in shown.stdout, shown.stdout
+    assert "DNS:local.test" in shown.stdout
+    assert certs.verify_chain(bundle.cert_pem, bundle.cert_pem, hostname="local.test") == (True, "")
+    stranger = certs.make_self_signed_cert("local.test", key_type="ec")   # same name, another key
+    assert not certs.verify_chain(bundle.cert_pem, stranger.cert_pem)[0]
+    with pytest.raises(LabkitError, match="not a CA certificate"):   # it vouches for itself, signs nothing
+        certs.make_server_cert(bundle, "other.test")
+    with https_server(bundle) as port:
+        ok = curl(port, "local.test", "--cacert", str(paths["cert"]))
+        assert ok.returncode == 0 and ok.stdout == "hello over tls\n", ok.stderr
+        untrusted = curl(port, "local.test")
+        assert untrusted.returncode == 60 and "self-signed certificate" in untrusted.stderr, untrusted.stderr
+        stranger_file = certs.write_pem(stranger, tmp_path, "stranger")["cert"]
+        assert curl(port, "local.test", "--cacert", str(stranger_file)).returncode == 60
+        assert curl(port, "other.test", "--cacert", str(paths["cert"])).returncode == 60   # not its name
+
+
+@needs_curl
 def test_curl_mutual_tls_with_client_cert(pki, server, ca):
     with https_server(server, client_ca=ca.cert_pem) as port:
         cacert = ("--cacert", str(pki["ca"]["cert"]))

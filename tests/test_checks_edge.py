@@ -9,7 +9,7 @@ import pytest
 
 from labkit.display import tables
 from labkit import certs, checks
-from labkit.labs import in_namespace
+from labkit.labs import in_namespace, start_resources
 from labkit.samples import sample
 from labkit.checks.edge_probe import edge_curl, presented_certificate
 from check_helpers import fails, hints, passes, remove_all
@@ -122,6 +122,56 @@ def test_second_host_gets_its_own_certificate_by_sni(m):
     passes(checks.via_gateway, m, "bookinfo.local.test", "/productpage", cacert=bcrt, contains="Simple Bookstore App")
     passes(checks.via_gateway, m, "local.test", cacert=crt)
     assert edge_curl(m, "bookinfo.local.test", "/productpage", cacert=crt).exit_code == 60
+
+
+# ---- lab 09's start: where lab 08 ends --------------------------------------------------------------------
+def test_lab09_start_serves_local_test_with_the_certificate_in_its_secret(m):
+    """Lab 09 begins with https://local.test working; the learner trusts it with the certificate taken out of
+    the Secret (kubectl get secret -o jsonpath='{.data.tls\\.crt}' | base64 -d), as lab 09's first cells do."""
+    import base64
+    m.apply(start_resources("09"))
+    secret = m.get("Secret", "local-test-tls", namespace="istio-system")[0]
+    crt = m.work / "lab09-local-test.crt"
+    crt.write_bytes(base64.b64decode(secret["data"]["tls.crt"]))
+    passes(checks.via_gateway, m, "local.test", cacert=crt, contains="Welcome to nginx!")
+    passes(checks.untrusted_rejected, m, "local.test")
+    # A certificate from an earlier run (another key) is not the one served: the learner must take the new one.
+    stale, _ = self_signed(m.work, "stale-local-test", "local.test")
+    assert "must be the CA that signed it" in hints(checks.via_gateway, m, "local.test", cacert=stale)
+
+
+WEB_GTW = """apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web-gtw, namespace: demo}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: https, hostname: local.test, port: 443, protocol: HTTPS,
+     tls: {mode: Terminate, certificateRefs: [{name: local-test-tls}]}}
+"""
+WEB_ROUTE = """apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web, namespace: demo}
+spec:
+  parentRefs: [{name: web-gtw}]
+  hostnames: [local.test]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+"""
+
+
+def test_lab09_gateway_api_check_fails_until_the_gateway_and_its_route_exist(m):
+    """Lab 09, Step 2 in the learner's copy: the untouched exercise (no Gateway), then half of it (no HTTPRoute)."""
+    crt, key = self_signed(m.work, "gtw-local-test", "local.test")
+    m.apply(certs.tls_secret("local-test-tls", "demo", certs.load_pem_files(crt, key)))
+    try:
+        fails(checks.via_gateway_api, m, "demo/web-gtw", "local.test", cacert=crt, contains="Welcome to nginx!")
+        m.apply(WEB_GTW)
+        assert "the status reports no problem; the request got 404" in hints(
+            checks.via_gateway_api, m, "demo/web-gtw", "local.test", cacert=crt, contains="Welcome to nginx!")
+        m.apply(WEB_ROUTE)
+        passes(checks.via_gateway_api, m, "demo/web-gtw", "local.test", cacert=crt, contains="Welcome to nginx!")
+    finally:
+        m.delete(WEB_ROUTE + "---\n" + WEB_GTW, ignore_missing=True)
 
 
 # ---- lab 10: MUTUAL ------------------------------------------------------------------------------------

@@ -13,12 +13,12 @@ from __future__ import annotations
 from .bundle import CertBundle
 from .files import cacert_secret, load_pem_files, tls_secret, write_pem
 from .inspect import inspect, verify_chain
-from .issue import (make_ca, make_client_cert, make_expired_client_cert, make_intermediate_ca, make_server_cert,
-                    make_workload_cert)
+from .issue import (make_ca, make_client_cert, make_expired_client_cert, make_intermediate_ca, make_self_signed_cert,
+                    make_server_cert, make_workload_cert)
 from .mesh_ca import MeshCA
 
 __all__ = [
     "CertBundle", "MeshCA", "make_ca", "make_intermediate_ca", "make_server_cert", "make_client_cert",
-    "make_workload_cert", "make_expired_client_cert", "write_pem", "load_pem_files", "tls_secret",
+    "make_workload_cert", "make_expired_client_cert", "make_self_signed_cert", "write_pem", "load_pem_files", "tls_secret",
     "cacert_secret", "inspect", "verify_chain",
 ]

@@ -55,6 +55,23 @@ def make_server_cert(ca: CertBundle | "IssuingCA", cn: str, sans: Iterable[str] 
                  [ExtendedKeyUsageOID.SERVER_AUTH])
 
 
+def make_self_signed_cert(cn: str, sans: Iterable[str] | None = None, days: int = 365, *,
+                          key_type: str = "rsa") -> CertBundle:
+    """A server certificate that signs itself, like `openssl req -x509 -nodes -newkey rsa:2048 -subj /CN=CN
+    -addext "subjectAltName = DNS:CN"` (lab 08): a client trusts it by taking the certificate itself as its
+    CA (`curl --cacert cert.pem`). sans defaults to `cn`, as for make_server_cert.
+
+    Unlike openssl's default (CA:TRUE and no key usage) it says CA:FALSE with a server's key usage: a client
+    trusts a self-signed leaf directly, and no one should sign with it.
+    """
+    key = new_key(key_type)
+    subject = x509_name(cn, None)
+    now = utc_now()
+    return _issue(None, subject=subject, public_key=key.public_key(), key=key, not_before=now - CLOCK_SKEW,
+                  not_after=now + timedelta(days=days), sans=parse_sans([cn] if sans is None else list(sans)),
+                  ekus=[ExtendedKeyUsageOID.SERVER_AUTH])
+
+
 def make_client_cert(ca: CertBundle | "IssuingCA", cn: str, days: int = 365, *, sans: Iterable[str] | None = None,
                      org: str | None = None, key_type: str = "rsa",
                      not_before: datetime | None = None) -> CertBundle:
