@@ -62,6 +62,12 @@ def edge_bookinfo() -> list[dict]:
     return _lab_data("edge-demo.yaml") + in_namespace(sample("bookinfo"), "demo")
 
 
+def edge_mutual() -> list[dict]:
+    """Lab 11: where lab 10 ended, its MUTUAL Gateway and VirtualService for bookinfo.local.test (the notebook
+    makes the certificates and their secrets: the learner's curl needs the CA and client certificate as files)."""
+    return edge_bookinfo() + _lab_data("edge-mutual.yaml")
+
+
 def asset_management() -> list[dict]:
     """Labs 12 and 14 (seed 000): asset-management in `assets` (mesh), curl in `assets` and in `legacy` (no sidecar)."""
     return (_lab_data("asset-management.yaml") + in_namespace(sample("curl"), "assets")
@@ -152,9 +158,11 @@ LABS: tuple[LabInfo, ...] = (
         "https://bookinfo.local.test/productpage via the ingress gateway: 200 showing 'Simple Bookstore App'",
         "https://local.test/ via the Gateway demo/web-gtw: 200 showing 'Welcome to nginx!'",
     )),
-    LabInfo("10", "MUTUAL and PASSTHROUGH gateways", "10-mutual-passthrough.ipynb", edge_bookinfo, (
+    LabInfo("10", "A MUTUAL gateway: client certificates", "10-mutual-gateway.ipynb", edge_bookinfo, (
         "bookinfo.local.test requires a client certificate (MUTUAL)",
         "bookinfo.local.test rejects a client certificate from another CA",
+    )),
+    LabInfo("11", "PASSTHROUGH, and the edge with the Gateway API", "11-passthrough.ipynb", edge_mutual, (
         "https://nginx.example.com/ reaches the backend's own TLS (PASSTHROUGH)",
         "https://bookinfo.local.test/productpage via the Gateway demo/edge-gtw: 200 with a client certificate "
         "showing 'Simple Bookstore App'",

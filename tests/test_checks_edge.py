@@ -1,4 +1,4 @@
-"""The edge checks of labs 08–10 against a real mesh: each passes on a right state and fails, with a hint
+"""The edge checks of labs 08–11 against a real mesh: each passes on a right state and fails, with a hint
 naming the cause, on a wrong one (real Envoy gateway, real curl and openssl)."""
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ def test_lab09_gateway_api_check_fails_until_the_gateway_and_its_route_exist(m):
         m.delete(WEB_ROUTE + "---\n" + WEB_GTW, ignore_missing=True)
 
 
-# ---- lab 10: MUTUAL ------------------------------------------------------------------------------------
+# ---- lab 10: MUTUAL (and lab 11's start) ------------------------------------------------------------------------------------
 def mutual_set(directory: Path) -> dict[str, Path]:
     openssl(directory, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-keyout", "ca.key",
             "-out", "ca.crt", "-subj", "/CN=bookinfo-ca")
@@ -218,7 +218,26 @@ def test_mutual_requires_a_client_certificate_from_the_right_ca(m):
     assert "not by CN=bookinfo-ca" in hints(checks.via_gateway, m, host, page, **foreign)
 
 
-# ---- lab 10: PASSTHROUGH --------------------------------------------------------------------------------
+def test_lab11_starts_from_lab10s_mutual_gateway_and_needs_only_its_secrets(m):
+    """Lab 11's start state is lab 10's end (its Gateway and VirtualService); the notebook makes the secrets. Until
+    it does, the MUTUAL server has no certificate to present; with them, lab 10's checks pass again."""
+    m.reset_lab("11")
+    assert {(d["kind"], d["metadata"]["name"]) for d in m.get("Gateway") + m.get("VirtualService")} == {
+        ("Gateway", "bookinfo-gateway"), ("VirtualService", "bookinfo")}
+    directory = m.work / "lab11"
+    directory.mkdir(exist_ok=True)
+    f = mutual_set(directory)
+    good = dict(cacert=f["ca"], cert=f["client"], key=f["client_key"])
+    host, page = "bookinfo.local.test", "/productpage"
+    assert "'bookinfo-mtls-server' names no Secret in istio-system" in hints(checks.client_cert_required, m, host, page,
+                                                                              **good)
+    m.apply([certs.tls_secret("bookinfo-mtls-server", "istio-system", certs.load_pem_files(f["server"], f["server_key"])),
+             certs.cacert_secret("bookinfo-mtls-server", "istio-system", f["ca"].read_bytes())])
+    passes(checks.client_cert_required, m, host, page, **good)
+    passes(checks.foreign_client_rejected, m, host, page, cacert=f["ca"], cert=f["intruder"], key=f["intruder_key"])
+
+
+# ---- lab 11: PASSTHROUGH --------------------------------------------------------------------------------
 NGINX = in_namespace(sample("nginx-ssl"), "demo")
 PASSTHROUGH_ROUTE = """
 apiVersion: networking.istio.io/v1
