@@ -74,6 +74,12 @@ def asset_management() -> list[dict]:
             + in_namespace(sample("curl"), "legacy"))
 
 
+def asset_management_secured() -> list[dict]:
+    """Lab 13: where lab 12's first three steps end. asset-management behind the ingress gateway, STRICT, ISTIO_MUTUAL
+    towards it and an AuthorizationPolicy that lets only the ingress gateway in; the tickets break it from there."""
+    return asset_management() + _lab_data("asset-management-secured.yaml")
+
+
 def broken_shop() -> list[dict]:
     """Lab 15's capstone: the shop with its faults, a fresh certificate for shop.local.test (Secret
     istio-system/shop-credential) and its CA (ConfigMap shop/shop-ca), curl in `shop` and in `legacy`."""
@@ -173,12 +179,16 @@ LABS: tuple[LabInfo, ...] = (
         "http://asset-management.example.com/get via the ingress gateway: 200",
         "STRICT mTLS is enforced for asset-management.assets",
         "only the ingress gateway may call asset-management.assets",
-        "http://asset-management.example.com/get via the ingress gateway: 403 showing 'RBAC: access denied'",
-        "http://asset-management.example.com/get via the ingress gateway: refused (curl 7)",
-        "http://asset-management.example.com/get via the ingress gateway: 503",
         "http://asset-management.example.com/get via the Gateway assets/asset-management-gtw: 403 showing "
         "'RBAC: access denied'",
         "http://asset-management.example.com/get via the Gateway assets/asset-management-gtw: 200",
+    )),
+    LabInfo("13", "On call: three tickets at the gateway", "13-gateway-tickets.ipynb", asset_management_secured, (
+        "http://asset-management.example.com/get via the ingress gateway: 403 showing 'RBAC: access denied'",
+        "only the ingress gateway may call asset-management.assets",
+        "http://asset-management.example.com/get via the ingress gateway: refused (curl 7)",
+        "http://asset-management.example.com/get via the ingress gateway: 200",
+        "http://asset-management.example.com/get via the ingress gateway: 503",
     )),
     LabInfo("14", "Authorization, service by service (Bookinfo)", "14-authorization.ipynb", asset_management, (
         "http://bookinfo.local.test/productpage over 4 loads: every load shows 'The Comedy of Errors'; "

@@ -1,4 +1,4 @@
-"""The authorization checks of labs 12 and 14 against a real mesh (seed 000's asset-management, Istio's authz-http
+"""The authorization checks of labs 12, 13 and 14 against a real mesh (seed 000's asset-management, Istio's authz-http
 task with Bookinfo): each passes on a right state and fails, with a hint naming the cause, on a wrong one."""
 from __future__ import annotations
 
@@ -82,8 +82,9 @@ def test_only_gateway_allowed_needs_strict_and_the_policy(mesh):
 
 
 def test_the_three_troubleshooting_cases(mesh):
-    mesh.reset_lab("12")
-    mesh.apply(ROUTE + "---\n" + STRICT + "---\n" + dr("ISTIO_MUTUAL"))
+    # Lab 13 starts where lab 12's steps end: the route, STRICT, ISTIO_MUTUAL and only-the-gateway in force.
+    mesh.reset_lab("13")
+    passes(*only_gateway(mesh))
     assert "the request got through (200)" in hints(checks.via_gateway, mesh, HOST, "/get", expect=403)
     # 1. 403: the principal misses the -service-account suffix.
     mesh.apply(policy("cluster.local/ns/istio-system/sa/istio-ingressgateway"))
@@ -106,7 +107,7 @@ def test_the_three_troubleshooting_cases(mesh):
     mesh.apply(dr("DISABLE"))
     passes(checks.via_gateway, mesh, HOST, "/get", expect=503)
     assert "sets tls mode DISABLE" in hints(checks.via_gateway, mesh, HOST, "/get")
-    fails(*only_gateway(mesh))     # lab 12's ticket 3 closes on this check: it must fail before the fix
+    fails(*only_gateway(mesh))     # lab 13's ticket 3 closes on this check: it must fail before the fix
     mesh.apply(dr("ISTIO_MUTUAL"))
     passes(*only_gateway(mesh))
 
