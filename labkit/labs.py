@@ -81,8 +81,9 @@ def asset_management_secured() -> list[dict]:
 
 
 def broken_shop() -> list[dict]:
-    """Lab 15's capstone: the shop with its faults, a fresh certificate for shop.local.test (Secret
-    istio-system/shop-credential) and its CA (ConfigMap shop/shop-ca), curl in `shop` and in `legacy`."""
+    """Lab 15's toolbox and lab 16's capstone: the shop with its four faults, a fresh certificate for
+    shop.local.test (Secret istio-system/shop-credential) and its CA (ConfigMap shop/shop-ca), curl in `shop` and
+    in `legacy`."""
     from . import certs
     ca = certs.make_ca("Shop CA", org="Shop Inc.")
     server = certs.make_server_cert(ca, "shop.local.test")
@@ -90,6 +91,41 @@ def broken_shop() -> list[dict]:
               "data": {"ca.crt": ca.cert_pem.decode()}}
     return (_lab_data("capstone-shop.yaml") + [certs.tls_secret("shop-credential", "istio-system", server), ca_map]
             + in_namespace(sample("curl"), "shop") + in_namespace(sample("curl"), "legacy"))
+
+
+def shop_fixes() -> dict[str, list[dict]]:
+    """The fixes of the capstone's tickets (capstone-shop-fixes.yaml), by ticket id: what lab 16's solutions apply."""
+    import yaml
+    text = resources.files("labkit.data").joinpath("labs").joinpath("capstone-shop-fixes.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _key(doc: dict) -> tuple[str, str, str]:
+    meta = doc.get("metadata", {})
+    return doc["kind"], meta.get("namespace", ""), meta["name"]
+
+
+def shop_with_fixes(tickets: tuple[str, ...]) -> list[dict]:
+    """The broken shop with the faults of `tickets` already fixed, each document of a fix in place of the shop's."""
+    fixes = shop_fixes()
+    unknown = [t for t in tickets if t not in fixes]
+    if unknown:
+        raise LabkitError(f"no fix for ticket(s) {', '.join(unknown)}", field="tickets",
+                          hint="capstone-shop-fixes.yaml fixes: " + ", ".join(fixes))
+    replacing = {_key(doc): doc for ticket in tickets for doc in fixes[ticket]}
+    return [copy.deepcopy(replacing.get(_key(doc), doc)) for doc in broken_shop()]
+
+
+def capstone_first() -> list[dict]:
+    """Lab 16: the broken shop, with the mesh's JSON access logs that name each caller, as lab 15 switched them on
+    (its tools and checks read the callers' identities from them)."""
+    return broken_shop() + load_documents(sample("mesh-access-log-json"))
+
+
+def capstone_second() -> list[dict]:
+    """Lab 17: where lab 16 ends, tickets 1 and 2 fixed (the gateway's certificate, customers' sidecar), with
+    lab 15's JSON access logs."""
+    return shop_with_fixes(("shop-https", "backend-plaintext")) + load_documents(sample("mesh-access-log-json"))
 
 
 @dataclass(frozen=True)
@@ -202,11 +238,16 @@ LABS: tuple[LabInfo, ...] = (
         "http://bookinfo.local.test/productpage over 4 loads: one shows 'glyphicon-star'; "
         "none shows 'currently unavailable'",
     )),
-    LabInfo("15", "Verify and troubleshoot", "15-troubleshoot.ipynb", broken_shop, (
+    LabInfo("15", "The troubleshooting toolbox", "15-troubleshoot-toolbox.ipynb", broken_shop, (
+        "https://shop.local.test/ via the ingress gateway: TLS failure (curl 16/35/55/56)",
+    )),
+    LabInfo("16", "Capstone: the shop's first tickets", "16-capstone.ipynb", capstone_first, (
         "https://shop.local.test/ via the ingress gateway: TLS failure (curl 16/35/55/56)",
         "the gateway completes TLS for shop.local.test with a trusted certificate",
-        "pods in backend run with a sidecar (2/2)",
         "curl.legacy → customers.backend:80/: reset (curl 56)",
+        "pods in backend run with a sidecar (2/2)",
+    )),
+    LabInfo("17", "Capstone, part 2: the shop's last tickets", "17-capstone-part-2.ipynb", capstone_second, (
         "web-frontend.shop → customers.backend:80 is mutual TLS",
         "only web-frontend.shop may call customers.backend:80 (curl.shop gets 403)",
         "https://shop.local.test/ via the ingress gateway: 200 showing 'Jewel Schaefer'",

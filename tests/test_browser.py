@@ -403,11 +403,16 @@ def test_learner_lab_hides_solutions_reveals_on_demand_records_predictions_and_f
     assert_mesh_processes_found(server, mesh_state)
 
 
-# --- issue 21: lab 15 as a learner sees it ------------------------------------------------------------------
-CAPSTONE = "15-troubleshoot.ipynb"
+# --- issue 21: lab 15 (the troubleshooting toolbox) as a learner sees it ---------------------------------------
+TOOLBOX = "15-troubleshoot-toolbox.ipynb"
 BAD_POLICY = ('lab.apply({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": '
               '{"name": "bad", "namespace": "backend"}, "spec": {"rules": [{"from": [{"to": [{"operation": '
               '{"methods": ["GET"]}}]}]}]}})')
+# What ticket 1 of lab 16 fixes: the mesh moves on, and lab 15's first check (the shop's TLS failure) no longer holds.
+FIX_GATEWAY = ('lab.apply({"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": {"name": '
+               '"shop-gateway", "namespace": "istio-system"}, "spec": {"selector": {"istio": "ingressgateway"}, '
+               '"servers": [{"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": '
+               '["shop.local.test"], "tls": {"mode": "SIMPLE", "credentialName": "shop-credential"}}]}})')
 
 
 def starts(notebook_cells, prefix: str, after: int = -1) -> int:
@@ -421,13 +426,13 @@ def assert_fits(page: NotebookPage, index: int, where: str) -> None:
             f"{where}: an output is {max(out['content'], out['widest'])} px wide in a {out['visible']} px pane: {out}"
 
 
-def test_lab10_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(workspace, notebook, console, server,
+def test_lab15_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(workspace, notebook, console, server,
                                                                                mesh_state):
-    copy_notebook(ROOT / "labs" / CAPSTONE, workspace / "notebooks")
-    source = cells(workspace / "notebooks" / CAPSTONE)
+    copy_notebook(ROOT / "labs" / TOOLBOX, workspace / "notebooks")
+    source = cells(workspace / "notebooks" / TOOLBOX)
     news = server.lab_setting("@jupyterlab/apputils-extension:notification")
     assert news.get("fetchNews") == "false", f"JupyterLab would ask about its news on first open: {news}"
-    page = notebook(CAPSTONE)
+    page = notebook(TOOLBOX)
     page.run_all(timeout=240)
     executed = [page.read(i)["prompt"] for i, c in enumerate(source) if c.cell_type == "code"]
     assert all(re.fullmatch(r"\[\d+\]:", p) for p in executed), f"cells not run: {executed}"
@@ -439,13 +444,13 @@ def test_lab10_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(w
     access = starts(source, 'lab.exec("shop", "web-frontend"')
     graphs = [i for i, c in enumerate(source) if c.source.startswith("lab.graph(")]
     for index in [clusters, certificates, access, *graphs]:
-        page.screenshot(f"lab10-fits-{index}", index)
+        page.screenshot(f"lab15-fits-{index}", index)
         assert_fits(page, index, f"cell {index} ({source[index].source.splitlines()[0]})")
     # Issue 20: the graphs' layout facts, on the boxes the browser drew (labels apart, every edge labelled,
-    # padlocks on exactly the mTLS edges); the screenshots are the artifacts lab10-graph-N.png.
+    # padlocks on exactly the mTLS edges); the screenshots are the artifacts lab15-graph-N.png.
     assert graphs, "lab 15 has no lab.graph() cell"
     for index in graphs:
-        page.screenshot(f"lab10-graph-{index}", index)
+        page.screenshot(f"lab15-graph-{index}", index)
         drawn = page.graph_layout(index)
         assert len(drawn) == 1 and drawn[0]["edges"], f"cell {index}: no graph with edges drawn: {drawn}"
         assert rendered_layout_problems(drawn[0]) == [], f"cell {index}: {rendered_layout_problems(drawn[0])}"
@@ -454,18 +459,22 @@ def test_lab10_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(w
     assert "caller" in page.read(access)["tables"][0]["head"]
 
     # Item 5: a LabkitError reads as its message and hint; the traceback is one click away.
-    policy = starts(source, 'lab.get("AuthorizationPolicy", "customers"')
+    policy = starts(source, "lab.analyze()")
     page.type_at_end_of_cell(policy, BAD_POLICY)
     page.run_selected_cell()
     shown = page.read(policy)["text"]
-    page.screenshot("lab10-labkit-error", policy)
+    page.screenshot("lab15-labkit-error", policy)
     assert "unknown field 'to'" in shown and "hint:" in shown, shown
     assert "Traceback" not in shown and "schema.py" not in shown and len(shown.splitlines()) < 12, shown
     page.cell(policy).locator("details summary").first.click()
     assert "schema.py" in page.read(policy)["text"]
 
-    # Items 2 and 3: saved, reopened while its kernel runs; the first check (the shop's TLS failure, long
-    # fixed) is clicked again: its result re-renders in place, failed, and says the mesh moved on.
+    # Items 2 and 3: the shop's gateway fixed (as lab 16's ticket 1 does), saved, reopened while its kernel runs;
+    # the first check (the shop's TLS failure, now fixed) is clicked again: its result re-renders in place,
+    # failed, and says the mesh moved on.
+    fix = starts(source, "lab.evidence()")
+    page.type_at_end_of_cell(fix, FIX_GATEWAY)
+    page.run_selected_cell()
     first = starts(source, "check(")
     assert page.read(first)["checks"][0]["title"].endswith(": passed")
     page.save()
@@ -473,7 +482,7 @@ def test_lab10_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(w
     page.wait_widgets_settled()
     assert_no_widget_trouble(page, "reopened with the kernel running")
     again = page.click_check(first)
-    page.screenshot("lab10-recheck-after-reopen", first)
+    page.screenshot("lab15-recheck-after-reopen", first)
     assert len(again["checks"]) == 1 and again["checks"][0]["title"].endswith(": failed"), again["text"]
     assert "moved on" in again["text"], again["text"]
     assert "mod-danger" in again["buttons"][0]["classes"], again["buttons"]

@@ -1,12 +1,11 @@
-"""Lab 15's capstone against a real mesh: every fault of the broken shop fails its check with a hint that names
-it, each fix makes that check pass, and the verification flow points at what is still wrong."""
+"""Labs 16 and 17's capstone against a real mesh: every fault of the broken shop fails its check with a hint that
+names it, each fix makes that check pass, and the verification flow points at what is still wrong; lab 17 starts
+with the first two faults fixed and the last two still there."""
 from __future__ import annotations
 
 import time
 
 import pytest
-
-from labkit.samples import sample
 
 from labkit.display import tables
 from labkit import checks
@@ -38,15 +37,13 @@ spec:
 
 @pytest.fixture(scope="module")
 def mesh(lab, tmp_path_factory):
-    lab.reset_lab("15")
-    lab.apply(sample("mesh-access-log-json"))   # as lab 15 does: access logs that name the peers
+    lab.reset_lab("16")   # its start has lab 15's access logs that name the peers (fault 4 reads them)
     lab.ca_file = tmp_path_factory.mktemp("shop") / "shop-ca.crt"
     return lab
 
 
-def fresh(lab):
-    lab.reset_lab("15")
-    lab.apply(sample("mesh-access-log-json"))
+def fresh(lab, lab_id="16"):
+    lab.reset_lab(lab_id)
     lab.ca_file.write_text(lab.get("ConfigMap", "shop-ca", namespace="shop")[0]["data"]["ca.crt"])
     return lab
 
@@ -108,6 +105,25 @@ def test_each_fault_fails_its_check_until_fixed(mesh):
     lab.exec("legacy", "curl", ["curl", "-s", "http://customers.backend/"])
     time.sleep(0.5)  # the access logs are flushed every 200 ms
     assert "look here" not in verdicts(lab, since=since).values()
+
+
+def test_lab17_starts_with_the_first_two_tickets_closed_and_the_last_two_open(mesh):
+    """Lab 17 begins where lab 16 ends: its start applies lab 16's two fixes, and nothing else."""
+    lab = fresh(mesh, "17")
+    ca = lab.ca_file
+    passes(checks.serves_certificate, lab, HOST, cacert=ca)                              # ticket 1's fix
+    passes(checks.pods_have_sidecars, lab, "backend")                                     # ticket 2's fix
+    passes(checks.responds, lab, "legacy", "customers.backend:80", expect="reset")
+    assert "Request failed with status code 503" in hints(checks.via_gateway, lab, HOST, cacert=ca,
+                                                           contains="Jewel Schaefer")     # ticket 3's symptom
+    assert "sets tls mode DISABLE" in hints(checks.mtls_between, lab, "shop", "web-frontend", "customers.backend:80")
+    assert verdicts(lab)["3"] == "ok" and verdicts(lab)["5"] == "look here"
+    lab.delete("DestinationRule", "customers-disable-mtls", namespace="backend")
+    passes(checks.mtls_between, lab, "shop", "web-frontend", "customers.backend:80")
+    hint = hints(checks.only_caller_allowed, lab, "customers.backend:80", ("shop", "web-frontend"), ("shop", "curl"))
+    assert "cluster.local/ns/default/sa/web-frontend" in hint                             # ticket 4's fault
+    log = tables.access_log(lab, "backend", "customers-v1", last=2).data                  # the JSON access logs
+    assert "spiffe://cluster.local/ns/shop/sa/web-frontend" in set(log.caller)
 
 
 def test_a_policy_that_allows_every_caller_is_named(mesh):

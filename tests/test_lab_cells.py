@@ -80,8 +80,9 @@ def test_lab10_greps_show_the_customers_and_the_error_not_the_css():
     from labkit.apps.web_frontend import PAGE, CustomersUnavailable, render_error, render_table
     pages = {"table": PAGE.format(content=render_table([{"name": "Jewel Schaefer", "city": "Boston"}])),
              "error": PAGE.format(content=render_error(CustomersUnavailable("Request failed with status code 503")))}
-    for start in ('<td>|class="error"\' | head -3', "upstream' | head -3"):
-        source = cell("15-troubleshoot.ipynb", start)
+    for lab, start in (("16-capstone.ipynb", '<td>|class="error"\' | head -3'),
+                       ("17-capstone-part-2.ipynb", "upstream' | head -3")):
+        source = cell(lab, start)
         pattern = re.search(r"grep -E '([^']+)'", source).group(1)
         for kind, page in pages.items():
             shown = [line for line in page.splitlines() if re.search(pattern, line)]

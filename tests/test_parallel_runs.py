@@ -31,7 +31,7 @@ def fake_item(nodeid: str, envoy: bool = False):
 
 def test_work_units_are_test_files_and_all_notebooks_together():
     unit = root_conftest.work_unit
-    assert unit("labs/00-welcome.ipynb::Cell 0") == unit("labs/15-troubleshoot.ipynb::Cell 7") == root_conftest.NOTEBOOKS
+    assert unit("labs/00-welcome.ipynb::Cell 0") == unit("labs/17-capstone-part-2.ipynb::Cell 7") == root_conftest.NOTEBOOKS
     assert unit("tests/test_gateway.py::test_a") == unit("tests/test_gateway.py::Suite::test_b[x::y]")
     assert unit("tests/test_gateway.py::test_a") == "tests/test_gateway.py" != unit("tests/test_xds.py::test_a")
 

@@ -1,4 +1,4 @@
-"""Lab 15: checks for the capstone's faults, and the verification flow as a table (seed 004).
+"""Labs 15–17: checks for the capstone's faults, and the verification flow as a table (seed 004).
 
 `verification_flow(lab, namespace, service)` walks the flow a mesh operator follows when mTLS or
 authorization misbehaves: mesh-wide policy, namespace and workload policy, sidecars, DestinationRules,
