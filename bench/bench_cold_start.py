@@ -1,4 +1,4 @@
-"""Cold start: `labkit up` + lab 01's setup (6 pods, 4 sidecars) to all-ready, and lab 10's full setup
+"""Cold start: `labkit up` + lab 01's setup (6 pods, 4 sidecars) to all-ready, and lab 12's full setup
 (gateway, STRICT namespace, DestinationRule, AuthorizationPolicy) to the first 200 through the gateway.
 
 Lab 01 runs the way a learner does with a terminal beside the notebook: `labkit up` owns the mesh,
@@ -74,7 +74,7 @@ def main() -> None:
     print(f"lab 01 (labkit up + 6 pods, 4 sidecars) to all-ready, {RUNS} runs, min / median / max:")
     for key in ("up_s", "setup_s", "total_s"):
         print(f"   {key:10} {fmt(result['lab01_cli'][key], ' s')}")
-    print("lab 10 (mesh + gateway + STRICT + DR + AuthorizationPolicy), in-process:")
+    print("lab 12 (mesh + gateway + STRICT + DR + AuthorizationPolicy), in-process:")
     for key in ("up_s", "all_ready_s", "first_200_s"):
         print(f"   {key:12} {fmt(result['lab07'][key], ' s')}")
     print(f"written {path}")

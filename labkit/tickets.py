@@ -1,6 +1,6 @@
 """Troubleshooting tickets: a problem as a user reports it, three hints, and the fault's name for afterwards.
 
-Labs 13 and 15 teach troubleshooting symptom first, as on call: the notebook shows the ticket in the
+Labs 13, 16 and 17 teach troubleshooting symptom first, as on call: the notebook shows the ticket in the
 reporter's words ("the shop's page doesn't load over HTTPS"), the learner picks the tools, and help comes
 only when asked, in three levels:
 

@@ -76,7 +76,7 @@ spec:
   - route: [{{destination: {{host: httpbin.foo.svc.cluster.local, port: {{number: 8000}}}}}}]
 """
 
-# Lab 10 (seed 000): asset-management behind the ingress gateway, STRICT, DR ISTIO_MUTUAL, and an
+# Lab 12 (seed 000): asset-management behind the ingress gateway, STRICT, DR ISTIO_MUTUAL, and an
 # AuthorizationPolicy that lets only the gateway's identity in.
 GATEWAY_PRINCIPAL = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
 ASSET_HOST = "asset-management.example.com"
@@ -148,7 +148,7 @@ spec:
 
 
 def asset_management(host: str = ASSET_HOST, server_tls: dict | None = None) -> str:
-    """Lab 10's YAML; the Gateway serves plain HTTP on 80, or HTTPS on 443 with `server_tls`."""
+    """Lab 12's YAML; the Gateway serves plain HTTP on 80, or HTTPS on 443 with `server_tls`."""
     if server_tls is None:
         server = f"{{port: {{number: 80, name: http, protocol: HTTP}}, hosts: [{host}]}}"
     else:

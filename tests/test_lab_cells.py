@@ -1,4 +1,4 @@
-"""Issue 21 item 9: small things a learner saw in labs 06 and 12, tested by running the cells' own commands."""
+"""Issue 21 item 9: small things a learner saw in labs 08 and 16–17, tested by running the cells' own commands."""
 from __future__ import annotations
 
 import http.server

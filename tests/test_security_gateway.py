@@ -1,4 +1,4 @@
-"""The edge of lab 10 under attack: a MUTUAL gateway in front of a STRICT workload that only the
+"""The edge of lab 12 under attack: a MUTUAL gateway in front of a STRICT workload that only the
 gateway's identity may call (seed 000's asset-management).
 
 Every refusal is tried many times on fresh connections, because a check that holds once may not

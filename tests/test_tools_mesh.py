@@ -31,7 +31,7 @@ FOO_CLUSTER = "outbound|8000||httpbin.foo.svc.cluster.local"
 @pytest.fixture(scope="module")
 def mesh(lab):
     deploy_migration(lab)
-    # The evidence these tests compare with curl needs the TLS fields: the JSON access-log format labs 10/12
+    # The evidence these tests compare with curl needs the TLS fields: the JSON access-log format labs 13/15–17
     # apply (Istio's defaults say nothing about the client side's TLS).
     lab.apply(sample("mesh-access-log-json"))
     return lab

@@ -18,7 +18,7 @@ from .troubleshoot import mtls_between, only_caller_allowed, verification_flow
 __all__ = ["CheckItem", "CheckResult", "checker", "deployed", "doctor", "dr_mode", "environment", "gateway_serves",
            "lab_complete", "mesh_wide_mode", "mtls_hop", "node_port_serves", "namespace_injected", "permissive", "pods_have_sidecars",
            "port_exception", "responds", "server_identity_pinned", "strict_enforced", "traffic_matrix_matches",
-           # labs 08-15: the edge, authorization, troubleshooting
+           # labs 08-17: the edge, authorization, troubleshooting
            "client_cert_required", "credential_missing",
            "foreign_client_rejected", "mtls_between", "only_caller_allowed", "only_gateway_allowed", "pages_show",
            "passthrough_serves", "refuses_other_callers", "serves_certificate", "untrusted_rejected",

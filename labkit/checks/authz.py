@@ -1,4 +1,4 @@
-"""Checks on AuthorizationPolicy as traffic shows it (labs 12–15): who gets 200, who gets Envoy's
+"""Checks on AuthorizationPolicy as traffic shows it (labs 12–17): who gets 200, who gets Envoy's
 `403 RBAC: access denied`, who is reset before any policy is read (a plaintext caller of a STRICT server).
 
 The callers are real: curl on this machine through the ingress gateway (whose identity is

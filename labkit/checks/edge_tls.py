@@ -1,4 +1,4 @@
-"""Checks at the edge: real curl from this machine to the ingress gateway, over HTTP and HTTPS (labs 08–15).
+"""Checks at the edge: real curl from this machine to the ingress gateway, over HTTP and HTTPS (labs 08–17).
 
 The probes are in `edge_probe`, what the configuration says about a failure in `edge_hints`; each check
 here passes on the state a lab step asks for and fails, with that hint, on any other.

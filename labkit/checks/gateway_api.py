@@ -1,4 +1,4 @@
-"""Checks for a Kubernetes Gateway API gateway (labs 08–12, the Gateway API sections): real curl from this
+"""Checks for a Kubernetes Gateway API gateway (labs 09, 11 and 12, the Gateway API sections): real curl from this
 machine to the Gateway's own address, and, when it fails, what istiod wrote in the status.
 
 On a cluster the status is where istiod explains a Gateway API problem (a certificateRef it cannot read, a
