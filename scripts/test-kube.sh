@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 PY="$ROOT/.venv/bin/python"
 
-# Every lab (00-10) passes through the kube backend here: the local API serves what the labs read on a cluster
+# Every lab (00-17) passes through the kube backend here: the local API serves what the labs read on a cluster
 # (istiod's Deployment, pod and log, the node NodePorts answer on, the sidecar-injector webhook; issue 15).
 KUBE_LABS=(labs/[0-9][0-9]-*.ipynb)
 if [ "$#" -gt 0 ]; then KUBE_LABS=("$@"); fi

@@ -89,7 +89,7 @@ def test_unbalanced_markers_are_errors(source, message):
 
 
 def test_instructor_notebooks_are_stripped_and_use_the_python3_kernel():
-    assert {"00", "01", "02", "03", "04", "06", "08", "10", "12", "14", "15"} <= {p.name[:2] for p in INSTRUCTOR}
+    assert [p.name[:2] for p in INSTRUCTOR] == [f"{n:02}" for n in range(18)]
     for path in INSTRUCTOR:
         notebook = nbformat.read(path, as_version=4)
         assert notebook.metadata.kernelspec.name == "python3", path.name
@@ -139,6 +139,19 @@ def test_release_writes_learner_notebooks_without_solutions(tmp_path):
         for number, index in enumerate(reveals, 1):
             assert "# TODO:" in learner.cells[index - 1].source, (path.name, index)
             assert learner.cells[index].source.startswith(f'reveal_solution("{path.stem}", {number})')
+
+
+# Issue 19: "no lab longer than about 35 learner-facing cells" (a lab a learner can do in one sitting). Every cell
+# of the served copy counts, the Show solution cells too.
+LEARNER_CELLS_AT_MOST = 35
+
+
+def test_no_served_lab_is_longer_than_35_cells(tmp_path):
+    out = release(LABS, tmp_path).out_dir
+    lengths = {p.name: len(nbformat.read(out / p.name, as_version=4).cells) for p in INSTRUCTOR}
+    assert len(lengths) == 18
+    too_long = {name: n for name, n in lengths.items() if n > LEARNER_CELLS_AT_MOST}
+    assert not too_long, f"learner copies over {LEARNER_CELLS_AT_MOST} cells: {too_long}"
 
 
 ANSWER_VALUES = re.compile(r"(cluster\.local/ns/[\w.-]+/sa/[\w.-]+|credentialName:\s*\S+)")
