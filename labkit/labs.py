@@ -33,6 +33,13 @@ def migration() -> list[dict]:
     return docs
 
 
+def outside_client() -> list[dict]:
+    """Lab 05: only a client outside the mesh, curl in `legacy` (no sidecar). The lab itself deploys what it
+    teaches: Tetrate's web-frontend (no sidecar) and customers in `default`, and their gateway routes."""
+    legacy = [doc for doc in _lab_data("migration-namespaces.yaml") if doc["metadata"]["name"] == "legacy"]
+    return legacy + in_namespace(sample("curl"), "legacy")
+
+
 def nothing() -> list[dict]:
     return []
 
@@ -167,11 +174,13 @@ LABS: tuple[LabInfo, ...] = (
         "STRICT mTLS is enforced for httpbin.bar",
         MIGRATION_MATRIX,
     )),
-    LabInfo("04", "Exceptions to STRICT: a NodePort and a frontend without a sidecar", "04-strict-exceptions.ipynb",
-            migration, (
+    LabInfo("04", "A port-level exception: the NodePort case", "04-nodeport-exception.ipynb", migration, (
         "plaintext is allowed on httpbin.bar:8000 by a port-level exception",
         "a browser outside the mesh reaches httpbin-nodeport.bar on its NodePort: 200",
         MIGRATION_MATRIX,
+    )),
+    LabInfo("05", "A frontend without a sidecar", "05-frontend-without-sidecar.ipynb", outside_client, (
+        "curl.legacy → customers.default:80/: reset (curl 56)",
         "curl.legacy → web-frontend.default:80/: an HTTP answer showing 'ECONNRESET'",
         "http://customers.default.svc.cluster.local/ via the ingress gateway: 200",
         "curl.legacy → web-frontend.default:80/: 200 showing 'Jewel Schaefer'",
