@@ -25,6 +25,7 @@ from .files import write_if_changed
 from .network import address_map, write_pod_network
 from .envoy_proc import EnvoyProcess
 from .pods import PodRuntime
+from .zygote import AppZygote
 
 GATEWAY_SERVICE = ("istio-system", "istio-ingressgateway")
 CERT_HOURS = 24
@@ -75,6 +76,9 @@ class MeshRuntime:
         self._last_model: MeshModel | None = None   # what every proxy's current config was built from
         # istiod's part: every Envoy of this mesh takes its config over one ADS stream from here.
         self.control_plane = ControlPlane(control_plane_ip).start()
+        # The apps are forked from one pre-imported Python (started at the first app): a hundred
+        # interpreters starting and importing were most of a 100-pod start's CPU.
+        self.zygote = AppZygote(self.state_dir / "zygote" / "zygote.log")
         host, port = self.control_plane.address
         # Where proxy-status (this process or an attached one) finds the control plane, like istioctl
         # finds istiod; private, since the token lets its holder read every proxy's sync status.
@@ -94,10 +98,12 @@ class MeshRuntime:
             for uid, pod in wanted.items():
                 if uid not in self.pods:
                     self.pods[uid] = PodRuntime(pod, self.pods_dir / f"{pod.namespace}_{pod.name}",
-                                                control_plane=self.control_plane)
+                                                control_plane=self.control_plane, launcher=self.zygote)
                     fresh.append(self.pods[uid])
                 else:
                     self.pods[uid].pod = pod
+            if any(r.apps for r in fresh):
+                self.zygote.warm_up()   # imports its apps while this thread translates
             gateway_ports = self._gateway_addresses(model)
             # Only the proxies the change can concern are recomputed (None: all of them); each one's
             # config is pushed only when it changed.
@@ -307,6 +313,7 @@ class MeshRuntime:
             if self.node_proxy is not None:
                 self.node_proxy.stop()
                 self.node_proxy = None
+            self.zygote.stop()
             self.control_plane.stop()
             (self.state_dir / ENDPOINT_FILE).unlink(missing_ok=True)
             if self.claims is not None:
