@@ -21,7 +21,7 @@ from pathlib import Path
 from ..errors import LabkitError
 from .procs import spawner
 
-APP_PACKAGE = "labkit.apps."
+APP_PACKAGE = "labkit.apps"
 # Read by the interpreter when it starts, so a forked child keeps the zygote's: a request that differs in
 # one of them needs a fresh interpreter. (Any PYTHON* variable counts too.)
 STARTUP_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE")
@@ -57,8 +57,10 @@ class ForkedApp:
 
 
 class AppZygote:
-    def __init__(self, log_path: Path):
-        self.log_path = Path(log_path)
+    """`package`: whose modules it preloads and runs (the sample apps; tests use one of their own)."""
+
+    def __init__(self, log_path: Path, package: str = APP_PACKAGE):
+        self.log_path, self.package = Path(log_path), package
         self.env = {k: v for k, v in os.environ.items() if k in BASE_ENV} | ZYGOTE_ENV
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
@@ -70,8 +72,8 @@ class AppZygote:
 
     def can_run(self, args: list[str], env: dict | None) -> bool:
         """Whether a fork of the zygote is the same as running `args` in `env` from scratch."""
-        return (len(args) == 3 and args[0] == sys.executable and args[1] == "-m"
-                and args[2].startswith(APP_PACKAGE) and env is not None
+        return (len(args) >= 3 and args[0] == sys.executable and args[1] == "-m"
+                and args[2].startswith(self.package + ".") and env is not None
                 and _startup_env(env) == _startup_env(self.env))
 
     # -- the zygote process -----------------------------------------------------------------------
@@ -83,7 +85,8 @@ class AppZygote:
             return self._process
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab", buffering=0) as log:
-            process = spawner().popen([sys.executable, "-m", "labkit.runtime.zygote_server"], env=self.env,
+            process = spawner().popen([sys.executable, "-m", "labkit.runtime.zygote_server", self.package],
+                                      env=self.env,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                                       cwd=self.log_path.parent)
         self._process = process

@@ -5,8 +5,9 @@ most of a 100-pod start's budget on 2 cores).
 Each child is still a process of its own, as a container's program is: its pod's environment, working
 directory and arguments, its stdout and stderr the container's log file, stdin /dev/null, a session of its
 own (a group signal stops it), and it runs the app module as `python -m labkit.apps.<name>` would, as
-`__main__`, so its top-level code runs with the pod's environment. The apps read their environment only
-when they run (labkit/apps/common.py), never when imported, which is what makes importing them early safe.
+`__main__`, so its top-level code runs with the pod's environment. What makes importing them early safe:
+an app module does its work under `if __name__ == "__main__"` and reads its environment only when it runs
+(labkit/apps/common.py), never when imported.
 
 A child dies with the zygote (PR_SET_PDEATHSIG) and the zygote with the mesh owner (setpriv --pdeathsig),
 so no app outlives the kernel or CLI that started it. A child that crashes only ends its own process.
@@ -31,16 +32,14 @@ import signal
 import sys
 import traceback
 
-import labkit.apps
-
 _PR_SET_PDEATHSIG = 1
 
 
-def preload() -> None:
-    """Import every app module (and so their libraries: Flask for httpbin, ssl, http.server)."""
-    for module in pkgutil.iter_modules(labkit.apps.__path__):
+def preload(package: str) -> None:
+    """Import every app module of `package` (and so their libraries: Flask for httpbin, ssl, http.server)."""
+    for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
         try:
-            importlib.import_module(f"labkit.apps.{module.name}")
+            importlib.import_module(f"{package}.{module.name}")
         except Exception:  # noqa: BLE001  the child imports it again and shows the error in its own log
             traceback.print_exc()
 
@@ -148,13 +147,17 @@ def run_as_main(module: str) -> None:
         while tb is not None and (tb.tb_frame.f_code.co_filename in (__file__, runpy.__file__)
                                   or tb.tb_frame.f_code.co_filename.startswith("<frozen")):
             tb = tb.tb_next
-        traceback.print_exception(type(exc), exc, tb)
+        if tb is None and isinstance(exc, ImportError):
+            # No such module at all: `python -m` says so in one line, after the interpreter's path.
+            sys.stderr.write(f"{sys.executable}: {exc}\n")
+        else:
+            traceback.print_exception(type(exc), exc, tb)
         sys.exit(1)
 
 
 def main() -> None:
     zygote = Zygote()   # first: what an import prints must reach the log, not the answers' pipe
-    preload()
+    preload(sys.argv[1] if len(sys.argv) > 1 else "labkit.apps")
     request = zygote.serve()
     if request is None:
         return
