@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -31,7 +30,8 @@ if __name__ == "__main__":
     while True:
         time.sleep(1)
 """
-CRASH = "if __name__ == '__main__':\n    print('about to crash', flush=True)\n    raise RuntimeError('the app crashed')\n"
+CRASH = ("if __name__ == '__main__':\n    print('about to crash', flush=True)\n"
+         "    raise RuntimeError('the app crashed')\n")
 BROKEN_IMPORT = "import no_such_library_anywhere  # noqa\n"
 
 

@@ -47,7 +47,7 @@ class ForkedApp:
 
     def wait(self, timeout: float | None = None) -> int:
         if not self.ended.wait(timeout):
-            raise subprocess.TimeoutExpired(self.args, timeout)
+            raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
         assert self.returncode is not None, "set before the event"
         return self.returncode
 
@@ -140,15 +140,16 @@ class AppZygote:
         with self._lock:
             process = self._ensure_started()
             self._next_id += 1
-            request = {"id": self._next_id, "module": args[2], "argv": [args[0], *args[3:]], "env": env,
+            ident = self._next_id
+            request = {"id": ident, "module": args[2], "argv": [args[0], *args[3:]], "env": env,
                        "cwd": str(cwd or os.getcwd()), "log": str(log_path)}
-            self._waiting[request["id"]] = future
+            self._waiting[ident] = future
             assert process.stdin is not None, "started with stdin=PIPE"
             try:
                 process.stdin.write((json.dumps(request) + "\n").encode())
                 process.stdin.flush()
             except OSError as exc:
-                self._waiting.pop(request["id"], None)
+                self._waiting.pop(ident, None)
                 raise OSError(f"the app zygote is not answering: {exc}") from exc
         pid = future.result(timeout=30)
         child = ForkedApp(self, args, pid)

@@ -33,7 +33,9 @@ def ads_bootstrap(node_id: str, cluster: str, host: str, port: int, token: str, 
     grpc_service = {"envoy_grpc": {"cluster_name": XDS_CLUSTER},
                     # The proxy's credential: the control plane serves this node id only to this token.
                     "initial_metadata": [{"key": "authorization", "value": f"Bearer {token}"}]}
-    ads = {"ads": {}, "resource_api_version": "V3"}
+    # initial_fetch_timeout 0s, as istio-proxy's bootstrap: a proxy started before its config is computed
+    # waits for it instead of giving up after 15 s and starting empty.
+    ads = {"ads": {}, "initial_fetch_timeout": "0s", "resource_api_version": "V3"}
     return {
         "node": {"id": node_id, "cluster": cluster},
         "stats_config": stats_config(),
