@@ -70,6 +70,12 @@ class AppZygote:
         self._exited_early: dict[int, int] = {}   # pid → code, when the exit was read before the pid was
         self._closed = False
 
+    @property
+    def pid(self) -> int | None:
+        """The zygote's own pid while it runs (it is one of the mesh's processes)."""
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
     def can_run(self, args: list[str], env: dict | None) -> bool:
         """Whether a fork of the zygote is the same as running `args` in `env` from scratch."""
         return (len(args) >= 3 and args[0] == sys.executable and args[1] == "-m"
@@ -85,8 +91,10 @@ class AppZygote:
             return self._process
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab", buffering=0) as log:
-            process = spawner().popen([sys.executable, "-m", "labkit.runtime.zygote_server", self.package],
-                                      env=self.env,
+            # Its folder (in the mesh's state directory) on its command line, which its children share:
+            # whoever looks for the processes of a mesh (leftover checks) finds them by it, as the Envoys.
+            process = spawner().popen([sys.executable, "-m", "labkit.runtime.zygote_server", self.package,
+                                       str(self.log_path.parent)], env=self.env,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                                       cwd=self.log_path.parent)
         self._process = process

@@ -157,7 +157,7 @@ def run_as_main(module: str) -> None:
 
 def main() -> None:
     zygote = Zygote()   # first: what an import prints must reach the log, not the answers' pipe
-    preload(sys.argv[1] if len(sys.argv) > 1 else "labkit.apps")
+    preload(sys.argv[1] if len(sys.argv) > 1 else "labkit.apps")   # argv[2], its folder: only for finding it
     request = zygote.serve()
     if request is None:
         return
