@@ -60,6 +60,7 @@ def one_size(count: int, subnet: int) -> dict:
         start = time.perf_counter()
         lab.apply(workloads(count))
         applied = time.perf_counter() - start
+        phases = dict(lab.runtime.last_sync)   # the owner's sync: translate+encode, start, ACK wait
         lab.wait_ready(timeout=300)
         ready = time.perf_counter() - start
         if profiler is not None:
@@ -71,6 +72,7 @@ def one_size(count: int, subnet: int) -> dict:
         kids = {kind: (n, seconds - before_children.get(kind, (0, 0.0))[1]) for kind, (n, seconds) in after.items()}
     total = owner_cpu + sum(seconds for _, seconds in kids.values())
     return {"pods": count, "all_ready_s": ready, "apply_returned_s": applied, "owner_cpu_s": owner_cpu,
+            "sync_phases_s": {k: v for k, v in phases.items() if k.endswith("_s")},
             "children": {kind: {"processes": n, "cpu_s": seconds} for kind, (n, seconds) in kids.items()},
             "total_cpu_s": total, "load_average": os.getloadavg()}
 
@@ -83,6 +85,7 @@ def main() -> None:
         print(f"{r['pods']:4} pods: all-ready {r['all_ready_s']:.2f} s (apply returned {r['apply_returned_s']:.2f} s); "
               f"CPU: owner {r['owner_cpu_s']:.2f} s  {kids}  total {r['total_cpu_s']:.2f} s  "
               f"(load {r['load_average'][0]:.1f})")
+        print("      owner's sync: " + ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in r["sync_phases_s"].items()))
     print(f"written {path}")
 
 
