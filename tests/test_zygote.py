@@ -23,7 +23,7 @@ REPORT = """\
 import json, os, signal, sys, time
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "pod": os.environ.get("POD_NAME"),
+    print(json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "path0": sys.path[0], "pod": os.environ.get("POD_NAME"),
                       "has_owner_var": "ZYGOTE_TEST_OWNER_ONLY" in os.environ, "name": __name__,
                       "pid": os.getpid(), "ppid": os.getppid(), "pgid": os.getpgid(0)}), flush=True)
     print("to stderr", file=sys.stderr, flush=True)
@@ -90,7 +90,7 @@ def test_a_forked_app_gets_its_env_args_cwd_and_log(apps, tmp_path):
     seen = first_line(log)
     assert seen["pid"] == child.pid and seen["name"] == "__main__"
     assert seen["argv"][1:] == ["--port", "9000"] and seen["argv"][0].endswith("report.py")   # as `-m` sets it
-    assert seen["cwd"] == str(cwd) and seen["pod"] == "web-1"
+    assert seen["cwd"] == seen["path0"] == str(cwd) and seen["pod"] == "web-1"
     assert not seen["has_owner_var"]   # only the env it was given, not the owner's
     assert seen["pgid"] == child.pid   # its own process group: a group signal stops it alone
     wait_for(lambda: "to stderr" in log.read_text())   # stderr goes to the same log, as a container's

@@ -130,6 +130,7 @@ class Zygote:
         os.environ.clear()
         os.environ.update(request["env"])
         sys.argv = list(request["argv"])
+        sys.path[0] = os.getcwd()   # `-m` puts the working directory first; the zygote's was its own
 
 
 def run_as_main(module: str) -> None:
