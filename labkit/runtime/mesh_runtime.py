@@ -126,8 +126,10 @@ class MeshRuntime:
                     # or Secret, so no container's view: skipped (at 50 pods it was a sixth of such a change).
                     if scope is None or fresh:
                         runtime.prepare(model)
-                    # fresh pods', and containers whose Secret or ConfigMap just appeared
-                    apps_started.append(self._pool.submit(runtime.start_apps))
+                    # fresh pods', and containers whose Secret or ConfigMap just appeared (checked here: a
+                    # pool task per pod at every change was overhead for the one-policy change)
+                    if runtime.apps_to_start():
+                        apps_started.append(self._pool.submit(runtime.start_apps))
                     if scope is not None and pod.uid not in scope and not (runtime.envoy and runtime.envoy.rejected()):
                         continue  # unaffected, and not waiting to replace a config its Envoy rejected
                     if runtime.envoy:

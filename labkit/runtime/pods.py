@@ -182,6 +182,10 @@ class PodRuntime:
         shutil.rmtree(root, ignore_errors=True)
         fresh.rename(root)
 
+    def apps_to_start(self) -> bool:
+        """Whether a container can start and is not running (a new pod, or a Secret/ConfigMap it waited for)."""
+        return any(name not in self.waiting and process.proc is None for name, process in self.apps.items())
+
     def start_apps(self) -> None:
         for name, process in self.apps.items():
             if name not in self.waiting and process.proc is None:

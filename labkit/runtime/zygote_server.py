@@ -52,6 +52,7 @@ class Zygote:
         self.answers = os.fdopen(answers_fd, "w", buffering=1, closefd=False)
         self.pid = os.getpid()
         self.pending = b""
+        self.settled = -1   # the write end of a new child's "settled" pipe (closed by the child)
         # SIGCHLD wakes the select() below through this pipe (the handler itself does nothing).
         self.wake_read, self.wake_write = os.pipe()
         os.set_blocking(self.wake_write, False)
@@ -91,13 +92,22 @@ class Zygote:
         """True in the child."""
         sys.stdout.flush()
         sys.stderr.flush()
+        settled_read, self.settled = os.pipe()
         try:
             pid = os.fork()
         except OSError as exc:
+            os.close(settled_read)
+            os.close(self.settled)
             self.answer({"id": request["id"], "error": f"fork: {exc}"})
             return False
         if pid == 0:
+            os.close(settled_read)
             return True
+        os.close(self.settled)
+        # The pid is answered once the child has its own session (or died): as Popen returns only after
+        # the exec, a stop right away must find the process group it signals.
+        os.read(settled_read, 1)
+        os.close(settled_read)
         self.answer({"id": request["id"], "pid": pid})
         return False
 
@@ -120,6 +130,7 @@ class Zygote:
         if os.getppid() != self.pid:   # the zygote died before the line above: so must we
             os._exit(1)
         os.setsid()   # own process group and session, as the owner's other children (Ctrl-C spares them)
+        os.close(self.settled)   # tells the zygote this process is settled
         log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
