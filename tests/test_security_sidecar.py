@@ -153,6 +153,8 @@ def mesh_processes(lab) -> dict[int, str]:
         for process in [*runtime.apps.values(), *([runtime.envoy.process] if runtime.envoy else [])]:
             if process and process.alive():
                 known[process.pid] = process.name
+    if lab.runtime.zygote.pid is not None:   # the pre-imported Python the apps are forked from
+        known[lab.runtime.zygote.pid] = "app zygote"
     state = str(lab.state_dir)
     started = {p.pid for p in psutil.Process().children(recursive=True)
                if state in " ".join(_safe(p.cmdline)) or state in _safe(p.cwd, "")}

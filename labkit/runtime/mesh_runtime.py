@@ -25,6 +25,7 @@ from .files import write_if_changed
 from .network import address_map, write_pod_network
 from .envoy_proc import EnvoyProcess
 from .pods import PodRuntime
+from .zygote import AppZygote
 
 GATEWAY_SERVICE = ("istio-system", "istio-ingressgateway")
 CERT_HOURS = 24
@@ -75,6 +76,9 @@ class MeshRuntime:
         self._last_model: MeshModel | None = None   # what every proxy's current config was built from
         # istiod's part: every Envoy of this mesh takes its config over one ADS stream from here.
         self.control_plane = ControlPlane(control_plane_ip).start()
+        # The apps are forked from one pre-imported Python (started at the first app): a hundred
+        # interpreters starting and importing were most of a 100-pod start's CPU.
+        self.zygote = AppZygote(self.state_dir / "zygote" / "zygote.log")
         host, port = self.control_plane.address
         # Where proxy-status (this process or an attached one) finds the control plane, like istioctl
         # finds istiod; private, since the token lets its holder read every proxy's sync status.
@@ -94,44 +98,65 @@ class MeshRuntime:
             for uid, pod in wanted.items():
                 if uid not in self.pods:
                     self.pods[uid] = PodRuntime(pod, self.pods_dir / f"{pod.namespace}_{pod.name}",
-                                                control_plane=self.control_plane)
+                                                control_plane=self.control_plane, launcher=self.zygote)
                     fresh.append(self.pods[uid])
                 else:
                     self.pods[uid].pod = pod
+            if any(r.apps for r in fresh):
+                self.zygote.warm_up()   # imports its apps while this thread translates
+            # New pods' Envoys start now and wait for their config over ADS, as istio-proxy waits for
+            # istiod (the bootstrap's initial_fetch_timeout 0s): the start of a hundred Envoy processes (~60 ms
+            # of CPU each before any config) runs on the other core while this thread translates, instead of
+            # after it. Their apps start as soon as their pod is prepared, likewise.
+            envoys_started = [self._pool.submit(r.envoy.start) for r in fresh if r.envoy]
+            apps_started = []
             gateway_ports = self._gateway_addresses(model)
             # Only the proxies the change can concern are recomputed (None: all of them); each one's
             # config is pushed only when it changed.
             scope = pods_to_recompute(self._last_model, model)
             topology_changed = not same_topology(self._last_model, model)
             configured = []
-            for runtime in self.pods.values():
-                pod = runtime.pod
-                if topology_changed:
-                    write_pod_network(runtime.directory, address_map(model, pod, gateway_ports), pod.ip)
-                # A ConfigMap or Secret change reaches the containers that mount it (rewritten only when the
-                # files differ). A change of scoped policies only (scope not None) changes no pod, ConfigMap
-                # or Secret, so no container's view: skipped (at 50 pods it was a sixth of such a change).
-                if scope is None or fresh:
-                    runtime.prepare(model)
-                if scope is not None and pod.uid not in scope and not (runtime.envoy and runtime.envoy.rejected()):
-                    continue  # unaffected, and not waiting to replace a config its Envoy rejected
-                if runtime.envoy:
-                    if runtime in fresh:
-                        self._issue_identity(runtime)
-                    config = build_proxy_config(model, pod, runtime.envoy.paths, self.gateway)
-                    before = dict(runtime.envoy.versions)
-                    if runtime.envoy.apply(config) != before or runtime in fresh:
-                        configured.append(runtime)
-                    self._log_new_warnings(runtime, config.warnings, config)
-                    self.warnings[pod.uid] = config.warnings
-                    self._log_agent_messages(runtime, config.proxy_log)
+            try:
+                for runtime in self.pods.values():
+                    pod = runtime.pod
+                    if topology_changed:
+                        write_pod_network(runtime.directory, address_map(model, pod, gateway_ports), pod.ip)
+                    # A ConfigMap or Secret change reaches the containers that mount it (rewritten only when the
+                    # files differ). A change of scoped policies only (scope not None) changes no pod, ConfigMap
+                    # or Secret, so no container's view: skipped (at 50 pods it was a sixth of such a change).
+                    if scope is None or fresh:
+                        runtime.prepare(model)
+                    # fresh pods', and containers whose Secret or ConfigMap just appeared (checked here: a
+                    # pool task per pod at every change was overhead for the one-policy change)
+                    if runtime.apps_to_start():
+                        apps_started.append(self._pool.submit(runtime.start_apps))
+                    if scope is not None and pod.uid not in scope and not (runtime.envoy and runtime.envoy.rejected()):
+                        continue  # unaffected, and not waiting to replace a config its Envoy rejected
+                    if runtime.envoy:
+                        if runtime in fresh:
+                            self._issue_identity(runtime)
+                        config = build_proxy_config(model, pod, runtime.envoy.paths, self.gateway)
+                        before = dict(runtime.envoy.versions)
+                        if runtime.envoy.apply(config) != before or runtime in fresh:
+                            configured.append(runtime)
+                        self._log_new_warnings(runtime, config.warnings, config)
+                        self.warnings[pod.uid] = config.warnings
+                        self._log_agent_messages(runtime, config.proxy_log)
+            except BaseException:
+                # Nothing half-started stays behind: the new pods' processes stop, and the next sync
+                # starts them afresh.
+                for future in envoys_started + apps_started:
+                    future.exception()
+                for runtime in fresh:
+                    runtime.stop()
+                    self.pods.pop(runtime.pod.uid, None)
+                raise
             self._last_model = model
             computed = time.perf_counter()
             # Side by side (the spawner forks several at once): a hundred pods' Envoys and apps in a row
             # waited for each other on a busy machine.
-            list(self._pool.map(lambda r: r.envoy.start(), [r for r in fresh if r.envoy]))
-            # fresh pods, and containers whose Secret/ConfigMap just appeared
-            list(self._pool.map(lambda r: r.start_apps(), list(self.pods.values())))
+            for future in envoys_started + apps_started:
+                future.result()
             waiting = [r.envoy for r in configured] + self._sync_node_proxy(model)
             launched = time.perf_counter()
             errors = [f for f in self._pool.map(self._wait_envoy, waiting) if f]
@@ -307,6 +332,7 @@ class MeshRuntime:
             if self.node_proxy is not None:
                 self.node_proxy.stop()
                 self.node_proxy = None
+            self.zygote.stop()
             self.control_plane.stop()
             (self.state_dir / ENDPOINT_FILE).unlink(missing_ok=True)
             if self.claims is not None:

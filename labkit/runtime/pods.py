@@ -19,7 +19,7 @@ from ..model.addressing import real_port
 from ..model.mesh import Container, MeshModel, Pod
 from ..model.volumes import ContainerView, container_view
 from .envoy_proc import EnvoyProcess
-from .procs import ManagedProcess
+from .procs import Launcher, ManagedProcess
 
 
 _BASE_ENV = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "HOME", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")
@@ -59,8 +59,10 @@ def port_open(ip: str, port: int, timeout: float = 0.2) -> bool:
 
 
 class PodRuntime:
-    def __init__(self, pod: Pod, directory: Path, control_plane=None):
+    def __init__(self, pod: Pod, directory: Path, control_plane=None, launcher: Launcher | None = None):
+        """`launcher`: what starts the app processes (the mesh's app zygote), else each is spawned."""
         self.pod = pod
+        self.launcher = launcher
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.apps: dict[str, ManagedProcess] = {}
@@ -99,7 +101,8 @@ class PodRuntime:
         })
         args = [sys.executable, "-m", f"labkit.apps.{module}"]
         return ManagedProcess(f"{self.pod.namespace}/{self.pod.name}/{container.name}", args, env=env,
-                              log_path=self.directory / f"{container.name}.log", cwd=self.directory)
+                              log_path=self.directory / f"{container.name}.log", cwd=self.directory,
+                              launcher=self.launcher)
 
     def root_of(self, container: str) -> Path:
         """The container's filesystem: the image's files the app reads, then the YAML's volume mounts."""
@@ -178,6 +181,10 @@ class PodRuntime:
             _write(fresh, mounted.path, mounted.data, mounted.mode)
         shutil.rmtree(root, ignore_errors=True)
         fresh.rename(root)
+
+    def apps_to_start(self) -> bool:
+        """Whether a container can start and is not running (a new pod, or a Secret/ConfigMap it waited for)."""
+        return any(name not in self.waiting and process.proc is None for name, process in self.apps.items())
 
     def start_apps(self) -> None:
         for name, process in self.apps.items():

@@ -20,6 +20,7 @@ import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Protocol
 
 _PR_SET_PDEATHSIG = 1
 
@@ -98,13 +99,22 @@ def spawner() -> Spawner:
 BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER = 0.5, 10.0, 10.0
 
 
+class Launcher(Protocol):
+    """Another way to start some commands (the app zygote, runtime/zygote.py), giving a Popen-like handle."""
+
+    def can_run(self, args: list[str], env: dict | None) -> bool: ...
+
+    def popen(self, args: list[str], *, env: dict, cwd: Path | None, log_path: Path): ...
+
+
 class ManagedProcess:
     """A child with its log file, restart count, crash-loop backoff and a clean stop."""
 
     def __init__(self, name: str, args: list[str], *, env: dict | None = None, log_path: Path,
-                 cwd: Path | None = None, before_start=None):
+                 cwd: Path | None = None, before_start=None, launcher: Launcher | None = None):
         self.name, self.args, self.env, self.log_path, self.cwd = name, args, env, Path(log_path), cwd
         self.before_start = before_start
+        self.launcher = launcher
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
         self.started_at = 0.0
@@ -134,6 +144,14 @@ class ManagedProcess:
         if self.before_start is not None:
             self.before_start()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.launcher is not None and self.launcher.can_run(self.args, self.env):
+            try:
+                self.proc = self.launcher.popen(self.args, env=dict(self.env or {}), cwd=self.cwd,
+                                                log_path=self.log_path)
+                self.started_at = time.monotonic()
+                return
+            except OSError:
+                pass   # the launcher is gone (its process died): start it the ordinary way
         log = open(self.log_path, "ab", buffering=0)
         try:
             self.proc = spawner().popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
