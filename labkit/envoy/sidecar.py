@@ -245,9 +245,9 @@ def _client_key(model: MeshModel, client: Pod | None, paths: c.ProxyPaths) -> st
     files, which each proxy reads from its own container, nothing is shared (the proxy's folder joins the key)."""
     if client is None:
         return ""
-    files = model.memo.get("names_certificate_files")
+    files = model.client_view.get("names_certificate_files")   # a DestinationRule's, so the clients' view
     if files is None:
-        files = model.memo["names_certificate_files"] = names_certificate_files(model)
+        files = model.client_view["names_certificate_files"] = names_certificate_files(model)
     return repr((client.namespace, rules_selecting(model, client), client.annotations, client.service_account,
                  client.containers, client.volumes, client.native_sidecar, client.is_gateway,
                  paths.root if files else ""))
@@ -264,14 +264,14 @@ def outbound_clusters(model: MeshModel, client_namespace: str, service: Service,
     service and client scope, pilot/pkg/networking/core/cluster_cache.go): at 100 pods every sidecar
     otherwise rebuilt every other service's clusters."""
     key = ("outbound_clusters", client_namespace, service.namespace, service.name, _client_key(model, client, paths))
-    cached = model.memo.get(key)
+    cached = model.client_view.get(key)
     if cached is None:
         # What the translation adds besides clusters (warnings, SDS resources read from the proxy's files,
         # istio-agent's log lines) is collected apart, so that every client sharing the result gets it too.
         extra = c.ProxyConfig()
         cached = (*_outbound_clusters(model, client_namespace, service, paths, extra, client), extra)
         if not extra.warnings and not extra.proxy_log:
-            model.memo[key] = cached   # warnings name the client pod: those results are its own
+            model.client_view[key] = cached   # warnings name the client pod: those results are its own
     clusters, assignments, extra = cached
     config.warnings.extend(extra.warnings)
     config.proxy_log.extend(extra.proxy_log)

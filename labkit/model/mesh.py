@@ -133,9 +133,21 @@ class MeshModel:
     # Results computed once per model and shared (the model does not change after it is built; a change
     # builds a new one): the translators' per-client outbound clusters, the Gateway API conversion, by key.
     memo: dict = field(default_factory=dict, repr=False, compare=False)
+    # Results that depend only on what clients see of services (endpoints, DestinationRules, the mTLS an
+    # endpoint takes): the translators' per-client outbound clusters. A change that leaves all of that alone
+    # hands them on to the next model (push_scope.keep_client_view).
+    client_view: dict = field(default_factory=dict, repr=False, compare=False)
+    _by_namespace: dict = field(default_factory=dict, repr=False, compare=False)
 
     def of_kind(self, kind: str) -> list[dict]:
         return self.policies.get(kind, [])
+
+    def pods_in(self, namespace: str) -> list[Pod]:
+        """The pods of one namespace (indexed once: push scoping and endpoints ask it for every change)."""
+        if not self._by_namespace and self.pods:
+            for pod in self.pods:
+                self._by_namespace.setdefault(pod.namespace, []).append(pod)
+        return self._by_namespace.get(namespace, [])
 
     def endpoints(self, service: Service) -> list[Pod]:
         if not service.selector:
@@ -145,8 +157,8 @@ class MeshModel:
         key = (service.namespace, service.name, tuple(sorted(service.selector.items())))
         cached = self._endpoints.get(key)
         if cached is None:
-            cached = self._endpoints[key] = [p for p in self.pods
-                                             if p.namespace == service.namespace and p.matches(service.selector)]
+            cached = self._endpoints[key] = [p for p in self.pods_in(service.namespace)
+                                             if p.matches(service.selector)]
         return list(cached)
 
     def service_by_host(self, host: str, from_namespace: str) -> Service | None:

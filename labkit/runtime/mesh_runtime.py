@@ -16,7 +16,7 @@ from ..envoy.nodeproxy import build_node_proxy, node_ports
 from ..envoy.proxy import GatewaySettings, build_proxy_config
 from ..errors import LabkitError
 from ..model.mesh import MeshModel
-from ..model.push_scope import pods_to_recompute, same_topology
+from ..model.push_scope import keep_client_view, pods_to_recompute, same_topology
 from ..resources.nodeports import NODE_PORT_RANGE
 from ..xds.client import ENDPOINT_FILE
 from ..xds.control_plane import ControlPlane
@@ -102,6 +102,8 @@ class MeshRuntime:
             # Only the proxies the change can concern are recomputed (None: all of them); each one's
             # config is pushed only when it changed.
             scope = pods_to_recompute(self._last_model, model)
+            if scope is not None and self._last_model is not None:
+                keep_client_view(self._last_model, model)
             topology_changed = not same_topology(self._last_model, model)
             configured = []
             for runtime in self.pods.values():
