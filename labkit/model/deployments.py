@@ -149,17 +149,18 @@ def reconcile_pods(objects: list[dict], native_sidecars: bool = True, addresses:
     used = {int(p.get("status", {}).get("index", 0)) for p in pods}
     create: list[dict] = []
     delete: list[tuple[str, str, str]] = []
+    # Each Deployment's template hashed once per reconcile (a sha256 of its JSON, asked for each pod too).
+    hashes = {key: template_hash(d) for key, d in deployments.items()}
     # Each pod's owner once (asking per Deployment made a reconcile quadratic in pods).
     owned: dict[tuple[str, str | None], list[dict]] = {}
     for pod in pods:
         owner = (pod["metadata"]["namespace"], owner_deployment(pod["metadata"]))
         owned.setdefault(owner, []).append(pod)
-        deployment = deployments.get(owner)
-        if deployment is None or pod["metadata"]["labels"].get(HASH_LABEL) != template_hash(deployment):
+        if owner not in deployments or pod["metadata"]["labels"].get(HASH_LABEL) != hashes[owner]:
             delete.append(("Pod", pod["metadata"]["namespace"], pod["metadata"]["name"]))
     doomed = {key[2] for key in delete}
     for (namespace, name), deployment in sorted(deployments.items()):
-        thash = template_hash(deployment)
+        thash = hashes[(namespace, name)]
         current = [p for p in owned.get((namespace, name), []) if p["metadata"]["name"] not in doomed]
         replicas = deployment["spec"].get("replicas", 1)
         for extra in current[replicas:]:
