@@ -36,11 +36,25 @@ def _safe_encode(number: int, length: int) -> str:
     return "".join(out)
 
 
+# id of a pod template → (the template, its hash). The store hands out the same objects until they change,
+# so a reconcile hashes only new templates (every Deployment's, at every change, was linear in pods).
+_TEMPLATE_HASHES: dict[int, tuple[dict, str]] = {}
+_TEMPLATE_HASHES_LIMIT = 4096
+
+
 def template_hash(deployment: dict) -> str:
-    """The `pod-template-hash` of the Deployment's pod template (10 characters, as a ReplicaSet's)."""
+    """The `pod-template-hash` of the Deployment's pod template (10 characters, as a ReplicaSet's). A caller
+    does not change a template after hashing it (the store's objects are not changed in place)."""
     template = deployment["spec"]["template"]
+    known = _TEMPLATE_HASHES.get(id(template))
+    if known is not None and known[0] is template:
+        return known[1]
     digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).digest()
-    return _safe_encode(int.from_bytes(digest[:8], "big"), 10)
+    value = _safe_encode(int.from_bytes(digest[:8], "big"), 10)
+    if len(_TEMPLATE_HASHES) >= _TEMPLATE_HASHES_LIMIT:
+        _TEMPLATE_HASHES.clear()
+    _TEMPLATE_HASHES[id(template)] = (template, value)
+    return value
 
 
 def user_volumes(annotations: dict, key: str) -> list[dict]:
