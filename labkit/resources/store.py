@@ -84,7 +84,8 @@ class Store:
             parsed = self._parsed = (raw, state["generation"], tuple(state["objects"]))
         elif os.environ.get("LABKIT_STORE_VERIFY"):
             # Tests' check that nobody changed an object snapshot() handed out (it is shared).
-            assert list(parsed[2]) == json.loads(raw)["objects"], "an object from Store.snapshot() was modified"
+            changed = [o["metadata"].get("name") for o, f in zip(parsed[2], json.loads(raw)["objects"]) if o != f]
+            assert not changed, f"an object from Store.snapshot() was modified: {changed}"
         # A list of its own: writers add and replace entries, never change a stored object in place.
         return {"generation": parsed[1], "objects": list(parsed[2])}
 
