@@ -148,8 +148,10 @@ class MeshModel:
     def pods_in(self, namespace: str) -> list[Pod]:
         """The pods of one namespace (indexed once: push scoping and endpoints ask it for every change)."""
         if not self._by_namespace and self.pods:
+            index: dict[str, list[Pod]] = {}
             for pod in self.pods:
-                self._by_namespace.setdefault(pod.namespace, []).append(pod)
+                index.setdefault(pod.namespace, []).append(pod)
+            self._by_namespace.update(index)   # whole, so a second thread asking meanwhile never sees half
         return self._by_namespace.get(namespace, [])
 
     def endpoints(self, service: Service) -> list[Pod]:
