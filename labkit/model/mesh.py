@@ -285,8 +285,8 @@ def build_model(objects: list[dict], subnet: int, previous: MeshModel | None = N
             raw_secrets.append(obj)
         else:
             policies.setdefault(kind, []).append(obj)
-    sources = {"pods": (tuple(raw_pods), tuple(policies.get("Deployment", ()))), "services": tuple(raw_services),
-               "secrets": tuple(raw_secrets)}
+    sources: dict[str, tuple] = {"pods": (tuple(raw_pods), tuple(policies.get("Deployment", ()))),
+                                 "services": tuple(raw_services), "secrets": tuple(raw_secrets)}
     old = previous.sources if previous is not None and previous.subnet == subnet else {}
     reuse_pods = "pods" in old and all(_same_objects(a, b) for a, b in zip(old["pods"], sources["pods"]))
     if reuse_pods:

@@ -41,7 +41,7 @@ def _changed(old: MeshModel, new: MeshModel, kind: str) -> list[dict]:
     def by_key(model: MeshModel) -> dict:
         return {(o["metadata"].get("namespace", ""), o["metadata"]["name"]): o for o in model.of_kind(kind)}
     before, after = by_key(old), by_key(new)
-    out = []
+    out: list[dict] = []
     for key in set(before) | set(after):
         if before.get(key) != after.get(key):
             out.extend(o for o in (before.get(key), after.get(key)) if o is not None)
