@@ -52,6 +52,9 @@ def pytest_configure(config):
         os.environ.setdefault("LABKIT_GATEWAY_HTTPS_PORT", str(_free_port()))
     os.environ[ENV_OWNER] = owner
     os.environ.setdefault("LABKIT_NONINTERACTIVE", "1")
+    # The store hands out shared, read-only objects (labkit/resources/store.py): check every cached read
+    # against the file, so a test or notebook that changes one in place fails where it happens.
+    os.environ.setdefault("LABKIT_STORE_VERIFY", "1")
 
 
 # --- pytest-xdist: what runs where ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 before (hypothesis over the translator's resource space), and the scope is narrow where Istio's is."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -14,7 +15,7 @@ from labkit.envoy.proxy import GatewaySettings, build_proxy_config
 from labkit.errors import LabkitError
 from labkit.model.deployments import reconcile_pods
 from labkit.model.mesh import build_model
-from labkit.model.push_scope import pods_to_recompute
+from labkit.model.push_scope import keep_client_view, pods_to_recompute
 from labkit.resources.store import Store
 from mesh_scenarios import strict
 from labkit.resources.loader import load_documents
@@ -64,6 +65,16 @@ def test_proxies_out_of_scope_keep_their_config(shared, change):
     for pod in after.pods:
         if (pod.sidecar or pod.is_gateway) and pod.uid not in scope:
             assert config(before, pod) == config(after, pod), pod.name
+    # What the old model translated for clients, handed on to the new one, builds every proxy as a fresh
+    # translation of the new model does.
+    proxies = [p for p in after.pods if p.sidecar or p.is_gateway]
+    for pod in before.pods:
+        if pod.sidecar or pod.is_gateway:
+            config(before, pod)
+    fresh = dataclasses.replace(after, memo={}, client_view={}, _endpoints={}, _by_namespace={})
+    keep_client_view(before, after)
+    for pod in proxies:
+        assert config(after, pod) == config(fresh, pod), pod.name
 
 
 def _httpbin_foo(model) -> set[str]:
@@ -84,6 +95,9 @@ def test_scope_is_narrow_where_istios_is():
               "spec: {selector: {app: extra}, ports: [{port: 80}]}\n"
     before, after = models([], load_documents(service))
     assert pods_to_recompute(before, after) is None
+    # The same workload's policy in another namespace (bar has no httpbin): no proxy, not foo's httpbin.
+    before, after = models([], load_documents(strict("bar", name="one", selector={"app": "httpbin"})))
+    assert _httpbin_foo(after) and pods_to_recompute(before, after) == set()
     # No change, nothing to do.
     before, after = models([], [])
     assert pods_to_recompute(before, after) == set()

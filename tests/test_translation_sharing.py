@@ -89,7 +89,7 @@ def test_clients_share_only_what_cannot_differ(text):
     for pod in model.pods:
         if pod.sidecar:
             build_proxy_config(model, pod, ProxyPaths(f"/state/{pod.name}"), GatewaySettings())
-    entries = [k for k in model.memo if isinstance(k, tuple) and k[0] == "outbound_clusters"]
+    entries = [k for k in model.client_view if isinstance(k, tuple) and k[0] == "outbound_clusters"]
     # Two sidecars, one service: shared unless a DestinationRule selects one of them or names files (then
     # each proxy has its own entry, or none when its translation warned: warnings name the proxy).
     if text is DR_SELECTING:

@@ -28,7 +28,7 @@ from ..kubeapi.events import EventLog
 from ..kubeapi.cluster_objects import Cluster
 from ..model.addressing import control_plane_ip, real_port
 from ..model.deployments import AddressAllocator, reconcile_pods
-from ..model.mesh import ROOT_NAMESPACE, build_model
+from ..model.mesh import ROOT_NAMESPACE, MeshModel, build_model
 from ..resources.loader import load_documents
 from ..resources.schema import KINDS, kind_info, store_kind
 from ..model.gateway_deploy import reconcile_automated
@@ -111,6 +111,7 @@ class LocalLab(LabBase):
         self._watcher: threading.Thread | None = None
         self._doorbell: Doorbell | None = None
         self._reconcile_lock = threading.RLock()
+        self._model: MeshModel | None = None   # the last reconcile's model: its unchanged parts are reused
         self.last_error: str | None = None
         self.api: KubeAPIServer | None = None
 
@@ -300,7 +301,7 @@ class LocalLab(LabBase):
                 write_last_pod_index(self.state_dir, addresses.last)
             if create or delete:
                 generation, objects = self.store.snapshot()
-            model = build_model(objects, self.settings.subnet)
+            model = self._model = build_model(objects, self.settings.subnet, previous=self._model)
             try:
                 self.runtime.sync(model)
                 self.last_error = None
@@ -310,7 +311,7 @@ class LocalLab(LabBase):
             finally:
                 self._write_gateway_api_status(model)
                 self._observed = generation
-                self._publish_status()
+                self._publish_status(self.runtime.touched)
 
     def _write_gateway_api_status(self, model) -> None:
         """istiod's status writer: the conditions of Gateway API objects, on the objects themselves. A write
@@ -323,7 +324,9 @@ class LocalLab(LabBase):
             except StoreConflict:
                 continue
 
-    def _publish_status(self) -> None:
+    def _publish_status(self, only: set[str] | None = None) -> None:
+        """`only`: the uids of the pods whose status may have changed (None: all; a reconcile passes the pods
+        its sync touched, so a one-proxy change does not look at every pod's processes)."""
         # Under the reconcile lock, so a status computed before a reconcile never lands after its own.
         with self._reconcile_lock:
             if self.runtime is None:
@@ -331,7 +334,7 @@ class LocalLab(LabBase):
             warnings = [w for ws in self.runtime.warnings.values() for w in ws]
             if self.last_error:
                 warnings.append(self.last_error)
-            rows = self.runtime.status()
+            rows = self.runtime.status(only)
             # What a cluster's kubelet and controllers would record (`kubectl get events`).
             self.events.observe(rows, self._pod_lookup())
             write_status(self.state_dir, self._observed, rows, warnings, self.last_error)

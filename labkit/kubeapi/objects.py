@@ -88,11 +88,14 @@ class Objects:
             objects += [self._builtin_namespace(n, stored) for n in BUILTIN_NAMESPACES if n not in names]
             objects = [namespace_view(o) for o in objects]
         objects += rendered
+        served = []
         for obj in objects:
-            obj["apiVersion"] = resource.group_version(version)
+            # Copies of what changes: the stored objects the snapshot handed out are shared (Store.snapshot).
+            obj = {**obj, "apiVersion": resource.group_version(version), "metadata": dict(obj["metadata"])}
             if obj["metadata"].get("creationTimestamp"):
                 obj["metadata"]["creationTimestamp"] = seconds(obj["metadata"]["creationTimestamp"])
-        return sorted(objects, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+            served.append(obj)
+        return sorted(served, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
 
     def _cluster_objects(self, kind: str, namespace: str | None,
                          stored: builtins.list[dict]) -> builtins.list[dict]:

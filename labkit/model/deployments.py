@@ -36,11 +36,25 @@ def _safe_encode(number: int, length: int) -> str:
     return "".join(out)
 
 
+# id of a pod template → (the template, its hash). The store hands out the same objects until they change,
+# so a reconcile hashes only new templates (every Deployment's, at every change, was linear in pods).
+_TEMPLATE_HASHES: dict[int, tuple[dict, str]] = {}
+_TEMPLATE_HASHES_LIMIT = 4096
+
+
 def template_hash(deployment: dict) -> str:
-    """The `pod-template-hash` of the Deployment's pod template (10 characters, as a ReplicaSet's)."""
+    """The `pod-template-hash` of the Deployment's pod template (10 characters, as a ReplicaSet's). A caller
+    does not change a template after hashing it (the store's objects are not changed in place)."""
     template = deployment["spec"]["template"]
+    known = _TEMPLATE_HASHES.get(id(template))
+    if known is not None and known[0] is template:
+        return known[1]
     digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).digest()
-    return _safe_encode(int.from_bytes(digest[:8], "big"), 10)
+    value = _safe_encode(int.from_bytes(digest[:8], "big"), 10)
+    if len(_TEMPLATE_HASHES) >= _TEMPLATE_HASHES_LIMIT:
+        _TEMPLATE_HASHES.clear()
+    _TEMPLATE_HASHES[id(template)] = (template, value)
+    return value
 
 
 def user_volumes(annotations: dict, key: str) -> list[dict]:
@@ -149,17 +163,18 @@ def reconcile_pods(objects: list[dict], native_sidecars: bool = True, addresses:
     used = {int(p.get("status", {}).get("index", 0)) for p in pods}
     create: list[dict] = []
     delete: list[tuple[str, str, str]] = []
+    # Each Deployment's template hashed once per reconcile (a sha256 of its JSON, asked for each pod too).
+    hashes = {key: template_hash(d) for key, d in deployments.items()}
     # Each pod's owner once (asking per Deployment made a reconcile quadratic in pods).
     owned: dict[tuple[str, str | None], list[dict]] = {}
     for pod in pods:
         owner = (pod["metadata"]["namespace"], owner_deployment(pod["metadata"]))
         owned.setdefault(owner, []).append(pod)
-        deployment = deployments.get(owner)
-        if deployment is None or pod["metadata"]["labels"].get(HASH_LABEL) != template_hash(deployment):
+        if owner not in deployments or pod["metadata"]["labels"].get(HASH_LABEL) != hashes[owner]:
             delete.append(("Pod", pod["metadata"]["namespace"], pod["metadata"]["name"]))
     doomed = {key[2] for key in delete}
     for (namespace, name), deployment in sorted(deployments.items()):
-        thash = template_hash(deployment)
+        thash = hashes[(namespace, name)]
         current = [p for p in owned.get((namespace, name), []) if p["metadata"]["name"] not in doomed]
         replicas = deployment["spec"].get("replicas", 1)
         for extra in current[replicas:]:

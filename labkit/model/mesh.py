@@ -133,9 +133,26 @@ class MeshModel:
     # Results computed once per model and shared (the model does not change after it is built; a change
     # builds a new one): the translators' per-client outbound clusters, the Gateway API conversion, by key.
     memo: dict = field(default_factory=dict, repr=False, compare=False)
+    # Results that depend only on what clients see of services (endpoints, DestinationRules, the mTLS an
+    # endpoint takes): the translators' per-client outbound clusters. A change that leaves all of that alone
+    # hands them on to the next model (push_scope.keep_client_view).
+    client_view: dict = field(default_factory=dict, repr=False, compare=False)
+    _by_namespace: dict = field(default_factory=dict, repr=False, compare=False)
+    # The stored objects each part was built from (kept alive, so compared by identity): build_model(...,
+    # previous=) reuses the parts whose objects the store left alone.
+    sources: dict = field(default_factory=dict, repr=False, compare=False)
 
     def of_kind(self, kind: str) -> list[dict]:
         return self.policies.get(kind, [])
+
+    def pods_in(self, namespace: str) -> list[Pod]:
+        """The pods of one namespace (indexed once: push scoping and endpoints ask it for every change)."""
+        if not self._by_namespace and self.pods:
+            index: dict[str, list[Pod]] = {}
+            for pod in self.pods:
+                index.setdefault(pod.namespace, []).append(pod)
+            self._by_namespace.update(index)   # whole, so a second thread asking meanwhile never sees half
+        return self._by_namespace.get(namespace, [])
 
     def endpoints(self, service: Service) -> list[Pod]:
         if not service.selector:
@@ -145,8 +162,8 @@ class MeshModel:
         key = (service.namespace, service.name, tuple(sorted(service.selector.items())))
         cached = self._endpoints.get(key)
         if cached is None:
-            cached = self._endpoints[key] = [p for p in self.pods
-                                             if p.namespace == service.namespace and p.matches(service.selector)]
+            cached = self._endpoints[key] = [p for p in self.pods_in(service.namespace)
+                                             if p.matches(service.selector)]
         return list(cached)
 
     def service_by_host(self, host: str, from_namespace: str) -> Service | None:
@@ -241,13 +258,21 @@ def secret_data(secret: dict) -> dict[str, bytes]:
     return out
 
 
-def build_model(objects: list[dict], subnet: int) -> MeshModel:
+def _same_objects(a: tuple, b: tuple) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
+def build_model(objects: list[dict], subnet: int, previous: MeshModel | None = None) -> MeshModel:
+    """The model of the stored objects. `previous`: a model built from an earlier snapshot of the same store;
+    its pods and services are reused when the very objects they came from are still there (the store keeps
+    the objects a write left alone), so a policy change does not rebuild every pod and service."""
     namespaces: dict[str, dict] = {name: {} for name in ("default", "istio-system", "kube-system")}
     pods: list[Pod] = []
     raw_pods: list[dict] = []
     raw_services: list[dict] = []
     policies: dict[str, list[dict]] = {}
     secrets: dict[tuple[str, str], dict] = {}
+    raw_secrets: list[dict] = []
     for obj in objects:
         kind, meta = kind_key(obj), obj["metadata"]  # Gateway API's Gateway: "Gateway.gateway.networking.k8s.io"
         if kind == "Namespace":
@@ -257,13 +282,32 @@ def build_model(objects: list[dict], subnet: int) -> MeshModel:
         elif kind == "Service":
             raw_services.append(obj)
         elif kind == "Secret":
-            secrets[(meta["namespace"], meta["name"])] = secret_data(obj)
+            raw_secrets.append(obj)
         else:
             policies.setdefault(kind, []).append(obj)
-    pods.extend(_pod_from_object(obj, subnet, policies.get("Deployment")) for obj in raw_pods)
+    sources: dict[str, tuple] = {"pods": (tuple(raw_pods), tuple(policies.get("Deployment", ()))),
+                                 "services": tuple(raw_services), "secrets": tuple(raw_secrets)}
+    old = previous.sources if previous is not None and previous.subnet == subnet else {}
+    reuse_pods = "pods" in old and all(_same_objects(a, b) for a, b in zip(old["pods"], sources["pods"]))
+    if reuse_pods:
+        assert previous is not None
+        pods = list(previous.pods)
+    else:
+        pods.extend(_pod_from_object(obj, subnet, policies.get("Deployment")) for obj in raw_pods)
+    if "secrets" in old and _same_objects(old["secrets"], sources["secrets"]):
+        assert previous is not None
+        secrets = dict(previous.secrets)
+    else:
+        secrets = {(o["metadata"]["namespace"], o["metadata"]["name"]): secret_data(o) for o in raw_secrets}
     for kind in policies:
         policies[kind].sort(key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"],
                                            o["metadata"].get("namespace", "")))
+    if reuse_pods and _same_objects(old["services"], sources["services"]):
+        assert previous is not None
+        model = MeshModel(subnet=subnet, namespaces=namespaces, pods=pods, services=list(previous.services),
+                          policies=policies, secrets=secrets, sources=sources)
+        model._endpoints.update(previous._endpoints)   # the same pods and services: the same endpoints
+        return model
     services = []
     for obj in raw_services:
         meta, spec = obj["metadata"], obj.get("spec") or {}
@@ -281,4 +325,4 @@ def build_model(objects: list[dict], subnet: int) -> MeshModel:
         services.append(Service(namespace=meta["namespace"], name=meta["name"], selector=selector, ports=tuple(ports),
                                 type=spec.get("type", "ClusterIP"), cluster_ip=cluster_ip or ""))
     return MeshModel(subnet=subnet, namespaces=namespaces, pods=pods, services=services, policies=policies,
-                     secrets=secrets)
+                     secrets=secrets, sources=sources)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .authz import policies_for
 from .kinds import K8S_GATEWAY
-from .mesh import MeshModel
+from .mesh import ROOT_NAMESPACE, MeshModel, workload_selector
 from .peerauth import DISABLE, effective_mtls, inferred_service_mode
 
 # Istio's Gateway and the Gateway API's kinds reach only gateway proxies: istiod turns Gateway API objects into
@@ -36,24 +36,69 @@ def _disabled(model: MeshModel, pod) -> tuple:
     return mtls.mode == DISABLE, tuple(sorted((port, mode == DISABLE) for port, mode in mtls.port_modes.items()))
 
 
+def _changed(old: MeshModel, new: MeshModel, kind: str) -> list[dict]:
+    """The objects of `kind` added, removed or changed between the models (both versions of a changed one)."""
+    def by_key(model: MeshModel) -> dict:
+        return {(o["metadata"].get("namespace", ""), o["metadata"]["name"]): o for o in model.of_kind(kind)}
+    before, after = by_key(old), by_key(new)
+    out: list[dict] = []
+    for key in set(before) | set(after):
+        if before.get(key) != after.get(key):
+            out.extend(o for o in (before.get(key), after.get(key)) if o is not None)
+    return out
+
+
+def _candidates(model: MeshModel, changed: list[dict], *, by_selector: bool) -> list:
+    """The pods a change of these namespaced policies can reach: everything from the root namespace, else the
+    pods of each policy's namespace (only those its selector matches when `by_selector`: a workload-level
+    PeerAuthentication applies to the pods it selects and no other). Found through the model's index of
+    pods by namespace, so a change in one namespace is not weighed against every pod of the mesh."""
+    if any(o["metadata"]["namespace"] == ROOT_NAMESPACE for o in changed):
+        return list(model.pods)
+    out: dict[str, object] = {}
+    for policy in changed:
+        selector = workload_selector(policy) if by_selector else {}
+        for pod in model.pods_in(policy["metadata"]["namespace"]):
+            if pod.matches(selector):
+                out[pod.uid] = pod
+    return list(out.values())
+
+
 def pods_to_recompute(old: MeshModel | None, new: MeshModel) -> set[str] | None:
-    """uids of the pods whose proxy config the change from `old` to `new` can touch; None = all."""
+    """uids of the pods whose proxy config the change from `old` to `new` can touch; None = all.
+
+    Proportional to what changed: only the pods the changed policies can reach are weighed (a workload's
+    PeerAuthentication weighs that workload's pods, not the mesh's)."""
     if old is None or not same_topology(old, new):
         return None
     changed = {kind for kind in set(old.policies) | set(new.policies) if old.of_kind(kind) != new.of_kind(kind)}
     if changed - SCOPED_KINDS:
         return None
-    if "PeerAuthentication" in changed:
-        if any(inferred_service_mode(old, ns) != inferred_service_mode(new, ns) for ns in new.namespaces):
-            return None
-        if any(_disabled(old, pod) != _disabled(new, pod) for pod in new.pods if pod.sidecar):
-            return None
     out: set[str] = set()
-    for pod in new.pods:
-        if "AuthorizationPolicy" in changed and policies_for(old, pod) != policies_for(new, pod):
-            out.add(pod.uid)
-        if changed & GATEWAY_KINDS and pod.is_gateway:
-            out.add(pod.uid)
-        if "PeerAuthentication" in changed and effective_mtls(old, pod) != effective_mtls(new, pod):
-            out.add(pod.uid)
+    if "PeerAuthentication" in changed:
+        peer = _changed(old, new, "PeerAuthentication")
+        namespaces = {o["metadata"]["namespace"] for o in peer}
+        if ROOT_NAMESPACE in namespaces:
+            namespaces = set(new.namespaces)
+        if any(inferred_service_mode(old, ns) != inferred_service_mode(new, ns) for ns in namespaces):
+            return None
+        reached = _candidates(new, peer, by_selector=True)
+        if any(_disabled(old, pod) != _disabled(new, pod) for pod in reached if pod.sidecar):
+            return None
+        out |= {pod.uid for pod in reached if effective_mtls(old, pod) != effective_mtls(new, pod)}
+    if "AuthorizationPolicy" in changed:
+        # targetRefs may name a Gateway rather than select labels: weigh the whole namespace.
+        reached = _candidates(new, _changed(old, new, "AuthorizationPolicy"), by_selector=False)
+        out |= {pod.uid for pod in reached if policies_for(old, pod) != policies_for(new, pod)}
+    if changed & GATEWAY_KINDS:
+        out |= {pod.uid for pod in new.pods if pod.is_gateway}
     return out
+
+
+def keep_client_view(old: MeshModel, new: MeshModel) -> None:
+    """For a change pods_to_recompute scoped (not None): what clients see of every service (its endpoints,
+    DestinationRules, the mTLS its endpoints take) is as before, so the new model reuses the old one's
+    translations of it. The untouched parts of a pushed proxy are then neither derived nor encoded again
+    (the encoder recognises them by identity), which made a one-workload change cost in proportion to the
+    mesh's services."""
+    new.client_view = old.client_view

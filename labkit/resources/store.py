@@ -10,11 +10,12 @@ import contextlib
 import copy
 import datetime as dt
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Iterator
 
-from ..atomic import locked, write_json
+from ..atomic import locked, write_atomic
 from ..errors import LabkitError
 from .clusterips import assign_cluster_ip
 from .nodeports import assign_node_ports
@@ -50,29 +51,69 @@ class Store:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / "store.json"
+        # The file's bytes and what they parse to, as last read or written here: a read that finds the same
+        # bytes is not parsed again (the owner's watcher asks for the generation ten times a second, and
+        # every change read the whole store twice), and objects a write left alone keep their identity, so
+        # the model builder can tell they did not change. Callers treat what snapshot() hands out as
+        # read-only (list() and get() hand out copies).
+        self._parsed: tuple[bytes, int, tuple[dict, ...]] | None = None
+        self._texts: dict[int, tuple[dict, str]] = {}   # id of a parsed object → (it, its JSON in the file)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict]:
         with locked(self.path):
             state = self._read()
             before = state["generation"]
+            read = {id(o) for o in state["objects"]}
             yield state
             if state["generation"] != before:
-                self._write(state)
+                self._write(state, read)
 
     def _read(self) -> dict:
-        if not self.path.exists():
-            return {"generation": 0, "objects": []}
         try:
-            return json.loads(self.path.read_text())
-        except json.JSONDecodeError as exc:
-            raise LabkitError(f"the mesh state {self.path} is corrupt ({exc})",
-                              hint="`labkit down` removes the state; the labs can then start afresh")
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {"generation": 0, "objects": []}
+        parsed = self._parsed
+        if parsed is None or parsed[0] != raw:
+            try:
+                state = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise LabkitError(f"the mesh state {self.path} is corrupt ({exc})",
+                                  hint="`labkit down` removes the state; the labs can then start afresh")
+            parsed = self._parsed = (raw, state["generation"], tuple(state["objects"]))
+        elif os.environ.get("LABKIT_STORE_VERIFY"):
+            # Tests' check that nobody changed an object snapshot() handed out (it is shared).
+            changed = [o["metadata"].get("name") for o, f in zip(parsed[2], json.loads(raw)["objects"]) if o != f]
+            assert not changed, f"an object from Store.snapshot() was modified: {changed}"
+        # A list of its own: writers add and replace entries, never change a stored object in place.
+        return {"generation": parsed[1], "objects": list(parsed[2])}
 
-    def _write(self, state: dict) -> None:
-        # Compact: rewritten at every apply, and indented JSON of a 100-pod mesh took a third of the owner's
-        # time per one-policy change (bench/README.md).
-        write_json(self.path, state, compact=True)
+    def _write(self, state: dict, read: set[int]) -> None:
+        """`read`: ids of the objects as read under the lock (already what JSON gives back)."""
+        # Compact JSON, each object's text kept with it: a write serializes only the objects it changed
+        # (the whole store, dumped again at every apply, was most of a one-policy change's cost left at 50
+        # pods; indented, a third of it before that: bench/README.md). The bytes parse as a whole dump does.
+        known = self._texts
+        texts: dict[int, tuple[dict, str]] = {}
+        objects, parts = [], []
+        for obj in state["objects"]:
+            hit = known.get(id(obj)) if id(obj) in read else None
+            if hit is not None and hit[0] is obj:
+                text = hit[1]
+            else:
+                text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+                if id(obj) not in read:
+                    # What a reader of the file gets: the object as JSON gives it back (a port number as a
+                    # map key comes back a string).
+                    obj = json.loads(text)
+            objects.append(obj)
+            parts.append(text)
+            texts[id(obj)] = (obj, text)
+        raw = f'{{"generation":{int(state["generation"])},"objects":[{",".join(parts)}]}}'.encode()
+        write_atomic(self.path, raw)
+        self._parsed = (raw, state["generation"], tuple(objects))
+        self._texts = texts
 
     @property
     def generation(self) -> int:

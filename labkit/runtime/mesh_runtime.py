@@ -16,7 +16,7 @@ from ..envoy.nodeproxy import build_node_proxy, node_ports
 from ..envoy.proxy import GatewaySettings, build_proxy_config
 from ..errors import LabkitError
 from ..model.mesh import MeshModel
-from ..model.push_scope import pods_to_recompute, same_topology
+from ..model.push_scope import keep_client_view, pods_to_recompute, same_topology
 from ..resources.nodeports import NODE_PORT_RANGE
 from ..xds.client import ENDPOINT_FILE
 from ..xds.control_plane import ControlPlane
@@ -73,6 +73,9 @@ class MeshRuntime:
         self._next_listener_retry = 0.0
         self.node_proxy: EnvoyProcess | None = None
         self.last_sync: dict = {}
+        self._rows: dict[str, dict] = {}   # pod uid → its last status row
+        # uids of the pods the last sync started, stopped or configured (None: any pod may have changed)
+        self.touched: set[str] | None = None
         self._last_model: MeshModel | None = None   # what every proxy's current config was built from
         # istiod's part: every Envoy of this mesh takes its config over one ADS stream from here.
         self.control_plane = ControlPlane(control_plane_ip).start()
@@ -89,6 +92,7 @@ class MeshRuntime:
     def sync(self, model: MeshModel) -> None:
         with self.lock:
             started = time.perf_counter()
+            self.touched = None
             wanted = {p.uid: p for p in model.pods}
             for uid in [u for u in self.pods if u not in wanted]:
                 gone = self.pods.pop(uid)
@@ -114,6 +118,8 @@ class MeshRuntime:
             # Only the proxies the change can concern are recomputed (None: all of them); each one's
             # config is pushed only when it changed.
             scope = pods_to_recompute(self._last_model, model)
+            if scope is not None and self._last_model is not None:
+                keep_client_view(self._last_model, model)
             topology_changed = not same_topology(self._last_model, model)
             configured = []
             try:
@@ -152,6 +158,9 @@ class MeshRuntime:
                     self.pods.pop(runtime.pod.uid, None)
                 raise
             self._last_model = model
+            # A scoped change reconfigured some proxies and started or stopped nothing: only those pods'
+            # status can differ from the last look.
+            self.touched = None if scope is None or fresh else {r.pod.uid for r in configured} | set(scope)
             computed = time.perf_counter()
             # Side by side (the spawner forks several at once): a hundred pods' Envoys and apps in a row
             # waited for each other on a busy machine.
@@ -291,9 +300,11 @@ class MeshRuntime:
                     if process.restart_when_due():
                         restarted.append(f"{process.name} (exit {code})")
                 envoy = runtime.envoy
-                if time.monotonic() >= self._next_listener_retry and envoy and envoy.alive() and envoy.live():
-                    if envoy.missing_listeners():
-                        envoy.retry_listeners()
+                # The cached bound-listener check first: asking every Envoy's admin API whether it is LIVE
+                # every round held this lock for a hundred HTTP calls at 100 pods, and a change waited.
+                if time.monotonic() >= self._next_listener_retry and envoy and envoy.alive() \
+                        and envoy.missing_listeners() and envoy.live():
+                    envoy.retry_listeners()
             node = self.node_proxy
             if node and node.process and node.process.proc is not None and node.process.exited():
                 code = node.process.last_exit
@@ -303,11 +314,19 @@ class MeshRuntime:
                 self._next_listener_retry = time.monotonic() + LISTENER_RETRY_SECONDS
         return restarted
 
-    def status(self) -> list[dict]:
+    def status(self, only: set[str] | None = None) -> list[dict]:
+        """Every pod's row; `only`: the uids whose containers are looked at again (the others keep the row
+        of the last look, the owner's watcher looks at all of them twice a second)."""
         rows = []
         with self.lock:
+            for uid in [u for u in self._rows if u not in self.pods]:
+                del self._rows[uid]
             for runtime in self.pods.values():
                 pod = runtime.pod
+                kept = self._rows.get(pod.uid)
+                if only is not None and pod.uid not in only and kept is not None and kept["pod"] == pod.name:
+                    rows.append(kept)
+                    continue
                 containers = runtime.container_statuses()
                 ready = sum(c.ready for c in containers)
                 rows.append({
@@ -322,6 +341,7 @@ class MeshRuntime:
                                     if c.name in runtime.waiting else ""}
                                    for c in containers],
                 })
+                self._rows[pod.uid] = rows[-1]
         return rows
 
     def stop(self) -> None:

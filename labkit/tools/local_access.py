@@ -28,7 +28,7 @@ class LocalAccess(ToolAccess):
     lab: LocalLab
 
     def objects(self) -> list[dict]:
-        return self.lab.store.snapshot()[1]
+        return self.lab.store.list()   # copies: what Store.snapshot() hands out is shared and read-only
 
     @property
     def subnet(self) -> int:
