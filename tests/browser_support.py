@@ -259,6 +259,20 @@ def _signal_group(pgid: int, signum: int) -> None:
         pass
 
 
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def unsaved_widget_models(path: Path) -> list[str]:
+    """The widget models a saved notebook's outputs show but its saved widget state lacks: what makes a
+    reopened notebook say "Error displaying widget: model not found" through the saving side's fault."""
+    notebook = json.loads(Path(path).read_text())
+    state = notebook.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    shown = [out["data"][WIDGET_VIEW]["model_id"] for cell in notebook["cells"] for out in cell.get("outputs", [])
+             if WIDGET_VIEW in out.get("data", {})]
+    return [model for model in shown if model not in state]
+
+
 def copy_notebook(source: Path, target_dir: Path) -> Path:
     """A copy to open: JupyterLab saves what it runs, and the repository's notebooks stay output-free."""
     target_dir.mkdir(parents=True, exist_ok=True)
@@ -317,6 +331,14 @@ class ConsoleLog:
 
     def mark(self, text: str) -> None:
         self.lines.append(f"---- {text}")
+
+    def excuse(self, since: int, pattern: str, reason: str) -> int:
+        """Move the errors logged after the first `since` ones that contain `pattern` to `ignored`, with the
+        reason; how many there were."""
+        excused = [e for e in self.errors[since:] if pattern in e]
+        self.errors[since:] = [e for e in self.errors[since:] if pattern not in e]
+        self.ignored.extend(f"{e}  [excused: {reason}]" for e in excused)
+        return len(excused)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -462,6 +484,30 @@ class NotebookPage:
         self.console.mark(f"reload {self.path}")
         self.page.reload(wait_until="domcontentloaded")
         self.wait_loaded(timeout)
+
+    def reopen(self, saved: Path, timeout: float = 90) -> None:
+        """Reload the page, as a learner coming back does, and wait until its widgets are restored.
+
+        First what is ours: the saved notebook holds the state of every widget its outputs show. Then the
+        reload. JupyterLab's widget renderer (@jupyter-widgets/jupyterlab-manager 5, ipywidgets 8.1) looks a
+        model up and only after that await asks whether the manager has finished restoring; when the restore
+        completes in between, the output stays at "Error displaying widget: model not found" for good
+        although the model is there. Seen under load in about one reload in twenty with a notebook of plain
+        ipywidgets (no labkit code, no live traffic, the saved state complete): the manager had every model
+        and its restore was done when the renderer gave up. That race is upstream, so a page showing it is
+        reloaded once more (said in the console log), and the test then requires every widget to render."""
+        missing = unsaved_widget_models(saved)
+        assert not missing, f"{saved.name}: outputs show widgets that its saved widget state lacks: {missing}"
+        errors_before = len(self.console.errors)
+        self.reload(timeout)
+        self.wait_widgets_settled()
+        if "model not found" in self.panel_text():
+            excused = self.console.excuse(errors_before, "widget model not found",
+                                          "the widget renderer's restore race (NotebookPage.reopen)")
+            self.console.mark(f"reload again: {excused} widgets hit the renderer's restore race although the saved "
+                              "state holds every model")
+            self.reload(timeout)
+            self.wait_widgets_settled()
 
     def wait_loaded(self, timeout: float) -> None:
         """The cells are shown and the notebook's kernel is started and idle. Running a cell before that
