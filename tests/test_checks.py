@@ -236,7 +236,7 @@ spec:
         m.wait_ready("legacy")   # the kubelet starts the container once the Secret exists
         passes(checks.dr_mode, m, "foo", "secure.legacy:8443", "SIMPLE")
         # `secure.legacy` (what curl accepts) has a dot: istiod takes it as written, so the rule applies to
-        # nothing and the sidecar sends plaintext to the TLS server (issue 21, lab 04's SIMPLE exercise).
+        # nothing and the sidecar sends plaintext to the TLS server (issue 21, lab 07's SIMPLE exercise).
         m.apply(destination_rule_for_host("secure", "foo", "secure.legacy"))
         hint = hints(checks.dr_mode, m, "foo", "secure.legacy:8443", "SIMPLE")
         assert "'secure.legacy'" in hint and "taken as written" in hint and "secure.legacy.svc.cluster.local" in hint
@@ -308,12 +308,12 @@ spec:
 """
 
 
-def test_gateway_serves(m):
-    assert "no Gateway resource" in hints(checks.gateway_serves, m, "/get", host="httpbin.example.com")
+def test_via_gateway_names_the_missing_gateway_then_the_missing_route(m):
+    assert "no Gateway resource" in hints(checks.via_gateway, m, "httpbin.example.com", "/get")
     m.apply(GATEWAY)
-    assert "no VirtualService lists host" in hints(checks.gateway_serves, m, "/get", host="httpbin.example.com")
+    assert "no VirtualService lists host" in hints(checks.via_gateway, m, "httpbin.example.com", "/get")
     m.apply(ROUTE)
-    passes(checks.gateway_serves, m, "/get", host="httpbin.example.com", contains="httpbin.example.com")
+    passes(checks.via_gateway, m, "httpbin.example.com", "/get", contains="httpbin.example.com")
 
 
 # -- progress --------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ same call raises AssertionError with the details when it fails. Tables are in la
 from .authz import only_gateway_allowed, pages_show, refuses_other_callers
 from .course import lab_complete
 from .destination import dr_mode, responds, server_identity_pinned
-from .edge_tls import (client_cert_required, credential_missing, foreign_client_rejected, gateway_serves,
+from .edge_tls import (client_cert_required, credential_missing, foreign_client_rejected,
                        passthrough_serves, serves_certificate, untrusted_rejected, via_gateway)
 from .gateway_api import via_gateway_api
 from .mesh import deployed, doctor, environment, namespace_injected, pods_have_sidecars
@@ -15,7 +15,7 @@ from .mtls import (mesh_wide_mode, mtls_hop, node_port_serves, permissive, port_
 from .result import CheckItem, CheckResult, checker
 from .troubleshoot import mtls_between, only_caller_allowed, verification_flow
 
-__all__ = ["CheckItem", "CheckResult", "checker", "deployed", "doctor", "dr_mode", "environment", "gateway_serves",
+__all__ = ["CheckItem", "CheckResult", "checker", "deployed", "doctor", "dr_mode", "environment",
            "lab_complete", "mesh_wide_mode", "mtls_hop", "node_port_serves", "namespace_injected", "permissive", "pods_have_sidecars",
            "port_exception", "responds", "server_identity_pinned", "strict_enforced", "traffic_matrix_matches",
            # labs 08-17: the edge, authorization, troubleshooting

@@ -54,21 +54,6 @@ def via_gateway(result: CheckResult, lab: Lab, host: str, path: str = "/", expec
         result.add(f"the response shows {contains!r}", contains in outcome.body, snippet(outcome.body, contains))
 
 
-def _serves_title(lab: Lab, path="/", host=None, expect=200, contains=None) -> str:
-    return _via_title(lab, host or "(no host)", path, expect, contains)
-
-
-@checker(_serves_title)
-def gateway_serves(result: CheckResult, lab: Lab, path: str = "/", host: str | None = None, expect=200,
-                   contains: str | None = None) -> None:
-    """`via_gateway` with the path first (lab 04's spelling): the same request, outcome and hints."""
-    if host is None:
-        result.add("a host to ask the gateway for", False, "none given",
-                   "pass host=: the Host header (and SNI) the Gateway and VirtualService match on")
-        return
-    via_gateway.__wrapped__(result, lab, host, path, expect, contains)
-
-
 @checker(lambda lab, host, path="/": f"without --cacert, curl rejects the certificate for {host} (exit 60)")
 def untrusted_rejected(result: CheckResult, lab: Lab, host: str, path: str = "/") -> None:
     """A self-signed (or private-CA) certificate is not in the system's trust store: curl stops with exit 60."""
@@ -224,7 +209,7 @@ def serves_certificate(result: CheckResult, lab: Lab, host: str, cacert=None, po
 
 # ---- tables ----------------------------------------------------------------------------------------
 
-__all__ = ["client_cert_required", "gateway_serves", "credential_missing", "edge_curl",
+__all__ = ["client_cert_required", "credential_missing", "edge_curl",
            "edge_hint", "foreign_client_rejected", "passthrough_serves", "presented_certificate",
            "serves_certificate", "untrusted_rejected", "via_gateway"]
 
