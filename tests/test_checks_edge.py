@@ -219,18 +219,21 @@ def test_mutual_requires_a_client_certificate_from_the_right_ca(m):
 
 
 def test_lab11_starts_from_lab10s_mutual_gateway_and_needs_only_its_secrets(m):
-    """Lab 11's start state is lab 10's end (its Gateway and VirtualService); the notebook makes the secrets. Until
-    it does, the MUTUAL server has no certificate to present; with them, lab 10's checks pass again."""
+    """Lab 11's start state is lab 10's end (its Gateway and VirtualService) without its credential, which the
+    notebook makes; with it, lab 10's checks pass again."""
     m.reset_lab("11")
     assert {(d["kind"], d["metadata"]["name"]) for d in m.get("Gateway") + m.get("VirtualService")} == {
         ("Gateway", "bookinfo-gateway"), ("VirtualService", "bookinfo")}
+    # No credential in the start state: lab 11's first cells make it, since the learner needs the CA and the
+    # client certificate as files. (Whether the gateway still presents an earlier lab's deleted credential depends
+    # on what this mesh served before, as on a cluster, istio/istio#45432, so this test looks at the Secrets.)
+    assert not [s for s in m.get("Secret", namespace="istio-system")
+                if s["metadata"]["name"].startswith("bookinfo-mtls-server")]
     directory = m.work / "lab11"
     directory.mkdir(exist_ok=True)
     f = mutual_set(directory)
     good = dict(cacert=f["ca"], cert=f["client"], key=f["client_key"])
     host, page = "bookinfo.local.test", "/productpage"
-    assert "'bookinfo-mtls-server' names no Secret in istio-system" in hints(checks.client_cert_required, m, host, page,
-                                                                              **good)
     m.apply([certs.tls_secret("bookinfo-mtls-server", "istio-system", certs.load_pem_files(f["server"], f["server_key"])),
              certs.cacert_secret("bookinfo-mtls-server", "istio-system", f["ca"].read_bytes())])
     passes(checks.client_cert_required, m, host, page, **good)

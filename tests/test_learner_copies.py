@@ -82,6 +82,35 @@ def test_make_lab_refreshes_untouched_copies_and_never_overwrites_the_learners(l
     assert "A new sentence." in mine.read_text()
 
 
+def test_a_renamed_or_split_lab_retires_its_old_copy_and_moves_the_learners_work_aside(labs_copy, tmp_path):
+    """After a `git pull` that renames labs (issue 19 split 04 into 04 and 05), `make lab` must not keep serving
+    the old notebook beside the new ones; a copy the learner worked in is theirs, so it moves to old/."""
+    out = tmp_path / "learner"
+    (labs_copy / "03-strict.ipynb").rename(labs_copy / "03-old-strict.ipynb")
+    (labs_copy / "02-permissive.ipynb").rename(labs_copy / "02-old-permissive.ipynb")
+    release(labs_copy, out)
+    mine = out / "02-old-permissive.ipynb"
+    edited = nbformat.read(mine, as_version=4)
+    edited.cells[1].source += "\nprint('my own line')"
+    nbformat.write(edited, mine)
+    (out / "my-notes.ipynb").write_text("{}")   # the learner's own notebook: never the release's business
+    (labs_copy / "03-old-strict.ipynb").rename(labs_copy / "03-strict.ipynb")
+    (labs_copy / "02-old-permissive.ipynb").rename(labs_copy / "02-permissive.ipynb")
+
+    report = release(labs_copy, out)
+    assert report.removed == ["03-old-strict.ipynb"]
+    assert [p.relative_to(out).as_posix() for p in report.moved] == ["old/02-old-permissive.ipynb"]
+    assert "my own line" in (out / "old" / "02-old-permissive.ipynb").read_text()
+    served = sorted(p.name for p in out.glob("[0-9][0-9]-*.ipynb"))
+    assert served == sorted(p.name for p in labs_copy.glob("[0-9][0-9]-*.ipynb"))
+    assert (out / "my-notes.ipynb").exists()
+    assert set(json.loads((out / MANIFEST).read_text())["files"]) == {p.name for p in labs_copy.glob("*.ipynb")}
+    assert "moved your copies" in report.summary() and "removed untouched copies" in report.summary()
+    # Nothing is left to retire the next time.
+    again = release(labs_copy, out)
+    assert again.removed == [] and again.moved == []
+
+
 def test_release_without_labs_is_a_clear_error(tmp_path):
     with pytest.raises(LabkitError, match="no lab notebooks") as info:
         release(tmp_path / "nowhere", tmp_path / "out")
