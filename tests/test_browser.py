@@ -493,7 +493,7 @@ def test_lab15_fits_the_pane_shows_errors_briefly_and_rechecks_after_reopening(w
     first = starts(source, "check(")
     assert page.read(first)["checks"][0]["title"].endswith(": passed")
     page.save()
-    page.reopen(workspace / "notebooks" / CAPSTONE)
+    page.reopen(workspace / "notebooks" / TOOLBOX)
     assert_no_widget_trouble(page, "reopened with the kernel running")
     again = page.click_check(first)
     page.screenshot("lab15-recheck-after-reopen", first)
