@@ -4,7 +4,6 @@ unchanged fails its first exercise's check (an AssertionError from the validator
 proves the validators can fail."""
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
