@@ -60,3 +60,35 @@ def test_a_failed_sync_leaves_no_new_process_and_the_next_starts_them(lab, monke
     pods = lab.pods("early")
     assert list(pods["ready"]) == ["2/2", "2/2"] and list(pods["status"]) == ["Running", "Running"]
     assert all(processes_in(r.directory) for r in lab.runtime.pods.values() if r.pod.namespace == "early")
+
+
+
+BURST = "apiVersion: v1\nkind: Namespace\nmetadata: {name: burst, labels: {istio-injection: enabled}}\n"
+
+
+def burst_workload(name: str) -> list[dict]:
+    deploy = deployment(name)
+    deploy["metadata"]["namespace"] = "burst"
+    return [deploy, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "burst"},
+                     "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": 80}]}}]
+
+
+def test_a_start_pushes_each_proxy_once(lab):
+    """Pods started together are each sent their config once (one response per type), not again as the
+    others appear and become ready: state of the world resends whole types, so that would be O(N²) work
+    across the mesh at start (bench/README.md, "are the Envoys sent the same config again?")."""
+    import time
+    lab.apply(BURST)
+    control_plane = lab.runtime.control_plane
+    control_plane.push_log.clear()
+    lab.apply([obj for i in range(4) for obj in burst_workload(f"web{i}")])
+    lab.wait_ready("burst", timeout=60)
+    time.sleep(1.0)   # a push caused by readiness would come about now
+    pushed = [node for node, _ in control_plane.push_log]
+    burst = [r for r in lab.runtime.pods.values() if r.pod.namespace == "burst"]
+    assert len(burst) == 4 and {r.envoy.node_id for r in burst} <= set(pushed)
+    assert sorted(pushed) == sorted(set(pushed)), f"pushed more than once: {pushed}"
+    for runtime in burst:
+        stats = runtime.envoy.stats(r"^(cluster_manager\.cds|listener_manager\.lds)\.update_(success|rejected)$")
+        assert stats == {"cluster_manager.cds.update_success": 1, "cluster_manager.cds.update_rejected": 0,
+                         "listener_manager.lds.update_success": 1, "listener_manager.lds.update_rejected": 0}
