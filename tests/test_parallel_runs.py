@@ -112,3 +112,38 @@ def test_workers_get_their_own_mesh_state_and_keep_units_whole(tmp_path):
     # Inside one folder of the run, so leftovers of a run are found in one place.
     (gw0,), (gw1,) = state["gw0"], state["gw1"]
     assert Path(gw0).parent == Path(gw1).parent and Path(gw0).name == "gw0"
+
+
+def test_a_notebook_kernel_that_dies_at_start_is_started_once_more_and_a_second_death_is_an_error():
+    from types import SimpleNamespace
+    calls = []
+
+    def dies_then(*outcomes):
+        def start(*args, **kwargs):
+            calls.append((args, kwargs))
+            outcome = outcomes[len(calls) - 1]
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+        return start
+
+    died = RuntimeError(root_conftest.KERNEL_DIED_AT_START)
+    module = SimpleNamespace(start_new_kernel=dies_then(died, ("km", "kc")))
+    root_conftest.retry_kernel_start_once(module)
+    root_conftest.retry_kernel_start_once(module)   # idempotent: pytest_configure runs in every worker
+    assert module.start_new_kernel(startup_timeout=60, kernel_name="python3") == ("km", "kc")
+    assert len(calls) == 2 and calls[1] == ((), {"startup_timeout": 60, "kernel_name": "python3"})
+
+    calls.clear()
+    module = SimpleNamespace(start_new_kernel=dies_then(died, died))
+    root_conftest.retry_kernel_start_once(module)
+    with pytest.raises(RuntimeError, match="Kernel died"):
+        module.start_new_kernel()
+    assert len(calls) == 2
+
+    calls.clear()   # any other failure is not retried
+    module = SimpleNamespace(start_new_kernel=dies_then(RuntimeError("Kernel didn't respond in 60 seconds")))
+    root_conftest.retry_kernel_start_once(module)
+    with pytest.raises(RuntimeError, match="didn't respond"):
+        module.start_new_kernel()
+    assert len(calls) == 1
