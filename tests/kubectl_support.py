@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,3 +55,14 @@ def with_workloads(lab):
 def check(run, exit: int, stdout: str = "", stderr: str = "") -> None:
     """kubectl's exit status, stdout and stderr, as a cluster prints them (normalised)."""
     assert (run.exit, normalise(run.stdout), normalise(run.stderr)) == (exit, normalise(stdout), normalise(stderr))
+
+
+@contextmanager
+def kube_backend(lab):
+    """KubeLab, the Python kube backend a learner's notebook uses on a cluster, on the local mesh's Kubernetes API."""
+    from labkit.backends.kube import KubeLab
+    client = KubeLab(kubeconfig=str(lab.kubeconfig), poll_interval=0.2)
+    try:
+        yield client
+    finally:
+        client.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from kubectl_support import kubectl, normalise
+from kubectl_support import kube_backend, kubectl, normalise
 
 from labkit.model.injection import mutating_webhook_configuration, selector_matches, wants_sidecar
 
@@ -15,10 +15,8 @@ pytestmark = pytest.mark.envoy
 
 @pytest.fixture(scope="module")
 def kube(lab):
-    from labkit.backends.kube import KubeLab
-    client = KubeLab(kubeconfig=str(lab.kubeconfig), poll_interval=0.2)
-    yield client
-    client.close()
+    with kube_backend(lab) as client:
+        yield client
 
 
 def test_istiod_deployment_pod_and_log(lab, kube):

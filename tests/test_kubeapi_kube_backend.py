@@ -3,17 +3,15 @@ the same calls a learner's notebook makes on a cluster, here with real pods and 
 from __future__ import annotations
 
 import pytest
-from kubectl_support import DATA
+from kubectl_support import DATA, kube_backend
 
 pytestmark = pytest.mark.envoy
 
 
 @pytest.fixture(scope="module")
 def kube(lab):
-    from labkit.backends.kube import KubeLab
-    client = KubeLab(kubeconfig=str(lab.kubeconfig), poll_interval=0.2)
-    yield client
-    client.close()
+    with kube_backend(lab) as client:
+        yield client
 
 
 def test_kube_backend_apply_pods_exec_logs_restart_wait(lab, kube):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from check_helpers import passes
-from kubectl_support import DATA
+from kubectl_support import DATA, kube_backend
 
 import labkit
 from labkit import checks
@@ -29,15 +29,13 @@ metadata:
 
 @pytest.fixture(scope="module")
 def kube(lab):
-    from labkit.backends.kube import KubeLab
-    client = KubeLab(kubeconfig=str(lab.kubeconfig), poll_interval=0.2)
-    client.apply(DATA / "workloads.yaml")
-    client.apply(BACKEND_NS)
-    client.apply(LABKIT_DATA / "samples" / "customers.yaml", namespace="backend")
-    client.apply(LABKIT_DATA / "labs" / "asset-management.yaml")
-    client.wait_ready(timeout=120)
-    yield client
-    client.close()
+    with kube_backend(lab) as client:
+        client.apply(DATA / "workloads.yaml")
+        client.apply(BACKEND_NS)
+        client.apply(LABKIT_DATA / "samples" / "customers.yaml", namespace="backend")
+        client.apply(LABKIT_DATA / "labs" / "asset-management.yaml")
+        client.wait_ready(timeout=120)
+        yield client
 
 
 def test_istio_proxy_is_a_native_sidecar_and_exec_reaches_it(kube):
