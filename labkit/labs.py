@@ -13,6 +13,7 @@ from typing import Callable
 
 from .errors import LabkitError
 from .resources.loader import load_documents
+from .resources.store import key_of
 from .samples import sample
 
 
@@ -107,11 +108,6 @@ def shop_fixes() -> dict[str, list[dict]]:
     return yaml.safe_load(text)
 
 
-def _key(doc: dict) -> tuple[str, str, str]:
-    meta = doc.get("metadata", {})
-    return doc["kind"], meta.get("namespace", ""), meta["name"]
-
-
 def shop_with_fixes(tickets: tuple[str, ...]) -> list[dict]:
     """The broken shop with the faults of `tickets` already fixed, each document of a fix in place of the shop's."""
     fixes = shop_fixes()
@@ -119,8 +115,8 @@ def shop_with_fixes(tickets: tuple[str, ...]) -> list[dict]:
     if unknown:
         raise LabkitError(f"no fix for ticket(s) {', '.join(unknown)}", field="tickets",
                           hint="capstone-shop-fixes.yaml fixes: " + ", ".join(fixes))
-    replacing = {_key(doc): doc for ticket in tickets for doc in fixes[ticket]}
-    return [copy.deepcopy(replacing.get(_key(doc), doc)) for doc in broken_shop()]
+    replacing = {key_of(doc): doc for ticket in tickets for doc in fixes[ticket]}
+    return [copy.deepcopy(replacing.get(key_of(doc), doc)) for doc in broken_shop()]
 
 
 def capstone_first() -> list[dict]:
